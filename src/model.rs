@@ -1,0 +1,150 @@
+//! The data model: failed trajectories in the native schema and what each stage says of them.
+
+use crate::json::JsonObject;
+use serde::{Deserialize, Serialize};
+
+/// One agent run that failed its goal (METHOD.md, "Input record").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    pub trajectory_id: String,
+    pub original_prompt: String,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub final_answer: String,
+    pub failure_reason: String,
+    #[serde(default)]
+    pub metadata: JsonObject,
+}
+
+/// One thought → action → observation step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub thought: String,
+    pub action_name: String,
+    #[serde(default)]
+    pub action_input: JsonObject,
+    pub observation: String,
+}
+
+/// The failure taxonomy of Stage 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureType {
+    ConstraintViolation,
+    WrongResult,
+    Incomplete,
+    ToolError,
+    Hallucination,
+    OffTopic,
+}
+
+impl FailureType {
+    pub const ALL: [FailureType; 6] = [
+        FailureType::ConstraintViolation,
+        FailureType::WrongResult,
+        FailureType::Incomplete,
+        FailureType::ToolError,
+        FailureType::Hallucination,
+        FailureType::OffTopic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureType::ConstraintViolation => "constraint_violation",
+            FailureType::WrongResult => "wrong_result",
+            FailureType::Incomplete => "incomplete",
+            FailureType::ToolError => "tool_error",
+            FailureType::Hallucination => "hallucination",
+            FailureType::OffTopic => "off_topic",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// Stage 1's verdict on a trajectory.
+///
+/// `severity` is the reference's number (rule-based: `min(1, 0.3 + 0.1 × hits)`); `weight` is
+/// the paper's severity weight w in [0, 1], used for the δ gate and as the sample weight. In
+/// rule-based mode the two are equal; an LLM judge returns both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureAnalysis {
+    pub is_failure: bool,
+    /// `None` when no rule fired and there is no failure reason (the reference writes null).
+    pub failure_type: Option<FailureType>,
+    pub severity: f64,
+    pub weight: f64,
+    pub recoverable: bool,
+    pub explanation: String,
+}
+
+/// Stage 2: what the agent actually achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractedOutcome {
+    pub actual_achievements: Vec<String>,
+    pub key_observations: Vec<String>,
+    pub limitations: String,
+}
+
+/// Stage 3's accepted relabeling of a trajectory: the hindsight goal it demonstrates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relabel {
+    pub hindsight_prompt: String,
+    pub is_valid_replay: bool,
+    pub rationale: String,
+    /// The confidence the sample carries: (c + c2) / 2 when the second judge agreed, the
+    /// relabeler's own c when accepted by the single-judge fallback.
+    pub confidence: f64,
+}
+
+/// A chat message of a packaged sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Message {
+            role: role.to_owned(),
+            content: content.into(),
+        }
+    }
+}
+
+/// The three native sample envelopes of Stage 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleFormat {
+    Sft,
+    Dpo,
+    Sharegpt,
+}
+
+impl SampleFormat {
+    pub const ALL: [SampleFormat; 3] = [SampleFormat::Sft, SampleFormat::Dpo, SampleFormat::Sharegpt];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleFormat::Sft => "sft",
+            SampleFormat::Dpo => "dpo",
+            SampleFormat::Sharegpt => "sharegpt",
+        }
+    }
+}
+
+/// One packaged training sample (one JSONL line), field order as the reference writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub source_trajectory_id: String,
+    pub format: SampleFormat,
+    pub hindsight_prompt: String,
+    pub weight: f64,
+    pub chosen: Vec<Message>,
+    pub rejected: Vec<Message>,
+    /// Format-specific fields, in the reference's order.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
