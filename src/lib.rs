@@ -4,7 +4,12 @@
 //! tested on the host with `cargo test`.
 
 pub mod json;
+pub mod llm;
 pub mod model;
+pub mod pipeline;
+pub mod pytext;
+pub mod reader;
+pub mod stages;
 
 /// The product's version, as built.
 pub fn version() -> &'static str {

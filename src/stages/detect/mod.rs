@@ -1,0 +1,4 @@
+//! Stage 1: failure detection.
+
+pub mod llm;
+pub mod rules;

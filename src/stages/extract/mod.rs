@@ -1,0 +1,4 @@
+//! Stage 2: outcome extraction.
+
+pub mod llm;
+pub mod rules;
