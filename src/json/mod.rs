@@ -10,8 +10,8 @@ mod number;
 mod parse;
 mod write;
 
-pub use number::Number;
-pub use parse::{parse, parse_with, Limits, ParseError};
+pub use number::{python_float, write_python_float, Number};
+pub use parse::{parse, parse_bytes, parse_with, Limits, ParseError};
 pub use write::{python_dumps, write_python, write_python_str};
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
