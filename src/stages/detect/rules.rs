@@ -1,0 +1,360 @@
+//! Stage 1, rule-based mode: keyword heuristics, exactly as the reference behaves.
+//!
+//! The text searched is the original prompt, the failure reason, the final answer and each
+//! step's thought and observation, joined with single spaces and lower-cased (Python's
+//! `str.lower()`). Each keyword of the lexicon counts once when it occurs as a substring. The
+//! type with the most hits wins; a tie keeps the type listed first. With no hit at all the type
+//! is `wrong_result` when there is a failure reason, and none otherwise.
+
+use crate::model::{FailureAnalysis, FailureType, Trajectory};
+use crate::pytext;
+use serde::{Deserialize, Serialize};
+
+/// The explanation given when the trajectory has no failure reason.
+pub const DEFAULT_EXPLANATION: &str = "Detected via rule-based heuristics";
+
+/// Severity before any keyword hit.
+pub const BASE_SEVERITY: f64 = 0.3;
+
+/// Severity added per keyword hit of the winning type.
+pub const SEVERITY_PER_HIT: f64 = 0.1;
+
+/// A step's trimmed observation must be longer than this (in code points) for the trajectory
+/// to count as recoverable.
+pub const RECOVERABLE_MIN_OBSERVATION: usize = 20;
+
+/// The keywords that point at one failure type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LexiconEntry {
+    pub failure_type: FailureType,
+    pub keywords: Vec<String>,
+}
+
+/// The keyword lists of rule-based detection, in priority order (ties go to the earlier entry).
+///
+/// Keywords are matched against lower-cased text, so they are lower-cased too before matching;
+/// an empty keyword never hits, and a keyword listed twice for a type counts once. The
+/// reference lexicon ([`Lexicon::default`]) has none of these cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lexicon {
+    pub entries: Vec<LexiconEntry>,
+}
+
+impl Lexicon {
+    /// The reference implementation's lexicon, in its order.
+    pub fn reference() -> Lexicon {
+        let entry = |failure_type, keywords: &[&str]| LexiconEntry {
+            failure_type,
+            keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        Lexicon {
+            entries: vec![
+                entry(
+                    FailureType::ToolError,
+                    &[
+                        "error:",
+                        "exception:",
+                        "traceback",
+                        "timeout",
+                        "connection refused",
+                        " 404 ",
+                        "404 not",
+                        " 500 ",
+                        "500 error",
+                        " 503 ",
+                        "503 service",
+                    ],
+                ),
+                entry(
+                    FailureType::Incomplete,
+                    &[
+                        "i could not",
+                        "unable to",
+                        "i don't know",
+                        "no results",
+                        "failed to",
+                    ],
+                ),
+                entry(
+                    FailureType::Hallucination,
+                    &["i believe", "i think", "probably", "it might be"],
+                ),
+                entry(
+                    FailureType::ConstraintViolation,
+                    &[
+                        "exceeds",
+                        "over budget",
+                        "does not match",
+                        "outside the range",
+                    ],
+                ),
+            ],
+        }
+    }
+}
+
+impl Default for Lexicon {
+    fn default() -> Self {
+        Lexicon::reference()
+    }
+}
+
+/// The keywords of one lexicon entry that occur in a trajectory's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeHits {
+    pub failure_type: FailureType,
+    /// The keywords that hit, in lexicon order, each once.
+    pub keywords: Vec<String>,
+}
+
+/// The text rule-based detection searches: original prompt, failure reason, final answer, then
+/// each step's thought and observation, joined with single spaces and lower-cased.
+pub fn detection_text(t: &Trajectory) -> String {
+    let mut parts: Vec<&str> = Vec::with_capacity(3 + 2 * t.steps.len());
+    parts.push(&t.original_prompt);
+    parts.push(&t.failure_reason);
+    parts.push(&t.final_answer);
+    for step in &t.steps {
+        parts.push(&step.thought);
+        parts.push(&step.observation);
+    }
+    pytext::lower(&parts.join(" "))
+}
+
+/// For each lexicon entry, in lexicon order, the keywords found in `t`'s detection text (an
+/// entry with no hit is listed with an empty list). This is the "why" of [`detect_with`].
+pub fn keyword_hits(t: &Trajectory, lexicon: &Lexicon) -> Vec<TypeHits> {
+    hits_in(&detection_text(t), lexicon)
+}
+
+fn hits_in(text: &str, lexicon: &Lexicon) -> Vec<TypeHits> {
+    lexicon
+        .entries
+        .iter()
+        .map(|entry| {
+            let mut keywords: Vec<String> = Vec::new();
+            for keyword in &entry.keywords {
+                let keyword = pytext::lower(keyword);
+                if !keyword.is_empty() && !keywords.contains(&keyword) && text.contains(&keyword) {
+                    keywords.push(keyword);
+                }
+            }
+            TypeHits {
+                failure_type: entry.failure_type,
+                keywords,
+            }
+        })
+        .collect()
+}
+
+/// `min(1.0, 0.3 + 0.1 × hits)`, in that floating-point order (3 hits give
+/// 0.6000000000000001, as in Python).
+pub fn severity_for_hits(hits: usize) -> f64 {
+    (BASE_SEVERITY + SEVERITY_PER_HIT * hits as f64).min(1.0)
+}
+
+/// Rule-based Stage 1 with the reference lexicon.
+pub fn detect(t: &Trajectory) -> FailureAnalysis {
+    detect_with(t, &Lexicon::reference())
+}
+
+/// Rule-based Stage 1 with the given lexicon.
+pub fn detect_with(t: &Trajectory, lexicon: &Lexicon) -> FailureAnalysis {
+    let hits = keyword_hits(t, lexicon);
+    let mut winner: Option<FailureType> = None;
+    let mut best = 0;
+    for entry in &hits {
+        // Strictly more hits: a tie keeps the earlier type.
+        if entry.keywords.len() > best {
+            best = entry.keywords.len();
+            winner = Some(entry.failure_type);
+        }
+    }
+    if winner.is_none() && !t.failure_reason.is_empty() {
+        winner = Some(FailureType::WrongResult);
+    }
+    let severity = severity_for_hits(best);
+    let long_observation = t
+        .steps
+        .iter()
+        .any(|s| pytext::char_len(pytext::strip(&s.observation)) > RECOVERABLE_MIN_OBSERVATION);
+    let recoverable = long_observation && winner != Some(FailureType::ToolError);
+    let explanation = if t.failure_reason.is_empty() {
+        DEFAULT_EXPLANATION.to_owned()
+    } else {
+        t.failure_reason.clone()
+    };
+    FailureAnalysis {
+        is_failure: true,
+        failure_type: winner,
+        severity,
+        weight: severity,
+        recoverable,
+        explanation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Step;
+
+    fn step(thought: &str, observation: &str) -> Step {
+        Step {
+            thought: thought.to_owned(),
+            action_name: "act".to_owned(),
+            action_input: Default::default(),
+            observation: observation.to_owned(),
+        }
+    }
+
+    fn traj(prompt: &str, reason: &str, answer: &str, steps: Vec<Step>) -> Trajectory {
+        Trajectory {
+            trajectory_id: "t".to_owned(),
+            original_prompt: prompt.to_owned(),
+            steps,
+            final_answer: answer.to_owned(),
+            failure_reason: reason.to_owned(),
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn no_hits_and_no_reason_has_no_type() {
+        let a = detect(&traj("find a hotel", "", "", vec![step("", "")]));
+        assert_eq!(a.failure_type, None);
+        assert_eq!(a.severity, 0.3);
+        assert_eq!(a.weight, 0.3);
+        assert!(a.is_failure);
+        assert!(!a.recoverable);
+        assert_eq!(a.explanation, DEFAULT_EXPLANATION);
+    }
+
+    #[test]
+    fn no_hits_with_reason_is_wrong_result() {
+        let a = detect(&traj(
+            "find a hotel",
+            "picked the wrong one",
+            "",
+            vec![step("", "")],
+        ));
+        assert_eq!(a.failure_type, Some(FailureType::WrongResult));
+        assert_eq!(a.severity, 0.3);
+        assert_eq!(a.explanation, "picked the wrong one");
+    }
+
+    #[test]
+    fn each_keyword_counts_once_and_severity_uses_python_arithmetic() {
+        let t = traj(
+            "x",
+            "",
+            "",
+            vec![step(
+                "I think, probably. I THINK it might be",
+                "i think i think",
+            )],
+        );
+        let a = detect(&t);
+        assert_eq!(a.failure_type, Some(FailureType::Hallucination));
+        assert_eq!(a.severity, 0.6000000000000001);
+        let hits = keyword_hits(&t, &Lexicon::default());
+        assert_eq!(hits[2].keywords, vec!["i think", "probably", "it might be"]);
+        assert!(hits[0].keywords.is_empty());
+    }
+
+    #[test]
+    fn severity_is_capped_at_one() {
+        assert_eq!(severity_for_hits(0), 0.3);
+        assert_eq!(severity_for_hits(1), 0.4);
+        assert_eq!(severity_for_hits(2), 0.5);
+        assert_eq!(severity_for_hits(3), 0.6000000000000001);
+        assert_eq!(severity_for_hits(4), 0.7);
+        assert_eq!(severity_for_hits(6), 0.9000000000000001);
+        assert_eq!(severity_for_hits(7), 1.0);
+        assert_eq!(severity_for_hits(11), 1.0);
+    }
+
+    #[test]
+    fn tie_keeps_the_earlier_type() {
+        // One incomplete hit and one hallucination hit: incomplete is listed first.
+        let t = traj("x", "", "probably", vec![step("unable to", "")]);
+        assert_eq!(detect(&t).failure_type, Some(FailureType::Incomplete));
+        // One tool_error hit ties with one constraint hit: tool_error wins.
+        let t = traj("exceeds", "", "", vec![step("", "Timeout")]);
+        assert_eq!(detect(&t).failure_type, Some(FailureType::ToolError));
+    }
+
+    #[test]
+    fn tool_error_is_never_recoverable() {
+        let t = traj(
+            "x",
+            "",
+            "",
+            vec![step("", "Error: connection refused by the upstream server")],
+        );
+        let a = detect(&t);
+        assert_eq!(a.failure_type, Some(FailureType::ToolError));
+        assert_eq!(a.severity, 0.5);
+        assert!(!a.recoverable);
+    }
+
+    #[test]
+    fn recoverable_needs_more_than_twenty_code_points_after_strip() {
+        let twenty = "é".repeat(20);
+        let t = traj(
+            "x",
+            "",
+            "",
+            vec![step("", &format!("  \u{1c}{twenty}\u{85} "))],
+        );
+        assert!(!detect(&t).recoverable);
+        let t = traj(
+            "x",
+            "",
+            "",
+            vec![step("", &format!("{twenty}!")), step("", "")],
+        );
+        assert!(detect(&t).recoverable);
+    }
+
+    #[test]
+    fn parts_are_joined_with_spaces() {
+        // " 404 " only hits thanks to the joining spaces around an exact "404" observation.
+        let t = traj("x", "", "", vec![step("status", "404"), step("next", "")]);
+        assert_eq!(detection_text(&t), "x   status 404 next ");
+        assert_eq!(detect(&t).failure_type, Some(FailureType::ToolError));
+    }
+
+    #[test]
+    fn lower_casing_follows_python() {
+        // The Kelvin sign lower-cases to an ASCII k: "\u{212a}" + "nown" does not matter, but
+        // "I DON'T \u{212a}NOW" becomes "i don't know".
+        let t = traj("I DON'T \u{212a}NOW", "", "", vec![step("", "")]);
+        assert_eq!(detect(&t).failure_type, Some(FailureType::Incomplete));
+    }
+
+    #[test]
+    fn custom_lexicon_keywords_are_lower_cased_and_deduplicated() {
+        let lexicon = Lexicon {
+            entries: vec![LexiconEntry {
+                failure_type: FailureType::OffTopic,
+                keywords: vec!["Weather".into(), "weather".into(), String::new()],
+            }],
+        };
+        let t = traj("what's the weather", "", "", vec![step("", "")]);
+        let a = detect_with(&t, &lexicon);
+        assert_eq!(a.failure_type, Some(FailureType::OffTopic));
+        assert_eq!(a.severity, 0.4);
+    }
+
+    #[test]
+    fn lexicon_round_trips_through_serde() {
+        let lexicon = Lexicon::default();
+        let text = serde_json::to_string(&lexicon).unwrap();
+        assert!(
+            text.starts_with(r#"{"entries":[{"failure_type":"tool_error","keywords":["error:""#)
+        );
+        let back: Lexicon = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, lexicon);
+    }
+}

@@ -1,0 +1,167 @@
+//! `replay`: the native differential and benchmark command.
+//!
+//! Reads a trajectory file (JSON array or JSONL), runs rule-based Stage 1 and Stage 2 and
+//! packages the three sample envelopes with the fixed relabeling of the reference fixtures,
+//! writing one line per trajectory shaped like `tests/fixtures/reference/expected.jsonl`.
+
+use agenther::reader;
+use agenther::stages::package::replay::replay_line_text;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "\
+Usage: replay INPUT [--out FILE]
+
+Reads INPUT (a JSON array of trajectories, or JSONL), runs rule-based failure detection and
+outcome extraction, packages the sft, dpo and sharegpt samples with a fixed relabeling
+(hindsight prompt \"HINDSIGHT::\" + id, confidence 0.75, weight = severity) and writes one
+JSON line per trajectory to FILE, or to standard output.
+
+Rejected records are reported on standard error, followed by a summary line.
+
+Options:
+  --out FILE   write the lines to FILE instead of standard output
+  -h, --help   print this help
+
+Exit status: 0 when INPUT was read (even with rejected records), 2 on a usage error or when
+INPUT or FILE cannot be opened, 1 when writing fails.";
+
+struct Args {
+    input: String,
+    out: Option<String>,
+}
+
+enum Parsed {
+    Run(Args),
+    Help,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut input = None;
+    let mut out = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--out" => match args.next() {
+                Some(file) if out.is_none() => out = Some(file),
+                Some(_) => return Err("--out given twice".to_owned()),
+                None => return Err("--out needs a file name".to_owned()),
+            },
+            s if s.starts_with("--out=") => {
+                if out.is_some() {
+                    return Err("--out given twice".to_owned());
+                }
+                out = Some(s["--out=".len()..].to_owned());
+            }
+            s if s.starts_with('-') && s != "-" => {
+                return Err(format!("unknown option {s}"));
+            }
+            _ if input.is_none() => input = Some(arg),
+            _ => return Err(format!("unexpected argument {arg}")),
+        }
+    }
+    match input {
+        Some(input) => Ok(Parsed::Run(Args { input, out })),
+        None => Err("missing INPUT".to_owned()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("replay: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let bytes = match std::fs::read(&args.input) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("replay: cannot read {}: {e}", args.input);
+            return ExitCode::from(2);
+        }
+    };
+    let mut sink: Box<dyn Write> = match &args.out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(BufWriter::new(file)),
+            Err(e) => {
+                eprintln!("replay: cannot create {path}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+
+    let report = reader::read_all(&args.input, &bytes);
+    {
+        let stderr = io::stderr();
+        let mut err = stderr.lock();
+        for rejected in &report.rejected {
+            let _ = writeln!(err, "{rejected}");
+        }
+    }
+    let mut written = 0usize;
+    for record in &report.records {
+        let line = replay_line_text(&record.trajectory);
+        if let Err(e) = writeln!(sink, "{line}") {
+            eprintln!("replay: write failed: {e}");
+            return ExitCode::from(1);
+        }
+        written += 1;
+    }
+    if let Err(e) = sink.flush() {
+        eprintln!("replay: write failed: {e}");
+        return ExitCode::from(1);
+    }
+    drop(sink);
+    let elapsed = started.elapsed();
+    eprintln!(
+        "replay: {}: {} records, {} rejected, {} lines written in {:.3} s",
+        report.summary.file,
+        report.summary.records,
+        report.summary.rejected,
+        written,
+        elapsed.as_secs_f64()
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        parse_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn arguments() {
+        match parse(&["in.jsonl", "--out", "o.jsonl"]) {
+            Ok(Parsed::Run(a)) => {
+                assert_eq!(a.input, "in.jsonl");
+                assert_eq!(a.out.as_deref(), Some("o.jsonl"));
+            }
+            _ => panic!("expected a run"),
+        }
+        match parse(&["--out=o", "in"]) {
+            Ok(Parsed::Run(a)) => {
+                assert_eq!((a.input.as_str(), a.out.as_deref()), ("in", Some("o")))
+            }
+            _ => panic!("expected a run"),
+        }
+        assert!(matches!(parse(&["--help"]), Ok(Parsed::Help)));
+        assert!(matches!(parse(&["x", "-h"]), Ok(Parsed::Help)));
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["a", "b"]).is_err());
+        assert!(parse(&["a", "--out"]).is_err());
+        assert!(parse(&["a", "--bogus"]).is_err());
+        assert!(parse(&["a", "--out", "x", "--out", "y"]).is_err());
+    }
+}
