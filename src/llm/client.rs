@@ -37,6 +37,28 @@ impl fmt::Display for ChatError {
 
 impl std::error::Error for ChatError {}
 
+impl ChatError {
+    /// Whether the error looks like the endpoint refusing the request's `response_format`
+    /// (HTTP 400 or 422 naming it), so that the caller may retry with
+    /// [`StructuredMode::fallback`](super::openai::StructuredMode::fallback).
+    pub fn suggests_structured_fallback(&self) -> bool {
+        match self {
+            ChatError::Http { status, message } if *status == 400 || *status == 422 => {
+                let m = message.to_ascii_lowercase();
+                [
+                    "response_format",
+                    "json_schema",
+                    "json_object",
+                    "structured output",
+                ]
+                .iter()
+                .any(|needle| m.contains(needle))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Something that answers chat-completions requests.
 ///
 /// The future need not be `Send`: in the browser it runs on the single JS thread.
@@ -224,6 +246,21 @@ mod tests {
         let client = ScriptedClient::from_fn(|r| Ok(format!("t={}", r.temperature)));
         let r = futures::executor::block_on(client.complete(&req(0.5))).unwrap();
         assert_eq!(r.text(), Some("t=0.5"));
+    }
+
+    #[test]
+    fn structured_fallback_hint() {
+        let refused = ChatError::Http {
+            status: 400,
+            message: "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.".into(),
+        };
+        assert!(refused.suggests_structured_fallback());
+        let other = ChatError::Http {
+            status: 400,
+            message: "maximum context length exceeded".into(),
+        };
+        assert!(!other.suggests_structured_fallback());
+        assert!(!ChatError::Timeout.suggests_structured_fallback());
     }
 
     #[test]
