@@ -125,7 +125,8 @@ pub enum SampleFormat {
 }
 
 impl SampleFormat {
-    pub const ALL: [SampleFormat; 3] = [SampleFormat::Sft, SampleFormat::Dpo, SampleFormat::Sharegpt];
+    pub const ALL: [SampleFormat; 3] =
+        [SampleFormat::Sft, SampleFormat::Dpo, SampleFormat::Sharegpt];
 
     pub fn as_str(self) -> &'static str {
         match self {

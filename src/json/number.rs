@@ -198,8 +198,14 @@ mod tests {
 
     #[test]
     fn integer_literals_are_canonical() {
-        assert_eq!(Number::int_from_literal("-0"), Some(Number::Int("0".into())));
-        assert_eq!(Number::int_from_literal("007"), Some(Number::Int("7".into())));
+        assert_eq!(
+            Number::int_from_literal("-0"),
+            Some(Number::Int("0".into()))
+        );
+        assert_eq!(
+            Number::int_from_literal("007"),
+            Some(Number::Int("7".into()))
+        );
         let big = "123456789012345678901234567890";
         assert_eq!(Number::int_from_literal(big), Some(Number::Int(big.into())));
         assert_eq!(Number::int_from_literal("1.0"), None);

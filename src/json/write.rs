@@ -89,11 +89,17 @@ mod tests {
     fn writes_like_python() {
         let mut inner = JsonObject::new();
         inner.insert("max", Json::from(74.0));
-        inner.insert("big", Json::Number(Number::int_from_literal("123456789012345678901234567890").unwrap()));
+        inner.insert(
+            "big",
+            Json::Number(Number::int_from_literal("123456789012345678901234567890").unwrap()),
+        );
         let mut o = JsonObject::new();
         o.insert("q", Json::from("naïve \"x\"\n\u{1}"));
         o.insert("f", Json::Object(inner));
-        o.insert("l", Json::Array(vec![Json::Null, Json::Bool(false), Json::from(1e-7)]));
+        o.insert(
+            "l",
+            Json::Array(vec![Json::Null, Json::Bool(false), Json::from(1e-7)]),
+        );
         o.insert("e", Json::Object(JsonObject::new()));
         o.insert("a", Json::Array(vec![]));
         assert_eq!(

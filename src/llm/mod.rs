@@ -1,0 +1,22 @@
+//! The LLM layer: OpenAI-compatible wire types, the client trait, prompt templates, reply
+//! parsing and per-call accounting. Pure Rust; the browser supplies the HTTP client.
+
+pub mod call;
+pub mod client;
+pub mod openai;
+pub mod reply;
+pub mod schema;
+pub mod templates;
+
+pub use call::{
+    build_request, call_json, CallKind, CallRecord, CallSettings, StageError, StageUsage,
+    UsageByStage,
+};
+pub use client::{testing, ChatClient, ChatError};
+pub use openai::{
+    ChatMessage, ChatRequest, ChatResponse, ModelList, ResponseFormat, StructuredMode, Usage,
+};
+pub use reply::{
+    parse_reply, DetectReply, ExtractReply, JudgeReply, RelabelReply, Reply, ReplyError,
+};
+pub use templates::{PromptKind, PromptSource, TemplateError, TemplateSources, Templates};
