@@ -1,1 +1,803 @@
+//! The pipeline: detect → gate → extract → relabel → package, with the paper's defaults.
+//!
+//! Every trajectory ends in exactly one [`Outcome`], with the stage it reached and why:
+//! accepted, skipped by a gate, rejected (the data or the model's replies did not make a
+//! sample), failed (the endpoint or the configuration did not let the stage run; worth
+//! retrying), or cancelled by the user.
 
+use crate::llm::{CallKind, CallRecord, CallSettings, ChatClient, ChatError, StageError};
+use crate::llm::{StructuredMode, Templates, UsageByStage};
+use crate::model::{ExtractedOutcome, FailureAnalysis, Sample, SampleFormat, Trajectory};
+use crate::stages::detect::rules::Lexicon;
+use crate::stages::relabel::{
+    relabel, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
+};
+use crate::stages::{detect, extract, package};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+/// How a stage that has both modes runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The reference's rules: free, instant, no endpoint.
+    Rules,
+    /// One chat call to the endpoint.
+    Llm,
+}
+
+/// Everything a run depends on. There is no API key here: the key belongs to the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Stage 1 (default: rules).
+    pub detection: Mode,
+    /// Stage 2 (default: LLM).
+    pub extraction: Mode,
+    /// The model every call uses, unless `judge_model` names another for the second judge.
+    pub model: String,
+    pub judge_model: Option<String>,
+    /// θ: the confidence the relabeler and the second judge must reach.
+    pub theta: f64,
+    /// δ: trajectories whose severity weight is below it are skipped.
+    pub delta: f64,
+    /// K: relabel attempts per trajectory.
+    pub max_attempts: u32,
+    /// The first relabel attempt's temperature, and that of the LLM detect/extract calls.
+    pub temperature: f64,
+    /// The temperature of relabel retries.
+    pub retry_temperature: f64,
+    pub max_tokens: u32,
+    pub structured: StructuredMode,
+    /// Trajectories processed at once.
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    /// METHOD.md's defaults: rule-based detection, LLM extraction, θ = 0.5, δ = 0.3, K = 3,
+    /// temperature 0.3 (0.7 on retries), max_tokens 2048; four trajectories at once.
+    fn default() -> Self {
+        Settings {
+            detection: Mode::Rules,
+            extraction: Mode::Llm,
+            model: String::new(),
+            judge_model: None,
+            theta: 0.5,
+            delta: 0.3,
+            max_attempts: 3,
+            temperature: 0.3,
+            retry_temperature: 0.7,
+            max_tokens: 2048,
+            structured: StructuredMode::JsonSchema,
+            concurrency: 4,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks ranges; the message names the setting and what it accepts.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be between 0 and 1, not {v}"))
+            }
+        };
+        unit("θ", self.theta)?;
+        unit("δ", self.delta)?;
+        for (name, t) in [
+            ("temperature", self.temperature),
+            ("retry temperature", self.retry_temperature),
+        ] {
+            if !(0.0..=2.0).contains(&t) {
+                return Err(format!("{name} must be between 0 and 2, not {t}"));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err("K (attempts) must be at least 1".into());
+        }
+        if self.max_tokens == 0 {
+            return Err("max_tokens must be at least 1".into());
+        }
+        if self.concurrency == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        if self.model.trim().is_empty() {
+            return Err("choose a model: the relabeling stage needs one".into());
+        }
+        Ok(())
+    }
+
+    /// Settings of the LLM-mode detect and extract calls.
+    pub fn call_settings(&self) -> CallSettings {
+        CallSettings {
+            model: self.model.clone(),
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            structured: self.structured,
+        }
+    }
+
+    /// Settings of Algorithm 1.
+    pub fn relabel_settings(&self) -> RelabelSettings {
+        RelabelSettings {
+            model: self.model.clone(),
+            judge_model: self.judge_model.clone(),
+            theta: self.theta,
+            max_attempts: self.max_attempts,
+            first_temperature: self.temperature,
+            retry_temperature: self.retry_temperature,
+            max_tokens: self.max_tokens,
+            structured: self.structured,
+        }
+    }
+}
+
+/// The stage a trajectory's outcome was decided at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Detection,
+    Gate,
+    Extraction,
+    Relabeling,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Detection => "detection",
+            Stage::Gate => "gate",
+            Stage::Extraction => "extraction",
+            Stage::Relabeling => "relabeling",
+        }
+    }
+}
+
+/// How a trajectory ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A hindsight goal was accepted; the trajectory yields samples.
+    Accepted {
+        judges: Judges,
+        /// The sample's relabel confidence: (c + c2) / 2, or c for the single-judge fallback.
+        confidence: f64,
+        relabel_confidence: f64,
+        judge_confidence: Option<f64>,
+        /// The attempt (1-based) whose candidate was accepted.
+        attempt: u32,
+    },
+    /// A gate dropped it: not a failure, not recoverable, or weight below δ.
+    Skipped { stage: Stage, reason: String },
+    /// The stage ran and produced nothing usable (no acceptable hindsight goal, an unreadable
+    /// reply).
+    Rejected { stage: Stage, reason: String },
+    /// The stage could not run: the endpoint failed or a prompt template is broken. Retrying
+    /// may help.
+    Failed { stage: Stage, reason: String },
+    /// The user stopped the run before this trajectory was decided.
+    Cancelled { stage: Stage },
+}
+
+impl Outcome {
+    /// "accepted", "skipped", "rejected", "failed" or "cancelled".
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Rejected { .. } => "rejected",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// The stage the outcome was decided at (accepted trajectories went through all stages).
+    pub fn stage(&self) -> Stage {
+        match self {
+            Outcome::Accepted { .. } => Stage::Relabeling,
+            Outcome::Skipped { stage, .. }
+            | Outcome::Rejected { stage, .. }
+            | Outcome::Failed { stage, .. }
+            | Outcome::Cancelled { stage } => *stage,
+        }
+    }
+
+    /// Why it ended this way, in a sentence.
+    pub fn reason(&self) -> String {
+        match self {
+            Outcome::Accepted {
+                judges, confidence, ..
+            } => match judges {
+                Judges::RelabelerAndJudge => {
+                    format!("accepted by the relabeler and the second judge (confidence {confidence:.2})")
+                }
+                Judges::SingleJudgeFallback => {
+                    format!("accepted by the single-judge fallback (confidence {confidence:.2})")
+                }
+            },
+            Outcome::Skipped { reason, .. }
+            | Outcome::Rejected { reason, .. }
+            | Outcome::Failed { reason, .. } => reason.clone(),
+            Outcome::Cancelled { .. } => "stopped by the user".into(),
+        }
+    }
+
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Outcome::Accepted { .. })
+    }
+}
+
+/// Everything the pipeline did for one trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrajectoryResult {
+    pub trajectory_id: String,
+    pub analysis: Option<FailureAnalysis>,
+    pub extracted: Option<ExtractedOutcome>,
+    /// Stage 3's full record, every attempt with its raw reply.
+    pub relabel: Option<RelabelReport>,
+    /// The LLM-mode detect and extract calls (relabel and judge calls are in `relabel`).
+    pub stage_calls: Vec<CallRecord>,
+    pub outcome: Outcome,
+}
+
+impl TrajectoryResult {
+    /// Calls and tokens this trajectory cost, per stage.
+    pub fn usage(&self) -> UsageByStage {
+        let mut usage = UsageByStage::default();
+        for call in self.calls() {
+            usage.add(call);
+        }
+        usage
+    }
+
+    /// Every call made for this trajectory, in order.
+    pub fn calls(&self) -> impl Iterator<Item = &CallRecord> {
+        self.stage_calls
+            .iter()
+            .chain(self.relabel.iter().flat_map(|r| r.calls()))
+    }
+
+    /// The packaged sample in `format` when the trajectory was accepted. The sample's weight is
+    /// Stage 1's severity weight.
+    pub fn sample(&self, trajectory: &Trajectory, format: SampleFormat) -> Option<Sample> {
+        let relabel = self.relabel.as_ref()?.relabel()?;
+        let weight = self.analysis.as_ref()?.weight;
+        Some(package::package(trajectory, relabel, weight, format))
+    }
+}
+
+/// Why the gates drop a trajectory, or `None` when it goes on to extraction.
+pub fn gate(analysis: &FailureAnalysis, delta: f64) -> Option<String> {
+    if !analysis.is_failure {
+        Some("not a failure".into())
+    } else if !analysis.recoverable {
+        Some(match analysis.failure_type {
+            Some(crate::model::FailureType::ToolError) => {
+                "not recoverable: a tool error, and no observation to learn from".into()
+            }
+            _ => "not recoverable: no step observed anything substantive".into(),
+        })
+    } else if analysis.weight < delta {
+        Some(format!(
+            "severity weight {} is below δ = {}",
+            analysis.weight, delta
+        ))
+    } else {
+        None
+    }
+}
+
+/// What the free, rule-based stages say of a trajectory: shown as soon as files are loaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleView {
+    pub analysis: FailureAnalysis,
+    /// The lexicon keywords that fired, per failure type (the "why" of the analysis).
+    pub hits: Vec<detect::rules::TypeHits>,
+    pub extracted: ExtractedOutcome,
+    /// Why the gates would drop it under rule-based detection, if they would.
+    pub skip_reason: Option<String>,
+}
+
+/// Runs the rule-based Stages 1 and 2 and the gates.
+pub fn rule_view(trajectory: &Trajectory, lexicon: &Lexicon, delta: f64) -> RuleView {
+    let analysis = detect::rules::detect_with(trajectory, lexicon);
+    RuleView {
+        hits: detect::rules::keyword_hits(trajectory, lexicon),
+        extracted: extract::rules::extract(trajectory),
+        skip_reason: gate(&analysis, delta),
+        analysis,
+    }
+}
+
+/// What a failed LLM-mode stage call means for the trajectory.
+fn stage_error_outcome(stage: Stage, error: &StageError) -> Outcome {
+    match error {
+        StageError::Call(record) if record.error == Some(ChatError::Cancelled) => {
+            Outcome::Cancelled { stage }
+        }
+        StageError::Unparseable(_) => Outcome::Rejected {
+            stage,
+            reason: format!("unreadable reply: {error}"),
+        },
+        StageError::Template(_) | StageError::Call(_) => Outcome::Failed {
+            stage,
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// Runs the whole pipeline on one trajectory.
+pub async fn process<C: ChatClient>(
+    client: &C,
+    templates: &Templates,
+    settings: &Settings,
+    lexicon: &Lexicon,
+    trajectory: &Trajectory,
+) -> TrajectoryResult {
+    let mut result = TrajectoryResult {
+        trajectory_id: trajectory.trajectory_id.clone(),
+        analysis: None,
+        extracted: None,
+        relabel: None,
+        stage_calls: Vec::new(),
+        outcome: Outcome::Cancelled {
+            stage: Stage::Detection,
+        },
+    };
+
+    // Stage 1.
+    let analysis = match settings.detection {
+        Mode::Rules => detect::rules::detect_with(trajectory, lexicon),
+        Mode::Llm => {
+            match detect::llm::detect(client, templates, &settings.call_settings(), trajectory)
+                .await
+            {
+                Ok((analysis, call)) => {
+                    result.stage_calls.push(call);
+                    analysis
+                }
+                Err(e) => {
+                    result.stage_calls.extend(e.call().cloned());
+                    result.outcome = stage_error_outcome(Stage::Detection, &e);
+                    return result;
+                }
+            }
+        }
+    };
+    let skip = gate(&analysis, settings.delta);
+    result.analysis = Some(analysis);
+    if let Some(reason) = skip {
+        result.outcome = Outcome::Skipped {
+            stage: Stage::Gate,
+            reason,
+        };
+        return result;
+    }
+
+    // Stage 2.
+    let extracted = match settings.extraction {
+        Mode::Rules => extract::rules::extract(trajectory),
+        Mode::Llm => {
+            match extract::llm::extract(client, templates, &settings.call_settings(), trajectory)
+                .await
+            {
+                Ok((extracted, call)) => {
+                    result.stage_calls.push(call);
+                    extracted
+                }
+                Err(e) => {
+                    result.stage_calls.extend(e.call().cloned());
+                    result.outcome = stage_error_outcome(Stage::Extraction, &e);
+                    return result;
+                }
+            }
+        }
+    };
+
+    // Stage 3.
+    let report = relabel(
+        client,
+        templates,
+        &settings.relabel_settings(),
+        trajectory,
+        &extracted,
+    )
+    .await;
+    result.extracted = Some(extracted);
+    result.outcome = relabel_outcome(&report);
+    result.relabel = Some(report);
+    result
+}
+
+fn relabel_outcome(report: &RelabelReport) -> Outcome {
+    let stage = Stage::Relabeling;
+    match &report.decision {
+        RelabelDecision::Accepted {
+            relabel,
+            judges,
+            attempt,
+            relabel_confidence,
+            judge_confidence,
+        } => Outcome::Accepted {
+            judges: *judges,
+            confidence: relabel.confidence,
+            relabel_confidence: *relabel_confidence,
+            judge_confidence: *judge_confidence,
+            attempt: *attempt,
+        },
+        RelabelDecision::Cancelled => Outcome::Cancelled { stage },
+        RelabelDecision::Rejected { reason } => {
+            // No attempt got through to the model: the endpoint, not the data, decided.
+            let all_calls_failed = !report.attempts.is_empty()
+                && report
+                    .attempts
+                    .iter()
+                    .all(|a| a.outcome == AttemptOutcome::CallFailed);
+            if all_calls_failed || report.attempts.is_empty() {
+                let last_error = report
+                    .attempts
+                    .last()
+                    .and_then(|a| a.call.problem())
+                    .unwrap_or_else(|| reason.clone());
+                Outcome::Failed {
+                    stage,
+                    reason: if report.attempts.is_empty() {
+                        reason.clone()
+                    } else {
+                        format!("every relabel call failed; last: {last_error}")
+                    },
+                }
+            } else {
+                Outcome::Rejected {
+                    stage,
+                    reason: reason.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// Counts over a run's results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub done: usize,
+    pub accepted: usize,
+    /// Accepted with the second judge's agreement.
+    pub accepted_two_judges: usize,
+    /// Accepted by the single-judge fallback.
+    pub accepted_single_judge: usize,
+    pub skipped: usize,
+    pub rejected: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub usage: UsageByStage,
+}
+
+impl Totals {
+    pub fn add(&mut self, result: &TrajectoryResult) {
+        self.done += 1;
+        match &result.outcome {
+            Outcome::Accepted { judges, .. } => {
+                self.accepted += 1;
+                match judges {
+                    Judges::RelabelerAndJudge => self.accepted_two_judges += 1,
+                    Judges::SingleJudgeFallback => self.accepted_single_judge += 1,
+                }
+            }
+            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Rejected { .. } => self.rejected += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Cancelled { .. } => self.cancelled += 1,
+        }
+        self.usage.merge(&result.usage());
+    }
+
+    /// Calls made, all stages.
+    pub fn calls(&self) -> u32 {
+        CallKind::ALL
+            .iter()
+            .map(|k| self.usage.stage(*k).calls)
+            .sum()
+    }
+}
+
+/// Runs the pipeline over `trajectories`, `settings.concurrency` at a time, and hands each
+/// result to `on_result` with its index as soon as it is decided (in completion order).
+/// Dropping the returned future stops the run: calls in flight are abandoned.
+pub async fn run<C, F>(
+    client: &C,
+    templates: &Templates,
+    settings: &Settings,
+    lexicon: &Lexicon,
+    trajectories: &[Trajectory],
+    mut on_result: F,
+) where
+    C: ChatClient,
+    F: FnMut(usize, TrajectoryResult),
+{
+    let concurrency = settings.concurrency.max(1);
+    let mut results = stream::iter(trajectories.iter().enumerate())
+        .map(|(i, t)| async move { (i, process(client, templates, settings, lexicon, t).await) })
+        .buffer_unordered(concurrency);
+    while let Some((i, result)) = results.next().await {
+        on_result(i, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::testing::ScriptedClient;
+    use crate::llm::ChatRequest;
+    use crate::model::{FailureType, Step};
+    use futures::executor::block_on;
+
+    fn step(obs: &str) -> Step {
+        Step {
+            thought: "look".into(),
+            action_name: "search".into(),
+            action_input: Default::default(),
+            observation: obs.into(),
+        }
+    }
+
+    fn trajectory(id: &str, failure_reason: &str, obs: &str) -> Trajectory {
+        Trajectory {
+            trajectory_id: id.into(),
+            original_prompt: "Find a laptop under $500".into(),
+            steps: vec![step(obs)],
+            final_answer: String::new(),
+            failure_reason: failure_reason.into(),
+            metadata: Default::default(),
+        }
+    }
+
+    fn good() -> Trajectory {
+        // "exceeds" → constraint_violation, severity 0.4; a substantive observation.
+        trajectory(
+            "good",
+            "The laptop exceeds the budget",
+            "Found Dell XPS 13 for $899 with 16 GB RAM and 512 GB SSD",
+        )
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            model: "m".into(),
+            extraction: Mode::Rules,
+            concurrency: 1,
+            ..Settings::default()
+        }
+    }
+
+    const RELABEL_OK: &str = r#"{"hindsight_prompt": "Find the price and specs of the Dell XPS 13", "is_valid_replay": true, "rationale": "the search shows it", "confidence": 0.9}"#;
+    const JUDGE_OK: &str = r#"{"is_valid": true, "confidence": 0.7, "rejection_reason": ""}"#;
+
+    fn run_one(client: &ScriptedClient, s: &Settings, t: &Trajectory) -> TrajectoryResult {
+        block_on(process(
+            client,
+            &Templates::defaults(),
+            s,
+            &Lexicon::default(),
+            t,
+        ))
+    }
+
+    #[test]
+    fn defaults_are_the_papers() {
+        let s = Settings::default();
+        assert_eq!((s.theta, s.delta, s.max_attempts), (0.5, 0.3, 3));
+        assert_eq!((s.temperature, s.max_tokens), (0.3, 2048));
+        assert_eq!((s.detection, s.extraction), (Mode::Rules, Mode::Llm));
+        assert!(s.validate().is_err(), "no model chosen yet");
+        assert!(settings().validate().is_ok());
+        let bad = Settings {
+            theta: 1.5,
+            ..settings()
+        };
+        assert!(bad.validate().unwrap_err().contains("θ"));
+    }
+
+    #[test]
+    fn accepted_trajectory_yields_samples_weighted_by_severity() {
+        let client = ScriptedClient::with_replies([Ok(RELABEL_OK), Ok(JUDGE_OK)]);
+        let t = good();
+        let r = run_one(&client, &settings(), &t);
+        match &r.outcome {
+            Outcome::Accepted {
+                judges,
+                confidence,
+                judge_confidence,
+                ..
+            } => {
+                assert_eq!(*judges, Judges::RelabelerAndJudge);
+                assert_eq!(*confidence, (0.9 + 0.7) / 2.0);
+                assert_eq!(*judge_confidence, Some(0.7));
+            }
+            other => panic!("expected acceptance, got {other:?}"),
+        }
+        let sft = r.sample(&t, SampleFormat::Sft).unwrap();
+        assert_eq!(
+            sft.hindsight_prompt,
+            "Find the price and specs of the Dell XPS 13"
+        );
+        assert_eq!(sft.weight, r.analysis.as_ref().unwrap().weight);
+        assert_eq!(sft.weight, 0.4);
+        assert_eq!(r.usage().stage(CallKind::Relabel).calls, 1);
+        assert_eq!(r.usage().stage(CallKind::Judge).calls, 1);
+    }
+
+    #[test]
+    fn gates_skip_without_calling_the_endpoint() {
+        let client = ScriptedClient::new();
+        // Tool error: never recoverable.
+        let tool = trajectory(
+            "tool",
+            "",
+            "Traceback (most recent call last): error: boom and more text",
+        );
+        let r = run_one(&client, &settings(), &tool);
+        assert_eq!(r.outcome.status(), "skipped");
+        assert!(r.outcome.reason().contains("tool error"), "{:?}", r.outcome);
+        // Nothing substantive observed.
+        let thin = trajectory("thin", "wrong answer", "ok");
+        let r = run_one(&client, &settings(), &thin);
+        assert!(r.outcome.reason().contains("not recoverable"));
+        // Weight below δ: 0.4 < 0.5.
+        let s = Settings {
+            delta: 0.5,
+            ..settings()
+        };
+        let r = run_one(&client, &s, &good());
+        assert_eq!(
+            r.outcome,
+            Outcome::Skipped {
+                stage: Stage::Gate,
+                reason: "severity weight 0.4 is below δ = 0.5".into()
+            }
+        );
+        assert_eq!(client.request_count(), 0);
+    }
+
+    #[test]
+    fn llm_detection_can_declare_no_failure() {
+        let client = ScriptedClient::with_replies([Ok(
+            r#"{"is_failure": false, "failure_type": null, "severity": 0.0, "weight": 0.0, "recoverable": true, "explanation": "goal met"}"#,
+        )]);
+        let s = Settings {
+            detection: Mode::Llm,
+            ..settings()
+        };
+        let r = run_one(&client, &s, &good());
+        assert_eq!(r.outcome.reason(), "not a failure");
+        assert_eq!(r.stage_calls.len(), 1);
+        assert_eq!(r.usage().stage(CallKind::Detect).calls, 1);
+    }
+
+    #[test]
+    fn llm_extraction_errors_are_failed_or_rejected() {
+        let s = Settings {
+            extraction: Mode::Llm,
+            ..settings()
+        };
+        let client = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Http {
+            status: 503,
+            message: "overloaded".into(),
+        })]);
+        let r = run_one(&client, &s, &good());
+        assert!(matches!(
+            r.outcome,
+            Outcome::Failed {
+                stage: Stage::Extraction,
+                ..
+            }
+        ));
+        assert!(r.outcome.reason().contains("503"));
+
+        let client = ScriptedClient::with_replies([Ok("I cannot help with that.")]);
+        let r = run_one(&client, &s, &good());
+        assert!(matches!(
+            r.outcome,
+            Outcome::Rejected {
+                stage: Stage::Extraction,
+                ..
+            }
+        ));
+        assert_eq!(r.stage_calls.len(), 1);
+    }
+
+    #[test]
+    fn relabeling_that_never_reached_the_model_is_failed_not_rejected() {
+        let err = || Err::<&str, _>(ChatError::Network("connection refused".into()));
+        let client = ScriptedClient::with_replies([err(), err(), err()]);
+        let r = run_one(&client, &settings(), &good());
+        match &r.outcome {
+            Outcome::Failed { stage, reason } => {
+                assert_eq!(*stage, Stage::Relabeling);
+                assert!(reason.contains("connection refused"), "{reason}");
+            }
+            other => panic!("expected failure, got {other:?}"),
+        }
+        // One garbled reply among failed calls: the model was reached, so it is a rejection.
+        let client = ScriptedClient::with_replies([err(), Ok("nonsense"), err()]);
+        let r = run_one(&client, &settings(), &good());
+        assert_eq!(r.outcome.status(), "rejected");
+    }
+
+    #[test]
+    fn cancelled_calls_cancel_the_trajectory() {
+        let client = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Cancelled)]);
+        let r = run_one(&client, &settings(), &good());
+        assert_eq!(
+            r.outcome,
+            Outcome::Cancelled {
+                stage: Stage::Relabeling
+            }
+        );
+    }
+
+    #[test]
+    fn run_accounts_for_every_trajectory_once() {
+        // Answer by request so the order of concurrent calls does not matter.
+        let client = ScriptedClient::from_fn(|req: &ChatRequest| {
+            let system = &req.messages[0].content;
+            if req.temperature == 0.0 {
+                Ok(JUDGE_OK.to_string())
+            } else if system.contains("hindsight") || system.contains("relabel") {
+                Ok(RELABEL_OK.to_string())
+            } else {
+                Err(ChatError::Network("unexpected call".into()))
+            }
+        });
+        let mut ts: Vec<Trajectory> = (0..10)
+            .map(|i| {
+                let mut t = good();
+                t.trajectory_id = format!("t{i}");
+                t
+            })
+            .collect();
+        ts[3].steps[0].observation = "ok".into(); // not recoverable
+        ts[7].steps[0].observation = "error: 500 internal".into(); // tool error
+        let s = Settings {
+            concurrency: 4,
+            ..settings()
+        };
+        let mut seen = vec![0; ts.len()];
+        let mut totals = Totals::default();
+        block_on(run(
+            &client,
+            &Templates::defaults(),
+            &s,
+            &Lexicon::default(),
+            &ts,
+            |i, r| {
+                seen[i] += 1;
+                assert_eq!(r.trajectory_id, ts[i].trajectory_id);
+                totals.add(&r);
+            },
+        ));
+        assert!(seen.iter().all(|n| *n == 1), "{seen:?}");
+        assert_eq!(totals.done, 10);
+        assert_eq!(totals.accepted, 8);
+        assert_eq!(totals.accepted_two_judges, 8);
+        assert_eq!(totals.skipped, 2);
+        assert_eq!(totals.calls(), 16);
+    }
+
+    #[test]
+    fn rule_view_explains_the_analysis() {
+        let v = rule_view(&good(), &Lexicon::default(), 0.3);
+        assert_eq!(
+            v.analysis.failure_type,
+            Some(FailureType::ConstraintViolation)
+        );
+        assert!(v.skip_reason.is_none());
+        let fired: Vec<_> = v.hits.iter().filter(|h| !h.keywords.is_empty()).collect();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].failure_type, FailureType::ConstraintViolation);
+        assert_eq!(fired[0].keywords, vec!["exceeds".to_string()]);
+        assert!(v.extracted.actual_achievements[0].starts_with("Step 1 (search): Found Dell"));
+    }
+}
