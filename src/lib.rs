@@ -3,12 +3,14 @@
 //! The core (everything but `ui` and `client`) knows nothing of the browser: it builds and is
 //! tested on the host with `cargo test`.
 
+pub mod export;
 pub mod json;
 pub mod llm;
 pub mod model;
 pub mod pipeline;
 pub mod pytext;
 pub mod reader;
+pub mod session;
 pub mod stages;
 
 /// The product's version, as built.

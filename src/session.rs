@@ -1,0 +1,451 @@
+//! A working session: the files a user loaded, every trajectory with what the free rule-based
+//! stages say of it, and the pipeline's results as they arrive. The UI keeps one of these and
+//! only displays it; everything here is plain data, testable on the host.
+
+use crate::model::{FailureType, Trajectory};
+use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
+use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
+use crate::stages::detect::rules::Lexicon;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One loaded file: its summary and the records it rejected.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadedFile {
+    pub summary: FileSummary,
+    pub rejected: Vec<Rejected>,
+}
+
+/// One trajectory of the session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub trajectory: Trajectory,
+    pub source: SourcePos,
+    /// Rule-based Stages 1 and 2 and the gates, computed when the trajectory was loaded.
+    pub rules: RuleView,
+    /// The pipeline's result, once the trajectory has been run.
+    pub result: Option<TrajectoryResult>,
+}
+
+/// Where a trajectory stands, for filtering and display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not run yet; the rule-based gates would let it through.
+    Pending,
+    /// Not run yet; the rule-based gates would skip it.
+    WillSkip,
+    Accepted,
+    Skipped,
+    Rejected,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Pending,
+        Status::WillSkip,
+        Status::Accepted,
+        Status::Skipped,
+        Status::Rejected,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::WillSkip => "will skip",
+            Status::Accepted => "accepted",
+            Status::Skipped => "skipped",
+            Status::Rejected => "rejected",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn of(outcome: &Outcome) -> Status {
+        match outcome {
+            Outcome::Accepted { .. } => Status::Accepted,
+            Outcome::Skipped { .. } => Status::Skipped,
+            Outcome::Rejected { .. } => Status::Rejected,
+            Outcome::Failed { .. } => Status::Failed,
+            Outcome::Cancelled { .. } => Status::Cancelled,
+        }
+    }
+}
+
+/// A row of the results table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub index: usize,
+    pub trajectory_id: String,
+    pub file: String,
+    pub line: usize,
+    pub failure_type: Option<FailureType>,
+    pub severity: f64,
+    pub weight: f64,
+    pub recoverable: bool,
+    pub status: Status,
+    /// Why it stands where it does ("" for pending trajectories).
+    pub reason: String,
+    pub hindsight_prompt: Option<String>,
+    pub confidence: Option<f64>,
+    pub relabel_confidence: Option<f64>,
+    pub judge_confidence: Option<f64>,
+    /// "relabeler + judge" or "single judge" for accepted trajectories.
+    pub judges: Option<&'static str>,
+}
+
+/// What the table shows. `None` fields match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub status: Option<Status>,
+    /// `Some(None)` matches trajectories without a failure type.
+    pub failure_type: Option<Option<FailureType>>,
+    /// Case-insensitive substring of the id, the original prompt or the hindsight prompt.
+    pub text: String,
+}
+
+/// The session.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub files: Vec<LoadedFile>,
+    pub entries: Vec<Entry>,
+    lexicon: Lexicon,
+    delta: f64,
+    id_counts: HashMap<String, usize>,
+}
+
+impl Session {
+    /// An empty session whose rule views use `lexicon` and the gate δ.
+    pub fn new(lexicon: Lexicon, delta: f64) -> Self {
+        Session {
+            lexicon,
+            delta,
+            ..Session::default()
+        }
+    }
+
+    /// Adds a whole file's report.
+    pub fn add_report(&mut self, report: ReadReport) {
+        let mut events: Vec<ReadEvent> =
+            report.records.into_iter().map(ReadEvent::Record).collect();
+        events.extend(report.rejected.into_iter().map(ReadEvent::Rejected));
+        self.add_file_events(report.summary, events);
+    }
+
+    /// Adds a file read incrementally: its summary and the events the reader produced.
+    pub fn add_file_events(&mut self, summary: FileSummary, events: Vec<ReadEvent>) {
+        let mut rejected = Vec::new();
+        for event in events {
+            match event {
+                ReadEvent::Record(record) => self.add_trajectory(record.trajectory, record.source),
+                ReadEvent::Rejected(r) => rejected.push(r),
+            }
+        }
+        rejected.sort_by_key(|r| r.line);
+        self.files.push(LoadedFile { summary, rejected });
+    }
+
+    /// Adds one trajectory. An id already in the session gets a `#2`, `#3`... suffix so that
+    /// every sample names its source unambiguously.
+    pub fn add_trajectory(&mut self, mut trajectory: Trajectory, source: SourcePos) {
+        let count = self
+            .id_counts
+            .entry(trajectory.trajectory_id.clone())
+            .or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, count);
+        }
+        let rules = rule_view(&trajectory, &self.lexicon, self.delta);
+        self.entries.push(Entry {
+            trajectory,
+            source,
+            rules,
+            result: None,
+        });
+    }
+
+    /// Forgets everything loaded.
+    pub fn clear(&mut self) {
+        let (lexicon, delta) = (std::mem::take(&mut self.lexicon), self.delta);
+        *self = Session::new(lexicon, delta);
+    }
+
+    /// Changes δ and recomputes the rule views' gate verdicts.
+    pub fn set_delta(&mut self, delta: f64) {
+        if delta == self.delta {
+            return;
+        }
+        self.delta = delta;
+        for e in &mut self.entries {
+            e.rules.skip_reason = crate::pipeline::gate(&e.rules.analysis, delta);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many records the loaded files rejected.
+    pub fn rejected_count(&self) -> usize {
+        self.files.iter().map(|f| f.rejected.len()).sum()
+    }
+
+    pub fn trajectories(&self) -> Vec<Trajectory> {
+        self.entries.iter().map(|e| e.trajectory.clone()).collect()
+    }
+
+    /// Records a result for the entry at `index`.
+    pub fn set_result(&mut self, index: usize, result: TrajectoryResult) {
+        if let Some(e) = self.entries.get_mut(index) {
+            e.result = Some(result);
+        }
+    }
+
+    /// Drops every result (to run again from scratch).
+    pub fn clear_results(&mut self) {
+        for e in &mut self.entries {
+            e.result = None;
+        }
+    }
+
+    /// Indexes that a run should process: those with no result yet, or whose last run failed
+    /// or was cancelled.
+    pub fn to_run(&self) -> Vec<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| match &e.result {
+                None => true,
+                Some(r) => matches!(
+                    r.outcome,
+                    Outcome::Failed { .. } | Outcome::Cancelled { .. }
+                ),
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Counts and usage over the results so far.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals::default();
+        for r in self.entries.iter().filter_map(|e| e.result.as_ref()) {
+            totals.add(r);
+        }
+        totals
+    }
+
+    /// How many trajectories the rule-based stages classify under each failure type (`None`:
+    /// no type), in taxonomy order, types with no trajectory left out.
+    pub fn failure_type_counts(&self) -> Vec<(Option<FailureType>, usize)> {
+        let mut counts: Vec<(Option<FailureType>, usize)> = FailureType::ALL
+            .iter()
+            .map(|t| (Some(*t), 0))
+            .chain(std::iter::once((None, 0)))
+            .collect();
+        for e in &self.entries {
+            let t = self.analysis(e).failure_type;
+            if let Some(slot) = counts.iter_mut().find(|(k, _)| *k == t) {
+                slot.1 += 1;
+            }
+        }
+        counts.retain(|(_, n)| *n > 0);
+        counts
+    }
+
+    /// The analysis to show for an entry: the run's when it ran, the rules' before.
+    fn analysis<'a>(&self, e: &'a Entry) -> &'a crate::model::FailureAnalysis {
+        e.result
+            .as_ref()
+            .and_then(|r| r.analysis.as_ref())
+            .unwrap_or(&e.rules.analysis)
+    }
+
+    /// The table row of the entry at `index`.
+    pub fn row(&self, index: usize) -> Option<Row> {
+        let e = self.entries.get(index)?;
+        let analysis = self.analysis(e);
+        let (status, reason) = match &e.result {
+            Some(r) => (Status::of(&r.outcome), r.outcome.reason()),
+            None => match &e.rules.skip_reason {
+                Some(reason) => (Status::WillSkip, reason.clone()),
+                None => (Status::Pending, String::new()),
+            },
+        };
+        let relabel = e
+            .result
+            .as_ref()
+            .and_then(|r| r.relabel.as_ref())
+            .and_then(|r| r.relabel());
+        let (relabel_confidence, judge_confidence, judges) =
+            match e.result.as_ref().map(|r| &r.outcome) {
+                Some(Outcome::Accepted {
+                    relabel_confidence,
+                    judge_confidence,
+                    judges,
+                    ..
+                }) => (
+                    Some(*relabel_confidence),
+                    *judge_confidence,
+                    Some(match judges {
+                        crate::stages::relabel::Judges::RelabelerAndJudge => "relabeler + judge",
+                        crate::stages::relabel::Judges::SingleJudgeFallback => "single judge",
+                    }),
+                ),
+                _ => (None, None, None),
+            };
+        Some(Row {
+            index,
+            trajectory_id: e.trajectory.trajectory_id.clone(),
+            file: e.source.file.clone(),
+            line: e.source.line,
+            failure_type: analysis.failure_type,
+            severity: analysis.severity,
+            weight: analysis.weight,
+            recoverable: analysis.recoverable,
+            status,
+            reason,
+            hindsight_prompt: relabel.map(|r| r.hindsight_prompt.clone()),
+            confidence: relabel.map(|r| r.confidence),
+            relabel_confidence,
+            judge_confidence,
+            judges,
+        })
+    }
+
+    /// The rows that match `filter`, in load order.
+    pub fn rows(&self, filter: &Filter) -> Vec<Row> {
+        let needle = filter.text.trim().to_lowercase();
+        (0..self.entries.len())
+            .filter_map(|i| self.row(i))
+            .filter(|row| filter.status.is_none_or(|s| s == row.status))
+            .filter(|row| filter.failure_type.is_none_or(|t| t == row.failure_type))
+            .filter(|row| {
+                needle.is_empty() || {
+                    let e = &self.entries[row.index];
+                    row.trajectory_id.to_lowercase().contains(&needle)
+                        || e.trajectory
+                            .original_prompt
+                            .to_lowercase()
+                            .contains(&needle)
+                        || row
+                            .hindsight_prompt
+                            .as_deref()
+                            .is_some_and(|h| h.to_lowercase().contains(&needle))
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::read_all;
+
+    const FILE: &str = concat!(
+        r#"{"trajectory_id":"a","original_prompt":"Buy shoes under $50","steps":[{"thought":"search","action_name":"search","action_input":{"q":"shoes"},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}],"failure_reason":"Price exceeds budget"}"#,
+        "\n",
+        r#"{"trajectory_id":"b","original_prompt":"Get the weather","steps":[{"thought":"call","action_name":"weather","observation":"error: 503 service unavailable"}],"failure_reason":""}"#,
+        "\n",
+        r#"{"trajectory_id":"a","original_prompt":"Buy socks","steps":[{"thought":"t","action_name":"search","observation":"Found wool socks for $12, cotton socks for $8"}],"failure_reason":"wrong colour"}"#,
+        "\n",
+        "not json\n"
+    );
+
+    fn session() -> Session {
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        s.add_report(read_all("f.jsonl", FILE.as_bytes()));
+        s
+    }
+
+    #[test]
+    fn loading_keeps_every_record_and_reports_rejections() {
+        let s = session();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.rejected_count(), 1);
+        assert_eq!(s.files[0].rejected[0].line, 4);
+        let ids: Vec<_> = s
+            .entries
+            .iter()
+            .map(|e| e.trajectory.trajectory_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "a#2"]);
+    }
+
+    #[test]
+    fn rows_before_a_run_show_the_rules_verdict() {
+        let s = session();
+        let rows = s.rows(&Filter::default());
+        assert_eq!(rows[0].status, Status::Pending);
+        assert_eq!(rows[0].failure_type, Some(FailureType::ConstraintViolation));
+        assert_eq!(rows[1].status, Status::WillSkip);
+        assert!(rows[1].reason.contains("tool error"));
+        assert_eq!(rows[2].failure_type, Some(FailureType::WrongResult));
+        assert_eq!(s.to_run(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn filters_combine() {
+        let s = session();
+        let only = |f: Filter| -> Vec<usize> { s.rows(&f).iter().map(|r| r.index).collect() };
+        assert_eq!(
+            only(Filter {
+                status: Some(Status::WillSkip),
+                ..Filter::default()
+            }),
+            vec![1]
+        );
+        assert_eq!(
+            only(Filter {
+                failure_type: Some(Some(FailureType::WrongResult)),
+                ..Filter::default()
+            }),
+            vec![2]
+        );
+        assert_eq!(
+            only(Filter {
+                text: "SOCKS".into(),
+                ..Filter::default()
+            }),
+            vec![2]
+        );
+        assert_eq!(
+            only(Filter {
+                failure_type: Some(None),
+                ..Filter::default()
+            }),
+            Vec::<usize>::new()
+        );
+    }
+
+    #[test]
+    fn delta_changes_the_rule_gate() {
+        let mut s = session();
+        s.set_delta(0.45);
+        // "a" has weight 0.4: below the new δ.
+        assert_eq!(s.row(0).unwrap().status, Status::WillSkip);
+        assert!(s.row(0).unwrap().reason.contains("below δ = 0.45"));
+    }
+
+    #[test]
+    fn failure_type_counts_follow_the_taxonomy() {
+        let s = session();
+        assert_eq!(
+            s.failure_type_counts(),
+            vec![
+                (Some(FailureType::ConstraintViolation), 1),
+                (Some(FailureType::WrongResult), 1),
+                (Some(FailureType::ToolError), 1),
+            ]
+        );
+    }
+}
