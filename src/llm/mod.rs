@@ -1,13 +1,16 @@
 //! The LLM layer: OpenAI-compatible wire types, the client trait, prompt templates, reply
 //! parsing and per-call accounting. Pure Rust; the browser supplies the HTTP client.
 
+pub mod adaptive;
 pub mod call;
 pub mod client;
+pub mod diagnose;
 pub mod openai;
 pub mod reply;
 pub mod schema;
 pub mod templates;
 
+pub use adaptive::AdaptiveClient;
 pub use call::{
     build_request, call_json, CallKind, CallRecord, CallSettings, StageError, StageUsage,
     UsageByStage,
