@@ -10,6 +10,8 @@ pub mod pipeline;
 pub mod pytext;
 pub mod reader;
 pub mod stages;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
 
 /// The product's version, as built.
 pub fn version() -> &'static str {
