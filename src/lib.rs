@@ -12,6 +12,8 @@ pub mod pytext;
 pub mod reader;
 pub mod session;
 pub mod stages;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
 
 /// The product's version, as built.
 pub fn version() -> &'static str {

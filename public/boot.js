@@ -1,0 +1,8 @@
+// Starts the app. Trunk's default loader is an inline <script>, which a strict
+// Content-Security-Policy (script-src 'self') refuses; this file does the same work from
+// the app's own origin. Trunk.toml's `pattern_script` emits the <script> tag that loads it,
+// with the hashed names of the wasm-bindgen module and the wasm file as data attributes.
+const tag = document.querySelector("script[data-agenther-js][data-agenther-wasm]");
+const { default: init } = await import(tag.dataset.agentherJs);
+const wasm = await init({ module_or_path: tag.dataset.agentherWasm });
+dispatchEvent(new CustomEvent("TrunkApplicationStarted", { detail: { wasm } }));
