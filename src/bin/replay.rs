@@ -4,9 +4,9 @@
 //! packages the three sample envelopes with the fixed relabeling of the reference fixtures,
 //! writing one line per trajectory shaped like `tests/fixtures/reference/expected.jsonl`.
 
-use agenther::reader;
+use agenther::reader::{self, ReadEvent};
 use agenther::stages::package::replay::replay_line_text;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -81,8 +81,8 @@ fn main() -> ExitCode {
         }
     };
     let started = Instant::now();
-    let bytes = match std::fs::read(&args.input) {
-        Ok(bytes) => bytes,
+    let mut input = match std::fs::File::open(&args.input) {
+        Ok(file) => file,
         Err(e) => {
             eprintln!("replay: cannot read {}: {e}", args.input);
             return ExitCode::from(2);
@@ -99,24 +99,30 @@ fn main() -> ExitCode {
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
 
-    let report = reader::read_all(&args.input, &bytes);
-    {
-        let stderr = io::stderr();
-        let mut err = stderr.lock();
-        for rejected in &report.rejected {
-            let _ = writeln!(err, "{rejected}");
-        }
-    }
+    // The input is streamed through the chunked reader: memory holds one chunk and the
+    // records of that chunk, whatever the file's size.
+    let mut reader = reader::Reader::new(args.input.clone());
+    let mut events = Vec::new();
+    let mut chunk = vec![0u8; CHUNK_BYTES];
     let mut written = 0usize;
-    for record in &report.records {
-        let line = replay_line_text(&record.trajectory);
-        if let Err(e) = writeln!(sink, "{line}") {
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("replay: cannot read {}: {e}", args.input);
+                return ExitCode::from(2);
+            }
+        };
+        reader.push(&chunk[..n], &mut events);
+        if let Err(e) = drain(&mut events, &mut sink, &mut written) {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
-        written += 1;
     }
-    if let Err(e) = sink.flush() {
+    let summary = reader.finish(&mut events);
+    if let Err(e) = drain(&mut events, &mut sink, &mut written).and_then(|_| sink.flush()) {
         eprintln!("replay: write failed: {e}");
         return ExitCode::from(1);
     }
@@ -124,13 +130,30 @@ fn main() -> ExitCode {
     let elapsed = started.elapsed();
     eprintln!(
         "replay: {}: {} records, {} rejected, {} lines written in {:.3} s",
-        report.summary.file,
-        report.summary.records,
-        report.summary.rejected,
+        summary.file,
+        summary.records,
+        summary.rejected,
         written,
         elapsed.as_secs_f64()
     );
     ExitCode::SUCCESS
+}
+
+/// Bytes read from the input at a time.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Writes the replay line of each record in `events` to `sink` and each rejection to stderr.
+fn drain(events: &mut Vec<ReadEvent>, sink: &mut dyn Write, written: &mut usize) -> io::Result<()> {
+    for event in events.drain(..) {
+        match event {
+            ReadEvent::Record(record) => {
+                writeln!(sink, "{}", replay_line_text(&record.trajectory))?;
+                *written += 1;
+            }
+            ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
