@@ -3,6 +3,7 @@
 //! The core (everything but `ui` and `client`) knows nothing of the browser: it builds and is
 //! tested on the host with `cargo test`.
 
+pub mod example;
 pub mod json;
 pub mod llm;
 pub mod model;
