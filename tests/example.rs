@@ -162,3 +162,84 @@ fn every_rule_view_is_explained() {
         }
     }
 }
+
+// The scripted end-to-end endpoint (tests/e2e/support/endpoint.mjs) relies on the rendered
+// prompts: it recognizes each call from quoted field names, reads the first action from
+// `Action: name(` lines or `Step 1 (name)` achievements, and finds scenario markers put at the
+// start of an observation. These tests keep the prompts and that endpoint in step.
+
+mod scripted_endpoint {
+    use agenther::example;
+    use agenther::llm::templates::Templates;
+    use agenther::stages::extract;
+
+    const MARKER: &str = "[[scenario:retry]]";
+
+    fn text(messages: &[agenther::llm::openai::ChatMessage]) -> String {
+        messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn marked() -> agenther::model::Trajectory {
+        let mut t = example::load().records[0].trajectory.clone();
+        let first = &mut t.steps[0].observation;
+        *first = format!("{MARKER} {first}");
+        t
+    }
+
+    #[test]
+    fn markers_reach_the_relabel_and_judge_prompts() {
+        let templates = Templates::defaults();
+        let t = marked();
+        let outcome = extract::rules::extract(&t);
+        let relabel = text(&templates.render_relabel(&t, &outcome).unwrap());
+        assert!(relabel.contains(MARKER));
+        assert!(relabel.contains(&format!("Step 1 ({})", t.steps[0].action_name)));
+        let judge = text(
+            &templates
+                .render_judge(&t, "Summarize what the search_products step found")
+                .unwrap(),
+        );
+        assert!(judge.contains(MARKER));
+        assert!(judge.contains(&format!("Action: {}(", t.steps[0].action_name)));
+        assert!(judge.contains(&format!(
+            "<step number=\"1\">\nAction: {}(",
+            t.steps[0].action_name
+        )));
+        let extract = text(&templates.render_extract(&t).unwrap());
+        assert!(extract.contains(MARKER));
+        assert!(extract.contains("Result:\n"));
+    }
+
+    #[test]
+    fn calls_are_recognizable_without_a_schema_name() {
+        let templates = Templates::defaults();
+        let t = marked();
+        let outcome = extract::rules::extract(&t);
+        let relabel = text(&templates.render_relabel(&t, &outcome).unwrap());
+        let judge = text(&templates.render_judge(&t, "Do it").unwrap());
+        let detect = text(&templates.render_detect(&t).unwrap());
+        let extract = text(&templates.render_extract(&t).unwrap());
+        // The endpoint checks in this order: relabel, judge, detection, extraction.
+        let relabel_marks = ["\"is_valid_replay\"", "<style_sample>"];
+        let judge_marks = ["\"rejection_reason\"", "Does this run satisfy the request?"];
+        let detect_marks = ["\"is_failure\"", "Give your assessment"];
+        let extract_marks = [
+            "\"actual_achievements\"",
+            "List what the run actually achieved",
+        ];
+        let has = |s: &str, marks: &[&str]| marks.iter().all(|m| s.contains(m));
+        let any = |s: &str, marks: &[&str]| marks.iter().any(|m| s.contains(m));
+        assert!(has(&relabel, &relabel_marks));
+        assert!(has(&judge, &judge_marks) && !any(&judge, &relabel_marks));
+        assert!(has(&detect, &detect_marks));
+        assert!(!any(&detect, &relabel_marks) && !any(&detect, &judge_marks));
+        assert!(has(&extract, &extract_marks));
+        for marks in [&relabel_marks, &judge_marks, &detect_marks] {
+            assert!(!any(&extract, marks));
+        }
+    }
+}
