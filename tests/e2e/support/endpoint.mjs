@@ -1,0 +1,473 @@
+// A scripted OpenAI-compatible endpoint for end-to-end tests and demos.
+//
+// It answers the four calls of the pipeline (failure detection, outcome extraction, relabeling,
+// second judge) with replies valid for each call's schema. What a trajectory gets is chosen by
+// a scenario marker the test data carries, e.g. `[[scenario:retry]]` at the start of a step's
+// observation: the marker reaches the relabel prompt through the extracted achievements and the
+// judge prompt through the observations. Without a marker the scenario is `accept`.
+//
+//   import { startEndpoint } from './endpoint.mjs';
+//   const ep = await startEndpoint({ apiKey: 'sk-test' });
+//   // ... point the app at ep.url ...
+//   ep.counts().judge_reply; ep.requests.filter((r) => r.kind === 'relabel_reply');
+//   await ep.close();
+//
+// Command line (runs until SIGTERM / Ctrl-C):
+//   node tests/e2e/support/endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors]
+//        [--api-key K] [--delay-ms N]
+//
+// Node >= 20, standard library only.
+
+import http from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+/** The schema names the app sends in `response_format.json_schema.name`. */
+export const KINDS = ['failure_analysis', 'extracted_outcome', 'relabel_reply', 'judge_reply'];
+
+/**
+ * The scenarios and what they do (θ = 0.5, K = 3 in the comments):
+ * - accept: relabel c = 0.9 valid, judge valid 0.8 → accepted by both judges.
+ * - retry: the 1st, 3rd, ... relabel reply of a prompt is prose (unparseable), the 2nd, 4th, ...
+ *   valid 0.9; judge valid 0.8 → accepted on attempt 2 (temperatures 0.3 then 0.7).
+ * - judge-reject: relabel valid 0.9, the judge rejects every time (0.9) → rejected after K.
+ * - fallback: relabel valid c = 0.45 (≥ 0.8 θ, < θ), no judge call → single-judge acceptance.
+ * - low: relabel valid c = 0.2 → rejected.
+ * - not-valid: relabel says is_valid_replay false → rejected.
+ * - unparseable: every relabel reply is prose → rejected after K unreadable replies.
+ * - low-weight: LLM detection returns weight 0.2 (below δ = 0.3); relabeling as accept.
+ * - not-failure: LLM detection says is_failure false; relabeling as accept.
+ */
+export const SCENARIOS = [
+  'accept',
+  'retry',
+  'judge-reject',
+  'fallback',
+  'low',
+  'not-valid',
+  'unparseable',
+  'low-weight',
+  'not-failure',
+];
+
+export const DEFAULT_SCENARIO = 'accept';
+export const DEFAULT_MODELS = ['scripted-model', 'scripted-judge'];
+
+const MARKER = /\[\[scenario:([a-z-]+)\]\]/;
+
+/** The marker text that selects `name`. */
+export function marker(name) {
+  return `[[scenario:${name}]]`;
+}
+
+/** The scenario named by the first marker in `text`, or the default. Unknown names → default. */
+export function scenarioOf(text) {
+  const m = MARKER.exec(text ?? '');
+  return m && SCENARIOS.includes(m[1]) ? m[1] : DEFAULT_SCENARIO;
+}
+
+/** The hindsight prompt the endpoint writes for a run whose first action is `action`. */
+export function hindsightPromptFor(action, scenario) {
+  return `Summarize what the ${action} step found (scenario ${scenario})`;
+}
+
+/** Which call a request body is: a schema name from KINDS, or 'unknown'. */
+export function kindOf(body) {
+  const name = body?.response_format?.json_schema?.name;
+  if (KINDS.includes(name)) return name;
+  const text = messagesText(body);
+  // Field names quoted in the prompts' field lists and schemas, then sentences of the templates.
+  if (text.includes('"is_valid_replay"') || text.includes('<style_sample>')) return 'relabel_reply';
+  if (text.includes('"rejection_reason"') || text.includes('Does this run satisfy the request?'))
+    return 'judge_reply';
+  if (text.includes('"is_failure"') || text.includes('Give your assessment')) return 'failure_analysis';
+  if (text.includes('"actual_achievements"') || text.includes('List what the run actually achieved'))
+    return 'extracted_outcome';
+  return 'unknown';
+}
+
+function messagesText(body) {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  return messages
+    .map((m) => {
+      if (typeof m?.content === 'string') return m.content;
+      if (Array.isArray(m?.content)) return m.content.map((p) => p?.text ?? '').join('\n');
+      return '';
+    })
+    .join('\n');
+}
+
+function userText(body) {
+  const messages = Array.isArray(body?.messages) ? body.messages : [];
+  return messages
+    .filter((m) => m?.role === 'user')
+    .map((m) => (typeof m.content === 'string' ? m.content : ''))
+    .join('\n');
+}
+
+/** The steps of a detection, extraction or judge prompt: [{number, action, observation}]. */
+export function stepsOf(text) {
+  const steps = [];
+  const re = /<step number="(\d+)">([\s\S]*?)<\/step>/g;
+  for (const m of text.matchAll(re)) {
+    const inner = m[2];
+    const action = /Action: ([^(\n]+)\(/.exec(inner)?.[1]?.trim() ?? 'unknown';
+    const result = /Result:\n([\s\S]*)$/.exec(inner)?.[1]?.trim() ?? '';
+    steps.push({ number: Number(m[1]), action, observation: result });
+  }
+  return steps;
+}
+
+/** The first action a prompt shows: a judge/detect/extract step, or a relabel achievement. */
+export function firstActionOf(text) {
+  const step = /Action: ([^(\n]+)\(/.exec(text);
+  if (step) return step[1].trim();
+  const achievement = /Step \d+ \(([^)\n]+)\)/.exec(text);
+  if (achievement) return achievement[1].trim();
+  return 'first';
+}
+
+function summary(text, max) {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if ([...flat].length <= max) return flat;
+  return [...flat].slice(0, max).join('') + '...';
+}
+
+/** The reply content (a string) for one call. `attempt` is 0-based per relabel prompt. */
+export function replyFor(kind, body, attempt = 0) {
+  const text = messagesText(body);
+  const scenario = scenarioOf(text);
+  const action = firstActionOf(userText(body) || text);
+  switch (kind) {
+    case 'failure_analysis':
+      return JSON.stringify({
+        is_failure: scenario !== 'not-failure',
+        failure_type: scenario === 'not-failure' ? 'none' : 'wrong_result',
+        severity: 0.6,
+        weight: scenario === 'low-weight' ? 0.2 : 0.7,
+        recoverable: true,
+        explanation: `Scripted analysis (scenario ${scenario}): the final result does not match the request.`,
+      });
+    case 'extracted_outcome': {
+      const steps = stepsOf(userText(body) || text).filter((s) => s.observation !== '');
+      const achievements = steps.map(
+        (s) => `Step ${s.number} (${s.action}): ${summary(s.observation, 160)}`,
+      );
+      const m = MARKER.exec(text);
+      if (m && !achievements.some((a) => a.includes(m[0]))) achievements.push(`Carried ${m[0]}`);
+      return JSON.stringify({
+        actual_achievements: achievements,
+        key_observations: steps.map((s) => `Step ${s.number}: ${summary(s.observation.split('\n')[0], 80)}`),
+        limitations: 'The original request was not fully met.',
+      });
+    }
+    case 'relabel_reply': {
+      const prose =
+        (scenario === 'retry' && attempt % 2 === 0) || scenario === 'unparseable';
+      if (prose) {
+        return `Sure! I think a good request for this run would be to summarize what the ${action} step found. Let me know if you want a JSON version.`;
+      }
+      const confidence =
+        scenario === 'fallback' ? 0.45 : scenario === 'low' ? 0.2 : scenario === 'not-valid' ? 0.1 : 0.9;
+      if (scenario === 'not-valid') {
+        return JSON.stringify({
+          hindsight_prompt: '',
+          is_valid_replay: false,
+          rationale: `Scripted (scenario ${scenario}): the run achieved nothing a user would ask for.`,
+          confidence,
+        });
+      }
+      return JSON.stringify({
+        hindsight_prompt: hindsightPromptFor(action, scenario),
+        is_valid_replay: true,
+        rationale: `Scripted (scenario ${scenario}): the ${action} step's result answers this request.`,
+        confidence,
+      });
+    }
+    case 'judge_reply':
+      if (scenario === 'judge-reject') {
+        return JSON.stringify({
+          is_valid: false,
+          confidence: 0.9,
+          rejection_reason: `Scripted (scenario ${scenario}): the run does not deliver what the request asks.`,
+        });
+      }
+      return JSON.stringify({ is_valid: true, confidence: 0.8, rejection_reason: '' });
+    default:
+      return 'This scripted endpoint only answers the AgentHER prompts.';
+  }
+}
+
+function errorBody(message, type, code = null) {
+  return { error: { message, type, param: null, code } };
+}
+
+/**
+ * Starts the endpoint.
+ * @param {object} [options]
+ * @param {number} [options.port=0] 0 picks a free port.
+ * @param {string} [options.host='127.0.0.1']
+ * @param {boolean} [options.cors=true] false: no CORS headers at all (preflights fail).
+ * @param {string} [options.apiKey] require `Authorization: Bearer <apiKey>` (401 otherwise).
+ * @param {Array<string|object>} [options.models] ids (or model objects) of GET /v1/models.
+ * @param {number|function} [options.delayMs=0] delay before each reply (or `(req) => ms`).
+ * @param {function} [options.fail] `(req) => status | {status, body, headers} | null`, called
+ *   for every non-preflight request after authorization; a status answers with an error.
+ * @param {boolean} [options.log=false] one line per request on stderr.
+ */
+export async function startEndpoint(options = {}) {
+  const {
+    port = 0,
+    host = '127.0.0.1',
+    cors = true,
+    apiKey = null,
+    models = DEFAULT_MODELS,
+    delayMs = 0,
+    fail = null,
+    log = false,
+  } = options;
+  const requests = [];
+  const tally = {};
+  const relabelAttempts = new Map();
+  let sequence = 0;
+
+  const bump = (key) => {
+    tally[key] = (tally[key] ?? 0) + 1;
+  };
+
+  const modelList = models.map((m) =>
+    typeof m === 'string' ? { id: m, object: 'model', created: 1700000000, owned_by: 'tests' } : m,
+  );
+
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((err) => {
+        if (!res.headersSent) send(req, res, 500, errorBody(String(err?.stack ?? err), 'server_error'));
+      });
+    });
+  });
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  function corsHeaders(req) {
+    if (!cors) return {};
+    return {
+      'Access-Control-Allow-Origin': req.headers.origin ?? '*',
+      Vary: 'Origin',
+    };
+  }
+
+  function send(req, res, status, payload, extra = {}) {
+    const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+      ...corsHeaders(req),
+      ...extra,
+    });
+    res.end(text);
+  }
+
+  async function handle(req, res, raw) {
+    const path = new URL(req.url, 'http://x').pathname.replace(/\/+$/, '') || '/';
+    let body = raw;
+    if (raw !== '') {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = raw;
+      }
+    }
+    const record = { path, method: req.method, headers: { ...req.headers }, body };
+
+    if (req.method === 'OPTIONS') {
+      bump('preflight');
+      record.kind = 'preflight';
+      requests.push(record);
+      if (!cors) {
+        res.writeHead(405, { Allow: 'GET, POST' });
+        res.end();
+        return;
+      }
+      res.writeHead(204, {
+        ...corsHeaders(req),
+        'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+        'Access-Control-Allow-Headers': 'authorization, content-type',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
+
+    const isChat = req.method === 'POST' && path === '/v1/chat/completions';
+    const isModels = req.method === 'GET' && path === '/v1/models';
+    record.kind = isChat ? kindOf(body) : isModels ? 'models' : 'other';
+    if (isChat) record.scenario = scenarioOf(messagesText(body));
+    requests.push(record);
+    if (log) {
+      const extra = isChat ? ` ${record.kind} ${record.scenario} t=${body?.temperature}` : '';
+      process.stderr.write(`${req.method} ${path}${extra}\n`);
+    }
+
+    if (apiKey !== null) {
+      const auth = req.headers.authorization;
+      if (auth !== `Bearer ${apiKey}`) {
+        bump('unauthorized');
+        const message = auth
+          ? `Incorrect API key provided: ${auth.replace(/^Bearer\s+/, '').slice(0, 6)}****.`
+          : "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+        send(req, res, 401, errorBody(message, 'invalid_request_error', 'invalid_api_key'));
+        return;
+      }
+    }
+
+    const delay = typeof delayMs === 'function' ? delayMs(record) : delayMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+
+    const injected = fail ? fail(record) : null;
+    if (injected !== null && injected !== undefined && injected !== false) {
+      const spec = typeof injected === 'number' ? { status: injected } : injected;
+      bump('failed');
+      record.failed = spec.status;
+      send(
+        req,
+        res,
+        spec.status,
+        spec.body ?? errorBody(`Injected HTTP ${spec.status}`, spec.status >= 500 ? 'server_error' : 'invalid_request_error'),
+        spec.headers ?? {},
+      );
+      return;
+    }
+
+    if (isModels) {
+      bump('models');
+      send(req, res, 200, { object: 'list', data: modelList });
+      return;
+    }
+    if (!isChat) {
+      bump('not_found');
+      send(req, res, 404, errorBody(`Unknown request: ${req.method} ${path}`, 'invalid_request_error'));
+      return;
+    }
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.messages)) {
+      bump('bad_request');
+      send(req, res, 400, errorBody("'messages' is a required property", 'invalid_request_error'));
+      return;
+    }
+
+    const kind = record.kind;
+    bump(kind);
+    bump(`${kind}:${record.scenario}`);
+    let attempt = 0;
+    if (kind === 'relabel_reply') {
+      const key = userText(body);
+      attempt = relabelAttempts.get(key) ?? 0;
+      relabelAttempts.set(key, attempt + 1);
+    }
+    const content = replyFor(kind, body, attempt);
+    record.reply = content;
+    const promptChars = messagesText(body).length;
+    const usage = {
+      prompt_tokens: Math.ceil(promptChars / 4),
+      completion_tokens: Math.ceil(content.length / 4),
+    };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    sequence += 1;
+    send(req, res, 200, {
+      id: `chatcmpl-scripted-${sequence}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: typeof body.model === 'string' && body.model ? body.model : modelList[0]?.id ?? 'scripted-model',
+      choices: [
+        { index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: 'stop' },
+      ],
+      usage,
+    });
+  }
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actualPort = server.address().port;
+
+  return {
+    url: `http://${host}:${actualPort}/v1`,
+    port: actualPort,
+    requests,
+    /**
+     * Counts so far: per kind (failure_analysis, extracted_outcome, relabel_reply, judge_reply,
+     * unknown), per kind and scenario ('judge_reply:judge-reject'), and models, preflight,
+     * unauthorized, failed, not_found, bad_request. Missing keys read as 0.
+     */
+    counts() {
+      const snapshot = { ...tally };
+      for (const key of [...KINDS, 'unknown', 'models', 'preflight', 'unauthorized', 'failed'])
+        snapshot[key] ??= 0;
+      snapshot.chat = KINDS.reduce((n, k) => n + snapshot[k], 0) + snapshot.unknown;
+      return snapshot;
+    },
+    /** Forgets recorded requests, counts and retry state. */
+    reset() {
+      requests.length = 0;
+      for (const key of Object.keys(tally)) delete tally[key];
+      relabelAttempts.clear();
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
+
+function parseArgs(argv) {
+  const options = { port: 8787, log: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === '--port') options.port = Number(value());
+    else if (arg === '--host') options.host = value();
+    else if (arg === '--no-cors') options.cors = false;
+    else if (arg === '--api-key') options.apiKey = value();
+    else if (arg === '--delay-ms') options.delayMs = Number(value());
+    else if (arg === '--quiet') options.log = false;
+    else if (arg === '-h' || arg === '--help') {
+      console.log(
+        'Usage: node endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors] [--api-key K] [--delay-ms N] [--quiet]',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  return options;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let options;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(String(err.message));
+    process.exit(2);
+  }
+  const endpoint = await startEndpoint(options);
+  console.log(`scripted endpoint listening at ${endpoint.url}`);
+  console.log(`scenarios (put ${marker('NAME')} at the start of an observation): ${SCENARIOS.join(', ')}`);
+  const stop = async () => {
+    await endpoint.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
