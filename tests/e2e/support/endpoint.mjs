@@ -213,6 +213,7 @@ function errorBody(message, type, code = null) {
  * @param {function} [options.fail] `(req) => status | {status, body, headers} | null`, called
  *   for every non-preflight request after authorization; a status answers with an error.
  * @param {boolean} [options.log=false] one line per request on stderr.
+ * @param {object} [options.headers] extra headers sent with every reply.
  */
 export async function startEndpoint(options = {}) {
   const {
@@ -224,6 +225,7 @@ export async function startEndpoint(options = {}) {
     delayMs = 0,
     fail = null,
     log = false,
+    headers: extraHeaders = {},
   } = options;
   const requests = [];
   const tally = {};
@@ -254,8 +256,9 @@ export async function startEndpoint(options = {}) {
   });
 
   function corsHeaders(req) {
-    if (!cors) return {};
+    if (!cors) return { ...extraHeaders };
     return {
+      ...extraHeaders,
       'Access-Control-Allow-Origin': req.headers.origin ?? '*',
       Vary: 'Origin',
     };
