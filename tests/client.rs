@@ -13,8 +13,9 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn endpoint(name: &str) -> String {
-    let all = option_env!("AGENTHER_TEST_ENDPOINTS")
-        .expect("AGENTHER_TEST_ENDPOINTS is set when the tests are built (see .ci/test)");
+    let Some(all) = option_env!("AGENTHER_TEST_ENDPOINTS") else {
+        panic!("AGENTHER_TEST_ENDPOINTS names the test endpoints at build time (see .ci/test)");
+    };
     let v: serde_json::Value = serde_json::from_str(all).expect("a JSON object of URLs");
     v[name].as_str().expect("an endpoint URL").to_owned()
 }
