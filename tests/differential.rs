@@ -1,5 +1,6 @@
 //! Differential test against the reference implementation: every trajectory of the reference
 //! corpus must give, field for field, the output the reference gave (floats bit for bit).
+#![cfg(not(target_arch = "wasm32"))]
 
 use agenther::reader;
 use agenther::stages::package::replay::{replay_line, replay_line_text};

@@ -1,4 +1,5 @@
 //! The built-in example loads cleanly and covers every rule-based outcome.
+#![cfg(not(target_arch = "wasm32"))]
 
 use agenther::example::{self, EXAMPLE_FILE_NAME};
 use agenther::model::FailureType;

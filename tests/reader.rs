@@ -1,4 +1,5 @@
 //! The lenient trajectory reader on the reference fixtures and on hand-written files.
+#![cfg(not(target_arch = "wasm32"))]
 
 use agenther::json::{parse, parse_bytes, Limits};
 use agenther::reader::{read_all, InputFormat, ReadEvent, ReadReport, Reader, Rejected};

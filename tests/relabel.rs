@@ -1,4 +1,5 @@
 //! Stage 3 (Algorithm 1) against a scripted chat client.
+#![cfg(not(target_arch = "wasm32"))]
 
 use agenther::llm::testing::ScriptedClient;
 use agenther::llm::{

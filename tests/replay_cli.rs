@@ -1,5 +1,6 @@
 //! The `replay` command end to end: it streams a file through the reader and writes exactly the
 //! reference's lines.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::process::Command;
 
