@@ -64,6 +64,9 @@ fn is_later_uppercase(c: char) -> bool {
 /// `s.lower()` in Python: the full Unicode lower-case mapping, with the final-sigma rule
 /// (`"ΟΔΟΣ"` → `"οδος"`) and multi-character results (`"İ"` → `"i\u{307}"`).
 pub fn lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     if !s.chars().any(is_later_uppercase) {
         return s.to_lowercase();
     }

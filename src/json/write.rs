@@ -1,6 +1,7 @@
 //! Writing JSON the way Python's `json.dumps(value, ensure_ascii=False)` does.
 
 use super::Json;
+use std::fmt::Write;
 
 /// `json.dumps(value, ensure_ascii=False)`: `", "` and `": "` separators, keys in order,
 /// non-ASCII characters as they are.
@@ -61,22 +62,32 @@ pub fn write_python(value: &Json, out: &mut String) {
 /// A JSON string literal as Python writes it with `ensure_ascii=False`: `"` and `\` escaped,
 /// `\n \r \t \b \f` by name, other characters below U+0020 as `\u00XX`, everything else as is.
 pub fn write_python_str(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+    // Every character that needs an escape is ASCII, so runs between them can be copied
+    // whole: slicing at an ASCII byte is always on a character boundary.
+    let mut run_start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run_start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        run_start = i + 1;
     }
+    out.push_str(&s[run_start..]);
     out.push('"');
 }
 
