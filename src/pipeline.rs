@@ -302,9 +302,9 @@ pub struct RuleView {
 
 /// Runs the rule-based Stages 1 and 2 and the gates.
 pub fn rule_view(trajectory: &Trajectory, lexicon: &Lexicon, delta: f64) -> RuleView {
-    let analysis = detect::rules::detect_with(trajectory, lexicon);
+    let (analysis, hits) = detect::rules::detect_explained(trajectory, lexicon);
     RuleView {
-        hits: detect::rules::keyword_hits(trajectory, lexicon),
+        hits,
         extracted: extract::rules::extract(trajectory),
         skip_reason: gate(&analysis, delta),
         analysis,

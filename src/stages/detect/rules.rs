@@ -160,6 +160,11 @@ pub fn detect(t: &Trajectory) -> FailureAnalysis {
 
 /// Rule-based Stage 1 with the given lexicon.
 pub fn detect_with(t: &Trajectory, lexicon: &Lexicon) -> FailureAnalysis {
+    detect_explained(t, lexicon).0
+}
+
+/// Rule-based Stage 1 and its "why": the analysis and the keywords that hit per type.
+pub fn detect_explained(t: &Trajectory, lexicon: &Lexicon) -> (FailureAnalysis, Vec<TypeHits>) {
     let hits = keyword_hits(t, lexicon);
     let mut winner: Option<FailureType> = None;
     let mut best = 0;
@@ -184,14 +189,15 @@ pub fn detect_with(t: &Trajectory, lexicon: &Lexicon) -> FailureAnalysis {
     } else {
         t.failure_reason.clone()
     };
-    FailureAnalysis {
+    let analysis = FailureAnalysis {
         is_failure: true,
         failure_type: winner,
         severity,
         weight: severity,
         recoverable,
         explanation,
-    }
+    };
+    (analysis, hits)
 }
 
 #[cfg(test)]
