@@ -282,6 +282,19 @@ impl Draft {
     }
 }
 
+/// The base URL as a report may show it: normalized, without any `user:password@`.
+pub fn endpoint_for_report(base_url: &str) -> String {
+    let url = crate::llm::diagnose::normalize_base_url(base_url);
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url;
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +392,23 @@ mod tests {
         assert!(errors.iter().any(|e| e.starts_with("concurrency")));
         assert!(errors.iter().any(|e| e.starts_with("temperature")));
         assert!(errors.iter().any(|e| e.starts_with("structured output")));
+    }
+
+    #[test]
+    fn report_endpoint_has_no_credentials() {
+        assert_eq!(
+            endpoint_for_report("https://user:secret@api.example/v1/"),
+            "https://api.example/v1"
+        );
+        assert_eq!(
+            endpoint_for_report("http://localhost:11434/v1"),
+            "http://localhost:11434/v1"
+        );
+        assert_eq!(
+            endpoint_for_report("http://h/v1?a=b@c"),
+            "http://h/v1?a=b@c"
+        );
+        assert_eq!(endpoint_for_report("nonsense"), "nonsense");
     }
 
     #[test]

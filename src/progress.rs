@@ -2,7 +2,8 @@
 //! durations, time stamps). Times come in as milliseconds, so everything here is pure.
 
 use crate::llm::{CallKind, StageUsage};
-use crate::pipeline::Totals;
+use crate::pipeline::{Outcome, Totals};
+use crate::session::Session;
 
 /// Where a run stands.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,6 +38,21 @@ pub fn merge_totals(a: &mut Totals, b: &Totals) {
     a.failed += b.failed;
     a.cancelled += b.cancelled;
     a.usage.merge(&b.usage);
+}
+
+/// Totals over the results a new run keeps: everything but what [`Session::to_run`] would run
+/// again (failed and cancelled trajectories).
+pub fn settled_totals(session: &Session) -> Totals {
+    let mut totals = Totals::default();
+    for r in session.entries.iter().filter_map(|e| e.result.as_ref()) {
+        if !matches!(
+            r.outcome,
+            Outcome::Failed { .. } | Outcome::Cancelled { .. }
+        ) {
+            totals.add(r);
+        }
+    }
+    totals
 }
 
 impl Progress {
@@ -243,6 +259,47 @@ mod tests {
         assert_eq!((a.done, a.accepted, a.failed), (6, 2, 2));
         assert_eq!(a.usage.relabel.calls, 4);
         assert_eq!(a.usage.detect.prompt_tokens, 7);
+    }
+
+    #[test]
+    fn settled_totals_leave_out_what_runs_again() {
+        use crate::pipeline::{Outcome, Stage, TrajectoryResult};
+        let report = crate::reader::read_all(
+            "f.jsonl",
+            concat!(
+                r#"{"original_prompt":"a","steps":[{"thought":"","action_name":"x","observation":"o"}],"failure_reason":"r"}"#,
+                "\n",
+                r#"{"original_prompt":"b","steps":[{"thought":"","action_name":"x","observation":"o"}],"failure_reason":"r"}"#,
+                "\n"
+            )
+            .as_bytes(),
+        );
+        let mut s = Session::new(Default::default(), 0.3);
+        s.add_report(report);
+        let result = |outcome| TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome,
+        };
+        s.set_result(
+            0,
+            result(Outcome::Skipped {
+                stage: Stage::Gate,
+                reason: "r".into(),
+            }),
+        );
+        s.set_result(
+            1,
+            result(Outcome::Cancelled {
+                stage: Stage::Extraction,
+            }),
+        );
+        let t = settled_totals(&s);
+        assert_eq!((t.done, t.skipped, t.cancelled), (1, 1, 0));
+        assert_eq!(s.to_run(), vec![1]);
     }
 
     #[test]
