@@ -11,6 +11,8 @@ pub mod json;
 pub mod llm;
 pub mod model;
 pub mod pipeline;
+pub mod prefs;
+pub mod progress;
 pub mod pytext;
 pub mod reader;
 pub mod session;

@@ -1,0 +1,423 @@
+//! The user's preferences: endpoint, model and run settings, as the page edits and stores them.
+//!
+//! Stored as JSON (the browser keeps it in localStorage). Every field has a default, so JSON
+//! written by an older version, or only part of it, still loads. There is no API key here: the
+//! key lives in memory, and only in its own storage slot when the user asks for it.
+
+use crate::llm::StructuredMode;
+use crate::pipeline::{Mode, Settings};
+use serde::{Deserialize, Serialize};
+
+/// The localStorage key of the preferences.
+pub const STORAGE_KEY: &str = "agenther.prefs";
+/// The localStorage key of the API key, only when the user chose "Remember on this device".
+pub const KEY_STORAGE_KEY: &str = "agenther.api_key";
+
+/// The endpoint a fresh page points at (Ollama's OpenAI-compatible API).
+pub const DEFAULT_BASE_URL: &str = "http://localhost:11434/v1";
+
+/// How replies are asked to be JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Structured {
+    /// `json_schema`, stepping down to `json_object` then prompt-only when the endpoint refuses.
+    #[default]
+    Auto,
+    JsonSchema,
+    JsonObject,
+    PromptOnly,
+}
+
+impl Structured {
+    pub const ALL: [Structured; 4] = [
+        Structured::Auto,
+        Structured::JsonSchema,
+        Structured::JsonObject,
+        Structured::PromptOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Structured::Auto => "auto",
+            Structured::JsonSchema => "json_schema",
+            Structured::JsonObject => "json_object",
+            Structured::PromptOnly => "prompt_only",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Structured::Auto => "auto (json_schema, falling back)",
+            Structured::JsonSchema => "json_schema",
+            Structured::JsonObject => "json_object",
+            Structured::PromptOnly => "prompt only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Structured> {
+        Structured::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The mode requests start with.
+    pub fn mode(self) -> StructuredMode {
+        match self {
+            Structured::Auto | Structured::JsonSchema => StructuredMode::JsonSchema,
+            Structured::JsonObject => StructuredMode::JsonObject,
+            Structured::PromptOnly => StructuredMode::PromptOnly,
+        }
+    }
+
+    /// Whether the client should step down when the endpoint refuses the mode.
+    pub fn adaptive(self) -> bool {
+        self == Structured::Auto
+    }
+}
+
+/// `rules` or `llm`.
+pub fn mode_str(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Rules => "rules",
+        Mode::Llm => "llm",
+    }
+}
+
+pub fn parse_mode(s: &str) -> Option<Mode> {
+    match s {
+        "rules" => Some(Mode::Rules),
+        "llm" => Some(Mode::Llm),
+        _ => None,
+    }
+}
+
+/// The preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    pub base_url: String,
+    pub model: String,
+    pub theta: f64,
+    pub delta: f64,
+    pub max_attempts: u32,
+    pub temperature: f64,
+    pub max_tokens: u32,
+    pub concurrency: usize,
+    /// Per request, in seconds.
+    pub timeout_secs: u32,
+    pub detection: Mode,
+    pub extraction: Mode,
+    pub structured: Structured,
+}
+
+impl Default for Prefs {
+    /// The paper's defaults (see [`Settings::default`]), Ollama's local endpoint, four
+    /// trajectories at once and two minutes per request.
+    fn default() -> Self {
+        let s = Settings::default();
+        Prefs {
+            base_url: DEFAULT_BASE_URL.into(),
+            model: String::new(),
+            theta: s.theta,
+            delta: s.delta,
+            max_attempts: s.max_attempts,
+            temperature: s.temperature,
+            max_tokens: s.max_tokens,
+            concurrency: s.concurrency,
+            timeout_secs: 120,
+            detection: s.detection,
+            extraction: s.extraction,
+            structured: Structured::Auto,
+        }
+    }
+}
+
+impl Prefs {
+    /// Reads stored JSON; anything unreadable gives the defaults, missing fields their default.
+    pub fn from_json(json: &str) -> Prefs {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("preferences always serialize")
+    }
+
+    /// The pipeline settings these preferences give.
+    pub fn to_pipeline_settings(&self) -> Settings {
+        Settings {
+            detection: self.detection,
+            extraction: self.extraction,
+            model: self.model.trim().to_owned(),
+            theta: self.theta,
+            delta: self.delta,
+            max_attempts: self.max_attempts,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            structured: self.structured.mode(),
+            concurrency: self.concurrency,
+            ..Settings::default()
+        }
+    }
+
+    /// The request timeout in milliseconds.
+    pub fn timeout_ms(&self) -> u32 {
+        self.timeout_secs.saturating_mul(1000)
+    }
+
+    /// What stops a run with these preferences, if anything (ranges, then a missing model).
+    pub fn run_blocker(&self) -> Option<String> {
+        if self.timeout_secs == 0 {
+            return Some("the request timeout must be at least 1 second".into());
+        }
+        self.to_pipeline_settings().validate().err()
+    }
+}
+
+/// The settings form as typed: numbers stay text until they parse, so a half-typed value is
+/// not lost and an invalid one can be pointed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub base_url: String,
+    pub model: String,
+    pub theta: String,
+    pub delta: String,
+    pub max_attempts: String,
+    pub temperature: String,
+    pub max_tokens: String,
+    pub concurrency: String,
+    pub timeout_secs: String,
+    pub detection: String,
+    pub extraction: String,
+    pub structured: String,
+}
+
+impl From<&Prefs> for Draft {
+    fn from(p: &Prefs) -> Self {
+        Draft {
+            base_url: p.base_url.clone(),
+            model: p.model.clone(),
+            theta: p.theta.to_string(),
+            delta: p.delta.to_string(),
+            max_attempts: p.max_attempts.to_string(),
+            temperature: p.temperature.to_string(),
+            max_tokens: p.max_tokens.to_string(),
+            concurrency: p.concurrency.to_string(),
+            timeout_secs: p.timeout_secs.to_string(),
+            detection: mode_str(p.detection).into(),
+            extraction: mode_str(p.extraction).into(),
+            structured: p.structured.as_str().into(),
+        }
+    }
+}
+
+fn unit(name: &str, text: &str, errors: &mut Vec<String>) -> f64 {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => v,
+        _ => {
+            errors.push(format!("{name}: enter a number from 0 to 1"));
+            0.0
+        }
+    }
+}
+
+fn count(name: &str, text: &str, min: u64, max: u64, errors: &mut Vec<String>) -> u64 {
+    match text.trim().parse::<u64>() {
+        Ok(v) if (min..=max).contains(&v) => v,
+        _ => {
+            errors.push(format!("{name}: enter a whole number from {min} to {max}"));
+            min
+        }
+    }
+}
+
+impl Draft {
+    /// The preferences, or one message per invalid field. A missing model is not an error
+    /// here (see [`Prefs::run_blocker`]).
+    pub fn parse(&self) -> Result<Prefs, Vec<String>> {
+        let mut errors = Vec::new();
+        let base_url = self.base_url.trim().to_owned();
+        if base_url.is_empty() {
+            errors.push("base URL: enter the endpoint's address".into());
+        }
+        let theta = unit("θ", &self.theta, &mut errors);
+        let delta = unit("δ", &self.delta, &mut errors);
+        let max_attempts = count("K (attempts)", &self.max_attempts, 1, 20, &mut errors) as u32;
+        let temperature = match self.temperature.trim().parse::<f64>() {
+            Ok(v) if (0.0..=2.0).contains(&v) => v,
+            _ => {
+                errors.push("temperature: enter a number from 0 to 2".into());
+                0.0
+            }
+        };
+        let max_tokens = count("max_tokens", &self.max_tokens, 1, 1_000_000, &mut errors) as u32;
+        let concurrency = count("concurrency", &self.concurrency, 1, 64, &mut errors) as usize;
+        let timeout_secs = count("timeout", &self.timeout_secs, 1, 3600, &mut errors) as u32;
+        let detection = parse_mode(&self.detection).unwrap_or_else(|| {
+            errors.push("Stage 1 mode: choose rules or LLM".into());
+            Mode::Rules
+        });
+        let extraction = parse_mode(&self.extraction).unwrap_or_else(|| {
+            errors.push("Stage 2 mode: choose rules or LLM".into());
+            Mode::Llm
+        });
+        let structured = Structured::parse(&self.structured).unwrap_or_else(|| {
+            errors.push("structured output: choose one of the listed modes".into());
+            Structured::Auto
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Prefs {
+            base_url,
+            model: self.model.trim().to_owned(),
+            theta,
+            delta,
+            max_attempts,
+            temperature,
+            max_tokens,
+            concurrency,
+            timeout_secs,
+            detection,
+            extraction,
+            structured,
+        })
+    }
+}
+
+/// The base URL as a report may show it: normalized, without any `user:password@`.
+pub fn endpoint_for_report(base_url: &str) -> String {
+    let url = crate::llm::diagnose::normalize_base_url(base_url);
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url;
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers() {
+        let p = Prefs::default();
+        assert_eq!(p.base_url, "http://localhost:11434/v1");
+        assert_eq!((p.theta, p.delta, p.max_attempts), (0.5, 0.3, 3));
+        assert_eq!((p.temperature, p.max_tokens, p.concurrency), (0.3, 2048, 4));
+        assert_eq!((p.detection, p.extraction), (Mode::Rules, Mode::Llm));
+        assert_eq!(p.structured, Structured::Auto);
+    }
+
+    #[test]
+    fn json_round_trips_and_partial_json_loads() {
+        let p = Prefs {
+            model: "qwen".into(),
+            theta: 0.7,
+            structured: Structured::JsonObject,
+            detection: Mode::Llm,
+            ..Prefs::default()
+        };
+        assert_eq!(Prefs::from_json(&p.to_json()), p);
+        let partial = Prefs::from_json(r#"{"model":"m","theta":0.9,"unknown_field":1}"#);
+        assert_eq!(partial.model, "m");
+        assert_eq!(partial.theta, 0.9);
+        assert_eq!(partial.delta, 0.3);
+        assert_eq!(partial.base_url, DEFAULT_BASE_URL);
+        assert_eq!(Prefs::from_json("not json"), Prefs::default());
+        assert_eq!(Prefs::from_json(r#"{"theta":"high"}"#), Prefs::default());
+    }
+
+    #[test]
+    fn stored_json_never_has_a_key() {
+        let json = Prefs::default().to_json();
+        assert!(!json.contains("key"), "{json}");
+    }
+
+    #[test]
+    fn pipeline_settings_follow_the_prefs() {
+        let p = Prefs {
+            model: " m ".into(),
+            theta: 0.6,
+            structured: Structured::PromptOnly,
+            concurrency: 2,
+            ..Prefs::default()
+        };
+        let s = p.to_pipeline_settings();
+        assert_eq!(s.model, "m");
+        assert_eq!(s.theta, 0.6);
+        assert_eq!(s.structured, StructuredMode::PromptOnly);
+        assert_eq!(s.concurrency, 2);
+        assert_eq!(s.retry_temperature, 0.7);
+        assert_eq!(
+            Structured::Auto.mode(),
+            StructuredMode::JsonSchema,
+            "auto starts with json_schema"
+        );
+        assert!(Structured::Auto.adaptive() && !Structured::JsonSchema.adaptive());
+    }
+
+    #[test]
+    fn run_blocker_names_the_missing_model() {
+        assert!(Prefs::default().run_blocker().unwrap().contains("model"));
+        let p = Prefs {
+            model: "m".into(),
+            ..Prefs::default()
+        };
+        assert_eq!(p.run_blocker(), None);
+    }
+
+    #[test]
+    fn draft_round_trips() {
+        let p = Prefs {
+            model: "m".into(),
+            ..Prefs::default()
+        };
+        assert_eq!(Draft::from(&p).parse(), Ok(p));
+        for s in Structured::ALL {
+            assert_eq!(Structured::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn draft_reports_each_invalid_field() {
+        let mut d = Draft::from(&Prefs::default());
+        d.theta = "1.5".into();
+        d.concurrency = "0".into();
+        d.temperature = "abc".into();
+        d.structured = "xml".into();
+        let errors = d.parse().unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("θ"));
+        assert!(errors.iter().any(|e| e.starts_with("concurrency")));
+        assert!(errors.iter().any(|e| e.starts_with("temperature")));
+        assert!(errors.iter().any(|e| e.starts_with("structured output")));
+    }
+
+    #[test]
+    fn report_endpoint_has_no_credentials() {
+        assert_eq!(
+            endpoint_for_report("https://user:secret@api.example/v1/"),
+            "https://api.example/v1"
+        );
+        assert_eq!(
+            endpoint_for_report("http://localhost:11434/v1"),
+            "http://localhost:11434/v1"
+        );
+        assert_eq!(
+            endpoint_for_report("http://h/v1?a=b@c"),
+            "http://h/v1?a=b@c"
+        );
+        assert_eq!(endpoint_for_report("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn draft_trims_blanks() {
+        let mut d = Draft::from(&Prefs::default());
+        d.theta = " 0.25 ".into();
+        d.base_url = "  http://h/v1 ".into();
+        let p = d.parse().unwrap();
+        assert_eq!(p.theta, 0.25);
+        assert_eq!(p.base_url, "http://h/v1");
+    }
+}
