@@ -1,6 +1,6 @@
 //! Browser tests of the fetch chat client against real HTTP endpoints on 127.0.0.1:
 //! `cargo test --target wasm32-unknown-unknown --test client`, with the endpoints of
-//! `tests/e2e/support/test-endpoints.mjs` named at build time in `AGENTHER_TEST_ENDPOINTS`
+//! `tests/e2e/support/client-endpoints.mjs` named at build time in `AGENTHER_TEST_ENDPOINTS`
 //! (`.ci/test` starts them and sets it).
 #![cfg(target_arch = "wasm32")]
 

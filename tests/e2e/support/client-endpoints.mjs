@@ -8,6 +8,7 @@
 //   closed: an address where nothing listens
 //
 // Used by .ci/test: `AGENTHER_TEST_ENDPOINTS=<that line> cargo test --target wasm32... --test client`.
+// Not named test-*.mjs: `node --test` runs such files as tests, and this one never exits.
 
 import net from 'node:net';
 import { startEndpoint } from './endpoint.mjs';
