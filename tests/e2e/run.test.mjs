@@ -302,3 +302,67 @@ test('a run over two loaded files: table, progress, detail and the four download
     await endpoint.close();
   }
 });
+
+test('stop cancels what is left, a second run finishes only that, and reset results starts over', { timeout: 120_000 }, async () => {
+  // Slow replies, one trajectory at a time, so that the stop lands in the middle of the run.
+  const endpoint = await startEndpoint({ delayMs: 250 });
+  const ids = (await dataRecords('run-a.jsonl')).map((r) => r.trajectory_id);
+  let app;
+  try {
+    app = await openApp();
+    const { page } = app;
+    await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
+    await page.getByTestId('file-row').waitFor();
+    await configure(page, {
+      baseUrl: endpoint.url,
+      model: 'scripted-model',
+      fields: { concurrency: 1 },
+      selects: { 'extraction-mode': 'rules' },
+    });
+
+    const panel = page.getByTestId('run-panel');
+    await page.getByTestId('run').click();
+    await panel.and(page.locator('[data-state="running"]')).waitFor();
+    // Stop once the first trajectory (two calls) has ended.
+    await page.waitForFunction(() => {
+      const done = document.querySelector('[data-testid="progress-done"]')?.textContent ?? '';
+      return Number(/\d+/.exec(done)?.[0] ?? 0) >= 1;
+    });
+    await page.getByTestId('stop').click();
+    await panel.and(page.locator('[data-state="stopped"]')).waitFor({ timeout: 30_000 });
+
+    const stopped = await tableRows(page);
+    assert.deepEqual(stopped.map((r) => r.id), ids);
+    for (const r of stopped) {
+      assert.ok(['accepted', 'rejected', 'cancelled'].includes(r.status), `${r.id} is ${r.status} after stop`);
+    }
+    const finished = stopped.filter((r) => r.status !== 'cancelled').map((r) => r.id);
+    const cancelled = stopped.filter((r) => r.status === 'cancelled').map((r) => r.id);
+    assert.ok(finished.includes('run-accept'), `finished before the stop: ${finished}`);
+    assert.ok(cancelled.length > 0, 'something was left to cancel');
+    const callsBefore = endpoint.counts();
+
+    // Run again: only the cancelled trajectories are run; the finished ones keep their result.
+    await runToEnd(page, { timeout: 60_000 });
+    const resumed = Object.fromEntries((await tableRows(page)).map((r) => [r.id, r]));
+    for (const id of ids) assert.equal(resumed[id].status, EXPECTED[id].status, `status of ${id} after the second run`);
+    const callsAfter = endpoint.counts();
+    for (const id of finished) {
+      const s = EXPECTED[id].scenario;
+      assert.equal(callsAfter[`relabel_reply:${s}`] ?? 0, callsBefore[`relabel_reply:${s}`] ?? 0, `${id} was run again`);
+    }
+    const acceptedRows = ids.filter((id) => EXPECTED[id].status === 'accepted').length;
+    assert.equal(numberIn(await page.getByTestId('progress-accepted').textContent()), acceptedRows);
+    assert.equal(jsonLines((await downloadAll(page)).sft.text).length, acceptedRows);
+
+    // Reset results: every trajectory is pending again.
+    await page.getByTestId('reset-results').click();
+    await rowOf(page, 'run-accept').and(page.locator('[data-status="pending"]')).waitFor();
+    const reset = await tableRows(page);
+    assert.deepEqual(reset.map((r) => r.status), ids.map(() => 'pending'));
+    await app.checkConsole();
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
