@@ -192,7 +192,11 @@ test('a run over two loaded files: table, progress, detail and the four download
     // --- The detail of the retried trajectory: two steps, two attempts, the prose reply.
     const detail = await openDetail(page, 'run-retry');
     assert.equal(await detail.getByTestId('detail-step').count(), 2);
-    assert.equal(await detail.getByTestId('detail-attempt').count(), 2);
+    assert.equal(
+      await detail.getByTestId('detail-attempt').count(),
+      2,
+      'one detail-attempt per relabel attempt (the judge call belongs to its attempt)',
+    );
     const prose = endpoint.requests.find((r) => r.kind === 'relabel_reply' && r.scenario === 'retry').reply;
     assert.match(prose, /^Sure!/);
     const replies = await detail.getByTestId('raw-reply').allTextContents();
