@@ -1,6 +1,15 @@
-//! The browser user interface (Leptos, client-side rendering).
+//! The browser user interface (Leptos, client-side rendering). Components read and write the
+//! signals of [`state::AppState`] and call the core; they hold no logic of their own.
+
+pub mod browser;
+mod load;
+mod results;
+mod run;
+mod settings;
+pub mod state;
 
 use leptos::prelude::*;
+pub use state::AppState;
 
 /// One sentence of what the product does, shown under its name.
 pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into training data: \
@@ -10,6 +19,9 @@ pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into tra
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
+    let state = AppState::new();
+    state.persist();
+    provide_context(state);
     view! {
         <div class="app">
             <header class="app-header">
@@ -18,9 +30,29 @@ pub fn App() -> impl IntoView {
                 <span class="app-version" title="Version">
                     {format!("v{}", crate::version())}
                 </span>
+                <p class="app-tagline">{TAGLINE}</p>
             </header>
             <main class="app-main">
-                <p class="app-tagline">{TAGLINE}</p>
+                <load::LoadSection />
+                <settings::SettingsSection />
+                <run::RunSection />
+                <results::ResultsSection />
+                <run::DownloadSection />
+                {move || {
+                    state
+                        .notice
+                        .get()
+                        .map(|n| {
+                            view! {
+                                <div class="notice" role="status">
+                                    <span>{n}</span>
+                                    <button class="small" on:click=move |_| state.notice.set(None)>
+                                        "Dismiss"
+                                    </button>
+                                </div>
+                            }
+                        })
+                }}
             </main>
         </div>
     }

@@ -1,0 +1,167 @@
+//! Section 4 (run and progress) and section 6 (downloads).
+
+use super::state::{AppState, Phase};
+use crate::model::SampleFormat;
+use crate::progress::{format_count, format_duration};
+use leptos::prelude::*;
+
+#[component]
+pub fn RunSection() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let progress = Memo::new(move |_| state.run.with(|r| r.progress()));
+    let phase = move || state.run.with(|r| r.phase);
+    let running = move || phase() == Phase::Running;
+    let blocker = move || state.run_blocker();
+    let stat = move |label: &'static str, testid: &'static str, value: Signal<String>| {
+        view! {
+            <div class="stat">
+                <span class="label">{label}</span>
+                <b data-testid=testid>{value}</b>
+            </div>
+        }
+    };
+    let text =
+        |f: fn(&crate::progress::Progress) -> String| Signal::derive(move || progress.with(f));
+
+    view! {
+        <section
+            class="card"
+            aria-labelledby="run-title"
+            data-testid="run-panel"
+            data-state=move || phase().as_str()
+        >
+            <h2 id="run-title">"4. Run"</h2>
+            <div class="buttons">
+                <button
+                    class="primary"
+                    data-testid="run"
+                    disabled=move || running() || blocker().is_some()
+                    on:click=move |_| state.start_run()
+                >
+                    "Run"
+                </button>
+                <button
+                    data-testid="stop"
+                    disabled=move || !running()
+                    on:click=move |_| state.stop()
+                >
+                    "Stop"
+                </button>
+                <button
+                    data-testid="reset-results"
+                    disabled=move || {
+                        running() || state.session.with(|s| s.entries.iter().all(|e| e.result.is_none()))
+                    }
+                    on:click=move |_| state.reset_results()
+                >
+                    "Reset results"
+                </button>
+                {move || {
+                    (!running())
+                        .then(blocker)
+                        .flatten()
+                        .map(|b| view! { <span class="muted reason">{b}</span> })
+                }}
+            </div>
+            <progress
+                max="1"
+                prop:value=move || progress.with(|p| p.fraction())
+                class:hidden=move || phase() == Phase::Idle
+            ></progress>
+            <div class="stats">
+                {stat("Done", "progress-done", text(|p| p.done_text()))}
+                {stat("Accepted", "progress-accepted", text(|p| format_count(p.accepted)))}
+                {stat("Rejected", "progress-rejected", text(|p| format_count(p.rejected)))}
+                {stat("Skipped", "progress-skipped", text(|p| format_count(p.skipped)))}
+                {stat("Failed", "progress-failed", text(|p| format_count(p.failed)))}
+                {stat("Calls", "progress-calls", text(|p| format_count(p.calls as usize)))}
+                {stat("Tokens", "progress-tokens", text(|p| p.tokens_text()))}
+                {stat("Elapsed", "progress-elapsed", text(|p| format_duration(p.elapsed_ms)))}
+                {stat("ETA", "progress-eta", text(|p| p.eta_ms.map_or("–".into(), format_duration)))}
+            </div>
+            <table class="stages">
+                <thead>
+                    <tr>
+                        <th>"Stage"</th>
+                        <th>"Calls"</th>
+                        <th>"Failed"</th>
+                        <th>"Prompt tokens"</th>
+                        <th>"Completion tokens"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {move || {
+                        progress
+                            .with(|p| {
+                                p.stages
+                                    .iter()
+                                    .map(|(k, u)| {
+                                        view! {
+                                            <tr data-stage=k.as_str()>
+                                                <td>{k.as_str()}</td>
+                                                <td>{format_count(u.calls as usize)}</td>
+                                                <td>{format_count(u.failed_calls as usize)}</td>
+                                                <td>{format_count(u.prompt_tokens as usize)}</td>
+                                                <td>{format_count(u.completion_tokens as usize)}</td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()
+                            })
+                    }}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+pub fn DownloadSection() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let accepted = move || state.session.with(crate::export::accepted_count);
+    let has_entries = move || state.session.with(|s| !s.files.is_empty());
+    let running = move || state.run.with(|r| r.phase == Phase::Running);
+    let samples = move |format: SampleFormat, testid: &'static str, label: &'static str| {
+        view! {
+            <button
+                data-testid=testid
+                disabled=move || running() || accepted() == 0
+                on:click=move |_| state.download_samples(format)
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="download-title">
+            <h2 id="download-title">"6. Download"</h2>
+            <div class="buttons">
+                {samples(SampleFormat::Sft, "download-sft", "SFT JSONL")}
+                {samples(SampleFormat::Dpo, "download-dpo", "DPO JSONL")}
+                {samples(SampleFormat::Sharegpt, "download-sharegpt", "ShareGPT JSONL")}
+                <button
+                    data-testid="download-report"
+                    disabled=move || running() || !has_entries()
+                    on:click=move |_| state.download_report()
+                >
+                    "Run report (JSON)"
+                </button>
+            </div>
+            <p class="muted">
+                {move || {
+                    if running() {
+                        "Downloads are available when the run ends.".to_string()
+                    } else if !has_entries() {
+                        "Nothing to download yet: load trajectories and run.".to_string()
+                    } else if accepted() == 0 {
+                        "No accepted samples yet: the sample files need a run that accepts some. \
+                         The report is available."
+                            .to_string()
+                    } else {
+                        format!("{} accepted samples per format.", format_count(accepted()))
+                    }
+                }}
+            </p>
+        </section>
+    }
+}
