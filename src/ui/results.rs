@@ -177,7 +177,7 @@ pub fn ResultsSection() -> impl IntoView {
                 </span>
                 <button
                     data-testid="page-next"
-                    disabled=move || page() + 1 >= pages()
+                    disabled=move || { page() + 1 >= pages() }
                     on:click=move |_| state.page.set(page() + 1)
                 >
                     "Next ›"
