@@ -139,12 +139,28 @@ impl Session {
     /// Adds a file read incrementally: its summary and the events the reader produced.
     pub fn add_file_events(&mut self, summary: FileSummary, events: Vec<ReadEvent>) {
         let mut rejected = Vec::new();
+        self.add_events(events, &mut rejected);
+        self.add_file(summary, rejected);
+    }
+
+    /// Adds the trajectories among `events` as they arrive, collecting the rejections into
+    /// `rejected` for [`Session::add_file`] once the file is read.
+    pub fn add_events(
+        &mut self,
+        events: impl IntoIterator<Item = ReadEvent>,
+        rejected: &mut Vec<Rejected>,
+    ) {
         for event in events {
             match event {
                 ReadEvent::Record(record) => self.add_trajectory(record.trajectory, record.source),
                 ReadEvent::Rejected(r) => rejected.push(r),
             }
         }
+    }
+
+    /// Records a file that has been read: its summary and its rejected records (listed in line
+    /// order).
+    pub fn add_file(&mut self, summary: FileSummary, mut rejected: Vec<Rejected>) {
         rejected.sort_by_key(|r| r.line);
         self.files.push(LoadedFile { summary, rejected });
     }

@@ -10,7 +10,7 @@ use crate::pipeline::{process, Settings, Totals};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
-use crate::session::{Filter, LoadedFile, Row, Session, Status};
+use crate::session::{Filter, Row, Session, Status};
 use crate::stages::detect::rules::Lexicon;
 use futures::stream::{self, StreamExt};
 use leptos::prelude::*;
@@ -241,9 +241,7 @@ impl AppState {
             }
             let summary = reader.finish(&mut events);
             self.absorb(&mut events, &mut rejected);
-            rejected.sort_by_key(|r| r.line);
-            self.session
-                .update(|s| s.files.push(LoadedFile { summary, rejected }));
+            self.session.update(|s| s.add_file(summary, rejected));
         }
         self.loading.set(None);
     }
@@ -252,14 +250,8 @@ impl AppState {
         if events.is_empty() {
             return;
         }
-        self.session.update(|s| {
-            for event in events.drain(..) {
-                match event {
-                    ReadEvent::Record(r) => s.add_trajectory(r.trajectory, r.source),
-                    ReadEvent::Rejected(r) => rejected.push(r),
-                }
-            }
-        });
+        self.session
+            .update(|s| s.add_events(events.drain(..), rejected));
     }
 
     /// Every rejected record, one per line, as the page lists them.
