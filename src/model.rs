@@ -14,6 +14,35 @@ pub struct Trajectory {
     pub failure_reason: String,
     #[serde(default)]
     pub metadata: JsonObject,
+    /// What an importer kept of a non-native source (format, system prompt, tool schemas,
+    /// whether the run succeeded); `None` for records read in the native schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+impl Trajectory {
+    /// Whether the source marked this run as a success (kept apart from the failures).
+    pub fn succeeded(&self) -> bool {
+        self.origin.as_ref().is_some_and(|o| o.succeeded)
+    }
+}
+
+/// The parts of an imported run that the native schema has no place for, kept so that the
+/// exports can rebuild the source's structure.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Origin {
+    /// The import format's id (`openai_messages`, `tau_bench`, `sharegpt`, `react`,
+    /// `toolbench`, `atif`).
+    pub format: String,
+    /// The run's system prompt, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Tool schemas as the source declared them (OpenAI function-tool objects), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
+    /// The source marked the run as successful (reward 1, `win: true`, ...).
+    #[serde(default)]
+    pub succeeded: bool,
 }
 
 /// One thought → action → observation step.
@@ -24,6 +53,19 @@ pub struct Step {
     #[serde(default)]
     pub action_input: JsonObject,
     pub observation: String,
+    /// The source's tool call this step came from, when imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<ToolCall>,
+}
+
+/// A tool call as the source wrote it: its id, its arguments exactly as given (a JSON string
+/// in OpenAI's layout) and the assistant turn it belonged to (parallel calls share a turn).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ToolCall {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    pub arguments: String,
+    pub turn: u32,
 }
 
 /// The failure taxonomy of Stage 1.

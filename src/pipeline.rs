@@ -540,6 +540,7 @@ mod tests {
             action_name: "search".into(),
             action_input: Default::default(),
             observation: obs.into(),
+            call: None,
         }
     }
 
@@ -551,6 +552,7 @@ mod tests {
             final_answer: String::new(),
             failure_reason: failure_reason.into(),
             metadata: Default::default(),
+            origin: None,
         }
     }
 

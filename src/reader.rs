@@ -1020,6 +1020,7 @@ fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         final_answer,
         failure_reason,
         metadata,
+        origin: None,
     })
 }
 
@@ -1032,6 +1033,7 @@ fn step(value: &Json, prefix: &str) -> Result<Step, Invalid> {
         action_name: required_string(o, prefix, "action_name")?,
         action_input: object_field(o, prefix, "action_input")?,
         observation: required_string(o, prefix, "observation")?,
+        call: None,
     })
 }
 

@@ -28,17 +28,20 @@ fn trajectory() -> Trajectory {
                 action_input: input,
                 observation: "Dune, Friday: 5:30pm ($14.50), 8:00pm ($16.00), 10:45pm ($12.00)"
                     .into(),
+                call: None,
             },
             Step {
                 thought: "Two tickets at 8pm would be $32, over budget.".into(),
                 action_name: "finish".into(),
                 action_input: Default::default(),
                 observation: String::new(),
+                call: None,
             },
         ],
         final_answer: "The 8pm showing costs $32 for two, which is over your budget.".into(),
         failure_reason: "Budget exceeded".into(),
         metadata: Default::default(),
+        origin: None,
     }
 }
 

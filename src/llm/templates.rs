@@ -472,17 +472,20 @@ fn sample() -> (Trajectory, ExtractedOutcome) {
                 action_input: input,
                 observation: "1) KeyQuiet 87, $95.00, 4.6 stars\n2) SilentType Pro, $120.00"
                     .to_owned(),
+                call: None,
             },
             Step {
                 thought: String::new(),
                 action_name: "finish".to_owned(),
                 action_input: crate::json::JsonObject::new(),
                 observation: String::new(),
+                call: None,
             },
         ],
         final_answer: "No keyboard under $80 was found.".to_owned(),
         failure_reason: "Budget constraint not met.".to_owned(),
         metadata: crate::json::JsonObject::new(),
+        origin: None,
     };
     let outcome = ExtractedOutcome {
         actual_achievements: vec!["Found two quiet mechanical keyboards with prices".to_owned()],

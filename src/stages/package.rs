@@ -240,6 +240,7 @@ mod tests {
             action_name: name.to_owned(),
             action_input: input,
             observation: observation.to_owned(),
+            call: None,
         }
     }
 
@@ -251,6 +252,7 @@ mod tests {
             final_answer: final_answer.to_owned(),
             failure_reason: String::new(),
             metadata: Default::default(),
+            origin: None,
         }
     }
 

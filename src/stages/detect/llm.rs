@@ -52,10 +52,12 @@ mod tests {
                 action_name: "search".into(),
                 action_input: Default::default(),
                 observation: "Luigi's: open 6pm-11pm, tables for 2 only".into(),
+                call: None,
             }],
             final_answer: String::new(),
             failure_reason: "No table for 4".into(),
             metadata: Default::default(),
+            origin: None,
         }
     }
 

@@ -211,6 +211,7 @@ mod tests {
             action_name: "act".to_owned(),
             action_input: Default::default(),
             observation: observation.to_owned(),
+            call: None,
         }
     }
 
@@ -222,6 +223,7 @@ mod tests {
             final_answer: answer.to_owned(),
             failure_reason: reason.to_owned(),
             metadata: Default::default(),
+            origin: None,
         }
     }
 

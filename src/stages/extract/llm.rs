@@ -49,10 +49,12 @@ mod tests {
                 action_name: "flights".into(),
                 action_input: Default::default(),
                 observation: "AB123 LHR-CDG $140, CD456 LHR-CDG $155".into(),
+                call: None,
             }],
             final_answer: String::new(),
             failure_reason: String::new(),
             metadata: Default::default(),
+            origin: None,
         };
         let client = ScriptedClient::with_replies([Ok::<_, ChatError>(
             r#"{"actual_achievements": ["Listed two LHR-CDG flights with prices"],

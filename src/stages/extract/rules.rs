@@ -111,11 +111,13 @@ mod tests {
                     action_name: format!("a{}", i + 1),
                     action_input: Default::default(),
                     observation: (*o).to_owned(),
+                    call: None,
                 })
                 .collect(),
             final_answer: String::new(),
             failure_reason: reason.to_owned(),
             metadata: Default::default(),
+            origin: None,
         }
     }
 
