@@ -230,7 +230,7 @@ impl Outcome {
 }
 
 /// Everything the pipeline did for one trajectory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrajectoryResult {
     pub trajectory_id: String,
     pub analysis: Option<FailureAnalysis>,

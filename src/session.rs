@@ -25,6 +25,10 @@ pub struct Entry {
     pub rules: RuleView,
     /// The pipeline's result, once the trajectory has been run.
     pub result: Option<TrajectoryResult>,
+    /// Which trajectory with the same id as read this is: 1 for the first, n for the one
+    /// renamed `id#n`.
+    #[serde(skip)]
+    pub occurrence: usize,
 }
 
 /// Where a trajectory stands, for filtering and display.
@@ -109,7 +113,7 @@ pub struct Filter {
 }
 
 /// The session.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Session {
     pub files: Vec<LoadedFile>,
     pub entries: Vec<Entry>,
@@ -173,16 +177,56 @@ impl Session {
             .entry(trajectory.trajectory_id.clone())
             .or_insert(0);
         *count += 1;
-        if *count > 1 {
-            trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, count);
+        let occurrence = *count;
+        if occurrence > 1 {
+            trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, occurrence);
         }
+        self.push_entry(trajectory, source, occurrence, None);
+    }
+
+    /// Puts back a trajectory saved from a session: its id already renamed as
+    /// [`Session::add_trajectory`] did (`occurrence` says how), its result if it had one. Entries
+    /// restored in their order give the session they were saved from, which goes on naming later
+    /// duplicates the same way.
+    pub fn restore_entry(
+        &mut self,
+        trajectory: Trajectory,
+        source: SourcePos,
+        occurrence: usize,
+        result: Option<TrajectoryResult>,
+    ) {
+        let occurrence = occurrence.max(1);
+        let id = &trajectory.trajectory_id;
+        let suffix = format!("#{occurrence}");
+        let base = match id.strip_suffix(&suffix) {
+            Some(base) if occurrence > 1 => base,
+            _ => id.as_str(),
+        };
+        let count = self.id_counts.entry(base.to_owned()).or_insert(0);
+        *count = (*count).max(occurrence);
+        self.push_entry(trajectory, source, occurrence, result);
+    }
+
+    fn push_entry(
+        &mut self,
+        trajectory: Trajectory,
+        source: SourcePos,
+        occurrence: usize,
+        result: Option<TrajectoryResult>,
+    ) {
         let rules = rule_view(&trajectory, &self.lexicon, self.delta);
         self.entries.push(Entry {
             trajectory,
             source,
             rules,
-            result: None,
+            result,
+            occurrence,
         });
+    }
+
+    /// δ, the gate the rule views use.
+    pub fn delta(&self) -> f64 {
+        self.delta
     }
 
     /// Forgets everything loaded.
@@ -441,6 +485,26 @@ mod tests {
             }),
             Vec::<usize>::new()
         );
+    }
+
+    #[test]
+    fn restoring_entries_in_order_gives_the_same_session() {
+        let mut s = session();
+        s.add_report(read_all("g.jsonl", FILE.as_bytes()));
+        let occurrences: Vec<_> = s.entries.iter().map(|e| e.occurrence).collect();
+        assert_eq!(occurrences, [1, 1, 2, 3, 2, 4]);
+        let mut back = Session::new(Lexicon::default(), 0.3);
+        for e in &s.entries {
+            back.restore_entry(e.trajectory.clone(), e.source.clone(), e.occurrence, None);
+        }
+        back.files = s.files.clone();
+        assert_eq!(back, s);
+        // Both go on naming duplicates alike.
+        for x in [&mut s, &mut back] {
+            x.add_report(read_all("h.jsonl", FILE.as_bytes()));
+        }
+        assert_eq!(back, s);
+        assert_eq!(s.entries[6].trajectory.trajectory_id, "a#5");
     }
 
     #[test]

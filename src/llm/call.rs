@@ -74,7 +74,7 @@ pub fn build_request<R: Reply>(
 }
 
 /// Everything about one chat call: what was sent, what came back, and what it cost.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     pub kind: CallKind,
     pub request: ChatRequest,

@@ -131,14 +131,47 @@ impl Serialize for ResponseFormat {
     }
 }
 
+impl<'de> Deserialize<'de> for ResponseFormat {
+    /// Reads what [`Serialize`] writes (a stored request is read back exactly).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Inner {
+            name: String,
+            schema: serde_json::Value,
+            #[serde(default)]
+            strict: bool,
+        }
+        #[derive(Deserialize)]
+        struct Outer {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            json_schema: Option<Inner>,
+        }
+        let outer = Outer::deserialize(d)?;
+        match (outer.kind.as_str(), outer.json_schema) {
+            ("json_object", _) => Ok(ResponseFormat::JsonObject),
+            ("json_schema", Some(inner)) => Ok(ResponseFormat::JsonSchema {
+                name: inner.name,
+                schema: inner.schema,
+                strict: inner.strict,
+            }),
+            ("json_schema", None) => Err(D::Error::custom("json_schema without its schema")),
+            (other, _) => Err(D::Error::custom(format!(
+                "unknown response_format type {other:?}"
+            ))),
+        }
+    }
+}
+
 /// A chat-completions request body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
     pub temperature: f64,
     pub max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat>,
 }
 
@@ -380,6 +413,19 @@ mod tests {
             Some(StructuredMode::PromptOnly)
         );
         assert_eq!(StructuredMode::PromptOnly.fallback(), None);
+    }
+
+    #[test]
+    fn requests_read_back_as_written() {
+        for mode in StructuredMode::ALL {
+            let r = request(mode);
+            let back: ChatRequest = serde_json::from_str(&r.to_json()).unwrap();
+            assert_eq!(back, r, "{mode:?}");
+        }
+        let bad = r#"{"model":"m","messages":[],"temperature":0,"max_tokens":1,"response_format":{"type":"xml"}}"#;
+        assert!(serde_json::from_str::<ChatRequest>(bad).is_err());
+        let bad = r#"{"model":"m","messages":[],"temperature":0,"max_tokens":1,"response_format":{"type":"json_schema"}}"#;
+        assert!(serde_json::from_str::<ChatRequest>(bad).is_err());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub enum Judges {
 }
 
 /// What Stage 3 decided for a trajectory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum RelabelDecision {
     Accepted {
@@ -117,7 +117,7 @@ pub enum RelabelDecision {
 }
 
 /// What became of one attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// The relabel call failed.
@@ -140,7 +140,7 @@ pub enum AttemptOutcome {
 }
 
 /// The second judge's verdict on a candidate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum JudgeVerdict {
     /// is_valid and c2 ≥ θ.
@@ -152,7 +152,7 @@ pub enum JudgeVerdict {
 }
 
 /// One second-judge call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct JudgeCall {
     /// `None` when the judge prompt could not be rendered.
     pub call: Option<CallRecord>,
@@ -161,7 +161,7 @@ pub struct JudgeCall {
 }
 
 /// One relabel attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RelabelAttempt {
     /// 1-based.
     pub k: u32,
@@ -173,7 +173,7 @@ pub struct RelabelAttempt {
 }
 
 /// Everything Stage 3 did for one trajectory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RelabelReport {
     pub decision: RelabelDecision,
     pub attempts: Vec<RelabelAttempt>,
