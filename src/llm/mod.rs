@@ -6,6 +6,7 @@ pub mod call;
 pub mod client;
 pub mod diagnose;
 pub mod openai;
+pub mod replay;
 pub mod reply;
 pub mod schema;
 pub mod templates;
