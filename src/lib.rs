@@ -10,6 +10,7 @@ pub mod export;
 pub mod json;
 pub mod llm;
 pub mod model;
+pub mod persist;
 pub mod pipeline;
 pub mod prefs;
 pub mod progress;

@@ -6,11 +6,11 @@ use crate::model::{FailureType, Trajectory};
 use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
 use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
 use crate::stages::detect::rules::Lexicon;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One loaded file: its summary and the records it rejected.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadedFile {
     pub summary: FileSummary,
     pub rejected: Vec<Rejected>,

@@ -1,0 +1,949 @@
+//! The saved copy of a session: what the browser keeps in IndexedDB while the user works, and
+//! how the session is rebuilt from it after a reload.
+//!
+//! # Layout
+//!
+//! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with five object stores. Every key
+//! is an array that starts with the session's id, so each session's records sit together and a
+//! key range over `[id]` … `[id, []]` selects (or deletes) all of them. Every value is JSON text.
+//!
+//! | store          | key                      | value                                          |
+//! |----------------|--------------------------|------------------------------------------------|
+//! | `sessions`     | `[id]`                   | [`SessionRecord`]: settings (no API key), counts, times |
+//! | `files`        | `[id, file]`             | a loaded file's summary and rejected records   |
+//! | `trajectories` | `[id, index]`            | a trajectory as read, its source position and which duplicate of its id it is |
+//! | `results`      | `[id, index]`            | the pipeline's [`TrajectoryResult`]            |
+//! | `exchanges`    | `[id, index, seq]`       | a completed chat [`Exchange`] of trajectory `index` |
+//!
+//! Records are written in small batches as the session grows ([`Journal::batch`]): the
+//! trajectories of each chunk of a file as it is read, the results of each slice of a run, each
+//! exchange as it completes. The rule-based views are not stored: they are recomputed from the
+//! trajectories. A session record whose `format` is not [`SCHEMA_VERSION`] is not read.
+
+use crate::json::{Json, JsonObject};
+use crate::llm::replay::Exchange;
+use crate::model::Trajectory;
+use crate::pipeline::{Outcome, TrajectoryResult};
+use crate::prefs::Prefs;
+use crate::reader::SourcePos;
+use crate::session::{Entry, LoadedFile, Session};
+use crate::stages::detect::rules::Lexicon;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The IndexedDB database's name.
+pub const DB_NAME: &str = "agenther";
+
+/// The version of the layout: the database's IndexedDB version and every session record's
+/// `format`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Trajectories or results written per batch at most.
+pub const BATCH_RECORDS: usize = 500;
+
+/// The object stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Store {
+    Sessions,
+    Files,
+    Trajectories,
+    Results,
+    Exchanges,
+}
+
+impl Store {
+    pub const ALL: [Store; 5] = [
+        Store::Sessions,
+        Store::Files,
+        Store::Trajectories,
+        Store::Results,
+        Store::Exchanges,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Sessions => "sessions",
+            Store::Files => "files",
+            Store::Trajectories => "trajectories",
+            Store::Results => "results",
+            Store::Exchanges => "exchanges",
+        }
+    }
+}
+
+/// A record's key: `[session, ...path]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub session: String,
+    pub path: Vec<u32>,
+}
+
+impl Key {
+    fn new(session: &str, path: Vec<u32>) -> Self {
+        Key {
+            session: session.to_owned(),
+            path,
+        }
+    }
+}
+
+/// Writes `value` at `key` of `store`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Put {
+    pub store: Store,
+    pub key: Key,
+    pub value: String,
+}
+
+/// Every record of `store` whose key starts with `key` (`[session, ...path]`): the key range
+/// from `[session, ...path]` to `[session, ...path, []]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prefix {
+    pub store: Store,
+    pub key: Key,
+}
+
+/// One write transaction: the deletions first, then the puts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub deletes: Vec<Prefix>,
+    pub puts: Vec<Put>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.deletes.is_empty() && self.puts.is_empty()
+    }
+
+    /// The stores it touches, each once.
+    pub fn stores(&self) -> Vec<Store> {
+        let set: BTreeSet<Store> = self
+            .deletes
+            .iter()
+            .map(|d| d.store)
+            .chain(self.puts.iter().map(|p| p.store))
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Why a saved session could not be read back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PersistError {
+    /// Saved by a version of the app with another layout.
+    Version { found: u32 },
+    /// A record is not what this layout writes.
+    Corrupt { store: Store, reason: String },
+}
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PersistError::Version { found } => write!(
+                f,
+                "it was saved by another version of the app (format {found}, this one reads {SCHEMA_VERSION})"
+            ),
+            PersistError::Corrupt { store, reason } => {
+                write!(f, "a record of {} cannot be read: {reason}", store.name())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PersistError {}
+
+fn corrupt(store: Store, e: impl fmt::Display) -> PersistError {
+    PersistError::Corrupt {
+        store,
+        reason: e.to_string(),
+    }
+}
+
+/// The `sessions` record: what a saved session is, at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// [`SCHEMA_VERSION`] when written.
+    pub format: u32,
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: f64,
+    pub saved_ms: f64,
+    /// The settings (never the API key).
+    pub prefs: Prefs,
+    /// Whether an API key was set when the settings were saved (the key itself never is).
+    pub used_key: bool,
+    /// A run was going on: the page was closed or reloaded before it ended.
+    pub running: bool,
+    pub files: usize,
+    pub trajectories: usize,
+    /// Trajectories with a result a run keeps (anything but failed or cancelled).
+    pub done: usize,
+}
+
+impl SessionRecord {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a session record serializes")
+    }
+
+    /// Reads a record, refusing one of another format.
+    pub fn from_json(text: &str) -> Result<SessionRecord, PersistError> {
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let format = serde_json::from_str::<Format>(text)
+            .map_err(|e| corrupt(Store::Sessions, e))?
+            .format;
+        if format != SCHEMA_VERSION {
+            return Err(PersistError::Version { found: format });
+        }
+        serde_json::from_str(text).map_err(|e| corrupt(Store::Sessions, e))
+    }
+}
+
+/// A `trajectories` record.
+#[derive(Serialize, Deserialize)]
+struct StoredTrajectory {
+    trajectory: Trajectory,
+    source: SourcePos,
+    occurrence: usize,
+    /// Objects whose numbers serde cannot carry exactly (NaN, infinities, integers wider than
+    /// 64 bits), as Python JSON text: they replace what `trajectory` holds for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    exact: Vec<ExactObject>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExactObject {
+    /// The step whose `action_input` this is; `None`: the trajectory's `metadata`.
+    step: Option<usize>,
+    json: String,
+}
+
+/// Whether serde (as JSON) carries every number of `value` exactly.
+fn serde_exact(value: &Json) -> bool {
+    match value {
+        Json::Number(crate::json::Number::Float(f)) => f.is_finite(),
+        Json::Number(crate::json::Number::Int(text)) => {
+            text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
+        }
+        Json::Array(items) => items.iter().all(serde_exact),
+        Json::Object(o) => object_exact(o),
+        Json::Null | Json::Bool(_) | Json::String(_) => true,
+    }
+}
+
+fn object_exact(o: &JsonObject) -> bool {
+    o.iter().all(|(_, v)| serde_exact(v))
+}
+
+fn python_text(o: &JsonObject) -> String {
+    crate::json::python_dumps(&Json::Object(o.clone()))
+}
+
+fn trajectory_json(entry: &Entry) -> String {
+    let t = &entry.trajectory;
+    let mut exact = Vec::new();
+    if !object_exact(&t.metadata) {
+        exact.push(ExactObject {
+            step: None,
+            json: python_text(&t.metadata),
+        });
+    }
+    for (i, step) in t.steps.iter().enumerate() {
+        if !object_exact(&step.action_input) {
+            exact.push(ExactObject {
+                step: Some(i),
+                json: python_text(&step.action_input),
+            });
+        }
+    }
+    serde_json::to_string(&StoredTrajectory {
+        trajectory: t.clone(),
+        source: entry.source.clone(),
+        occurrence: entry.occurrence,
+        exact,
+    })
+    .expect("a trajectory serializes")
+}
+
+fn trajectory_from_json(text: &str) -> Result<StoredTrajectory, PersistError> {
+    let bad = |e: String| corrupt(Store::Trajectories, e);
+    let mut stored: StoredTrajectory =
+        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    for exact in std::mem::take(&mut stored.exact) {
+        let object = match crate::json::parse(&exact.json) {
+            Ok(Json::Object(o)) => o,
+            Ok(other) => return Err(bad(format!("expected an object, found {}", other.kind()))),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        match exact.step {
+            None => stored.trajectory.metadata = object,
+            Some(i) => match stored.trajectory.steps.get_mut(i) {
+                Some(step) => step.action_input = object,
+                None => return Err(bad(format!("no step {i}"))),
+            },
+        }
+    }
+    Ok(stored)
+}
+
+/// Whether a run keeps this result (anything but failed or cancelled, which it runs again).
+fn settled(result: &TrajectoryResult) -> bool {
+    !matches!(
+        result.outcome,
+        Outcome::Failed { .. } | Outcome::Cancelled { .. }
+    )
+}
+
+fn index_key(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 trajectories")
+}
+
+/// What of a session is in storage, and what to write next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Journal {
+    record: SessionRecord,
+    /// Files and trajectories already written (they are only ever appended).
+    files: usize,
+    trajectories: usize,
+    /// Results to write (or delete, when the entry has none).
+    results: BTreeSet<usize>,
+    /// Results and exchanges were all dropped since the last batch.
+    cleared: bool,
+}
+
+impl Journal {
+    /// A session not stored yet, named `id`.
+    pub fn new(id: &str, now_ms: f64, prefs: Prefs, used_key: bool) -> Self {
+        Journal {
+            record: SessionRecord {
+                format: SCHEMA_VERSION,
+                id: id.to_owned(),
+                created_ms: now_ms,
+                saved_ms: now_ms,
+                prefs,
+                used_key,
+                running: false,
+                files: 0,
+                trajectories: 0,
+                done: 0,
+            },
+            files: 0,
+            trajectories: 0,
+            results: BTreeSet::new(),
+            cleared: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The session record as last written (or about to be).
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// The settings to save with the next batch.
+    pub fn set_prefs(&mut self, prefs: Prefs, used_key: bool) {
+        self.record.prefs = prefs;
+        self.record.used_key = used_key;
+    }
+
+    /// Whether a run is going on, saved with the next batch.
+    pub fn set_running(&mut self, running: bool) {
+        self.record.running = running;
+    }
+
+    /// The result of entry `index` changed: the next batch writes it.
+    pub fn result_changed(&mut self, index: usize) {
+        self.results.insert(index);
+    }
+
+    /// Every result was dropped: the next batch deletes the stored results and exchanges.
+    pub fn results_cleared(&mut self) {
+        self.cleared = true;
+        self.results.clear();
+    }
+
+    /// Whether `session` has anything not written yet (beyond the session record).
+    pub fn behind(&self, session: &Session) -> bool {
+        self.cleared
+            || !self.results.is_empty()
+            || self.files < session.files.len()
+            || self.trajectories < session.len()
+    }
+
+    /// The next write that brings storage up to date with `session`, with the session record:
+    /// files and trajectories added since the last batch, then results marked as changed, at
+    /// most [`BATCH_RECORDS`] trajectories and results. Call again while [`Journal::behind`].
+    pub fn batch(&mut self, session: &Session, now_ms: f64) -> Batch {
+        let id = self.record.id.clone();
+        let mut batch = Batch::default();
+        if std::mem::take(&mut self.cleared) {
+            for store in [Store::Results, Store::Exchanges] {
+                batch.deletes.push(Prefix {
+                    store,
+                    key: Key::new(&id, Vec::new()),
+                });
+            }
+        }
+        let mut budget = BATCH_RECORDS;
+        // A file's record goes with its last trajectories: files are recorded once read.
+        let end = session.len().min(self.trajectories + budget);
+        for (i, entry) in session.entries[self.trajectories..end].iter().enumerate() {
+            batch.puts.push(Put {
+                store: Store::Trajectories,
+                key: Key::new(&id, vec![index_key(self.trajectories + i)]),
+                value: trajectory_json(entry),
+            });
+        }
+        budget -= end - self.trajectories;
+        self.trajectories = end;
+        if self.trajectories == session.len() {
+            for (i, file) in session.files.iter().enumerate().skip(self.files) {
+                batch.puts.push(Put {
+                    store: Store::Files,
+                    key: Key::new(&id, vec![index_key(i)]),
+                    value: serde_json::to_string(file).expect("a file summary serializes"),
+                });
+            }
+            self.files = session.files.len();
+        }
+        while budget > 0 {
+            let Some(i) = self.results.pop_first() else {
+                break;
+            };
+            let key = Key::new(&id, vec![index_key(i)]);
+            match session.entries.get(i).and_then(|e| e.result.as_ref()) {
+                Some(result) => batch.puts.push(Put {
+                    store: Store::Results,
+                    key,
+                    value: serde_json::to_string(result).expect("a result serializes"),
+                }),
+                None => batch.deletes.push(Prefix {
+                    store: Store::Results,
+                    key,
+                }),
+            }
+            budget -= 1;
+        }
+        self.record.saved_ms = now_ms;
+        self.record.files = self.files;
+        self.record.trajectories = self.trajectories;
+        self.record.done = session.entries[..self.trajectories]
+            .iter()
+            .filter(|e| e.result.as_ref().is_some_and(settled))
+            .count();
+        batch.puts.push(Put {
+            store: Store::Sessions,
+            key: Key::new(&id, Vec::new()),
+            value: self.record.to_json(),
+        });
+        batch
+    }
+
+    /// The write of a completed exchange of trajectory `index`.
+    pub fn exchange(&self, index: usize, exchange: &Exchange) -> Batch {
+        Batch {
+            deletes: Vec::new(),
+            puts: vec![Put {
+                store: Store::Exchanges,
+                key: Key::new(&self.record.id, vec![index_key(index), exchange.seq]),
+                value: serde_json::to_string(exchange).expect("an exchange serializes"),
+            }],
+        }
+    }
+
+    /// The deletion of everything stored for this session.
+    pub fn delete(&self) -> Batch {
+        delete_session(&self.record.id)
+    }
+}
+
+/// The deletion of everything stored for session `id`.
+pub fn delete_session(id: &str) -> Batch {
+    Batch {
+        deletes: Store::ALL
+            .iter()
+            .map(|store| Prefix {
+                store: *store,
+                key: Key::new(id, Vec::new()),
+            })
+            .collect(),
+        puts: Vec::new(),
+    }
+}
+
+/// A stored session's records as read: each key's path (the key without the session id) and
+/// value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredParts {
+    pub record: String,
+    pub files: Vec<(Vec<u32>, String)>,
+    pub trajectories: Vec<(Vec<u32>, String)>,
+    pub results: Vec<(Vec<u32>, String)>,
+    pub exchanges: Vec<(Vec<u32>, String)>,
+}
+
+/// A session rebuilt from storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub record: SessionRecord,
+    pub session: Session,
+    /// The kept exchanges of every trajectory a run would process (no result, or failed or
+    /// cancelled), by trajectory index.
+    pub exchanges: BTreeMap<usize, Vec<Exchange>>,
+    /// Storage holds all of `session`.
+    pub journal: Journal,
+}
+
+fn sorted(mut records: Vec<(Vec<u32>, String)>) -> Vec<(Vec<u32>, String)> {
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    records
+}
+
+fn first(path: &[u32], store: Store) -> Result<usize, PersistError> {
+    path.first()
+        .map(|i| *i as usize)
+        .ok_or_else(|| corrupt(store, "a key without an index"))
+}
+
+/// Rebuilds the saved session. Trajectories are taken up to the first missing index (a
+/// session saved while a batch failed); results and exchanges of trajectories not taken are
+/// left out.
+pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
+    let record = SessionRecord::from_json(&parts.record)?;
+    let mut session = Session::new(Lexicon::default(), record.prefs.delta);
+
+    let mut results: BTreeMap<usize, TrajectoryResult> = BTreeMap::new();
+    for (path, text) in parts.results {
+        let i = first(&path, Store::Results)?;
+        let result = serde_json::from_str(&text).map_err(|e| corrupt(Store::Results, e))?;
+        results.insert(i, result);
+    }
+    for (expected, (path, text)) in sorted(parts.trajectories).into_iter().enumerate() {
+        if first(&path, Store::Trajectories)? != expected {
+            break;
+        }
+        let stored = trajectory_from_json(&text)?;
+        session.restore_entry(
+            stored.trajectory,
+            stored.source,
+            stored.occurrence,
+            results.remove(&expected),
+        );
+    }
+    for (_, text) in sorted(parts.files) {
+        let file: LoadedFile = serde_json::from_str(&text).map_err(|e| corrupt(Store::Files, e))?;
+        session.files.push(file);
+    }
+
+    let to_run: BTreeSet<usize> = session.to_run().into_iter().collect();
+    let mut exchanges: BTreeMap<usize, Vec<Exchange>> = BTreeMap::new();
+    for (path, text) in sorted(parts.exchanges) {
+        let i = first(&path, Store::Exchanges)?;
+        if !to_run.contains(&i) {
+            continue;
+        }
+        let exchange: Exchange =
+            serde_json::from_str(&text).map_err(|e| corrupt(Store::Exchanges, e))?;
+        exchanges.entry(i).or_default().push(exchange);
+    }
+
+    let journal = Journal {
+        record: SessionRecord {
+            files: session.files.len(),
+            trajectories: session.len(),
+            ..record.clone()
+        },
+        files: session.files.len(),
+        trajectories: session.len(),
+        results: BTreeSet::new(),
+        cleared: false,
+    };
+    Ok(Restored {
+        record,
+        session,
+        exchanges,
+        journal,
+    })
+}
+
+/// The saved session to offer when the page opens: the most recently saved one that this
+/// version reads, with how many others there are (readable or not).
+pub fn latest(records: &[String]) -> (Option<SessionRecord>, usize) {
+    let mut readable: Vec<SessionRecord> = records
+        .iter()
+        .filter_map(|r| SessionRecord::from_json(r).ok())
+        .collect();
+    readable.sort_by(|a, b| a.saved_ms.total_cmp(&b.saved_ms));
+    let latest = readable.pop();
+    let others = records.len() - usize::from(latest.is_some());
+    (latest, others)
+}
+
+/// A new session id: the time and a random-looking suffix, unique enough for one browser.
+pub fn session_id(now_ms: f64, salt: u64) -> String {
+    format!("s{:013}-{:08x}", now_ms.max(0.0) as u64, salt & 0xffff_ffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::testing::ScriptedClient;
+    use crate::llm::{ChatError, ChatRequest, ChatResponse, Templates, Usage};
+    use crate::pipeline::{run, Mode, Settings};
+    use crate::reader::read_all;
+    use futures::executor::block_on;
+
+    /// IndexedDB as far as this layout uses it: ordered keys, prefix deletions, transactions
+    /// applied whole.
+    #[derive(Default)]
+    struct MemoryDb(BTreeMap<(Store, Key), String>);
+
+    impl MemoryDb {
+        fn apply(&mut self, batch: &Batch) {
+            for d in &batch.deletes {
+                self.0.retain(|(store, key), _| {
+                    !(*store == d.store
+                        && key.session == d.key.session
+                        && key.path.starts_with(&d.key.path))
+                });
+            }
+            for p in &batch.puts {
+                self.0.insert((p.store, p.key.clone()), p.value.clone());
+            }
+        }
+
+        fn records(&self, store: Store, id: &str) -> Vec<(Vec<u32>, String)> {
+            self.0
+                .iter()
+                .filter(|((s, k), _)| *s == store && k.session == id)
+                .map(|((_, k), v)| (k.path.clone(), v.clone()))
+                .collect()
+        }
+
+        fn parts(&self, id: &str) -> StoredParts {
+            StoredParts {
+                record: self.records(Store::Sessions, id)[0].1.clone(),
+                files: self.records(Store::Files, id),
+                trajectories: self.records(Store::Trajectories, id),
+                results: self.records(Store::Results, id),
+                exchanges: self.records(Store::Exchanges, id),
+            }
+        }
+
+        /// Writes everything `journal` is behind on.
+        fn sync(&mut self, journal: &mut Journal, session: &Session) -> usize {
+            let mut batches = 0;
+            loop {
+                let batch = journal.batch(session, 1000.0 + batches as f64);
+                self.apply(&batch);
+                batches += 1;
+                if !journal.behind(session) {
+                    return batches;
+                }
+            }
+        }
+    }
+
+    const OTHER: &str = concat!(
+        r#"{"trajectory_id":"ex-shop-headphones","original_prompt":"Buy shoes under $50","steps":[{"thought":"search","action_name":"search","action_input":{"q":"shoes","n":12345678901234567890123,"w":-0.0},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}],"failure_reason":"Price exceeds budget","metadata":{"reward":NaN,"best":Infinity,"list":[1,2.5,-Infinity],"ok":true}}"#,
+        "\n",
+        "not json\n",
+        r#"{"trajectory_id":"b","original_prompt":"Get the weather","steps":[{"thought":"call","action_name":"weather","observation":"error: 503 service unavailable"}],"failure_reason":""}"#,
+        "\n",
+    );
+
+    fn prefs() -> Prefs {
+        Prefs {
+            model: "m".into(),
+            theta: 0.6,
+            ..Prefs::default()
+        }
+    }
+
+    fn loaded() -> Session {
+        let mut s = Session::new(Lexicon::default(), prefs().delta);
+        s.add_report(crate::example::load());
+        s.add_report(read_all("other.jsonl", OTHER.as_bytes()));
+        s
+    }
+
+    /// An endpoint that accepts some trajectories, garbles others and fails a few.
+    fn endpoint() -> ScriptedClient {
+        ScriptedClient::from_fn(|req: &ChatRequest| {
+            let text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+            let h = text.len() % 4;
+            if text.contains("\"rejection_reason\"") || req.temperature == 0.0 {
+                return Ok(r#"{"is_valid": true, "confidence": 0.8, "rejection_reason": ""}"#.into());
+            }
+            match h {
+                0 => Err(ChatError::Http {
+                    status: 503,
+                    message: "busy".into(),
+                }),
+                1 => Ok("prose".into()),
+                _ => Ok(format!(
+                    r#"{{"hindsight_prompt": "Goal {h}", "is_valid_replay": true, "rationale": "r", "confidence": 0.{h}7}}"#
+                )),
+            }
+        })
+        .with_usage(Usage::new(11, 7))
+    }
+
+    fn ran() -> Session {
+        let mut s = loaded();
+        let settings = Settings {
+            extraction: Mode::Rules,
+            ..prefs().to_pipeline_settings()
+        };
+        let trajectories = s.trajectories();
+        let mut results = Vec::new();
+        block_on(run(
+            &endpoint(),
+            &Templates::defaults(),
+            &settings,
+            &Lexicon::default(),
+            &trajectories,
+            |i, r| results.push((i, r)),
+        ));
+        for (i, r) in results {
+            s.set_result(i, r);
+        }
+        s
+    }
+
+    #[test]
+    fn a_session_round_trips_exactly() {
+        let session = ran();
+        let statuses: BTreeSet<&str> = session
+            .entries
+            .iter()
+            .filter_map(|e| e.result.as_ref().map(|r| r.outcome.status()))
+            .collect();
+        assert!(statuses.len() >= 3, "a mix of outcomes: {statuses:?}");
+        assert!(session.rejected_count() > 0);
+        assert!(session
+            .entries
+            .iter()
+            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#2"));
+
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+        db.sync(&mut journal, &session);
+        let restored = rebuild(db.parts("s1")).unwrap();
+        assert_eq!(restored.session, session);
+        let record = &restored.record;
+        assert_eq!(record.prefs, prefs());
+        assert!(record.used_key);
+        assert_eq!(record.created_ms, 5.0);
+        assert_eq!(record.trajectories, session.len());
+        assert_eq!(record.files, 2);
+        assert_eq!(record.done, session.len() - session.to_run().len());
+        assert_eq!(restored.journal, journal);
+
+        // The odd numbers survived exactly.
+        let t = &restored.session.entries[session.len() - 2].trajectory;
+        assert!(Json::Object(t.metadata.clone()).to_string().contains("NaN"));
+        let Json::Number(n) = t.steps[0].action_input.get("n").unwrap() else {
+            panic!("a number")
+        };
+        assert_eq!(
+            n,
+            &crate::json::Number::Int("12345678901234567890123".into())
+        );
+    }
+
+    #[test]
+    fn no_api_key_is_ever_stored() {
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        let batch = journal.batch(&ran(), 6.0);
+        for put in &batch.puts {
+            assert!(!put.value.contains("api_key"), "{}", put.value);
+        }
+    }
+
+    #[test]
+    fn batches_stay_small_and_files_follow_their_trajectories() {
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        let line = r#"{"trajectory_id":"t","original_prompt":"p","steps":[{"thought":"t","action_name":"a","observation":"o"}],"failure_reason":"r"}"#;
+        let text = format!("{line}\n").repeat(BATCH_RECORDS * 2 + 10);
+        s.add_report(read_all("big.jsonl", text.as_bytes()));
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s", 0.0, Prefs::default(), false);
+        let first = journal.batch(&s, 1.0);
+        assert_eq!(
+            first.puts.len(),
+            BATCH_RECORDS + 1,
+            "trajectories and the record"
+        );
+        assert_eq!(first.stores(), vec![Store::Sessions, Store::Trajectories]);
+        db.apply(&first);
+        assert_eq!(db.sync(&mut journal, &s), 2);
+        assert_eq!(db.records(Store::Files, "s").len(), 1);
+        let restored = rebuild(db.parts("s")).unwrap();
+        assert_eq!(restored.session, s);
+        assert_eq!(
+            restored
+                .session
+                .entries
+                .last()
+                .unwrap()
+                .trajectory
+                .trajectory_id,
+            format!("t#{}", BATCH_RECORDS * 2 + 10)
+        );
+        // Nothing new: only the record.
+        let again = journal.batch(&s, 2.0);
+        assert_eq!(again.puts.len(), 1);
+        assert!(again.deletes.is_empty());
+    }
+
+    #[test]
+    fn results_are_written_as_they_change_and_cleared_with_the_exchanges() {
+        let session = ran();
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s", 0.0, prefs(), false);
+        let mut bare = session.clone();
+        bare.clear_results();
+        db.sync(&mut journal, &bare);
+        assert!(db.records(Store::Results, "s").is_empty());
+        journal.result_changed(3);
+        db.sync(&mut journal, &session);
+        assert_eq!(db.records(Store::Results, "s").len(), 1);
+        let exchange = Exchange {
+            seq: 0,
+            key: "k".into(),
+            response: ChatResponse::from_text("x", Usage::default()),
+        };
+        db.apply(&journal.exchange(3, &exchange));
+        db.apply(&journal.exchange(4, &exchange));
+        assert_eq!(db.records(Store::Exchanges, "s").len(), 2);
+
+        journal.results_cleared();
+        assert!(journal.behind(&bare));
+        db.sync(&mut journal, &bare);
+        assert!(db.records(Store::Results, "s").is_empty());
+        assert!(db.records(Store::Exchanges, "s").is_empty());
+        assert_eq!(rebuild(db.parts("s")).unwrap().session, bare);
+    }
+
+    #[test]
+    fn exchanges_come_back_for_the_trajectories_a_run_would_process() {
+        let mut session = ran();
+        let settled_index = session
+            .entries
+            .iter()
+            .position(|e| e.result.as_ref().is_some_and(settled))
+            .unwrap();
+        let open_index = session.entries.len() - 1;
+        session.entries[open_index].result = None;
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s", 0.0, prefs(), false);
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+        db.sync(&mut journal, &session);
+        let exchange = |seq: u32| Exchange {
+            seq,
+            key: format!("k{seq}"),
+            response: ChatResponse::from_text(format!("reply {seq}"), Usage::new(1, 2)),
+        };
+        for seq in [1, 0, 2] {
+            db.apply(&journal.exchange(open_index, &exchange(seq)));
+        }
+        db.apply(&journal.exchange(settled_index, &exchange(0)));
+        let restored = rebuild(db.parts("s")).unwrap();
+        assert_eq!(
+            restored.exchanges,
+            BTreeMap::from([(open_index, vec![exchange(0), exchange(1), exchange(2)])])
+        );
+    }
+
+    #[test]
+    fn deleting_a_session_leaves_the_others() {
+        let session = loaded();
+        let mut db = MemoryDb::default();
+        let mut a = Journal::new("a", 0.0, prefs(), false);
+        let mut b = Journal::new("b", 1.0, prefs(), false);
+        db.sync(&mut a, &session);
+        db.sync(&mut b, &session);
+        db.apply(&a.delete());
+        assert!(db.0.keys().all(|(_, k)| k.session == "b"));
+        assert_eq!(rebuild(db.parts("b")).unwrap().session, session);
+    }
+
+    #[test]
+    fn other_formats_and_broken_records_are_refused() {
+        let session = loaded();
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s", 0.0, prefs(), false);
+        db.sync(&mut journal, &session);
+
+        let mut parts = db.parts("s");
+        parts.record = parts.record.replace("\"format\":1", "\"format\":99");
+        assert_eq!(
+            rebuild(parts).unwrap_err(),
+            PersistError::Version { found: 99 }
+        );
+        let mut parts = db.parts("s");
+        parts.trajectories[2].1 = "{".into();
+        let err = rebuild(parts).unwrap_err();
+        assert!(matches!(
+            err,
+            PersistError::Corrupt {
+                store: Store::Trajectories,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("trajectories"), "{err}");
+        // A missing trajectory ends the session there.
+        let mut parts = db.parts("s");
+        parts.trajectories.remove(5);
+        let restored = rebuild(parts).unwrap();
+        assert_eq!(restored.session.len(), 5);
+        assert_eq!(restored.session.entries[..], session.entries[..5]);
+    }
+
+    #[test]
+    fn the_latest_readable_session_is_offered() {
+        let record = |id: &str, saved_ms: f64, format: u32| {
+            let mut j = Journal::new(id, 0.0, Prefs::default(), false);
+            let mut r = j
+                .batch(&Session::default(), saved_ms)
+                .puts
+                .pop()
+                .unwrap()
+                .value;
+            if format != SCHEMA_VERSION {
+                r = r.replace("\"format\":1", &format!("\"format\":{format}"));
+            }
+            r
+        };
+        let records = vec![
+            record("old", 10.0, 1),
+            record("future", 30.0, 2),
+            record("new", 20.0, 1),
+        ];
+        let (latest, others) = latest(&records);
+        assert_eq!(latest.unwrap().id, "new");
+        assert_eq!(others, 2);
+        assert_eq!(super::latest(&[]), (None, 0));
+        assert_eq!(super::latest(&["junk".to_string()]), (None, 1));
+    }
+
+    #[test]
+    fn session_ids_sort_by_time() {
+        let a = session_id(1_700_000_000_000.0, 0xdead_beef_1234);
+        let b = session_id(1_700_000_000_001.0, 1);
+        assert_eq!(a, "s1700000000000-beef1234");
+        assert!(a < b);
+    }
+}
