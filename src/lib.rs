@@ -19,6 +19,8 @@ pub mod reader;
 pub mod session;
 pub mod stages;
 #[cfg(target_arch = "wasm32")]
+pub mod store;
+#[cfg(target_arch = "wasm32")]
 pub mod ui;
 
 /// The product's version, as built.
