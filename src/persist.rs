@@ -200,6 +200,23 @@ impl SessionRecord {
         }
         serde_json::from_str(text).map_err(|e| corrupt(Store::Sessions, e))
     }
+
+    /// What the session holds, in a phrase: "8 trajectories in 2 files, 5 done".
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, one: &str, many: &str| {
+            format!(
+                "{} {}",
+                crate::progress::format_count(n),
+                if n == 1 { one } else { many }
+            )
+        };
+        format!(
+            "{} in {}, {} done",
+            plural(self.trajectories, "trajectory", "trajectories"),
+            plural(self.files, "file", "files"),
+            crate::progress::format_count(self.done)
+        )
+    }
 }
 
 /// A `trajectories` record.
@@ -573,8 +590,13 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
 }
 
 /// The saved session to offer when the page opens: the most recently saved one that this
-/// version reads, with how many others there are (readable or not).
-pub fn latest(records: &[String]) -> (Option<SessionRecord>, usize) {
+/// version reads, other than `except` (the page's own), with how many others there are
+/// (readable or not, `except` left out).
+pub fn latest(records: &[String], except: Option<&str>) -> (Option<SessionRecord>, usize) {
+    let records: Vec<&String> = records
+        .iter()
+        .filter(|r| except.is_none() || record_id(r).as_deref() != except)
+        .collect();
     let mut readable: Vec<SessionRecord> = records
         .iter()
         .filter_map(|r| SessionRecord::from_json(r).ok())
@@ -583,6 +605,15 @@ pub fn latest(records: &[String]) -> (Option<SessionRecord>, usize) {
     let latest = readable.pop();
     let others = records.len() - usize::from(latest.is_some());
     (latest, others)
+}
+
+/// The id of a session record of any format.
+pub fn record_id(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_str::<Id>(text).ok().map(|r| r.id)
 }
 
 /// A new session id: the time and a random-looking suffix, unique enough for one browser.
@@ -932,11 +963,41 @@ mod tests {
             record("future", 30.0, 2),
             record("new", 20.0, 1),
         ];
-        let (latest, others) = latest(&records);
-        assert_eq!(latest.unwrap().id, "new");
+        let (first, others) = latest(&records, None);
+        assert_eq!(first.unwrap().id, "new");
         assert_eq!(others, 2);
-        assert_eq!(super::latest(&[]), (None, 0));
-        assert_eq!(super::latest(&["junk".to_string()]), (None, 1));
+        let (first, others) = latest(&records, Some("new"));
+        assert_eq!(first.unwrap().id, "old");
+        assert_eq!(others, 1);
+        assert_eq!(record_id(&records[1]).as_deref(), Some("future"));
+        assert_eq!(latest(&[], None), (None, 0));
+        assert_eq!(latest(&["junk".to_string()], Some("x")), (None, 1));
+    }
+
+    #[test]
+    fn a_record_sums_itself_up() {
+        let mut journal = Journal::new("s", 0.0, prefs(), false);
+        let session = ran();
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+        journal.batch(&session, 1.0);
+        let record = journal.record();
+        assert_eq!(
+            record.summary(),
+            format!(
+                "{} trajectories in 2 files, {} done",
+                session.len(),
+                session.len() - session.to_run().len()
+            )
+        );
+        let one = SessionRecord {
+            trajectories: 1,
+            files: 1,
+            done: 1,
+            ..record.clone()
+        };
+        assert_eq!(one.summary(), "1 trajectory in 1 file, 1 done");
     }
 
     #[test]

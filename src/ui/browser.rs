@@ -34,6 +34,13 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// A time as the user's locale writes it, e.g. `22/11/2026, 15:30:05`.
+pub fn local_time(epoch_ms: f64) -> String {
+    js_sys::Date::new(&JsValue::from_f64(epoch_ms))
+        .to_locale_string("default", &JsValue::UNDEFINED)
+        .into()
+}
+
 /// The page's origin, e.g. `http://localhost:8080`.
 pub fn origin() -> String {
     window().location().origin().unwrap_or_default()

@@ -5,6 +5,7 @@ pub mod browser;
 mod load;
 mod results;
 mod run;
+mod saved;
 mod settings;
 pub mod state;
 
@@ -21,6 +22,7 @@ pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into tra
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     state.persist();
+    state.open_storage();
     provide_context(state);
     view! {
         <div class="app">
@@ -33,6 +35,7 @@ pub fn App() -> impl IntoView {
                 <p class="app-tagline">{TAGLINE}</p>
             </header>
             <main class="app-main">
+                <saved::SavedSession />
                 <load::LoadSection />
                 <settings::SettingsSection />
                 <run::RunSection />

@@ -4,16 +4,23 @@
 use super::browser;
 use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
+use crate::llm::replay::{Exchange, ExchangeSink, ReplayClient};
 use crate::llm::{AdaptiveClient, ChatClient, Templates};
 use crate::model::{SampleFormat, Trajectory};
-use crate::pipeline::{process, Settings, Totals};
+use crate::persist::{self, Journal, Restored, SessionRecord};
+use crate::pipeline::{process, Outcome, Settings, Totals};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
 use crate::session::{Filter, Row, Session, Status};
 use crate::stages::detect::rules::Lexicon;
+use crate::store::{Db, StoreError};
 use futures::stream::{self, StreamExt};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
 
 /// Rows of the results table per page.
 pub const PAGE_SIZE: usize = 50;
@@ -100,6 +107,48 @@ impl RunView {
     }
 }
 
+/// Where saving the session in the browser stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Storage {
+    /// Opening the database.
+    Opening,
+    /// Saving as the session grows.
+    Ready,
+    /// Not saving; what the page tells the user about it.
+    Off(String),
+}
+
+/// The saved session the page offers to resume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    pub record: SessionRecord,
+    /// Other saved sessions (older ones, or unreadable by this version).
+    pub others: usize,
+    /// Reading it back.
+    pub restoring: bool,
+}
+
+/// Keeps a run's completed exchanges: in memory for a later run of the same page, and in
+/// storage for a run after a reload.
+struct Keeper(AppState);
+
+impl ExchangeSink for Keeper {
+    fn keep(&self, index: usize, exchange: &Exchange) -> impl Future<Output = ()> {
+        let state = self.0;
+        state
+            .exchanges
+            .update_value(|m| m.entry(index).or_default().push(exchange.clone()));
+        let write = state.with_store(|db, journal| db.write(&journal.exchange(index, exchange)));
+        async move {
+            if let Some(write) = write {
+                if let Err(e) = write.await {
+                    state.storage_failed(e);
+                }
+            }
+        }
+    }
+}
+
 /// Every signal of the page.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -121,6 +170,13 @@ pub struct AppState {
     pub page: RwSignal<usize>,
     pub selected: RwSignal<Option<usize>>,
     pub notice: RwSignal<Option<String>>,
+    pub storage: RwSignal<Storage>,
+    pub offer: RwSignal<Option<Offer>>,
+    db: StoredValue<Option<Rc<Db>>, LocalStorage>,
+    /// What of the session is saved; `None` until the user loads something or runs.
+    journal: StoredValue<Option<Journal>, LocalStorage>,
+    /// Completed exchanges of the trajectories a run would process, by index.
+    exchanges: StoredValue<BTreeMap<usize, Vec<Exchange>>, LocalStorage>,
 }
 
 /// `will skip` → `will-skip`, the form the DOM uses.
@@ -152,7 +208,270 @@ impl AppState {
             page: RwSignal::new(0),
             selected: RwSignal::new(None),
             notice: RwSignal::new(None),
+            storage: RwSignal::new(Storage::Opening),
+            offer: RwSignal::new(None),
+            db: StoredValue::new_local(None),
+            journal: StoredValue::new_local(None),
+            exchanges: StoredValue::new_local(BTreeMap::new()),
         }
+    }
+
+    /// Opens the browser's storage: says so when there is none, and offers the session saved
+    /// last, if any. Called once by the app.
+    pub fn open_storage(self) {
+        spawn_local(async move {
+            let db = match Db::open().await {
+                Ok(db) => Rc::new(db),
+                Err(e) => return self.storage_failed(e),
+            };
+            self.db.set_value(Some(db.clone()));
+            self.storage.set(Storage::Ready);
+            // Anything loaded meanwhile is saved now.
+            self.save_session();
+            match db.session_records().await {
+                Ok(records) => {
+                    let live = self
+                        .journal
+                        .with_value(|j| j.as_ref().map(|j| j.id().to_owned()));
+                    let (latest, others) = persist::latest(&records, live.as_deref());
+                    self.offer.set(latest.map(|record| Offer {
+                        record,
+                        others,
+                        restoring: false,
+                    }));
+                }
+                Err(e) => self.storage_failed(e),
+            }
+        });
+    }
+
+    /// Stops saving, and tells the user why; the session goes on in memory.
+    fn storage_failed(self, error: StoreError) {
+        self.journal.set_value(None);
+        self.offer.set(None);
+        if matches!(self.storage.get_untracked(), Storage::Off(_)) {
+            return;
+        }
+        let message = match &error {
+            StoreError::QuotaExceeded => "The browser's storage for this page is full, so this \
+                 session is no longer saved: it stays in memory until the page is closed. \
+                 Download your results before leaving."
+                .to_string(),
+            StoreError::Unavailable(why) => format!(
+                "This browser does not let the page save the session ({why}): it stays in \
+                 memory until the page is closed. Downloads work as usual."
+            ),
+            StoreError::Failed(why) => format!(
+                "Saving the session failed ({why}), so it is no longer saved: it stays in \
+                 memory until the page is closed. Download your results before leaving."
+            ),
+        };
+        self.storage.set(Storage::Off(message));
+    }
+
+    /// `f(db, journal)` when the session is being saved.
+    fn with_store<T>(&self, f: impl FnOnce(&Db, &Journal) -> T) -> Option<T> {
+        if self.storage.get_untracked() != Storage::Ready {
+            return None;
+        }
+        let db = self.db.get_value()?;
+        self.journal.with_value(|j| j.as_ref().map(|j| f(&db, j)))
+    }
+
+    /// The settings to save with the session: the form's, or the last valid ones.
+    fn saved_prefs(&self) -> Prefs {
+        self.prefs().unwrap_or_else(|_| {
+            browser::load(prefs::STORAGE_KEY)
+                .map(|json| Prefs::from_json(&json))
+                .unwrap_or_default()
+        })
+    }
+
+    fn has_key(&self) -> bool {
+        !self.api_key.get_untracked().trim().is_empty()
+    }
+
+    /// Starts saving the session, if storage allows and it is not saved already.
+    fn begin_saving(self) {
+        if matches!(self.storage.get_untracked(), Storage::Off(_))
+            || self.journal.with_value(Option::is_some)
+        {
+            return;
+        }
+        let now = browser::now_ms();
+        let id = persist::session_id(now, (js_sys::Math::random() * 4_294_967_296.0) as u64);
+        let journal = Journal::new(&id, now, self.saved_prefs(), self.has_key());
+        self.journal.set_value(Some(journal));
+    }
+
+    /// Writes what the saved copy lacks, in batches (each its own transaction, applied in
+    /// order).
+    fn save_session(self) {
+        if self.storage.get_untracked() != Storage::Ready {
+            return;
+        }
+        let Some(db) = self.db.get_value() else {
+            return;
+        };
+        let now = browser::now_ms();
+        let batches = self
+            .session
+            .with_untracked(|s| {
+                self.journal.try_update_value(|j| {
+                    let Some(j) = j.as_mut() else {
+                        return Vec::new();
+                    };
+                    let mut batches = vec![j.batch(s, now)];
+                    while j.behind(s) {
+                        batches.push(j.batch(s, now));
+                    }
+                    batches
+                })
+            })
+            .unwrap_or_default();
+        for batch in batches {
+            let write = db.write(&batch);
+            spawn_local(async move {
+                if let Err(e) = write.await {
+                    self.storage_failed(e);
+                }
+            });
+        }
+    }
+
+    /// Deletes the saved copy of the page's session; later changes are not saved until the
+    /// user loads or runs again.
+    fn forget_saved(self) {
+        if let Some(write) = self.with_store(|db, journal| db.write(&journal.delete())) {
+            spawn_local(async move {
+                if let Err(e) = write.await {
+                    self.storage_failed(e);
+                }
+            });
+        }
+        self.journal.set_value(None);
+        self.exchanges.set_value(BTreeMap::new());
+    }
+
+    /// "Resume": reads the offered session back and puts it in place of the page's; a run
+    /// the reload interrupted goes on when nothing stops it.
+    pub fn resume(self) {
+        let Some(offer) = self.offer.get_untracked() else {
+            return;
+        };
+        if offer.restoring || self.is_busy() || self.loading.with_untracked(Option::is_some) {
+            return;
+        }
+        let Some(db) = self.db.get_value() else {
+            return;
+        };
+        self.offer.update(|o| {
+            if let Some(o) = o {
+                o.restoring = true;
+            }
+        });
+        spawn_local(async move {
+            let parts = match db.read_session(&offer.record.id).await {
+                Ok(parts) => parts,
+                Err(e) => return self.storage_failed(e),
+            };
+            match persist::rebuild(parts) {
+                Ok(restored) => self.restore(restored),
+                Err(e) => {
+                    self.offer.set(None);
+                    self.notice.set(Some(format!(
+                        "The saved session could not be restored: {e}. Start fresh, or delete the saved sessions."
+                    )));
+                }
+            }
+        });
+    }
+
+    fn restore(self, restored: Restored) {
+        let Restored {
+            record,
+            session,
+            exchanges,
+            journal,
+        } = restored;
+        self.selected.set(None);
+        self.page.set(0);
+        self.run.set(RunView {
+            base: progress::settled_totals(&session),
+            ..RunView::default()
+        });
+        self.draft.set(Draft::from(&record.prefs));
+        self.exchanges.set_value(exchanges);
+        self.journal.set_value(Some(journal));
+        self.session.set(session);
+        self.offer.set(None);
+        let restored = format!(
+            "Restored the session saved {}: {}.",
+            browser::local_time(record.saved_ms),
+            record.summary()
+        );
+        let message = if !record.running {
+            restored
+        } else if record.used_key && !self.has_key() {
+            format!("{restored} Enter the API key, then Run to finish the interrupted run.")
+        } else if let Some(blocker) = self.run_blocker() {
+            format!("{restored} The interrupted run cannot go on yet: {blocker}")
+        } else {
+            self.start_run();
+            format!("{restored} The interrupted run goes on.")
+        };
+        self.notice.set(Some(message));
+    }
+
+    /// "Start fresh": deletes the offered session.
+    pub fn discard_offer(self) {
+        let Some(offer) = self.offer.get_untracked() else {
+            return;
+        };
+        self.offer.set(None);
+        let Some(db) = self.db.get_value() else {
+            return;
+        };
+        let write = db.write(&persist::delete_session(&offer.record.id));
+        spawn_local(async move {
+            if let Err(e) = write.await {
+                self.storage_failed(e);
+            }
+        });
+    }
+
+    /// Deletes every saved session but the page's own.
+    pub fn delete_saved_sessions(self) {
+        self.offer.set(None);
+        let Some(db) = self.db.get_value() else {
+            return;
+        };
+        let live = self
+            .journal
+            .with_value(|j| j.as_ref().map(|j| j.id().to_owned()));
+        spawn_local(async move {
+            let done = match live {
+                None => db.clear().await,
+                Some(live) => match db.session_records().await {
+                    Ok(records) => {
+                        let mut result = Ok(());
+                        for id in records.iter().filter_map(|r| persist::record_id(r)) {
+                            if id != live {
+                                result = result.and(db.write(&persist::delete_session(&id)).await);
+                            }
+                        }
+                        result
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match done {
+                Ok(()) => self
+                    .notice
+                    .set(Some("Deleted the saved sessions.".to_string())),
+                Err(e) => self.storage_failed(e),
+            }
+        });
     }
 
     /// The preferences as typed, when they are valid.
@@ -191,7 +510,9 @@ impl AppState {
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
         let report = crate::example::load();
+        self.begin_saving();
         self.session.update(|s| s.add_report(report));
+        self.save_session();
     }
 
     /// Empties the session.
@@ -203,12 +524,16 @@ impl AppState {
         self.page.set(0);
         self.run.set(RunView::default());
         self.session.update(Session::clear);
+        self.forget_saved();
     }
 
     /// Reads `files` one after the other, a chunk at a time, adding each trajectory to the
     /// session as it arrives.
     pub async fn load_files(self, files: Vec<web_sys::File>) {
         self.load_error.set(None);
+        if !files.is_empty() {
+            self.begin_saving();
+        }
         for file in files {
             let name = file.name();
             let size = file.size();
@@ -242,6 +567,7 @@ impl AppState {
             let summary = reader.finish(&mut events);
             self.absorb(&mut events, &mut rejected);
             self.session.update(|s| s.add_file(summary, rejected));
+            self.save_session();
         }
         self.loading.set(None);
     }
@@ -252,6 +578,7 @@ impl AppState {
         }
         self.session
             .update(|s| s.add_events(events.drain(..), rejected));
+        self.save_session();
     }
 
     /// Every rejected record, one per line, as the page lists them.
@@ -340,13 +667,27 @@ impl AppState {
         }
         let Ok(prefs) = self.prefs() else { return };
         let (items, base) = self.session.with_untracked(|s| {
-            let items: Vec<(usize, Trajectory)> = s
-                .to_run()
-                .into_iter()
-                .map(|i| (i, s.entries[i].trajectory.clone()))
-                .collect();
+            let items: Vec<(usize, Trajectory, Vec<Exchange>)> =
+                self.exchanges.with_value(|kept| {
+                    s.to_run()
+                        .into_iter()
+                        .map(|i| {
+                            let kept = kept.get(&i).cloned().unwrap_or_default();
+                            (i, s.entries[i].trajectory.clone(), kept)
+                        })
+                        .collect()
+                });
             (items, progress::settled_totals(s))
         });
+        self.begin_saving();
+        let used_key = self.has_key();
+        self.journal.update_value(|j| {
+            if let Some(j) = j {
+                j.set_prefs(prefs.clone(), used_key);
+                j.set_running(true);
+            }
+        });
+        self.save_session();
         let token = CancelToken::new();
         self.cancel.set_value(Some(token.clone()));
         let now = browser::now_ms();
@@ -364,12 +705,13 @@ impl AppState {
         })
         .with_cancel(token.clone());
         let settings = prefs.to_pipeline_settings();
+        let endpoint = client.base_url().to_owned();
         leptos::task::spawn_local(async move {
             if prefs.structured.adaptive() {
                 let client = AdaptiveClient::new(client, settings.structured);
-                self.drive(&client, &settings, items).await;
+                self.drive(&client, &endpoint, &settings, items).await;
             } else {
-                self.drive(&client, &settings, items).await;
+                self.drive(&client, &endpoint, &settings, items).await;
             }
             let stopped = token.is_cancelled();
             self.run.update(|r| {
@@ -377,6 +719,12 @@ impl AppState {
                 r.now_ms = browser::now_ms();
             });
             self.cancel.set_value(None);
+            self.journal.update_value(|j| {
+                if let Some(j) = j {
+                    j.set_running(false);
+                }
+            });
+            self.save_session();
         });
         // The clock of the progress panel.
         leptos::task::spawn_local(async move {
@@ -393,25 +741,41 @@ impl AppState {
     async fn drive<C: ChatClient>(
         self,
         client: &C,
+        endpoint: &str,
         settings: &Settings,
-        items: Vec<(usize, Trajectory)>,
+        items: Vec<(usize, Trajectory, Vec<Exchange>)>,
     ) {
         let templates = Templates::defaults();
         let lexicon = Lexicon::default();
-        let (templates, lexicon) = (&templates, &lexicon);
-        let mut results =
-            stream::iter(items)
-                .map(|(i, t)| async move {
-                    (i, process(client, templates, settings, lexicon, &t).await)
-                })
-                .buffer_unordered(settings.concurrency.max(1));
+        let keeper = Keeper(self);
+        let (templates, lexicon, keeper) = (&templates, &lexicon, &keeper);
+        let mut results = stream::iter(items)
+            .map(|(i, t, kept)| async move {
+                let client = ReplayClient::new(client, keeper, endpoint, i, kept);
+                (i, process(&client, templates, settings, lexicon, &t).await)
+            })
+            .buffer_unordered(settings.concurrency.max(1));
         let mut pending = Totals::default();
         let mut pending_done = 0;
         let mut last = browser::now_ms();
         while let Some((i, result)) = results.next().await {
             pending.add(&result);
             pending_done += 1;
+            if !matches!(
+                result.outcome,
+                Outcome::Failed { .. } | Outcome::Cancelled { .. }
+            ) {
+                // Settled: no run processes it again, its exchanges are only in storage now.
+                self.exchanges.update_value(|m| {
+                    m.remove(&i);
+                });
+            }
             self.session.update_untracked(|s| s.set_result(i, result));
+            self.journal.update_value(|j| {
+                if let Some(j) = j {
+                    j.result_changed(i);
+                }
+            });
             let now = browser::now_ms();
             if now - last >= SLICE_MS {
                 self.publish(&mut pending, &mut pending_done, now);
@@ -431,6 +795,7 @@ impl AppState {
             r.now_ms = now;
         });
         self.session.notify();
+        self.save_session();
     }
 
     /// "Stop": aborts the requests in flight; what is left ends as cancelled.
@@ -447,6 +812,13 @@ impl AppState {
         }
         self.run.set(RunView::default());
         self.session.update(Session::clear_results);
+        self.exchanges.set_value(BTreeMap::new());
+        self.journal.update_value(|j| {
+            if let Some(j) = j {
+                j.results_cleared();
+            }
+        });
+        self.save_session();
     }
 
     pub fn filter(&self) -> Filter {
