@@ -143,11 +143,27 @@ const FIELDS = {
 };
 const SELECTS = { 'detection-mode': 'rules', 'extraction-mode': 'rules', 'structured-mode': 'json_schema' };
 
-/** Everything the page keeps in the browser: both storages and cookies. */
+/** Everything the page keeps in the browser: both storages, cookies and the saved sessions. */
 async function stored(page) {
-  return page.evaluate(() =>
-    JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookies: document.cookie }),
-  );
+  return page.evaluate(async () => {
+    const request = (r) =>
+      new Promise((resolve, reject) => {
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const db = await request(indexedDB.open('agenther'));
+    const saved = {};
+    for (const name of db.objectStoreNames) {
+      saved[name] = await request(db.transaction(name).objectStore(name).getAll());
+    }
+    db.close();
+    return JSON.stringify({
+      local: { ...localStorage },
+      session: { ...sessionStorage },
+      cookies: document.cookie,
+      saved,
+    });
+  });
 }
 
 test('the API key reaches the endpoint only: not the downloads, not storage unless remembered', { timeout: 180_000 }, async () => {
@@ -179,7 +195,9 @@ test('the API key reaches the endpoint only: not the downloads, not storage unle
     const report = JSON.parse(files.report.text);
     assert.equal(report.settings.theta, 0.55);
     assert.equal(report.settings.max_tokens, 1024);
-    assert.ok(!(await stored(page)).includes('SECRET'), 'the key is stored without being remembered');
+    const everything = await stored(page);
+    assert.match(everything, /run-accept/, 'the session is saved');
+    assert.ok(!everything.includes('SECRET'), 'the key is stored without being remembered');
 
     // A reload forgets the key and keeps everything else.
     await app.reload();

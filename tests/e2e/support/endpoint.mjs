@@ -209,7 +209,8 @@ function errorBody(message, type, code = null) {
  * @param {boolean} [options.cors=true] false: no CORS headers at all (preflights fail).
  * @param {string} [options.apiKey] require `Authorization: Bearer <apiKey>` (401 otherwise).
  * @param {Array<string|object>} [options.models] ids (or model objects) of GET /v1/models.
- * @param {number|function} [options.delayMs=0] delay before each reply (or `(req) => ms`).
+ * @param {number|function} [options.delayMs=0] delay before each reply (or `(req) => ms`, or
+ *   `(req) => promise of ms`: the reply waits for the promise, then the delay).
  * @param {function} [options.fail] `(req) => status | {status, body, headers} | null`, called
  *   for every non-preflight request after authorization; a status answers with an error.
  * @param {boolean} [options.log=false] one line per request on stderr.
@@ -328,7 +329,7 @@ export async function startEndpoint(options = {}) {
       }
     }
 
-    const delay = typeof delayMs === 'function' ? delayMs(record) : delayMs;
+    const delay = typeof delayMs === 'function' ? await delayMs(record) : delayMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
 
     const injected = fail ? fail(record) : null;
