@@ -277,3 +277,31 @@ test('without IndexedDB the app says so and works in memory', { timeout: 120_000
     await endpoint.close();
   }
 });
+
+test('when the storage quota runs out the app says so and goes on in memory', { timeout: 120_000 }, async () => {
+  const endpoint = await startEndpoint({});
+  const app = await openApp();
+  try {
+    const { page, context, url } = app;
+    // Far less than the loaded files take.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(url).origin, quotaSize: 2_000 });
+    await loadAndConfigure(page, endpoint);
+    const notice = page.getByTestId('storage-notice');
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /storage for this page is full/);
+    assert.match(await notice.textContent(), /Download your results/);
+
+    await runToEnd(page, { timeout: 120_000 });
+    assert.equal((await tableRows(page)).length, TRAJECTORIES);
+    assert.ok(jsonLines((await download(page, 'download-sft')).text).length >= 3);
+    // A failed write leaves nothing half-saved to offer.
+    await app.reload();
+    assert.deepEqual(await storedSessions(page), []);
+    assert.equal(await page.getByTestId('saved-session').count(), 0);
+    await app.checkConsole();
+  } finally {
+    await app.close();
+    await endpoint.close();
+  }
+});
