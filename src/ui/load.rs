@@ -16,6 +16,7 @@ fn format_name(f: InputFormat) -> &'static str {
         InputFormat::Jsonl => "JSONL",
         InputFormat::JsonArray => "JSON array",
         InputFormat::JsonValues => "JSON values",
+        InputFormat::Text => "text",
         InputFormat::Empty => "empty",
     }
 }
