@@ -94,12 +94,14 @@ pub(super) fn read_messages(
                 conv.result(id.as_deref(), content()?)
                     .map_err(|reason| Invalid::at(field.clone(), reason))?;
             }
-            other => return Err(Invalid::at(
-                path(&field, "role"),
-                format!(
+            other => {
+                return Err(Invalid::at(
+                    path(&field, "role"),
+                    format!(
                     "unknown role '{other}' (expected system, user, assistant, tool or function)"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(())
