@@ -390,7 +390,7 @@ fn success_signal(o: &JsonObject, prefix: &str) -> Result<Option<bool>, Invalid>
             return Ok(Some(b));
         }
     }
-    Ok(opt_number(o, prefix, "reward")?.map(|r| reward_succeeded(r)))
+    Ok(opt_number(o, prefix, "reward")?.map(reward_succeeded))
 }
 
 /// A reward counts as success when it reaches 1 (allowing for rounding).
