@@ -206,13 +206,17 @@ impl AppState {
     }
 
     /// Reads `files` one after the other, a chunk at a time, adding each trajectory to the
-    /// session as it arrives.
-    pub async fn load_files(self, files: Vec<web_sys::File>) {
+    /// session as it arrives; in `format`, or detecting each file's format (`None`).
+    pub async fn load_files(
+        self,
+        files: Vec<web_sys::File>,
+        format: Option<crate::import::SourceFormat>,
+    ) {
         self.load_error.set(None);
         for file in files {
             let name = file.name();
             let size = file.size();
-            let mut reader = Reader::new(name.clone());
+            let mut reader = Reader::with_format(name.clone(), format);
             let mut events = Vec::new();
             let mut rejected = Vec::new();
             let mut offset = 0.0;
