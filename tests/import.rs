@@ -554,7 +554,16 @@ fn read_in_chunks(
     bytes: &[u8],
     sizes: impl Iterator<Item = usize>,
 ) -> (Vec<ReadEvent>, FileSummary) {
-    let mut reader = Reader::new(name);
+    read_in_chunks_as(name, bytes, sizes, None)
+}
+
+fn read_in_chunks_as(
+    name: &str,
+    bytes: &[u8],
+    sizes: impl Iterator<Item = usize>,
+    format: Option<SourceFormat>,
+) -> (Vec<ReadEvent>, FileSummary) {
+    let mut reader = Reader::with_format(name, format);
     let mut events = Vec::new();
     let mut rest = bytes;
     for size in sizes {
@@ -1022,4 +1031,129 @@ fn replay_reports_the_format_and_writes_failures_only() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("unknown format yaml"));
     let help = replay(&["--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("--format ID"));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    /// Keys the importers look at, so that random records reach deep into them.
+    const KEYS: [&str; 34] = [
+        "messages",
+        "role",
+        "content",
+        "tool_calls",
+        "id",
+        "function",
+        "name",
+        "arguments",
+        "tool_call_id",
+        "function_call",
+        "reasoning_content",
+        "tools",
+        "reward",
+        "success",
+        "info",
+        "reward_info",
+        "traj",
+        "task_id",
+        "trial",
+        "conversations",
+        "from",
+        "value",
+        "answer_generation",
+        "train_messages",
+        "final_answer",
+        "win",
+        "steps",
+        "source",
+        "message",
+        "observation",
+        "results",
+        "source_call_id",
+        "function_name",
+        "session_id",
+    ];
+    const WORDS: [&str; 16] = [
+        "user",
+        "assistant",
+        "tool",
+        "system",
+        "function",
+        "human",
+        "gpt",
+        "function_call",
+        "observation",
+        "agent",
+        "Finish",
+        "give_up_and_restart",
+        "{\"a\": 1}",
+        "[1, 2]",
+        "é",
+        "",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..3).prop_map(Value::from),
+            prop::sample::select(&WORDS[..]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(&KEYS[..]), inner), 0..6).prop_map(
+                    |entries| {
+                        Value::Object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect::<Map<_, _>>(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_records_never_panic_any_importer(v in value()) {
+            let json = parse(&v.to_string()).unwrap();
+            let _ = detect(&json);
+            for format in SourceFormat::ALL {
+                if let Ok(t) = agenther::import::import(format, &json) {
+                    // What an importer returns is a trajectory the pipeline can take.
+                    prop_assert!(!t.steps.is_empty());
+                    prop_assert_eq!(t.failure_reason.is_empty(), t.succeeded());
+                }
+            }
+        }
+
+        #[test]
+        fn react_like_text_reads_the_same_in_any_chunks(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "Question: q", "Task: t", "Thought 1: t", "Thought: t", "Action: a",
+                "Action 2: Search[x]", "Action: Finish[y]", "Action Input: {\"a\": [1]}",
+                "Observation: o", "Observation 2:", "Final Answer: f", "Reward: 1",
+                "Correct Answer: c", "---", "===", "> Finished chain.", "\u{1b}[1m", "free text",
+                "\n", "\n", "\n", "\r\n", " ", "é", "{", "[", "\u{feff}", "\u{2028}",
+            ]), 0..120),
+            cut in 1usize..40,
+        ) {
+            let text: String = parts.concat();
+            let bytes = text.as_bytes();
+            let whole = read_in_chunks("p", bytes, std::iter::once(bytes.len().max(1)));
+            let chunked = read_in_chunks("p", bytes, std::iter::repeat(cut));
+            prop_assert!(whole == chunked);
+            let react = Some(SourceFormat::React);
+            let forced = read_in_chunks_as("p", bytes, std::iter::once(bytes.len().max(1)), react);
+            let chunked = read_in_chunks_as("p", bytes, std::iter::repeat(cut), react);
+            prop_assert!(forced == chunked);
+        }
+    }
 }
