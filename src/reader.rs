@@ -21,7 +21,8 @@
 //! caller forced ([`Reader::with_format`]), or the one the first record showing one has (see
 //! [`crate::import::detect`]); records before it, and files where none shows one, are read in
 //! the native schema (METHOD.md, "Input record"). A forced format that does not fit a record
-//! rejects it with a reason naming the format. Rejections name the field path
+//! rejects it with a reason naming the format. A JSON array whose first element is a lone chat
+//! message (`{"role": ...}`) is one conversation: one OpenAI-messages run. Rejections name the field path
 //! (`steps[2].observation`, `messages[3].tool_calls[0].function.name`).
 
 use crate::import::{self, react, Invalid, SourceFormat};
@@ -201,6 +202,8 @@ impl Reader {
             sink: Sink {
                 file: file_name.into(),
                 limits,
+                in_array: false,
+                messages: None,
                 format,
                 forced: format.is_some(),
                 records: 0,
@@ -281,7 +284,11 @@ impl Reader {
                 jsonl.finish(&mut self.sink, out);
                 InputFormat::Jsonl
             }
-            State::Split(split) => split.finish(&mut self.sink, out),
+            State::Split(split) => {
+                let format = split.finish(&mut self.sink, out);
+                self.sink.flush_messages(out);
+                format
+            }
             State::React(mut runs) => {
                 let mut raw = Vec::new();
                 runs.finish(&mut raw);
@@ -513,6 +520,7 @@ impl Start {
                     self.pending.clear();
                 }
                 b'[' if self.text != Text::React => {
+                    sink.in_array = true;
                     let col = self.pending.len() + 1;
                     let split = Splitter::new(true, self.line(), col);
                     return Some((i + 1, State::Split(split)));
@@ -947,6 +955,10 @@ impl Splitter {
 struct Sink {
     file: String,
     limits: Limits,
+    /// The file is a JSON array.
+    in_array: bool,
+    /// The messages of a file that is one array of chat messages, while it is read.
+    messages: Option<MessageList>,
     /// The source format: forced, or detected from the first record that shows one.
     format: Option<SourceFormat>,
     forced: bool,
@@ -957,7 +969,45 @@ struct Sink {
     notes: Vec<String>,
 }
 
+/// A file that is one list of chat messages: one OpenAI-messages run.
+#[derive(Debug)]
+struct MessageList {
+    line: usize,
+    items: Vec<Json>,
+    /// The first element that is not JSON: its index and why.
+    broken: Option<(usize, String)>,
+}
+
 impl Sink {
+    /// Reads the run of a file that is one list of chat messages, at the end of the array.
+    fn flush_messages(&mut self, out: &mut Vec<ReadEvent>) {
+        let Some(list) = self.messages.take() else {
+            return;
+        };
+        self.format.get_or_insert(SourceFormat::OpenAiMessages);
+        let value = Json::Array(list.items);
+        let raw = crate::json::python_dumps(&value);
+        let result = match list.broken {
+            Some((i, reason)) => Err(Invalid::at(format!("messages[{i}]"), reason)),
+            None => import::import(SourceFormat::OpenAiMessages, &value),
+        };
+        match result {
+            Ok(trajectory) => self.accept(trajectory, raw.as_bytes(), list.line, 0, out),
+            Err(Invalid { field, reason }) => {
+                let r = Rejected {
+                    file: self.file.clone(),
+                    line: list.line,
+                    index: Some(0),
+                    field,
+                    reason,
+                    trajectory_id: None,
+                    excerpt: excerpt(raw.as_bytes()),
+                };
+                self.reject(r, out);
+            }
+        }
+    }
+
     fn note(&mut self, note: &str) {
         self.notes.push(note.to_owned());
     }
@@ -965,6 +1015,33 @@ impl Sink {
     fn reject(&mut self, rejected: Rejected, out: &mut Vec<ReadEvent>) {
         self.rejected += 1;
         out.push(ReadEvent::Rejected(rejected));
+    }
+
+    /// Parses one raw record that starts at `line`, `col` of the file; `Err` is the reason.
+    fn parse_raw(&self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
+        // The position in the file of a position in the record.
+        let at = |(l, c): (usize, usize)| {
+            let column = if l == 1 { col + c - 1 } else { c };
+            format!("line {} column {}", line + l - 1, column)
+        };
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to()))))?;
+        parse_with(text, &self.limits).map_err(
+            |ParseError {
+                 line: l,
+                 column: c,
+                 message,
+             }| {
+                let mut reason = format!("{message} at {}", at((l, c)));
+                if let Some(format) = self.format.filter(|_| self.forced) {
+                    reason.push_str(&format!(
+                        " (the file is read as {}, whose records are JSON)",
+                        format.label()
+                    ));
+                }
+                reason
+            },
+        )
     }
 
     /// Reads one raw record that starts at `line`, `col` of the file.
@@ -986,39 +1063,39 @@ impl Sink {
                 trajectory_id,
                 excerpt: excerpt(raw),
             };
-        // The position in the file of a position in the record.
-        let at = |(l, c): (usize, usize)| {
-            let column = if l == 1 { col + c - 1 } else { c };
-            format!("line {} column {}", line + l - 1, column)
-        };
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                let reason = format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to())));
-                let r = rejected(None, reason, sniff_trajectory_id(raw));
-                self.reject(r, out);
-                return;
-            }
-        };
-        let value = match parse_with(text, &self.limits) {
-            Ok(value) => value,
-            Err(ParseError {
-                line: l,
-                column: c,
-                message,
-            }) => {
-                let mut reason = format!("{message} at {}", at((l, c)));
-                if let Some(format) = self.format.filter(|_| self.forced) {
-                    reason.push_str(&format!(
-                        " (the file is read as {}, whose records are JSON)",
-                        format.label()
-                    ));
+        let parsed = self.parse_raw(raw, line, col);
+        if let Some(list) = &mut self.messages {
+            match parsed {
+                Ok(value) => list.items.push(value),
+                Err(reason) => {
+                    list.broken.get_or_insert((index, reason));
                 }
+            }
+            return;
+        }
+        let value = match parsed {
+            Ok(value) => value,
+            Err(reason) => {
                 let r = rejected(None, reason, sniff_trajectory_id(raw));
                 self.reject(r, out);
                 return;
             }
         };
+        let lone_message = matches!(&value, Json::Object(o) if o.get("role").is_some())
+            && import::detect(&value).is_none();
+        if lone_message
+            && self.in_array
+            && index == 0
+            && matches!(self.format, None | Some(SourceFormat::OpenAiMessages))
+        {
+            // The whole array is one conversation.
+            self.messages = Some(MessageList {
+                line,
+                items: vec![value],
+                broken: None,
+            });
+            return;
+        }
         let format = match self.format {
             Some(format) => format,
             None => match import::detect(&value) {
@@ -1076,10 +1153,17 @@ impl Sink {
     /// for formats other than the native one and for a forced native format (a detected native
     /// file keeps the native schema's reasons).
     fn explain(&self, format: SourceFormat, value: &Json, reason: String) -> String {
+        let seen = import::detect(value);
+        if seen.is_none() && matches!(value, Json::Object(o) if o.get("role").is_some()) {
+            return format!(
+                "{reason} (this is a single chat message: give each run as {{\"messages\": \
+                 [...]}}, one per line, or a whole file as one list of messages)"
+            );
+        }
         if format == SourceFormat::Native && !self.forced {
             return reason;
         }
-        match import::detect(value) {
+        match seen {
             Some(seen) if seen == format => reason,
             Some(seen) => format!(
                 "not in the {} format (it looks like {}): {reason}",

@@ -705,6 +705,43 @@ fn detection_waits_for_a_record_that_shows_a_format() {
 }
 
 #[test]
+fn a_file_that_is_one_message_list_is_one_run() {
+    let text = "[\n  {\"role\": \"system\", \"content\": \"s\"},\n  {\"role\": \"user\", \"content\": \"Find the café\"},\n  {\"role\": \"assistant\", \"tool_calls\": [{\"id\": \"a\", \"type\": \"function\", \"function\": {\"name\": \"search\", \"arguments\": \"{\\\"q\\\": \\\"café\\\"}\"}}]},\n  {\"role\": \"tool\", \"tool_call_id\": \"a\", \"content\": \"Café Central\"}\n]\n";
+    let report = read_all("one.json", text.as_bytes());
+    assert!(report.rejected.is_empty(), "{:#?}", report.rejected);
+    assert_eq!(report.summary.source_format, SourceFormat::OpenAiMessages);
+    assert_eq!(report.summary.format, InputFormat::JsonArray);
+    let t = &report.records[0].trajectory;
+    assert_eq!(report.records[0].source.line, 2);
+    assert_eq!(t.original_prompt, "Find the café");
+    assert_eq!(t.steps[0].observation, "Café Central");
+    assert_eq!(t.origin.as_ref().unwrap().system.as_deref(), Some("s"));
+    let again = read_in_chunks("one.json", text.as_bytes(), std::iter::repeat(3));
+    assert_eq!(again.1, report.summary);
+
+    // A broken element costs the run, which names it.
+    let broken = text.replace("\"content\": \"Café Central\"", "\"content\": Café");
+    let report = read_all("one.json", broken.as_bytes());
+    assert_eq!(
+        rejections(&report),
+        [(
+            2,
+            Some("messages[3]"),
+            "expected a value, found 'C' at line 5 column 52"
+        )]
+    );
+
+    // Lone messages elsewhere (one per JSONL line) say how to give runs.
+    let lines = "{\"role\": \"user\", \"content\": \"q\"}\n";
+    let report = read_all("lines.jsonl", lines.as_bytes());
+    assert_eq!(
+        report.rejected[0].reason,
+        "required field is missing (this is a single chat message: give each run as \
+         {\"messages\": [...]}, one per line, or a whole file as one list of messages)"
+    );
+}
+
+#[test]
 fn text_files_without_react_markers_stay_jsonl() {
     let native = r#"{"original_prompt": "p", "steps": [{"thought": "", "action_name": "a", "observation": "o"}], "failure_reason": "r"}"#;
     let report = read_all("j.jsonl", format!("hello\n\n{native}\n").as_bytes());

@@ -9,7 +9,7 @@
 //! | id | what | one record is |
 //! |---|---|---|
 //! | `native` | the AgentHER schema (METHOD.md, "Input record") | an object |
-//! | `openai_messages` | OpenAI chat messages with tool calls | `{messages, tools?, id?, reward?, success?, ...}`, or a bare array of messages |
+//! | `openai_messages` | OpenAI chat messages with tool calls | `{messages, tools?, id?, reward?, success?, ...}`, or a bare array of messages (the reader takes a file that is one such array as one run) |
 //! | `tau_bench` | tau-bench results | `{task_id, reward, info, traj, trial}` |
 //! | `sharegpt` | LLaMA-Factory ShareGPT | `{conversations: [{from, value}], system?, tools?}` |
 //! | `react` | ReAct plain-text logs | a run of `Thought:` / `Action:` / `Observation:` blocks |
