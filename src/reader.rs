@@ -25,7 +25,8 @@
 //! message (`{"role": ...}`) is one conversation: one OpenAI-messages run. Rejections name the field path
 //! (`steps[2].observation`, `messages[3].tool_calls[0].function.name`).
 
-use crate::import::{self, react, Invalid, SourceFormat};
+pub use crate::import::SourceFormat;
+use crate::import::{self, react, Invalid};
 use crate::json::{parse_with, Json, Limits, ParseError};
 use crate::model::Trajectory;
 use serde::{Deserialize, Serialize};

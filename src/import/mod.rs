@@ -432,34 +432,34 @@ fn source_metadata(o: &JsonObject, prefix: &str) -> Result<JsonObject, Invalid> 
 /// A declared tool as an OpenAI function tool `{type: function, function: {...}}`.
 fn function_tool(value: &Json, field: &str) -> Result<serde_json::Value, Invalid> {
     let o = object(value, field)?;
-    let wrapped = if opt_string(o, field, "type")?.as_deref() == Some("function")
-        && member(o, "function").is_some()
-    {
-        let f = opt_object(o, field, "function")?.unwrap_or(o);
-        req_string(f, &path(field, "function"), "name")?;
-        value.clone()
-    } else {
-        let name = req_string(o, field, "name")?;
-        let mut function = JsonObject::new();
-        function.insert("name", Json::String(name));
-        if let Some(description) = member(o, "description") {
-            function.insert("description", description.clone());
-        }
-        let parameters = member(o, "parameters")
-            .or_else(|| member(o, "input_schema"))
-            .cloned()
-            .unwrap_or_else(|| {
-                let mut empty = JsonObject::new();
-                empty.insert("type", Json::from("object"));
-                empty.insert("properties", Json::Object(JsonObject::new()));
-                Json::Object(empty)
-            });
-        function.insert("parameters", parameters);
-        let mut tool = JsonObject::new();
-        tool.insert("type", Json::from("function"));
-        tool.insert("function", Json::Object(function));
-        Json::Object(tool)
-    };
+    let kind = opt_string(o, field, "type")?;
+    let wrapped =
+        if let (Some("function"), Some(f)) = (kind.as_deref(), opt_object(o, field, "function")?) {
+            // Already an OpenAI function tool.
+            req_string(f, &path(field, "function"), "name")?;
+            value.clone()
+        } else {
+            let name = req_string(o, field, "name")?;
+            let mut function = JsonObject::new();
+            function.insert("name", Json::String(name));
+            if let Some(description) = member(o, "description") {
+                function.insert("description", description.clone());
+            }
+            let parameters = member(o, "parameters")
+                .or_else(|| member(o, "input_schema"))
+                .cloned()
+                .unwrap_or_else(|| {
+                    let mut empty = JsonObject::new();
+                    empty.insert("type", Json::from("object"));
+                    empty.insert("properties", Json::Object(JsonObject::new()));
+                    Json::Object(empty)
+                });
+            function.insert("parameters", parameters);
+            let mut tool = JsonObject::new();
+            tool.insert("type", Json::from("function"));
+            tool.insert("function", Json::Object(function));
+            Json::Object(tool)
+        };
     Ok(to_serde(&wrapped))
 }
 
