@@ -1,12 +1,380 @@
-//! What the user downloads: the accepted samples in each native envelope (JSONL) and a run
-//! report (JSON). Nothing here knows the API key: it is never part of a session or settings.
+//! What the user downloads: the accepted samples in each native envelope and in the layouts
+//! real training tools read (LLaMA-Factory, TRL, OpenAI fine-tuning), each row checked against
+//! that layout's rules before it is written; a manifest of every download set; and a run
+//! report. Nothing here knows the API key: it is never part of a session or settings.
+//!
+//! The tool layouts are built by pure functions from one [`ExportItem`] (trajectory, goal,
+//! weight, provenance) to one JSON row: [`llamafactory::row`], [`trl::sft_row`],
+//! [`trl::preference_row`], [`openai::row`]. [`build`] turns a whole session into a file,
+//! validating every row ([`validate`]) and leaving out, and reporting, any row that breaks a
+//! rule.
 
+pub mod dialogue;
+pub mod llamafactory;
+pub mod manifest;
+pub mod openai;
+pub mod tools;
+pub mod trl;
+pub mod validate;
+
+pub use manifest::{manifest, manifest_file_name};
+pub use validate::{validate_file, validate_line, Violation};
+
+use crate::json::{Json, JsonObject};
 use crate::llm::Templates;
-use crate::model::SampleFormat;
+use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
 use crate::session::Session;
-use crate::stages::package::sample_to_json_line;
+use crate::stages::package::{json_to_line, sample_to_json_line};
+use crate::stages::relabel::Judges;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+/// What a download holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One of the reference's envelopes (`sft`, `dpo`, `sharegpt`).
+    Native(SampleFormat),
+    /// LLaMA-Factory ShareGPT with function_call / observation turns.
+    LlamaFactory,
+    /// TRL conversational language modeling (`messages`, `tools`), for `SFTTrainer`.
+    TrlSft,
+    /// TRL preference with an implicit prompt (`chosen`, `rejected`), the goal-contrastive pair.
+    TrlPreference,
+    /// OpenAI chat fine-tuning (`messages`, `tools`).
+    OpenAi,
+}
+
+impl Target {
+    /// The layouts of training tools, in the order the app offers them.
+    pub const TOOLS: [Target; 4] = [
+        Target::LlamaFactory,
+        Target::TrlSft,
+        Target::TrlPreference,
+        Target::OpenAi,
+    ];
+
+    /// Every target: the native envelopes, then the tool layouts.
+    pub const ALL: [Target; 7] = [
+        Target::Native(SampleFormat::Sft),
+        Target::Native(SampleFormat::Dpo),
+        Target::Native(SampleFormat::Sharegpt),
+        Target::LlamaFactory,
+        Target::TrlSft,
+        Target::TrlPreference,
+        Target::OpenAi,
+    ];
+
+    /// The id used in file names, the manifest and the `replay` command: `sft`, `dpo`,
+    /// `sharegpt`, `llamafactory`, `trl-sft`, `trl-preference`, `openai`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Target::Native(format) => format.as_str(),
+            Target::LlamaFactory => "llamafactory",
+            Target::TrlSft => "trl-sft",
+            Target::TrlPreference => "trl-preference",
+            Target::OpenAi => "openai",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Target> {
+        Self::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The file name of this target's samples: `agenther-{id}-{stamp}.jsonl`.
+    pub fn file_name(self, stamp: &str) -> String {
+        file_name(self.id(), stamp, "jsonl")
+    }
+}
+
+/// Choices that shape the tool layouts (the native envelopes are the reference's and ignore
+/// them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportOptions {
+    /// Also write the runs the source marked as successful, unchanged: goal = their original
+    /// prompt, weight 1 (not in the preference layout, which needs a goal to contrast).
+    pub include_successes: bool,
+    /// Keep the agent's reasoning (see each layout for where it goes). Off by default: the
+    /// thoughts were written for the original goal, and the second judge that accepted the
+    /// hindsight goal saw the actions, observations and final answer, not the thoughts.
+    pub thoughts: bool,
+    /// Write the sample weight and provenance as extra columns where the layout tolerates them
+    /// (LLaMA-Factory, TRL; never OpenAI). On by default.
+    pub provenance: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            include_successes: false,
+            thoughts: false,
+            provenance: true,
+        }
+    }
+}
+
+/// Why a row exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    /// A failed run relabeled with the hindsight goal it demonstrates.
+    Relabeled,
+    /// A run the source marked as successful, kept with its own goal.
+    Success,
+}
+
+/// Where a sample comes from and how much to trust it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    pub kind: SampleKind,
+    pub source_file: String,
+    /// 1-based line of the record in its file.
+    pub source_line: usize,
+    pub trajectory_id: String,
+    /// The import format of a non-native source (`origin.format`).
+    pub import_format: Option<String>,
+    pub original_prompt: String,
+    /// The accepted relabeling's confidence: (c + c2) / 2, or c for the single-judge fallback.
+    pub confidence: Option<f64>,
+    /// c, the relabeler's own confidence.
+    pub relabel_confidence: Option<f64>,
+    /// c2, the second judge's confidence.
+    pub judge_confidence: Option<f64>,
+    /// Who accepted it: `relabeler + judge`, `single judge`, or how else it was labeled.
+    pub judges: Option<String>,
+}
+
+impl Provenance {
+    /// As a JSON object, every field present (null when unknown) so that every row of a file
+    /// has the same columns.
+    pub fn to_json(&self) -> Json {
+        let opt_f = |v: Option<f64>| v.map_or(Json::Null, Json::from);
+        let opt_s = |v: &Option<String>| v.as_deref().map_or(Json::Null, Json::from);
+        let mut o = JsonObject::new();
+        o.insert(
+            "kind",
+            Json::from(match self.kind {
+                SampleKind::Relabeled => "relabeled",
+                SampleKind::Success => "success",
+            }),
+        );
+        o.insert("source_file", Json::from(self.source_file.as_str()));
+        o.insert("source_line", Json::from(self.source_line as i64));
+        o.insert("trajectory_id", Json::from(self.trajectory_id.as_str()));
+        o.insert("import_format", opt_s(&self.import_format));
+        o.insert("original_prompt", Json::from(self.original_prompt.as_str()));
+        o.insert("confidence", opt_f(self.confidence));
+        o.insert("relabel_confidence", opt_f(self.relabel_confidence));
+        o.insert("judge_confidence", opt_f(self.judge_confidence));
+        o.insert("judges", opt_s(&self.judges));
+        Json::Object(o)
+    }
+}
+
+/// One sample to export: a trajectory, the goal it is a demonstration of, its weight and
+/// where it comes from.
+#[derive(Debug, Clone)]
+pub struct ExportItem<'a> {
+    pub trajectory: &'a Trajectory,
+    /// The user message the row opens with: the hindsight goal, or a success's own prompt.
+    pub goal: &'a str,
+    /// Stage 1's severity weight for a relabeled run; 1 for a success.
+    pub weight: f64,
+    pub provenance: Provenance,
+}
+
+impl<'a> ExportItem<'a> {
+    /// A relabeled failure: the accepted relabeling's hindsight goal and `weight`.
+    pub fn relabeled(
+        trajectory: &'a Trajectory,
+        relabel: &'a Relabel,
+        weight: f64,
+        provenance: Provenance,
+    ) -> Self {
+        ExportItem {
+            trajectory,
+            goal: &relabel.hindsight_prompt,
+            weight,
+            provenance,
+        }
+    }
+
+    /// A success, unchanged: its original prompt, weight 1.
+    pub fn success(trajectory: &'a Trajectory, provenance: Provenance) -> Self {
+        ExportItem {
+            trajectory,
+            goal: &trajectory.original_prompt,
+            weight: 1.0,
+            provenance,
+        }
+    }
+}
+
+/// The row of `item` in a tool layout, or `None` when the layout has no row for it (a native
+/// envelope, or a success in the preference layout).
+pub fn row(target: Target, item: &ExportItem, options: &ExportOptions) -> Option<Json> {
+    match target {
+        Target::Native(_) => None,
+        Target::LlamaFactory => Some(llamafactory::row(item, options)),
+        Target::TrlSft => Some(trl::sft_row(item, options)),
+        Target::TrlPreference => (item.provenance.kind == SampleKind::Relabeled)
+            .then(|| trl::preference_row(item, options)),
+        Target::OpenAi => Some(openai::row(item, options)),
+    }
+}
+
+/// The row of `item` as a JSONL line (no newline), checked against the target's rules:
+/// `Ok(line)` when it keeps them, `Err(violations)` when it breaks one (each violation carries
+/// `line` and the item's trajectory id), `None` when the layout has no row for the item.
+pub fn checked_line(
+    target: Target,
+    line: usize,
+    item: &ExportItem,
+    options: &ExportOptions,
+) -> Option<Result<String, Vec<Violation>>> {
+    let text = json_to_line(&row(target, item, options)?);
+    let violations = validate_line(target, line, &text);
+    Some(if violations.is_empty() {
+        Ok(text)
+    } else {
+        Err(violations
+            .into_iter()
+            .map(|v| Violation {
+                trajectory_id: Some(item.provenance.trajectory_id.clone()),
+                ..v
+            })
+            .collect())
+    })
+}
+
+/// A built download.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFile {
+    pub target: Target,
+    /// `agenther-{id}-{stamp}.jsonl`.
+    pub name: String,
+    /// The rows that passed, one per line, each ending with a newline.
+    pub text: String,
+    /// How many rows `text` holds.
+    pub rows: usize,
+    /// Every rule a left-out row broke. `line` is the row's position among the rows built
+    /// (1-based), `trajectory_id` names its source.
+    pub violations: Vec<Violation>,
+    /// How many rows were left out because they broke a rule.
+    pub left_out: usize,
+}
+
+/// The samples of `session` to export, in load order: each accepted trajectory with its
+/// hindsight goal and Stage 1 weight, and, when `options.include_successes`, each run the
+/// source marked as successful with its own prompt (a success that was also relabeled gives
+/// both rows).
+pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
+    let mut out = Vec::new();
+    for e in &session.entries {
+        let t = &e.trajectory;
+        let base = |kind| Provenance {
+            kind,
+            source_file: e.source.file.clone(),
+            source_line: e.source.line,
+            trajectory_id: t.trajectory_id.clone(),
+            import_format: t.origin.as_ref().map(|o| o.format.clone()),
+            original_prompt: t.original_prompt.clone(),
+            confidence: None,
+            relabel_confidence: None,
+            judge_confidence: None,
+            judges: None,
+        };
+        if let Some(r) = &e.result {
+            let relabel = r.relabel.as_ref().and_then(|rep| rep.relabel());
+            let weight = r.analysis.as_ref().map(|a| a.weight);
+            if let (
+                Some(relabel),
+                Some(weight),
+                Outcome::Accepted {
+                    judges,
+                    confidence,
+                    relabel_confidence,
+                    judge_confidence,
+                    ..
+                },
+            ) = (relabel, weight, &r.outcome)
+            {
+                let provenance = Provenance {
+                    confidence: Some(*confidence),
+                    relabel_confidence: Some(*relabel_confidence),
+                    judge_confidence: *judge_confidence,
+                    judges: Some(judges_label(*judges).to_owned()),
+                    ..base(SampleKind::Relabeled)
+                };
+                out.push(ExportItem::relabeled(t, relabel, weight, provenance));
+            }
+        }
+        if options.include_successes && t.succeeded() {
+            out.push(ExportItem::success(t, base(SampleKind::Success)));
+        }
+    }
+    out
+}
+
+/// How the results table names who accepted a relabeling.
+pub fn judges_label(judges: Judges) -> &'static str {
+    match judges {
+        Judges::RelabelerAndJudge => "relabeler + judge",
+        Judges::SingleJudgeFallback => "single judge",
+    }
+}
+
+/// The download of `session` in `target`. The native envelopes are written as
+/// [`samples_jsonl`] writes them; the tool layouts row by row, each row validated and left out
+/// (and reported in `violations`) when it breaks a rule of its layout.
+pub fn build(
+    session: &Session,
+    target: Target,
+    options: &ExportOptions,
+    stamp: &str,
+) -> ExportFile {
+    let name = target.file_name(stamp);
+    if let Target::Native(format) = target {
+        let text = samples_jsonl(session, format);
+        let rows = text.lines().count();
+        return ExportFile {
+            target,
+            name,
+            text,
+            rows,
+            violations: Vec::new(),
+            left_out: 0,
+        };
+    }
+    let mut file = ExportFile {
+        target,
+        name,
+        text: String::new(),
+        rows: 0,
+        violations: Vec::new(),
+        left_out: 0,
+    };
+    let mut built = 0;
+    for item in items(session, options) {
+        let Some(checked) = checked_line(target, built + 1, &item, options) else {
+            continue;
+        };
+        built += 1;
+        match checked {
+            Ok(line) => {
+                file.text.push_str(&line);
+                file.text.push('\n');
+                file.rows += 1;
+            }
+            Err(violations) => {
+                file.left_out += 1;
+                file.violations.extend(violations);
+            }
+        }
+    }
+    file
+}
 
 /// The accepted samples of `session` in `format`, one JSON object per line, in load order.
 pub fn samples_jsonl(session: &Session, format: SampleFormat) -> String {
