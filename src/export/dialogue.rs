@@ -158,3 +158,137 @@ fn call_ids(t: &Trajectory) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Step, ToolCall};
+
+    fn step(thought: &str, name: &str, observation: &str, call: Option<(&str, u32)>) -> Step {
+        Step {
+            thought: thought.into(),
+            action_name: name.into(),
+            action_input: JsonObject::new(),
+            observation: observation.into(),
+            call: call.map(|(id, turn)| ToolCall {
+                id: id.into(),
+                arguments: "{}".into(),
+                turn,
+            }),
+        }
+    }
+
+    fn traj(steps: Vec<Step>, final_answer: &str) -> Trajectory {
+        Trajectory {
+            trajectory_id: "t".into(),
+            original_prompt: "p".into(),
+            steps,
+            final_answer: final_answer.into(),
+            failure_reason: String::new(),
+            metadata: Default::default(),
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn consecutive_calls_of_one_turn_share_it() {
+        let t = traj(
+            vec![
+                step("plan", "a", "1", Some(("x", 0))),
+                step("  ", "b", "2", Some(("y", 0))),
+                step("more", "c", "3", Some(("z", 0))),
+                step("", "d", "4", Some(("", 1))),
+                step("", "e", "5", Some(("", 0))),
+                step("", "f", "6", None),
+                step("", "g", "7", None),
+            ],
+            "ok",
+        );
+        let d = Dialogue::of(&t);
+        let shape: Vec<Vec<&str>> = d
+            .turns
+            .iter()
+            .map(|turn| turn.calls.iter().map(|c| c.name).collect())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                vec!["a", "b", "c"],
+                vec!["d"],
+                vec!["e"],
+                vec!["f"],
+                vec!["g"]
+            ]
+        );
+        assert_eq!(d.turns[0].thought, "plan\nmore");
+        assert_eq!(d.turns[1].thought, "");
+    }
+
+    #[test]
+    fn ids_are_the_source_s_or_generated_and_unique() {
+        let t = traj(
+            vec![
+                step("", "a", "", Some(("call_2", 0))),
+                step("", "b", "", Some(("", 1))),
+                step("", "c", "", Some(("dup", 2))),
+                step("", "d", "", Some(("dup", 3))),
+                step("", "e", "", None),
+            ],
+            "ok",
+        );
+        let ids: Vec<String> = Dialogue::of(&t)
+            .turns
+            .into_iter()
+            .flat_map(|turn| turn.calls.into_iter().map(|c| c.id))
+            .collect();
+        assert_eq!(ids, ["call_2", "call_2_2", "dup", "call_4", "call_5"]);
+    }
+
+    #[test]
+    fn arguments_text_is_the_source_s_or_written_as_json() {
+        let mut t = traj(vec![step("", "a", "", None)], "ok");
+        t.steps[0]
+            .action_input
+            .insert("n", crate::json::Json::from(2.0));
+        assert_eq!(
+            Dialogue::of(&t).turns[0].calls[0].arguments_text,
+            "{\"n\": 2.0}"
+        );
+        t.steps[0].call = Some(ToolCall {
+            id: "c".into(),
+            arguments: "{\"n\":2}".into(),
+            turn: 0,
+        });
+        assert_eq!(
+            Dialogue::of(&t).turns[0].calls[0].arguments_text,
+            "{\"n\":2}"
+        );
+    }
+
+    #[test]
+    fn closing_is_the_final_answer_or_derived() {
+        let t = traj(vec![step("", "a", "seen", None)], "answer");
+        assert_eq!(
+            closing(&t),
+            Closing {
+                text: "answer".into(),
+                derived: false
+            }
+        );
+        let long = format!("  {}tail  ", "ж".repeat(RESULT_MAX_CHARS));
+        let t = traj(
+            vec![step("", "a", &long, None), step("", "b", " \n ", None)],
+            "  ",
+        );
+        assert_eq!(
+            closing(&t),
+            Closing {
+                text: "ж".repeat(RESULT_MAX_CHARS),
+                derived: true
+            }
+        );
+        let t = traj(vec![step("", "a", "", None)], "");
+        assert_eq!(closing(&t).text, EMPTY_CLOSING);
+        assert!(closing(&t).derived);
+    }
+}

@@ -145,3 +145,98 @@ fn type_value(types: &[&'static str]) -> Json {
         many => Json::Array(many.iter().map(|t| Json::from(*t)).collect()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+    use crate::model::{Origin, Step};
+
+    fn step(name: &str, input: &str) -> Step {
+        Step {
+            thought: String::new(),
+            action_name: name.into(),
+            action_input: match parse(input).unwrap() {
+                Json::Object(o) => o,
+                _ => panic!("not an object"),
+            },
+            observation: String::new(),
+            call: None,
+        }
+    }
+
+    fn traj(steps: Vec<Step>) -> Trajectory {
+        Trajectory {
+            trajectory_id: "t".into(),
+            original_prompt: "p".into(),
+            steps,
+            final_answer: String::new(),
+            failure_reason: String::new(),
+            metadata: Default::default(),
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn schemas_are_inferred_from_every_call() {
+        let t = traj(vec![
+            step("s", r#"{"q": "a", "n": 1, "tags": ["x"], "mixed": 1}"#),
+            step("other", r#"{}"#),
+            step(
+                "s",
+                r#"{"q": "b", "n": 2.5, "tags": [], "mixed": "one", "opt": {"k": null}}"#,
+            ),
+            step("s", r#"{"q": "c", "n": 3, "tags": ["y", 2]}"#),
+        ]);
+        let fs = functions(&t);
+        assert_eq!(
+            Json::Array(fs.into_iter().map(Json::Object).collect()).to_python_json(),
+            concat!(
+                r#"[{"name": "s", "parameters": {"type": "object", "properties": {"#,
+                r#""q": {"type": "string"}, "n": {"type": "number"}, "#,
+                r#""tags": {"type": "array"}, "mixed": {"type": ["integer", "string"]}, "#,
+                r#""opt": {"type": "object"}}, "required": ["q", "n", "tags"]}}, "#,
+                r#"{"name": "other", "parameters": {"type": "object", "properties": {}, "#,
+                r#""required": []}}]"#
+            )
+        );
+        let t = traj(vec![step("s", r#"{"ids": [1, 2.0]}"#)]);
+        assert_eq!(
+            Json::Object(infer(&t, "s")).to_python_json(),
+            r#"{"name": "s", "parameters": {"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "number"}}}, "required": ["ids"]}}"#
+        );
+    }
+
+    #[test]
+    fn declared_tools_come_first_unwrapped_once_each() {
+        let mut t = traj(vec![
+            step("search", r#"{"q": "a"}"#),
+            step("open", r#"{"id": 1}"#),
+        ]);
+        t.origin = Some(Origin {
+            format: "openai_messages".into(),
+            system: None,
+            tools: vec![
+                serde_json::json!({"type": "function", "function": {"name": "search", "description": "d", "parameters": {"type": "object", "properties": {}}}}),
+                serde_json::json!({"name": "search", "description": "second"}),
+                serde_json::json!({"name": "bare"}),
+                serde_json::json!("not a tool"),
+                serde_json::json!({"type": "function"}),
+            ],
+            succeeded: false,
+        });
+        let names: Vec<String> = functions(&t)
+            .iter()
+            .map(|f| f.get("name").and_then(Json::as_str).unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["search", "bare", "open"]);
+        assert_eq!(
+            functions(&t)[0].get("description").and_then(Json::as_str),
+            Some("d")
+        );
+        assert_eq!(
+            wrap(functions(&t).remove(1)).to_python_json(),
+            r#"{"type": "function", "function": {"name": "bare"}}"#
+        );
+    }
+}
