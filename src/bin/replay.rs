@@ -301,4 +301,25 @@ mod tests {
         assert!(parse(&["a", "--bogus"]).is_err());
         assert!(parse(&["a", "--out", "x", "--out", "y"]).is_err());
     }
+
+    #[test]
+    fn export_argument() {
+        let export = |args: &[&str]| match parse(args) {
+            Ok(Parsed::Run(a)) => Ok(a.export),
+            Ok(Parsed::Help) => Err("help".to_owned()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(export(&["in"]), Ok(None));
+        assert_eq!(export(&["in", "--export", "native"]), Ok(None));
+        for target in Target::TOOLS {
+            assert_eq!(export(&["in", "--export", target.id()]), Ok(Some(target)));
+            let joined = format!("--export={}", target.id());
+            assert_eq!(export(&[&joined, "in"]), Ok(Some(target)));
+        }
+        assert!(export(&["in", "--export", "sft"])
+            .unwrap_err()
+            .contains("unknown export"));
+        assert!(export(&["in", "--export"]).is_err());
+        assert!(export(&["in", "--export", "openai", "--export=native"]).is_err());
+    }
 }
