@@ -427,7 +427,8 @@ pub struct RunContext<'a> {
 
 /// The run report: product and version, settings (no key), templates, files read and the
 /// records they rejected, totals with calls and tokens per stage, and one entry per
-/// trajectory with its outcome.
+/// trajectory with its outcome and each sample's provenance: source file and line, import
+/// format, severity weight, confidences and judges.
 pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
     let files: Vec<Value> = session
         .files
@@ -467,6 +468,11 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             t.insert("severity".into(), json!(row.severity));
             t.insert("weight".into(), json!(row.weight));
             t.insert("recoverable".into(), json!(row.recoverable));
+            t.insert(
+                "import_format".into(),
+                json!(e.trajectory.origin.as_ref().map(|o| o.format.as_str())),
+            );
+            t.insert("succeeded".into(), json!(e.trajectory.succeeded()));
             if let Some(r) = &e.result {
                 t.insert("stage".into(), json!(r.outcome.stage().as_str()));
                 t.insert("reason".into(), json!(r.outcome.reason()));
@@ -610,6 +616,10 @@ mod tests {
         assert_eq!(ts[0]["status"], "accepted");
         assert_eq!(ts[0]["judges"], "relabeler + judge");
         assert_eq!(ts[0]["confidence"], (0.9 + 0.8) / 2.0);
+        assert_eq!(ts[0]["weight"], 0.4);
+        assert_eq!(ts[0]["file"], "f.jsonl");
+        assert_eq!(ts[0]["import_format"], Value::Null);
+        assert_eq!(ts[0]["succeeded"], false);
         assert_eq!(ts[1]["status"], "skipped");
         assert_eq!(ts[1]["stage"], "gate");
         assert_eq!(report["settings"]["theta"], 0.5);
