@@ -8,8 +8,9 @@
 //! the JSON string `{"name": ..., "arguments": {...}}` and an `observation` turn with the
 //! result, then a `gpt` turn with the closing answer. LLaMA-Factory requires human and
 //! observation turns at even positions and gpt and function_call turns at odd ones, so:
-//! - parallel calls are written one call per function_call / observation pair, in order (every
-//!   template reads one call per turn; some refuse several);
+//! - parallel calls are written one call per function_call / observation pair, in order: the
+//!   function formatter would take a list of calls in one turn, but some templates (GLM-4)
+//!   refuse several calls, and a single observation turn would have to hold every result;
 //! - the assistant's reasoning cannot be a gpt turn of its own between the goal and a call. It
 //!   is left out by default; with [`ExportOptions::thoughts`] it is put in front of the call's
 //!   JSON as `<think>\n…\n</think>\n\n`, the thought words LLaMA-Factory's function formatter
@@ -93,8 +94,8 @@ fn with_properties(mut function: JsonObject) -> JsonObject {
     function
 }
 
-/// The `dataset_info.json` entry that registers `file_name` under `dataset_name`: ShareGPT
-/// formatting, the `conversations` / `system` / `tools` columns and the role tags above.
+/// The `dataset_info.json` entry for `file_name`: ShareGPT formatting, the `conversations` /
+/// `system` / `tools` columns and the role tags above.
 pub fn dataset_info_entry(file_name: &str) -> Json {
     let pairs = |entries: &[(&str, &str)]| {
         let mut o = JsonObject::new();
