@@ -5,7 +5,7 @@ use super::browser;
 use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::{AdaptiveClient, ChatClient, Templates};
-use crate::model::{SampleFormat, Trajectory};
+use crate::model::Trajectory;
 use crate::pipeline::{process, Settings, Totals};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
@@ -471,49 +471,6 @@ impl AppState {
     pub fn rows(&self) -> Vec<Row> {
         let filter = self.filter();
         self.session.with(|s| s.rows(&filter))
-    }
-
-    /// Downloads the accepted samples in `format`.
-    pub fn download_samples(self, format: SampleFormat) {
-        let text = self
-            .session
-            .with_untracked(|s| crate::export::samples_jsonl(s, format));
-        let name =
-            crate::export::samples_file_name(format, &progress::file_stamp(browser::now_ms()));
-        self.report_download(browser::download(&name, "application/x-ndjson", &text));
-    }
-
-    /// Downloads the run report.
-    pub fn download_report(self) {
-        let prefs = self.prefs().unwrap_or_default();
-        let settings = prefs.to_pipeline_settings();
-        let templates = Templates::defaults();
-        let now = browser::now_ms();
-        let created_at = progress::iso_time(now);
-        let endpoint = prefs::endpoint_for_report(&prefs.base_url);
-        let elapsed_ms = self.run.with_untracked(RunView::elapsed_ms);
-        let report = self.session.with_untracked(|s| {
-            crate::export::run_report(
-                s,
-                &crate::export::RunContext {
-                    endpoint: &endpoint,
-                    settings: &settings,
-                    templates: &templates,
-                    created_at: &created_at,
-                    elapsed_ms,
-                },
-            )
-        });
-        let text = serde_json::to_string_pretty(&report).expect("a report serializes");
-        let name = crate::export::file_name("report", &progress::file_stamp(now), "json");
-        self.report_download(browser::download(&name, "application/json", &text));
-    }
-
-    fn report_download(&self, result: Result<(), wasm_bindgen::JsValue>) {
-        if result.is_err() {
-            self.notice
-                .set(Some("The browser refused to start the download.".into()));
-        }
     }
 }
 
