@@ -1063,6 +1063,34 @@ fn replay_reports_the_format_and_writes_failures_only() {
     );
     assert!(run.stdout.is_empty());
 
+    // With --export, the rows are failures only too.
+    let run = replay(&[
+        &format!("{DIR}/sharegpt.json"),
+        "--format",
+        "sharegpt",
+        "--export",
+        "llamafactory",
+    ]);
+    assert!(run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("(sharegpt, forced): 2 failures, 1 successes, 0 rejected"),
+        "{stderr}"
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    // Each row's prompt is the fixed relabeling of its run: the success (sg-fx-0002) has none.
+    let prompts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["conversations"][0]["value"].as_str().unwrap())
+        .collect();
+    assert!(prompts[0].starts_with("HINDSIGHT::traj-"), "{prompts:?}");
+    assert_eq!(prompts[1], "HINDSIGHT::sg-0003");
+
     let run = replay(&[&path, "--format", "yaml"]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("unknown format yaml"));
