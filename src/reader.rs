@@ -22,8 +22,8 @@
 //! [`crate::import::detect`]); records before it, and files where none shows one, are read in
 //! the native schema (METHOD.md, "Input record"). A forced format that does not fit a record
 //! rejects it with a reason naming the format. A JSON array whose first element is a lone chat
-//! message (`{"role": ...}`) is one conversation: one OpenAI-messages run. Rejections name the field path
-//! (`steps[2].observation`, `messages[3].tool_calls[0].function.name`).
+//! message (`{"role": ...}`) is one conversation: one OpenAI-messages run. Rejections name the
+//! field path (`steps[2].observation`, `messages[3].tool_calls[0].function.name`).
 
 pub use crate::import::SourceFormat;
 use crate::import::{self, react, Invalid};
