@@ -4,19 +4,31 @@
 //! with its file, line, position, the field at fault and the reason. Input arrives in chunks of
 //! any size (a browser file stream); the reader keeps only the record it is assembling.
 //!
-//! Formats, decided from the first non-whitespace byte (after an optional UTF-8 byte-order
+//! Layouts, decided from the first non-whitespace byte (after an optional UTF-8 byte-order
 //! mark):
 //! - `[`: a JSON array of records. An incremental splitter cuts elements at top-level commas, so
 //!   a broken element costs only itself.
-//! - anything else: JSONL, one record per line. When the first record is not complete on its
-//!   line but completes as one value over several lines (a pretty-printed object, or several
+//! - `{`: JSONL, one record per line. When the first record is not complete on its line but
+//!   completes as one value over several lines (a pretty-printed object, or several
 //!   concatenated ones), the file is read as whitespace-separated JSON values instead.
+//! - anything else: the reader looks at the first lines. When one starts a ReAct block
+//!   (`Thought:`, `Action:`, `Observation:`, ... see [`crate::import::react`]) before any line
+//!   starting with `{` or `[` (and within the first 64 lines / 64 KiB), the file is a ReAct
+//!   text log, cut into runs; otherwise it is read as JSONL (whose first lines are then
+//!   rejected).
 //!
-//! Records are checked against the native schema (METHOD.md, "Input record") by hand, so a
-//! rejection names the field path (`steps[2].observation`).
+//! Each JSON record is then read in the file's source format ([`SourceFormat`]): the one the
+//! caller forced ([`Reader::with_format`]), or the one the first record showing one has (see
+//! [`crate::import::detect`]); records before it, and files where none shows one, are read in
+//! the native schema (METHOD.md, "Input record"). A forced format that does not fit a record
+//! rejects it with a reason naming the format. A JSON array whose first element is a lone chat
+//! message (`{"role": ...}`) is one conversation: one OpenAI-messages run. Rejections name the
+//! field path (`steps[2].observation`, `messages[3].tool_calls[0].function.name`).
 
-use crate::json::{parse_with, Json, JsonObject, Limits, ParseError};
-use crate::model::{Step, Trajectory};
+pub use crate::import::SourceFormat;
+use crate::import::{self, react, Invalid};
+use crate::json::{parse_with, Json, Limits, ParseError};
+use crate::model::Trajectory;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -86,6 +98,8 @@ pub enum InputFormat {
     /// One or more whitespace-separated JSON values spanning lines, e.g. a single
     /// pretty-printed object.
     JsonValues,
+    /// Plain text: a ReAct log, one run after another.
+    Text,
     /// Nothing but whitespace (or nothing at all).
     Empty,
 }
@@ -95,7 +109,15 @@ pub enum InputFormat {
 pub struct FileSummary {
     pub file: String,
     pub format: InputFormat,
+    /// The format the records were read in: forced by the caller, or detected (native when
+    /// nothing showed another).
+    pub source_format: SourceFormat,
+    /// Whether `source_format` was forced rather than detected.
+    pub source_format_forced: bool,
+    /// Trajectories read, successes included.
     pub records: usize,
+    /// Those of `records` the source marks as successful runs (kept apart, not relabeled).
+    pub successes: usize,
     pub rejected: usize,
     /// Blank or whitespace-only lines (JSONL and empty files only).
     pub blank_lines: usize,
@@ -113,9 +135,14 @@ pub struct ReadReport {
     pub summary: FileSummary,
 }
 
-/// Reads a whole in-memory file.
+/// Reads a whole in-memory file, detecting its format.
 pub fn read_all(file_name: &str, bytes: &[u8]) -> ReadReport {
-    let mut reader = Reader::new(file_name);
+    read_all_as(file_name, bytes, None)
+}
+
+/// Reads a whole in-memory file in `format` (`None`: detect it).
+pub fn read_all_as(file_name: &str, bytes: &[u8], format: Option<SourceFormat>) -> ReadReport {
+    let mut reader = Reader::with_format(file_name, format);
     let mut events = Vec::new();
     reader.push(bytes, &mut events);
     let summary = reader.finish(&mut events);
@@ -158,16 +185,42 @@ impl Reader {
 
     /// A reader with explicit parsing limits.
     pub fn with_limits(file_name: impl Into<String>, limits: Limits) -> Self {
+        Self::with_options(file_name, limits, None)
+    }
+
+    /// A reader that reads every record in `format`, or detects the format (`None`).
+    pub fn with_format(file_name: impl Into<String>, format: Option<SourceFormat>) -> Self {
+        Self::with_options(file_name, Limits::default(), format)
+    }
+
+    /// A reader with explicit parsing limits and format (`None`: detect it).
+    pub fn with_options(
+        file_name: impl Into<String>,
+        limits: Limits,
+        format: Option<SourceFormat>,
+    ) -> Self {
         Reader {
             sink: Sink {
                 file: file_name.into(),
                 limits,
+                in_array: false,
+                messages: None,
+                format,
+                forced: format.is_some(),
                 records: 0,
+                successes: 0,
                 rejected: 0,
                 blank_lines: 0,
                 notes: Vec::new(),
             },
-            state: State::Start(Start::default()),
+            state: State::Start(Start {
+                text: match format {
+                    None => Text::Sniff,
+                    Some(SourceFormat::React) => Text::React,
+                    Some(_) => Text::Json,
+                },
+                ..Start::default()
+            }),
             bom: Some(Vec::new()),
             bytes: 0,
         }
@@ -201,6 +254,11 @@ impl Reader {
             self.feed(&head, out);
         }
         let mut state = std::mem::replace(&mut self.state, State::Start(Start::default()));
+        if let State::Sniff(sniff) = state {
+            let react = sniff.ends_in_react();
+            self.leave_sniff(sniff, react, out);
+            state = std::mem::replace(&mut self.state, State::Start(Start::default()));
+        }
         if let State::Detect(detect) = state {
             // The first line was complete JSON or garbage only if it ended; a first value still
             // open over several lines at the end of input is one (truncated) value.
@@ -227,12 +285,27 @@ impl Reader {
                 jsonl.finish(&mut self.sink, out);
                 InputFormat::Jsonl
             }
-            State::Split(split) => split.finish(&mut self.sink, out),
+            State::Split(split) => {
+                let format = split.finish(&mut self.sink, out);
+                self.sink.flush_messages(out);
+                format
+            }
+            State::React(mut runs) => {
+                let mut raw = Vec::new();
+                runs.finish(&mut raw);
+                self.sink.runs(raw, out);
+                InputFormat::Text
+            }
+            // Left above.
+            State::Sniff(_) => InputFormat::Empty,
         };
         FileSummary {
             file: self.sink.file,
             format,
+            source_format: self.sink.format.unwrap_or(SourceFormat::Native),
+            source_format_forced: self.sink.forced,
             records: self.sink.records,
+            successes: self.sink.successes,
             rejected: self.sink.rejected,
             blank_lines: self.sink.blank_lines,
             bytes: self.bytes,
@@ -271,7 +344,44 @@ impl Reader {
                     split.feed(input, &mut self.sink, out);
                     return;
                 }
+                State::Sniff(sniff) => match sniff.feed(input) {
+                    None => return,
+                    Some((used, react)) => {
+                        let State::Sniff(sniff) =
+                            std::mem::replace(&mut self.state, State::Start(Start::default()))
+                        else {
+                            return;
+                        };
+                        self.leave_sniff(sniff, react, out);
+                        input = &input[used..];
+                    }
+                },
+                State::React(runs) => {
+                    let mut raw = Vec::new();
+                    runs.feed(input, &mut raw);
+                    self.sink.runs(raw, out);
+                    return;
+                }
             }
+        }
+    }
+
+    /// Leaves sniffing: the held lines are a ReAct log, or JSON read from the start again.
+    fn leave_sniff(&mut self, sniff: Sniff, react: bool, out: &mut Vec<ReadEvent>) {
+        if react {
+            self.sink.format = Some(SourceFormat::React);
+            let mut runs = react::Splitter::new(sniff.start_line);
+            let mut raw = Vec::new();
+            runs.feed(&sniff.held, &mut raw);
+            self.sink.runs(raw, out);
+            self.state = State::React(runs);
+        } else {
+            self.state = State::Start(Start {
+                blank_lines: sniff.blank_lines,
+                pending: Vec::new(),
+                text: Text::Json,
+            });
+            self.feed(&sniff.held, out);
         }
     }
 
@@ -306,6 +416,72 @@ enum State {
     Detect(Detect),
     Jsonl(Jsonl),
     Split(Splitter),
+    /// The first line is not JSON: looking for ReAct markers.
+    Sniff(Sniff),
+    /// A ReAct text log.
+    React(react::Splitter),
+}
+
+/// What a first byte other than `[` or `{` (or any first byte, for a forced ReAct log)
+/// starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Text {
+    /// JSON (JSONL or values), whatever it looks like: a forced JSON format.
+    #[default]
+    Json,
+    /// Detect ReAct logs.
+    Sniff,
+    /// A forced ReAct log.
+    React,
+}
+
+/// Lines held until they show whether the file is a ReAct log (a step marker line) or JSON (a
+/// line starting with `{` or `[`, or nothing decisive within the limits).
+#[derive(Debug)]
+struct Sniff {
+    held: Vec<u8>,
+    start_line: usize,
+    /// Blank lines before the held ones (counted if the file turns out to be JSONL).
+    blank_lines: usize,
+    lines: usize,
+    /// Where the current line starts in `held`.
+    line_start: usize,
+}
+
+/// Lines and bytes looked at before deciding a text is not a ReAct log.
+const SNIFF_LINES: usize = 64;
+const SNIFF_BYTES: usize = 64 * 1024;
+
+impl Sniff {
+    /// Returns how many bytes of `input` were used, and whether the file is a ReAct log, once
+    /// it is decided.
+    fn feed(&mut self, input: &[u8]) -> Option<(usize, bool)> {
+        for (i, &b) in input.iter().enumerate() {
+            self.held.push(b);
+            if b != b'\n' {
+                continue;
+            }
+            let line = &self.held[self.line_start..self.held.len() - 1];
+            if react::is_step_line(line) {
+                return Some((i + 1, true));
+            }
+            let first = line.iter().find(|b| !b.is_ascii_whitespace());
+            if matches!(first, Some(b'{' | b'[')) {
+                return Some((i + 1, false));
+            }
+            self.lines += 1;
+            self.line_start = self.held.len();
+            if self.lines >= SNIFF_LINES || self.held.len() >= SNIFF_BYTES {
+                return Some((i + 1, false));
+            }
+        }
+        None
+    }
+
+    /// At the end of input: whether the unfinished last line makes the text a ReAct log.
+    fn ends_in_react(&self) -> bool {
+        react::is_step_line(&self.held[self.line_start..])
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -329,6 +505,7 @@ struct Start {
     blank_lines: usize,
     /// The whitespace of the current line.
     pending: Vec<u8>,
+    text: Text,
 }
 
 impl Start {
@@ -343,7 +520,8 @@ impl Start {
                     self.blank_lines += 1;
                     self.pending.clear();
                 }
-                b'[' => {
+                b'[' if self.text != Text::React => {
+                    sink.in_array = true;
                     let col = self.pending.len() + 1;
                     let split = Splitter::new(true, self.line(), col);
                     return Some((i + 1, State::Split(split)));
@@ -352,6 +530,25 @@ impl Start {
                 _ => {
                     let mut held = std::mem::take(&mut self.pending);
                     held.push(b);
+                    match self.text {
+                        Text::React => {
+                            let mut runs = react::Splitter::new(self.line());
+                            // No line is complete yet: no run can end.
+                            runs.feed(&held, &mut Vec::new());
+                            return Some((i + 1, State::React(runs)));
+                        }
+                        Text::Sniff if b != b'{' => {
+                            let sniff = Sniff {
+                                held,
+                                start_line: self.line(),
+                                blank_lines: self.blank_lines,
+                                lines: 0,
+                                line_start: 0,
+                            };
+                            return Some((i + 1, State::Sniff(sniff)));
+                        }
+                        Text::Sniff | Text::Json => {}
+                    }
                     let mut detect = Detect {
                         held: Vec::new(),
                         start_line: self.line(),
@@ -759,13 +956,59 @@ impl Splitter {
 struct Sink {
     file: String,
     limits: Limits,
+    /// The file is a JSON array.
+    in_array: bool,
+    /// The messages of a file that is one array of chat messages, while it is read.
+    messages: Option<MessageList>,
+    /// The source format: forced, or detected from the first record that shows one.
+    format: Option<SourceFormat>,
+    forced: bool,
     records: usize,
+    successes: usize,
     rejected: usize,
     blank_lines: usize,
     notes: Vec<String>,
 }
 
+/// A file that is one list of chat messages: one OpenAI-messages run.
+#[derive(Debug)]
+struct MessageList {
+    line: usize,
+    items: Vec<Json>,
+    /// The first element that is not JSON: its index and why.
+    broken: Option<(usize, String)>,
+}
+
 impl Sink {
+    /// Reads the run of a file that is one list of chat messages, at the end of the array.
+    fn flush_messages(&mut self, out: &mut Vec<ReadEvent>) {
+        let Some(list) = self.messages.take() else {
+            return;
+        };
+        self.format.get_or_insert(SourceFormat::OpenAiMessages);
+        let value = Json::Array(list.items);
+        let raw = crate::json::python_dumps(&value);
+        let result = match list.broken {
+            Some((i, reason)) => Err(Invalid::at(format!("messages[{i}]"), reason)),
+            None => import::import(SourceFormat::OpenAiMessages, &value),
+        };
+        match result {
+            Ok(trajectory) => self.accept(trajectory, raw.as_bytes(), list.line, 0, out),
+            Err(Invalid { field, reason }) => {
+                let r = Rejected {
+                    file: self.file.clone(),
+                    line: list.line,
+                    index: Some(0),
+                    field,
+                    reason,
+                    trajectory_id: None,
+                    excerpt: excerpt(raw.as_bytes()),
+                };
+                self.reject(r, out);
+            }
+        }
+    }
+
     fn note(&mut self, note: &str) {
         self.notes.push(note.to_owned());
     }
@@ -773,6 +1016,33 @@ impl Sink {
     fn reject(&mut self, rejected: Rejected, out: &mut Vec<ReadEvent>) {
         self.rejected += 1;
         out.push(ReadEvent::Rejected(rejected));
+    }
+
+    /// Parses one raw record that starts at `line`, `col` of the file; `Err` is the reason.
+    fn parse_raw(&self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
+        // The position in the file of a position in the record.
+        let at = |(l, c): (usize, usize)| {
+            let column = if l == 1 { col + c - 1 } else { c };
+            format!("line {} column {}", line + l - 1, column)
+        };
+        let text = std::str::from_utf8(raw)
+            .map_err(|e| format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to()))))?;
+        parse_with(text, &self.limits).map_err(
+            |ParseError {
+                 line: l,
+                 column: c,
+                 message,
+             }| {
+                let mut reason = format!("{message} at {}", at((l, c)));
+                if let Some(format) = self.format.filter(|_| self.forced) {
+                    reason.push_str(&format!(
+                        " (the file is read as {}, whose records are JSON)",
+                        format.label()
+                    ));
+                }
+                reason
+            },
+        )
     }
 
     /// Reads one raw record that starts at `line`, `col` of the file.
@@ -794,49 +1064,53 @@ impl Sink {
                 trajectory_id,
                 excerpt: excerpt(raw),
             };
-        // The position in the file of a position in the record.
-        let at = |(l, c): (usize, usize)| {
-            let column = if l == 1 { col + c - 1 } else { c };
-            format!("line {} column {}", line + l - 1, column)
-        };
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                let reason = format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to())));
-                let r = rejected(None, reason, sniff_trajectory_id(raw));
-                self.reject(r, out);
-                return;
-            }
-        };
-        let value = match parse_with(text, &self.limits) {
-            Ok(value) => value,
-            Err(ParseError {
-                line: l,
-                column: c,
-                message,
-            }) => {
-                let reason = format!("{message} at {}", at((l, c)));
-                let r = rejected(None, reason, sniff_trajectory_id(raw));
-                self.reject(r, out);
-                return;
-            }
-        };
-        match trajectory(&value) {
-            Ok(mut trajectory) => {
-                if trajectory.trajectory_id.is_empty() {
-                    trajectory.trajectory_id = generated_id(&self.file, index, raw);
+        let parsed = self.parse_raw(raw, line, col);
+        if let Some(list) = &mut self.messages {
+            match parsed {
+                Ok(value) => list.items.push(value),
+                Err(reason) => {
+                    list.broken.get_or_insert((index, reason));
                 }
-                self.records += 1;
-                out.push(ReadEvent::Record(Record {
-                    trajectory,
-                    source: SourcePos {
-                        file: self.file.clone(),
-                        line,
-                        index,
-                    },
-                }));
             }
+            return;
+        }
+        let value = match parsed {
+            Ok(value) => value,
+            Err(reason) => {
+                let r = rejected(None, reason, sniff_trajectory_id(raw));
+                self.reject(r, out);
+                return;
+            }
+        };
+        let lone_message = matches!(&value, Json::Object(o) if o.get("role").is_some())
+            && import::detect(&value).is_none();
+        if lone_message
+            && self.in_array
+            && index == 0
+            && matches!(self.format, None | Some(SourceFormat::OpenAiMessages))
+        {
+            // The whole array is one conversation.
+            self.messages = Some(MessageList {
+                line,
+                items: vec![value],
+                broken: None,
+            });
+            return;
+        }
+        let format = match self.format {
+            Some(format) => format,
+            None => match import::detect(&value) {
+                Some(format) => {
+                    self.format = Some(format);
+                    format
+                }
+                None => SourceFormat::Native,
+            },
+        };
+        match import::import(format, &value) {
+            Ok(trajectory) => self.accept(trajectory, raw, line, index, out),
             Err(Invalid { field, reason }) => {
+                let reason = self.explain(format, &value, reason);
                 let id = match &value {
                     Json::Object(o) => o
                         .get("trajectory_id")
@@ -847,6 +1121,94 @@ impl Sink {
                 };
                 let r = rejected(field, reason, id);
                 self.reject(r, out);
+            }
+        }
+    }
+
+    /// Counts a trajectory read from `raw` and hands it on, with a generated id when the data
+    /// has none.
+    fn accept(
+        &mut self,
+        mut trajectory: Trajectory,
+        raw: &[u8],
+        line: usize,
+        index: usize,
+        out: &mut Vec<ReadEvent>,
+    ) {
+        if trajectory.trajectory_id.is_empty() {
+            trajectory.trajectory_id = generated_id(&self.file, index, raw);
+        }
+        self.records += 1;
+        self.successes += usize::from(trajectory.succeeded());
+        out.push(ReadEvent::Record(Record {
+            trajectory,
+            source: SourcePos {
+                file: self.file.clone(),
+                line,
+                index,
+            },
+        }));
+    }
+
+    /// A rejection's reason, naming the format when the record does not look like it: always
+    /// for formats other than the native one and for a forced native format (a detected native
+    /// file keeps the native schema's reasons).
+    fn explain(&self, format: SourceFormat, value: &Json, reason: String) -> String {
+        let seen = import::detect(value);
+        if seen.is_none() && matches!(value, Json::Object(o) if o.get("role").is_some()) {
+            return format!(
+                "{reason} (this is a single chat message: give each run as {{\"messages\": \
+                 [...]}}, one per line, or a whole file as one list of messages)"
+            );
+        }
+        if format == SourceFormat::Native && !self.forced {
+            return reason;
+        }
+        match seen {
+            Some(seen) if seen == format => reason,
+            Some(seen) => format!(
+                "not in the {} format (it looks like {}): {reason}",
+                format.label(),
+                seen.label()
+            ),
+            None => format!("not in the {} format: {reason}", format.label()),
+        }
+    }
+
+    /// Reads ReAct runs.
+    fn runs(&mut self, runs: Vec<react::RawRun>, out: &mut Vec<ReadEvent>) {
+        for run in runs {
+            let rejected = |field: Option<String>, reason: String| Rejected {
+                file: self.file.clone(),
+                line: run.line,
+                index: Some(run.index),
+                field,
+                reason,
+                trajectory_id: None,
+                excerpt: excerpt(&run.bytes),
+            };
+            let text = match std::str::from_utf8(&run.bytes) {
+                Ok(text) => text,
+                Err(e) => {
+                    let (l, c) = line_column(&run.bytes, e.valid_up_to());
+                    let reason = format!("invalid UTF-8 at line {} column {c}", run.line + l - 1);
+                    let r = rejected(None, reason);
+                    self.reject(r, out);
+                    continue;
+                }
+            };
+            match react::parse_run(text) {
+                Ok(trajectory) => self.accept(trajectory, &run.bytes, run.line, run.index, out),
+                Err(Invalid { field, mut reason }) => {
+                    if self.forced && !text.lines().any(|l| react::is_step_line(l.as_bytes())) {
+                        reason = format!(
+                            "not in the {} format: {reason}",
+                            SourceFormat::React.label()
+                        );
+                    }
+                    let r = rejected(field, reason);
+                    self.reject(r, out);
+                }
             }
         }
     }
@@ -926,115 +1288,6 @@ fn generated_id(file: &str, index: usize, raw: &[u8]) -> String {
         hash = hash.wrapping_mul(PRIME);
     }
     format!("traj-{:012x}", (hash ^ (hash >> 48)) & 0xffff_ffff_ffff)
-}
-
-/// Why a record does not fit the schema.
-struct Invalid {
-    field: Option<String>,
-    reason: String,
-}
-
-impl Invalid {
-    fn at(field: String, reason: impl Into<String>) -> Self {
-        Invalid {
-            field: Some(field),
-            reason: reason.into(),
-        }
-    }
-}
-
-const MISSING: &str = "required field is missing";
-
-fn path(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
-    }
-}
-
-fn expected(what: &str, found: &Json) -> String {
-    format!("expected {what}, found {}", found.kind())
-}
-
-/// A string member: `Ok(None)` when absent and not `required`.
-fn string_field(
-    o: &JsonObject,
-    prefix: &str,
-    key: &str,
-    required: bool,
-) -> Result<Option<String>, Invalid> {
-    match o.get(key) {
-        None if required => Err(Invalid::at(path(prefix, key), MISSING)),
-        None => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(Invalid::at(path(prefix, key), expected("a string", other))),
-    }
-}
-
-fn required_string(o: &JsonObject, prefix: &str, key: &str) -> Result<String, Invalid> {
-    Ok(string_field(o, prefix, key, true)?.unwrap_or_default())
-}
-
-/// An optional object member, empty when absent.
-fn object_field(o: &JsonObject, prefix: &str, key: &str) -> Result<JsonObject, Invalid> {
-    match o.get(key) {
-        None => Ok(JsonObject::new()),
-        Some(Json::Object(v)) => Ok(v.clone()),
-        Some(other) => Err(Invalid::at(path(prefix, key), expected("an object", other))),
-    }
-}
-
-/// Checks a record against the native schema, field by field in the schema's order.
-fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
-    let Json::Object(o) = value else {
-        return Err(Invalid {
-            field: None,
-            reason: expected("an object", value),
-        });
-    };
-    let trajectory_id = string_field(o, "", "trajectory_id", false)?.unwrap_or_default();
-    let original_prompt = required_string(o, "", "original_prompt")?;
-    let steps = match o.get("steps") {
-        None => return Err(Invalid::at("steps".into(), MISSING)),
-        Some(Json::Array(items)) if items.is_empty() => {
-            return Err(Invalid::at(
-                "steps".into(),
-                "expected at least one step, found an empty array",
-            ))
-        }
-        Some(Json::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| step(item, &format!("steps[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(other) => return Err(Invalid::at("steps".into(), expected("an array", other))),
-    };
-    let final_answer = string_field(o, "", "final_answer", false)?.unwrap_or_default();
-    let failure_reason = required_string(o, "", "failure_reason")?;
-    let metadata = object_field(o, "", "metadata")?;
-    Ok(Trajectory {
-        trajectory_id,
-        original_prompt,
-        steps,
-        final_answer,
-        failure_reason,
-        metadata,
-        origin: None,
-    })
-}
-
-fn step(value: &Json, prefix: &str) -> Result<Step, Invalid> {
-    let Json::Object(o) = value else {
-        return Err(Invalid::at(prefix.to_owned(), expected("an object", value)));
-    };
-    Ok(Step {
-        thought: required_string(o, prefix, "thought")?,
-        action_name: required_string(o, prefix, "action_name")?,
-        action_input: object_field(o, prefix, "action_input")?,
-        observation: required_string(o, prefix, "observation")?,
-        call: None,
-    })
 }
 
 #[cfg(test)]

@@ -44,10 +44,12 @@ pub enum Status {
     Rejected,
     Failed,
     Cancelled,
+    /// The source marks the run as successful: kept apart, never run.
+    Success,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Pending,
         Status::WillSkip,
         Status::Accepted,
@@ -55,6 +57,7 @@ impl Status {
         Status::Rejected,
         Status::Failed,
         Status::Cancelled,
+        Status::Success,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Status {
             Status::Rejected => "rejected",
             Status::Failed => "failed",
             Status::Cancelled => "cancelled",
+            Status::Success => "success",
         }
     }
 
@@ -79,6 +83,10 @@ impl Status {
         }
     }
 }
+
+/// The reason shown for a success.
+pub const SUCCESS_REASON: &str =
+    "the source marks this run as successful: kept apart, not relabeled";
 
 /// A row of the results table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -277,12 +285,34 @@ impl Session {
         }
     }
 
-    /// Indexes that a run should process: those with no result yet, or whose last run failed
-    /// or was cancelled.
+    /// The runs the sources mark as successful, in load order: never run, not counted among
+    /// the failures, available to exports as they are.
+    pub fn successes(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.entries.iter().filter(|e| e.trajectory.succeeded())
+    }
+
+    /// How many runs the sources mark as successful.
+    pub fn success_count(&self) -> usize {
+        self.successes().count()
+    }
+
+    /// The failed runs (everything but the successes), in load order.
+    pub fn failures(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.entries.iter().filter(|e| !e.trajectory.succeeded())
+    }
+
+    /// How many failed runs were loaded.
+    pub fn failure_count(&self) -> usize {
+        self.len() - self.success_count()
+    }
+
+    /// Indexes that a run should process: failures with no result yet, or whose last run
+    /// failed or was cancelled. Successes are never run.
     pub fn to_run(&self) -> Vec<usize> {
         self.entries
             .iter()
             .enumerate()
+            .filter(|(_, e)| !e.trajectory.succeeded())
             .filter(|(_, e)| match &e.result {
                 None => true,
                 Some(r) => matches!(
@@ -294,24 +324,25 @@ impl Session {
             .collect()
     }
 
-    /// Counts and usage over the results so far.
+    /// Counts and usage over the results so far (successes have none).
     pub fn totals(&self) -> Totals {
         let mut totals = Totals::default();
-        for r in self.entries.iter().filter_map(|e| e.result.as_ref()) {
+        for r in self.failures().filter_map(|e| e.result.as_ref()) {
             totals.add(r);
         }
         totals
     }
 
-    /// How many trajectories the rule-based stages classify under each failure type (`None`:
-    /// no type), in taxonomy order, types with no trajectory left out.
+    /// How many failed trajectories the rule-based stages classify under each failure type
+    /// (`None`: no type), in taxonomy order, types with no trajectory left out. Successes are
+    /// not counted.
     pub fn failure_type_counts(&self) -> Vec<(Option<FailureType>, usize)> {
         let mut counts: Vec<(Option<FailureType>, usize)> = FailureType::ALL
             .iter()
             .map(|t| (Some(*t), 0))
             .chain(std::iter::once((None, 0)))
             .collect();
-        for e in &self.entries {
+        for e in self.failures() {
             let t = self.analysis(e).failure_type;
             if let Some(slot) = counts.iter_mut().find(|(k, _)| *k == t) {
                 slot.1 += 1;
@@ -334,6 +365,7 @@ impl Session {
         let e = self.entries.get(index)?;
         let analysis = self.analysis(e);
         let (status, reason) = match &e.result {
+            _ if e.trajectory.succeeded() => (Status::Success, SUCCESS_REASON.to_owned()),
             Some(r) => (Status::of(&r.outcome), r.outcome.reason()),
             None => match &e.rules.skip_reason {
                 Some(reason) => (Status::WillSkip, reason.clone()),
@@ -514,6 +546,70 @@ mod tests {
         // "a" has weight 0.4: below the new δ.
         assert_eq!(s.row(0).unwrap().status, Status::WillSkip);
         assert!(s.row(0).unwrap().reason.contains("below δ = 0.45"));
+    }
+
+    #[test]
+    fn successes_are_kept_apart() {
+        let file = concat!(
+            r#"{"id": "ok", "success": true, "messages": [{"role": "user", "content": "Find tea"}, {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "Found green tea for $4"}, {"role": "assistant", "content": "Green tea, $4."}]}"#,
+            "\n",
+            r#"{"id": "bad", "reward": 0, "messages": [{"role": "user", "content": "Find coffee"}, {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "error: 503 service unavailable"}]}"#,
+            "\n",
+        );
+        let mut s = session();
+        s.add_report(read_all("chat.jsonl", file.as_bytes()));
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.success_count(), 1);
+        assert_eq!(s.failure_count(), 4);
+        let ids: Vec<_> = s
+            .successes()
+            .map(|e| e.trajectory.trajectory_id.as_str())
+            .collect();
+        assert_eq!(ids, ["ok"]);
+        assert_eq!(s.failures().count(), 4);
+        // Never run, shown and filterable as a success.
+        assert_eq!(s.to_run(), vec![0, 1, 2, 4]);
+        let row = s.row(3).unwrap();
+        assert_eq!(
+            (row.status, row.reason.as_str()),
+            (Status::Success, SUCCESS_REASON)
+        );
+        let only: Vec<usize> = s
+            .rows(&Filter {
+                status: Some(Status::Success),
+                ..Filter::default()
+            })
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(only, vec![3]);
+        // Not counted among the failures.
+        assert_eq!(
+            s.failure_type_counts(),
+            vec![
+                (Some(FailureType::ConstraintViolation), 1),
+                (Some(FailureType::WrongResult), 1),
+                (Some(FailureType::ToolError), 2),
+            ]
+        );
+        // A result recorded against a success (no run makes one) is neither shown nor
+        // counted; one for a failure is.
+        let cancelled = || TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome: Outcome::Cancelled {
+                stage: crate::pipeline::Stage::Extraction,
+            },
+        };
+        s.set_result(3, cancelled());
+        assert_eq!(s.row(3).unwrap().status, Status::Success);
+        assert_eq!(s.totals(), Totals::default());
+        s.set_result(4, cancelled());
+        assert_eq!(s.totals().cancelled, 1);
+        assert_eq!(s.to_run(), vec![0, 1, 2, 4]);
     }
 
     #[test]

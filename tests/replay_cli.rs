@@ -67,3 +67,88 @@ fn usage_errors_exit_with_2() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: replay INPUT"));
 }
+
+#[test]
+fn every_export_format_writes_a_valid_row_per_trajectory() {
+    use agenther::export::{validate_file, Target};
+    for target in Target::TOOLS {
+        let out = std::env::temp_dir().join(format!(
+            "agenther-replay-{}-{}.jsonl",
+            target.id(),
+            std::process::id()
+        ));
+        let run = replay(&[
+            &format!("{FIXTURES}/corpus.jsonl"),
+            "--export",
+            target.id(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        let written = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).ok();
+        assert_eq!(written.lines().count(), 400, "{}", target.id());
+        assert_eq!(validate_file(target, &written), vec![], "{}", target.id());
+        assert!(
+            stderr.contains(&format!(
+                "400 records, 0 rejected, 400 lines written, 0 {} rows left out",
+                target.id()
+            )),
+            "{stderr}"
+        );
+        // The fixed relabeling: hindsight goal, confidence, weight = severity.
+        let first: serde_json::Value =
+            serde_json::from_str(written.lines().next().unwrap()).unwrap();
+        let text = first.to_string();
+        assert!(text.contains("HINDSIGHT::"), "{}", target.id());
+        if target != Target::OpenAi {
+            assert_eq!(first["provenance"]["confidence"], 0.75);
+            assert_eq!(first["provenance"]["judges"], "fixed relabeling");
+            assert!(first["weight"].as_f64().unwrap() >= 0.3);
+        }
+    }
+}
+
+#[test]
+fn export_rows_that_break_a_rule_are_reported_and_left_out() {
+    // The bad-input corpus has one record whose arguments hold NaN.
+    let run = replay(&[&format!("{FIXTURES}/bad.jsonl"), "--export", "openai"]);
+    assert!(run.status.success());
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 67);
+    assert!(!stdout.contains("NaN"));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains(
+            "bad.jsonl:87: bad-nan_literal-8-0024: openai row left out: \
+             messages[1].tool_calls[0].function.arguments: holds NaN or Infinity at score"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("68 records, 31 rejected, 67 lines written, 1 openai rows left out"));
+    // Native output keeps every record.
+    let native = replay(&[&format!("{FIXTURES}/bad.jsonl"), "--export=native"]);
+    assert_eq!(
+        String::from_utf8(native.stdout).unwrap().lines().count(),
+        68
+    );
+}
+
+#[test]
+fn unknown_export_format_is_a_usage_error() {
+    let run = replay(&[&format!("{FIXTURES}/corpus.jsonl"), "--export", "csv"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("unknown export format \"csv\""));
+    let help = replay(&["--help"]);
+    let usage = String::from_utf8_lossy(&help.stdout);
+    for id in [
+        "native",
+        "llamafactory",
+        "trl-sft",
+        "trl-preference",
+        "openai",
+    ] {
+        assert!(usage.contains(id), "{id} missing from the usage");
+    }
+}

@@ -1,28 +1,47 @@
 //! `replay`: the native differential and benchmark command.
 //!
-//! Reads a trajectory file (JSON array or JSONL), runs rule-based Stage 1 and Stage 2 and
-//! packages the three sample envelopes with the fixed relabeling of the reference fixtures,
-//! writing one line per trajectory shaped like `tests/fixtures/reference/expected.jsonl`.
+//! Reads a trajectory file (JSON array or JSONL, in the native schema or one of the import
+//! formats, or a ReAct text log), runs rule-based Stage 1 and Stage 2 and packages the three
+//! sample envelopes with the fixed relabeling of the reference fixtures, writing one line per
+//! failed trajectory shaped like `tests/fixtures/reference/expected.jsonl`; or, with
+//! `--export FORMAT`, one row per failed trajectory in a training tool's layout, each row
+//! checked against that layout's rules.
 
-use agenther::reader::{self, ReadEvent};
-use agenther::stages::package::replay::replay_line_text;
+use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, Target};
+use agenther::import::SourceFormat;
+use agenther::reader::{self, ReadEvent, Record};
+use agenther::stages::detect;
+use agenther::stages::package::replay::{fixed_relabel, replay_line_text, CONFIDENCE};
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-Usage: replay INPUT [--out FILE]
+Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT]
 
-Reads INPUT (a JSON array of trajectories, or JSONL), runs rule-based failure detection and
-outcome extraction, packages the sft, dpo and sharegpt samples with a fixed relabeling
-(hindsight prompt \"HINDSIGHT::\" + id, confidence 0.75, weight = severity) and writes one
-JSON line per trajectory to FILE, or to standard output.
+Reads INPUT (a JSON array of trajectories, JSONL, or a ReAct text log), runs rule-based failure
+detection and outcome extraction, packages the sft, dpo and sharegpt samples with a fixed
+relabeling (hindsight prompt \"HINDSIGHT::\" + id, confidence 0.75, weight = severity) and
+writes one JSON line per failed trajectory to FILE, or to standard output. Runs the source
+marks as successful are counted but not written: only failures are relabeled.
 
-Rejected records are reported on standard error, followed by a summary line.
+Rejected records are reported on standard error, followed by a line naming the source format
+(detected or forced) with the counts of failures, successes and rejected records, and a
+summary line.
 
 Options:
-  --out FILE   write the lines to FILE instead of standard output
-  -h, --help   print this help
+  --out FILE        write the lines to FILE instead of standard output
+  --format ID       read INPUT in this format instead of detecting it: auto (the default),
+                    native, openai_messages, tau_bench, sharegpt, react, toolbench or atif
+  --export FORMAT   what to write, with the same relabeling and weight = severity:
+                      native          the replay lines above (the default)
+                      llamafactory    LLaMA-Factory ShareGPT with function_call turns
+                      trl-sft         TRL conversational SFT (messages, tools)
+                      trl-preference  TRL preference pairs (chosen, rejected)
+                      openai          OpenAI chat fine-tuning (messages, tools)
+                    Each row is checked against the format's rules; a row that breaks one
+                    is left out and reported on standard error.
+  -h, --help        print this help
 
 Exit status: 0 when INPUT was read (even with rejected records), 2 on a usage error or when
 INPUT or FILE cannot be opened, 1 when writing fails.";
@@ -30,6 +49,22 @@ INPUT or FILE cannot be opened, 1 when writing fails.";
 struct Args {
     input: String,
     out: Option<String>,
+    /// `None`: detect the format.
+    format: Option<SourceFormat>,
+    /// `None`: the native replay lines.
+    export: Option<Target>,
+}
+
+/// The `--export` formats: `native`, or a training tool's layout.
+fn parse_export(id: &str) -> Result<Option<Target>, String> {
+    match id {
+        "native" => Ok(None),
+        _ => Target::TOOLS
+            .into_iter()
+            .find(|t| t.id() == id)
+            .map(Some)
+            .ok_or_else(|| format!("unknown export format {id:?}")),
+    }
 }
 
 enum Parsed {
@@ -40,6 +75,8 @@ enum Parsed {
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
     let mut input = None;
     let mut out = None;
+    let mut format = None;
+    let mut export: Option<Option<Target>> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -55,6 +92,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 }
                 out = Some(s["--out=".len()..].to_owned());
             }
+            "--format" => format = Some(args.next().ok_or("--format needs an id")?),
+            s if s.starts_with("--format=") => format = Some(s["--format=".len()..].to_owned()),
+            "--export" => match args.next() {
+                Some(id) if export.is_none() => export = Some(parse_export(&id)?),
+                Some(_) => return Err("--export given twice".to_owned()),
+                None => return Err("--export needs a format".to_owned()),
+            },
+            s if s.starts_with("--export=") => {
+                if export.is_some() {
+                    return Err("--export given twice".to_owned());
+                }
+                export = Some(parse_export(&s["--export=".len()..])?);
+            }
             s if s.starts_with('-') && s != "-" => {
                 return Err(format!("unknown option {s}"));
             }
@@ -62,8 +112,20 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             _ => return Err(format!("unexpected argument {arg}")),
         }
     }
+    let format = match format.as_deref() {
+        None | Some("auto") => None,
+        Some(id) => Some(SourceFormat::parse(id).ok_or_else(|| {
+            let ids: Vec<&str> = SourceFormat::ALL.iter().map(|f| f.id()).collect();
+            format!("unknown format {id} (expected auto, {})", ids.join(", "))
+        })?),
+    };
     match input {
-        Some(input) => Ok(Parsed::Run(Args { input, out })),
+        Some(input) => Ok(Parsed::Run(Args {
+            input,
+            out,
+            format,
+            export: export.flatten(),
+        })),
         None => Err("missing INPUT".to_owned()),
     }
 }
@@ -101,10 +163,10 @@ fn main() -> ExitCode {
 
     // The input is streamed through the chunked reader: memory holds one chunk and the
     // records of that chunk, whatever the file's size.
-    let mut reader = reader::Reader::new(args.input.clone());
+    let mut reader = reader::Reader::with_format(args.input.clone(), args.format);
     let mut events = Vec::new();
     let mut chunk = vec![0u8; CHUNK_BYTES];
-    let mut written = 0usize;
+    let mut counts = Counts::default();
     loop {
         let n = match input.read(&mut chunk) {
             Ok(0) => break,
@@ -116,24 +178,45 @@ fn main() -> ExitCode {
             }
         };
         reader.push(&chunk[..n], &mut events);
-        if let Err(e) = drain(&mut events, &mut sink, &mut written) {
+        if let Err(e) = drain(&mut events, args.export, &mut sink, &mut counts) {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
     }
     let summary = reader.finish(&mut events);
-    if let Err(e) = drain(&mut events, &mut sink, &mut written).and_then(|_| sink.flush()) {
+    if let Err(e) =
+        drain(&mut events, args.export, &mut sink, &mut counts).and_then(|_| sink.flush())
+    {
         eprintln!("replay: write failed: {e}");
         return ExitCode::from(1);
     }
     drop(sink);
     let elapsed = started.elapsed();
+    let left_out = match args.export {
+        Some(target) => format!(", {} {} rows left out", counts.left_out, target.id()),
+        None => String::new(),
+    };
     eprintln!(
-        "replay: {}: {} records, {} rejected, {} lines written in {:.3} s",
+        "replay: {}: read as {} ({}, {}): {} failures, {} successes, {} rejected",
+        summary.file,
+        summary.source_format.label(),
+        summary.source_format.id(),
+        if summary.source_format_forced {
+            "forced"
+        } else {
+            "detected"
+        },
+        summary.records - summary.successes,
+        summary.successes,
+        summary.rejected
+    );
+    eprintln!(
+        "replay: {}: {} records, {} rejected, {} lines written{} in {:.3} s",
         summary.file,
         summary.records,
         summary.rejected,
-        written,
+        counts.written,
+        left_out,
         elapsed.as_secs_f64()
     );
     ExitCode::SUCCESS
@@ -142,18 +225,85 @@ fn main() -> ExitCode {
 /// Bytes read from the input at a time.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// Writes the replay line of each record in `events` to `sink` and each rejection to stderr.
-fn drain(events: &mut Vec<ReadEvent>, sink: &mut dyn Write, written: &mut usize) -> io::Result<()> {
+/// Lines written and rows left out so far.
+#[derive(Default)]
+struct Counts {
+    written: usize,
+    left_out: usize,
+}
+
+/// Writes the line of each failed record in `events` to `sink` (the replay line, or the row in
+/// `export`'s layout; successes are left out) and each rejection, and each rule a row broke,
+/// to stderr.
+fn drain(
+    events: &mut Vec<ReadEvent>,
+    export: Option<Target>,
+    sink: &mut dyn Write,
+    counts: &mut Counts,
+) -> io::Result<()> {
     for event in events.drain(..) {
         match event {
+            ReadEvent::Record(record) if record.trajectory.succeeded() => {}
             ReadEvent::Record(record) => {
-                writeln!(sink, "{}", replay_line_text(&record.trajectory))?;
-                *written += 1;
+                let line = match export {
+                    None => Some(replay_line_text(&record.trajectory)),
+                    Some(target) => export_line(target, &record, counts.written + 1),
+                };
+                match line {
+                    Some(line) => {
+                        writeln!(sink, "{line}")?;
+                        counts.written += 1;
+                    }
+                    None => counts.left_out += 1,
+                }
             }
             ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
         }
     }
     Ok(())
+}
+
+/// The record's row in `target`'s layout with the fixed relabeling, or `None` after reporting
+/// on stderr every rule the row broke.
+fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
+    let t = &record.trajectory;
+    let relabel = fixed_relabel(t);
+    let provenance = Provenance {
+        kind: SampleKind::Relabeled,
+        source_file: record.source.file.clone(),
+        source_line: record.source.line,
+        trajectory_id: t.trajectory_id.clone(),
+        import_format: t.origin.as_ref().map(|o| o.format.clone()),
+        original_prompt: t.original_prompt.clone(),
+        confidence: Some(CONFIDENCE),
+        relabel_confidence: Some(CONFIDENCE),
+        judge_confidence: None,
+        judges: Some("fixed relabeling".to_owned()),
+    };
+    let weight = detect::rules::detect(t).severity;
+    let item = ExportItem::relabeled(t, &relabel, weight, provenance);
+    match export::checked_line(target, line, &item, &ExportOptions::default())? {
+        Ok(text) => Some(text),
+        Err(violations) => {
+            for v in violations {
+                let field = if v.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", v.field)
+                };
+                eprintln!(
+                    "{}:{}: {}: {} row left out: {}{}",
+                    record.source.file,
+                    record.source.line,
+                    t.trajectory_id,
+                    target.id(),
+                    field,
+                    v.message
+                );
+            }
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +336,57 @@ mod tests {
         assert!(parse(&["a", "--out"]).is_err());
         assert!(parse(&["a", "--bogus"]).is_err());
         assert!(parse(&["a", "--out", "x", "--out", "y"]).is_err());
+    }
+
+    #[test]
+    fn format_argument() {
+        let format = |args: &[&str]| match parse(args) {
+            Ok(Parsed::Run(a)) => Ok(a.format),
+            Ok(Parsed::Help) => Err("help".to_owned()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(format(&["in"]), Ok(None));
+        assert_eq!(format(&["in", "--format", "auto"]), Ok(None));
+        assert_eq!(
+            format(&["--format", "sharegpt", "in"]),
+            Ok(Some(SourceFormat::ShareGpt))
+        );
+        assert_eq!(
+            format(&["in", "--format=tau_bench"]),
+            Ok(Some(SourceFormat::TauBench))
+        );
+        assert_eq!(
+            format(&["in", "--format", "csv"]),
+            Err("unknown format csv (expected auto, native, openai_messages, tau_bench, sharegpt, react, toolbench, atif)".to_owned())
+        );
+        assert!(format(&["in", "--format"]).is_err());
+        match parse(&["in", "--format", "react", "--export", "openai"]) {
+            Ok(Parsed::Run(a)) => {
+                assert_eq!(a.format, Some(SourceFormat::React));
+                assert!(a.export.is_some());
+            }
+            _ => panic!("expected a run"),
+        }
+    }
+
+    #[test]
+    fn export_argument() {
+        let export = |args: &[&str]| match parse(args) {
+            Ok(Parsed::Run(a)) => Ok(a.export),
+            Ok(Parsed::Help) => Err("help".to_owned()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(export(&["in"]), Ok(None));
+        assert_eq!(export(&["in", "--export", "native"]), Ok(None));
+        for target in Target::TOOLS {
+            assert_eq!(export(&["in", "--export", target.id()]), Ok(Some(target)));
+            let joined = format!("--export={}", target.id());
+            assert_eq!(export(&[&joined, "in"]), Ok(Some(target)));
+        }
+        assert!(export(&["in", "--export", "sft"])
+            .unwrap_err()
+            .contains("unknown export"));
+        assert!(export(&["in", "--export"]).is_err());
+        assert!(export(&["in", "--export", "openai", "--export=native"]).is_err());
     }
 }

@@ -145,6 +145,12 @@ fn value_into_json_line(v: Value) -> String {
     escape_unicode_line_breaks(json.to_python_json())
 }
 
+/// A [`Json`] value as one JSONL line (no newline), written as [`value_to_json_line`] writes
+/// lines: Python's `json.dumps` style, with U+0085, U+2028 and U+2029 escaped.
+pub fn json_to_line(json: &Json) -> String {
+    escape_unicode_line_breaks(json.to_python_json())
+}
+
 /// A sample as one JSONL line (no newline); see [`value_to_json_line`].
 pub fn sample_to_json_line(s: &Sample) -> String {
     value_into_json_line(sample_to_value(s))

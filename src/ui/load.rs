@@ -2,8 +2,9 @@
 
 use super::browser;
 use super::state::AppState;
+use crate::import::SourceFormat;
 use crate::progress::format_count;
-use crate::reader::InputFormat;
+use crate::reader::{FileSummary, InputFormat};
 use leptos::ev::DragEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -16,20 +17,39 @@ fn format_name(f: InputFormat) -> &'static str {
         InputFormat::Jsonl => "JSONL",
         InputFormat::JsonArray => "JSON array",
         InputFormat::JsonValues => "JSON values",
+        InputFormat::Text => "text",
         InputFormat::Empty => "empty",
     }
+}
+
+/// How a file was read: its source format (detected or chosen), its layout and size.
+fn read_as(sum: &FileSummary) -> String {
+    format!(
+        "{} ({}), {}, {} bytes",
+        sum.source_format.label(),
+        if sum.source_format_forced {
+            "chosen"
+        } else {
+            "detected"
+        },
+        format_name(sum.format),
+        format_count(sum.bytes as usize)
+    )
 }
 
 #[component]
 pub fn LoadSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let dragging = RwSignal::new(false);
+    // The format files are read in: "auto" (detect each file's) or a format id.
+    let format = RwSignal::new("auto".to_owned());
+    let chosen = move || SourceFormat::parse(&format.get_untracked());
     let on_drop = move |ev: DragEvent| {
         ev.prevent_default();
         dragging.set(false);
         let files = browser::files_of(ev.data_transfer().and_then(|dt| dt.files()));
         if !files.is_empty() {
-            spawn_local(state.load_files(files));
+            spawn_local(state.load_files(files, chosen()));
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
@@ -37,8 +57,12 @@ pub fn LoadSection() -> impl IntoView {
         let files = browser::files_of(input.files());
         // The same file may be picked again later.
         input.set_value("");
-        spawn_local(state.load_files(files));
+        spawn_local(state.load_files(files, chosen()));
     };
+    let format_options = std::iter::once(("auto", "Detect each file's format"))
+        .chain(SourceFormat::ALL.iter().map(|f| (f.id(), f.label())))
+        .map(|(id, label)| view! { <option value=id>{label}</option> })
+        .collect_view();
 
     let files = move || {
         state.session.with(|s| {
@@ -51,15 +75,23 @@ pub fn LoadSection() -> impl IntoView {
                     } else {
                         format!(" — {}", sum.notes.join("; "))
                     };
+                    let successes = (sum.successes > 0).then(|| {
+                        view! {
+                            <span data-testid="file-successes">
+                                {format!("{} successes kept apart", format_count(sum.successes))}
+                            </span>
+                        }
+                    });
                     view! {
                         <li class="file-row" data-testid="file-row">
                             <span class="file-name">{sum.file.clone()}</span>
                             <span>{format!("{} trajectories", format_count(sum.records))}</span>
+                            {successes}
                             <span class={if sum.rejected > 0 { "bad" } else { "" }}>
                                 {format!("{} rejected", format_count(sum.rejected))}
                             </span>
-                            <span class="muted">
-                                {format!("{}, {} bytes{}", format_name(sum.format), format_count(sum.bytes as usize), notes)}
+                            <span class="muted" data-testid="file-format">
+                                {format!("{}{}", read_as(sum), notes)}
                             </span>
                         </li>
                     }
@@ -111,18 +143,31 @@ pub fn LoadSection() -> impl IntoView {
                 on:dragleave=move |_| dragging.set(false)
                 on:drop=on_drop
             >
-                <p>"Drop " <code>".json"</code> " or " <code>".jsonl"</code> " files here, or"</p>
+                <p>
+                    "Drop " <code>".json"</code> ", " <code>".jsonl"</code> " or " <code>".txt"</code>
+                    " files here (AgentHER, OpenAI messages, tau-bench, ShareGPT, ReAct logs, ToolBench or ATIF), or"
+                </p>
                 <div class="buttons">
                     <label class="button primary file-button">
                         "Choose files…"
                         <input
                             type="file"
                             multiple
-                            accept=".json,.jsonl,application/json"
+                            accept=".json,.jsonl,.txt,.log,application/json,text/plain"
                             data-testid="file-input"
                             class="visually-hidden"
                             on:change=on_pick
                         />
+                    </label>
+                    <label class="read-as">
+                        "Read as "
+                        <select
+                            data-testid="read-as"
+                            prop:value=move || format.get()
+                            on:change=move |ev| format.set(event_target_value(&ev))
+                        >
+                            {format_options}
+                        </select>
                     </label>
                     <button data-testid="load-example" on:click=move |_| state.load_example()>
                         "Try the example"
@@ -164,9 +209,14 @@ pub fn LoadSection() -> impl IntoView {
                         state
                             .session
                             .with(|s| {
+                                let successes = match s.success_count() {
+                                    0 => String::new(),
+                                    n => format!(" ({} successes kept apart)", format_count(n)),
+                                };
                                 format!(
-                                    "{} trajectories in {} file{}; by rule-based failure type:",
+                                    "{} trajectories{} in {} file{}; failures by rule-based type:",
                                     format_count(s.len()),
+                                    successes,
                                     s.files.len(),
                                     if s.files.len() == 1 { "" } else { "s" },
                                 )

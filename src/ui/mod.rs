@@ -2,6 +2,7 @@
 //! signals of [`state::AppState`] and call the core; they hold no logic of their own.
 
 pub mod browser;
+mod downloads;
 mod load;
 mod results;
 mod run;
@@ -40,7 +41,7 @@ pub fn App() -> impl IntoView {
                 <settings::SettingsSection />
                 <run::RunSection />
                 <results::ResultsSection />
-                <run::DownloadSection />
+                <downloads::DownloadSection />
                 {move || {
                     state
                         .notice

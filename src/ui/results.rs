@@ -381,6 +381,7 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
         }
     });
     let outcome = match result {
+        _ if e.trajectory.succeeded() => format!("success: {}", crate::session::SUCCESS_REASON),
         Some(r) => format!("{}: {}", r.outcome.status(), r.outcome.reason()),
         None => match &e.rules.skip_reason {
             Some(reason) => format!("not run yet; the gates would skip it: {reason}"),

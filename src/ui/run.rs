@@ -1,7 +1,6 @@
-//! Section 4 (run and progress) and section 6 (downloads).
+//! Section 4: run and progress.
 
 use super::state::{AppState, Phase};
-use crate::model::SampleFormat;
 use crate::progress::{format_count, format_duration};
 use leptos::prelude::*;
 
@@ -111,57 +110,6 @@ pub fn RunSection() -> impl IntoView {
                     }}
                 </tbody>
             </table>
-        </section>
-    }
-}
-
-#[component]
-pub fn DownloadSection() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let accepted = move || state.session.with(crate::export::accepted_count);
-    let has_entries = move || state.session.with(|s| !s.files.is_empty());
-    let running = move || state.run.with(|r| r.phase == Phase::Running);
-    let samples = move |format: SampleFormat, testid: &'static str, label: &'static str| {
-        view! {
-            <button
-                data-testid=testid
-                disabled=move || running() || accepted() == 0
-                on:click=move |_| state.download_samples(format)
-            >
-                {label}
-            </button>
-        }
-    };
-    view! {
-        <section class="card" aria-labelledby="download-title">
-            <h2 id="download-title">"6. Download"</h2>
-            <div class="buttons">
-                {samples(SampleFormat::Sft, "download-sft", "SFT JSONL")}
-                {samples(SampleFormat::Dpo, "download-dpo", "DPO JSONL")}
-                {samples(SampleFormat::Sharegpt, "download-sharegpt", "ShareGPT JSONL")}
-                <button
-                    data-testid="download-report"
-                    disabled=move || running() || !has_entries()
-                    on:click=move |_| state.download_report()
-                >
-                    "Run report (JSON)"
-                </button>
-            </div>
-            <p class="muted">
-                {move || {
-                    if running() {
-                        "Downloads are available when the run ends.".to_string()
-                    } else if !has_entries() {
-                        "Nothing to download yet: load trajectories and run.".to_string()
-                    } else if accepted() == 0 {
-                        "No accepted samples yet: the sample files need a run that accepts some. \
-                         The report is available."
-                            .to_string()
-                    } else {
-                        format!("{} accepted samples per format.", format_count(accepted()))
-                    }
-                }}
-            </p>
         </section>
     }
 }

@@ -6,7 +6,7 @@ use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::replay::{Exchange, ExchangeSink, ReplayClient};
 use crate::llm::{AdaptiveClient, ChatClient, Templates};
-use crate::model::{SampleFormat, Trajectory};
+use crate::model::Trajectory;
 use crate::persist::{self, Journal, Restored, SessionRecord};
 use crate::pipeline::{process, Outcome, Settings, Totals};
 use crate::prefs::{self, Draft, Prefs};
@@ -528,8 +528,12 @@ impl AppState {
     }
 
     /// Reads `files` one after the other, a chunk at a time, adding each trajectory to the
-    /// session as it arrives.
-    pub async fn load_files(self, files: Vec<web_sys::File>) {
+    /// session as it arrives; in `format`, or detecting each file's format (`None`).
+    pub async fn load_files(
+        self,
+        files: Vec<web_sys::File>,
+        format: Option<crate::import::SourceFormat>,
+    ) {
         self.load_error.set(None);
         if !files.is_empty() {
             self.begin_saving();
@@ -537,7 +541,7 @@ impl AppState {
         for file in files {
             let name = file.name();
             let size = file.size();
-            let mut reader = Reader::new(name.clone());
+            let mut reader = Reader::with_format(name.clone(), format);
             let mut events = Vec::new();
             let mut rejected = Vec::new();
             let mut offset = 0.0;
@@ -839,49 +843,6 @@ impl AppState {
     pub fn rows(&self) -> Vec<Row> {
         let filter = self.filter();
         self.session.with(|s| s.rows(&filter))
-    }
-
-    /// Downloads the accepted samples in `format`.
-    pub fn download_samples(self, format: SampleFormat) {
-        let text = self
-            .session
-            .with_untracked(|s| crate::export::samples_jsonl(s, format));
-        let name =
-            crate::export::samples_file_name(format, &progress::file_stamp(browser::now_ms()));
-        self.report_download(browser::download(&name, "application/x-ndjson", &text));
-    }
-
-    /// Downloads the run report.
-    pub fn download_report(self) {
-        let prefs = self.prefs().unwrap_or_default();
-        let settings = prefs.to_pipeline_settings();
-        let templates = Templates::defaults();
-        let now = browser::now_ms();
-        let created_at = progress::iso_time(now);
-        let endpoint = prefs::endpoint_for_report(&prefs.base_url);
-        let elapsed_ms = self.run.with_untracked(RunView::elapsed_ms);
-        let report = self.session.with_untracked(|s| {
-            crate::export::run_report(
-                s,
-                &crate::export::RunContext {
-                    endpoint: &endpoint,
-                    settings: &settings,
-                    templates: &templates,
-                    created_at: &created_at,
-                    elapsed_ms,
-                },
-            )
-        });
-        let text = serde_json::to_string_pretty(&report).expect("a report serializes");
-        let name = crate::export::file_name("report", &progress::file_stamp(now), "json");
-        self.report_download(browser::download(&name, "application/json", &text));
-    }
-
-    fn report_download(&self, result: Result<(), wasm_bindgen::JsValue>) {
-        if result.is_err() {
-            self.notice
-                .set(Some("The browser refused to start the download.".into()));
-        }
     }
 }
 

@@ -1,0 +1,294 @@
+//! A trajectory seen as a tool-calling conversation, the shape every structured export starts
+//! from: the system prompt, assistant turns that each carry one or more tool calls with their
+//! results, and a closing answer.
+
+use crate::json::JsonObject;
+use crate::model::Trajectory;
+use crate::pytext;
+use crate::stages::package::{action_input_json, RESULT_MAX_CHARS};
+use std::collections::HashSet;
+
+/// The closing answer written when the run left no final answer and observed nothing.
+pub const EMPTY_CLOSING: &str = "Done.";
+
+/// One tool call and its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call<'a> {
+    /// The source's call id, or a generated `call_<n>` (n = the step's 1-based position).
+    pub id: String,
+    pub name: &'a str,
+    /// The arguments as an object (the step's `action_input`).
+    pub arguments: &'a JsonObject,
+    /// The arguments as a JSON string: the source's text when the step came from an import
+    /// that kept it, otherwise `action_input` written as JSON.
+    pub arguments_text: String,
+    pub result: &'a str,
+}
+
+/// One assistant turn: the reasoning that came with it and the calls it made (several when the
+/// source made parallel calls).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn<'a> {
+    /// The non-empty thoughts of the turn's steps, joined by newlines ("" when none).
+    pub thought: String,
+    pub calls: Vec<Call<'a>>,
+}
+
+/// The assistant's last message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closing {
+    pub text: String,
+    /// True when the run had no final answer and the text was derived from its last
+    /// observation (or is [`EMPTY_CLOSING`]); such text was never produced by the agent.
+    pub derived: bool,
+}
+
+/// A trajectory as a tool-calling conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dialogue<'a> {
+    /// The imported run's system prompt, when it had a non-blank one.
+    pub system: Option<&'a str>,
+    pub turns: Vec<Turn<'a>>,
+    pub closing: Closing,
+}
+
+impl<'a> Dialogue<'a> {
+    pub fn of(t: &'a Trajectory) -> Dialogue<'a> {
+        let ids = call_ids(t);
+        let mut turns: Vec<Turn<'a>> = Vec::new();
+        let mut last_turn: Option<u32> = None;
+        for (step, id) in t.steps.iter().zip(ids) {
+            let arguments_text = match &step.call {
+                Some(call) => call.arguments.clone(),
+                None => action_input_json(&step.action_input),
+            };
+            let call = Call {
+                id,
+                name: &step.action_name,
+                arguments: &step.action_input,
+                arguments_text,
+                result: &step.observation,
+            };
+            let turn_no = step.call.as_ref().map(|c| c.turn);
+            let joins = turn_no.is_some() && turn_no == last_turn && !turns.is_empty();
+            last_turn = turn_no;
+            if !joins {
+                turns.push(Turn {
+                    thought: String::new(),
+                    calls: Vec::new(),
+                });
+            }
+            let turn = turns.last_mut().expect("a turn was just pushed");
+            if !step.thought.trim().is_empty() {
+                if !turn.thought.is_empty() {
+                    turn.thought.push('\n');
+                }
+                turn.thought.push_str(&step.thought);
+            }
+            turn.calls.push(call);
+        }
+        Dialogue {
+            system: t
+                .origin
+                .as_ref()
+                .and_then(|o| o.system.as_deref())
+                .filter(|s| !s.trim().is_empty()),
+            turns,
+            closing: closing(t),
+        }
+    }
+}
+
+/// The final answer, or, when the run gave none, the last non-blank observation (trimmed and
+/// cut to [`RESULT_MAX_CHARS`] code points, as the native response cuts results), or
+/// [`EMPTY_CLOSING`] when nothing was observed.
+pub fn closing(t: &Trajectory) -> Closing {
+    if !t.final_answer.trim().is_empty() {
+        return Closing {
+            text: t.final_answer.clone(),
+            derived: false,
+        };
+    }
+    let last = t
+        .steps
+        .iter()
+        .rev()
+        .map(|s| pytext::strip(&s.observation))
+        .find(|o| !o.is_empty());
+    Closing {
+        text: match last {
+            Some(o) => pytext::prefix(o, RESULT_MAX_CHARS).to_owned(),
+            None => EMPTY_CLOSING.to_owned(),
+        },
+        derived: true,
+    }
+}
+
+/// One id per step: the source's id when it has one that no earlier step used, otherwise
+/// `call_<n>` with n the step's 1-based position (suffixed `_2`, `_3`... in the rare case that
+/// a source id already took that name). Deterministic, and unique within the trajectory.
+fn call_ids(t: &Trajectory) -> Vec<String> {
+    let mut taken: HashSet<&str> = HashSet::new();
+    let kept: Vec<Option<&str>> = t
+        .steps
+        .iter()
+        .map(|s| {
+            s.call
+                .as_ref()
+                .map(|c| c.id.as_str())
+                .filter(|id| !id.is_empty() && taken.insert(id))
+        })
+        .collect();
+    let mut used: HashSet<String> = taken.iter().map(|s| (*s).to_owned()).collect();
+    kept.into_iter()
+        .enumerate()
+        .map(|(i, id)| match id {
+            Some(id) => id.to_owned(),
+            None => {
+                let base = format!("call_{}", i + 1);
+                let mut candidate = base.clone();
+                let mut k = 2;
+                while used.contains(&candidate) {
+                    candidate = format!("{base}_{k}");
+                    k += 1;
+                }
+                used.insert(candidate.clone());
+                candidate
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Step, ToolCall};
+
+    fn step(thought: &str, name: &str, observation: &str, call: Option<(&str, u32)>) -> Step {
+        Step {
+            thought: thought.into(),
+            action_name: name.into(),
+            action_input: JsonObject::new(),
+            observation: observation.into(),
+            call: call.map(|(id, turn)| ToolCall {
+                id: id.into(),
+                arguments: "{}".into(),
+                turn,
+            }),
+        }
+    }
+
+    fn traj(steps: Vec<Step>, final_answer: &str) -> Trajectory {
+        Trajectory {
+            trajectory_id: "t".into(),
+            original_prompt: "p".into(),
+            steps,
+            final_answer: final_answer.into(),
+            failure_reason: String::new(),
+            metadata: Default::default(),
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn consecutive_calls_of_one_turn_share_it() {
+        let t = traj(
+            vec![
+                step("plan", "a", "1", Some(("x", 0))),
+                step("  ", "b", "2", Some(("y", 0))),
+                step("more", "c", "3", Some(("z", 0))),
+                step("", "d", "4", Some(("", 1))),
+                step("", "e", "5", Some(("", 0))),
+                step("", "f", "6", None),
+                step("", "g", "7", None),
+            ],
+            "ok",
+        );
+        let d = Dialogue::of(&t);
+        let shape: Vec<Vec<&str>> = d
+            .turns
+            .iter()
+            .map(|turn| turn.calls.iter().map(|c| c.name).collect())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                vec!["a", "b", "c"],
+                vec!["d"],
+                vec!["e"],
+                vec!["f"],
+                vec!["g"]
+            ]
+        );
+        assert_eq!(d.turns[0].thought, "plan\nmore");
+        assert_eq!(d.turns[1].thought, "");
+    }
+
+    #[test]
+    fn ids_are_the_source_s_or_generated_and_unique() {
+        let t = traj(
+            vec![
+                step("", "a", "", Some(("call_2", 0))),
+                step("", "b", "", Some(("", 1))),
+                step("", "c", "", Some(("dup", 2))),
+                step("", "d", "", Some(("dup", 3))),
+                step("", "e", "", None),
+            ],
+            "ok",
+        );
+        let ids: Vec<String> = Dialogue::of(&t)
+            .turns
+            .into_iter()
+            .flat_map(|turn| turn.calls.into_iter().map(|c| c.id))
+            .collect();
+        assert_eq!(ids, ["call_2", "call_2_2", "dup", "call_4", "call_5"]);
+    }
+
+    #[test]
+    fn arguments_text_is_the_source_s_or_written_as_json() {
+        let mut t = traj(vec![step("", "a", "", None)], "ok");
+        t.steps[0]
+            .action_input
+            .insert("n", crate::json::Json::from(2.0));
+        assert_eq!(
+            Dialogue::of(&t).turns[0].calls[0].arguments_text,
+            "{\"n\": 2.0}"
+        );
+        t.steps[0].call = Some(ToolCall {
+            id: "c".into(),
+            arguments: "{\"n\":2}".into(),
+            turn: 0,
+        });
+        assert_eq!(
+            Dialogue::of(&t).turns[0].calls[0].arguments_text,
+            "{\"n\":2}"
+        );
+    }
+
+    #[test]
+    fn closing_is_the_final_answer_or_derived() {
+        let t = traj(vec![step("", "a", "seen", None)], "answer");
+        assert_eq!(
+            closing(&t),
+            Closing {
+                text: "answer".into(),
+                derived: false
+            }
+        );
+        let long = format!("  {}tail  ", "ж".repeat(RESULT_MAX_CHARS));
+        let t = traj(
+            vec![step("", "a", &long, None), step("", "b", " \n ", None)],
+            "  ",
+        );
+        assert_eq!(
+            closing(&t),
+            Closing {
+                text: "ж".repeat(RESULT_MAX_CHARS),
+                derived: true
+            }
+        );
+        let t = traj(vec![step("", "a", "", None)], "");
+        assert_eq!(closing(&t).text, EMPTY_CLOSING);
+        assert!(closing(&t).derived);
+    }
+}

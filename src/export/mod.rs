@@ -1,0 +1,628 @@
+//! What the user downloads: the accepted samples in each native envelope and in the layouts
+//! real training tools read (LLaMA-Factory, TRL, OpenAI fine-tuning), each row checked against
+//! that layout's rules before it is written; a manifest of every download set; and a run
+//! report. Nothing here knows the API key: it is never part of a session or settings.
+//!
+//! The tool layouts are built by pure functions from one [`ExportItem`] (trajectory, goal,
+//! weight, provenance) to one JSON row: [`llamafactory::row`], [`trl::sft_row`],
+//! [`trl::preference_row`], [`openai::row`]. [`build`] turns a whole session into a file,
+//! validating every row ([`validate`]) and leaving out, and reporting, any row that breaks a
+//! rule.
+
+pub mod dialogue;
+pub mod llamafactory;
+pub mod manifest;
+pub mod openai;
+pub mod tools;
+pub mod trl;
+pub mod validate;
+
+pub use manifest::{manifest, manifest_file_name};
+pub use validate::{validate_file, validate_line, Violation};
+
+use crate::json::{Json, JsonObject};
+use crate::llm::Templates;
+use crate::model::{Relabel, SampleFormat, Trajectory};
+use crate::pipeline::{Outcome, Settings};
+use crate::session::Session;
+use crate::stages::package::{json_to_line, sample_to_json_line};
+use crate::stages::relabel::Judges;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// What a download holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One of the reference's envelopes (`sft`, `dpo`, `sharegpt`).
+    Native(SampleFormat),
+    /// LLaMA-Factory ShareGPT with function_call / observation turns.
+    LlamaFactory,
+    /// TRL conversational language modeling (`messages`, `tools`), for `SFTTrainer`.
+    TrlSft,
+    /// TRL preference with an implicit prompt (`chosen`, `rejected`), the goal-contrastive pair.
+    TrlPreference,
+    /// OpenAI chat fine-tuning (`messages`, `tools`).
+    OpenAi,
+}
+
+impl Target {
+    /// The layouts of training tools, in the order the app offers them.
+    pub const TOOLS: [Target; 4] = [
+        Target::LlamaFactory,
+        Target::TrlSft,
+        Target::TrlPreference,
+        Target::OpenAi,
+    ];
+
+    /// Every target: the native envelopes, then the tool layouts.
+    pub const ALL: [Target; 7] = [
+        Target::Native(SampleFormat::Sft),
+        Target::Native(SampleFormat::Dpo),
+        Target::Native(SampleFormat::Sharegpt),
+        Target::LlamaFactory,
+        Target::TrlSft,
+        Target::TrlPreference,
+        Target::OpenAi,
+    ];
+
+    /// The id used in file names, the manifest and the `replay` command: `sft`, `dpo`,
+    /// `sharegpt`, `llamafactory`, `trl-sft`, `trl-preference`, `openai`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Target::Native(format) => format.as_str(),
+            Target::LlamaFactory => "llamafactory",
+            Target::TrlSft => "trl-sft",
+            Target::TrlPreference => "trl-preference",
+            Target::OpenAi => "openai",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Target> {
+        Self::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The file name of this target's samples: `agenther-{id}-{stamp}.jsonl`.
+    pub fn file_name(self, stamp: &str) -> String {
+        file_name(self.id(), stamp, "jsonl")
+    }
+}
+
+/// Choices that shape the tool layouts (the native envelopes are the reference's and ignore
+/// them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportOptions {
+    /// Also write the runs the source marked as successful, unchanged: goal = their original
+    /// prompt, weight 1 (not in the preference layout, which needs a goal to contrast).
+    pub include_successes: bool,
+    /// Keep the agent's reasoning (see each layout for where it goes). Off by default: the
+    /// thoughts were written for the original goal, and the second judge that accepted the
+    /// hindsight goal saw the actions, observations and final answer, not the thoughts.
+    pub thoughts: bool,
+    /// Write the sample weight and provenance as extra columns where the layout tolerates them
+    /// (LLaMA-Factory, TRL; never OpenAI). On by default.
+    pub provenance: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            include_successes: false,
+            thoughts: false,
+            provenance: true,
+        }
+    }
+}
+
+/// Why a row exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    /// A failed run relabeled with the hindsight goal it demonstrates.
+    Relabeled,
+    /// A run the source marked as successful, kept with its own goal.
+    Success,
+}
+
+/// Where a sample comes from and how much to trust it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    pub kind: SampleKind,
+    pub source_file: String,
+    /// 1-based line of the record in its file.
+    pub source_line: usize,
+    pub trajectory_id: String,
+    /// The import format of a non-native source (`origin.format`).
+    pub import_format: Option<String>,
+    pub original_prompt: String,
+    /// The accepted relabeling's confidence: (c + c2) / 2, or c for the single-judge fallback.
+    pub confidence: Option<f64>,
+    /// c, the relabeler's own confidence.
+    pub relabel_confidence: Option<f64>,
+    /// c2, the second judge's confidence.
+    pub judge_confidence: Option<f64>,
+    /// Who accepted it: `relabeler + judge`, `single judge`, or how else it was labeled.
+    pub judges: Option<String>,
+}
+
+impl Provenance {
+    /// As a JSON object, every field present (null when unknown) so that every row of a file
+    /// has the same columns.
+    pub fn to_json(&self) -> Json {
+        let opt_f = |v: Option<f64>| v.map_or(Json::Null, Json::from);
+        let opt_s = |v: &Option<String>| v.as_deref().map_or(Json::Null, Json::from);
+        let mut o = JsonObject::new();
+        o.insert(
+            "kind",
+            Json::from(match self.kind {
+                SampleKind::Relabeled => "relabeled",
+                SampleKind::Success => "success",
+            }),
+        );
+        o.insert("source_file", Json::from(self.source_file.as_str()));
+        o.insert("source_line", Json::from(self.source_line as i64));
+        o.insert("trajectory_id", Json::from(self.trajectory_id.as_str()));
+        o.insert("import_format", opt_s(&self.import_format));
+        o.insert("original_prompt", Json::from(self.original_prompt.as_str()));
+        o.insert("confidence", opt_f(self.confidence));
+        o.insert("relabel_confidence", opt_f(self.relabel_confidence));
+        o.insert("judge_confidence", opt_f(self.judge_confidence));
+        o.insert("judges", opt_s(&self.judges));
+        Json::Object(o)
+    }
+}
+
+/// One sample to export: a trajectory, the goal it is a demonstration of, its weight and
+/// where it comes from.
+#[derive(Debug, Clone)]
+pub struct ExportItem<'a> {
+    pub trajectory: &'a Trajectory,
+    /// The user message the row opens with: the hindsight goal, or a success's own prompt.
+    pub goal: &'a str,
+    /// Stage 1's severity weight for a relabeled run; 1 for a success.
+    pub weight: f64,
+    pub provenance: Provenance,
+}
+
+impl<'a> ExportItem<'a> {
+    /// A relabeled failure: the accepted relabeling's hindsight goal and `weight`.
+    pub fn relabeled(
+        trajectory: &'a Trajectory,
+        relabel: &'a Relabel,
+        weight: f64,
+        provenance: Provenance,
+    ) -> Self {
+        ExportItem {
+            trajectory,
+            goal: &relabel.hindsight_prompt,
+            weight,
+            provenance,
+        }
+    }
+
+    /// A success, unchanged: its original prompt, weight 1.
+    pub fn success(trajectory: &'a Trajectory, provenance: Provenance) -> Self {
+        ExportItem {
+            trajectory,
+            goal: &trajectory.original_prompt,
+            weight: 1.0,
+            provenance,
+        }
+    }
+}
+
+/// The row of `item` in a tool layout, or `None` when the layout has no row for it (a native
+/// envelope, or a success in the preference layout).
+pub fn row(target: Target, item: &ExportItem, options: &ExportOptions) -> Option<Json> {
+    match target {
+        Target::Native(_) => None,
+        Target::LlamaFactory => Some(llamafactory::row(item, options)),
+        Target::TrlSft => Some(trl::sft_row(item, options)),
+        Target::TrlPreference => (item.provenance.kind == SampleKind::Relabeled)
+            .then(|| trl::preference_row(item, options)),
+        Target::OpenAi => Some(openai::row(item, options)),
+    }
+}
+
+/// The row of `item` as a JSONL line (no newline), checked against the target's rules:
+/// `Ok(line)` when it keeps them, `Err(violations)` when it breaks one (each violation carries
+/// `line` and the item's trajectory id), `None` when the layout has no row for the item.
+pub fn checked_line(
+    target: Target,
+    line: usize,
+    item: &ExportItem,
+    options: &ExportOptions,
+) -> Option<Result<String, Vec<Violation>>> {
+    let text = json_to_line(&row(target, item, options)?);
+    let violations = validate_line(target, line, &text);
+    Some(if violations.is_empty() {
+        Ok(text)
+    } else {
+        Err(violations
+            .into_iter()
+            .map(|v| Violation {
+                trajectory_id: Some(item.provenance.trajectory_id.clone()),
+                ..v
+            })
+            .collect())
+    })
+}
+
+/// A built download.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFile {
+    pub target: Target,
+    /// `agenther-{id}-{stamp}.jsonl`.
+    pub name: String,
+    /// The rows that passed, one per line, each ending with a newline.
+    pub text: String,
+    /// How many rows `text` holds.
+    pub rows: usize,
+    /// Every rule a left-out row broke. `line` is the row's position among the rows built
+    /// (1-based), `trajectory_id` names its source.
+    pub violations: Vec<Violation>,
+    /// How many rows were left out because they broke a rule.
+    pub left_out: usize,
+}
+
+/// The samples of `session` to export, in load order: each accepted trajectory with its
+/// hindsight goal and Stage 1 weight, and, when `options.include_successes`, each run the
+/// source marked as successful with its own prompt (a success that was also relabeled gives
+/// both rows).
+pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
+    let mut out = Vec::new();
+    for e in &session.entries {
+        let t = &e.trajectory;
+        let base = |kind| Provenance {
+            kind,
+            source_file: e.source.file.clone(),
+            source_line: e.source.line,
+            trajectory_id: t.trajectory_id.clone(),
+            import_format: t.origin.as_ref().map(|o| o.format.clone()),
+            original_prompt: t.original_prompt.clone(),
+            confidence: None,
+            relabel_confidence: None,
+            judge_confidence: None,
+            judges: None,
+        };
+        if let Some(r) = &e.result {
+            let relabel = r.relabel.as_ref().and_then(|rep| rep.relabel());
+            let weight = r.analysis.as_ref().map(|a| a.weight);
+            if let (
+                Some(relabel),
+                Some(weight),
+                Outcome::Accepted {
+                    judges,
+                    confidence,
+                    relabel_confidence,
+                    judge_confidence,
+                    ..
+                },
+            ) = (relabel, weight, &r.outcome)
+            {
+                let provenance = Provenance {
+                    confidence: Some(*confidence),
+                    relabel_confidence: Some(*relabel_confidence),
+                    judge_confidence: *judge_confidence,
+                    judges: Some(judges_label(*judges).to_owned()),
+                    ..base(SampleKind::Relabeled)
+                };
+                out.push(ExportItem::relabeled(t, relabel, weight, provenance));
+            }
+        }
+        if options.include_successes && t.succeeded() {
+            out.push(ExportItem::success(t, base(SampleKind::Success)));
+        }
+    }
+    out
+}
+
+/// How the results table names who accepted a relabeling.
+pub fn judges_label(judges: Judges) -> &'static str {
+    match judges {
+        Judges::RelabelerAndJudge => "relabeler + judge",
+        Judges::SingleJudgeFallback => "single judge",
+    }
+}
+
+/// The download of `session` in `target`. The native envelopes are written as
+/// [`samples_jsonl`] writes them; the tool layouts row by row, each row validated and left out
+/// (and reported in `violations`) when it breaks a rule of its layout.
+pub fn build(
+    session: &Session,
+    target: Target,
+    options: &ExportOptions,
+    stamp: &str,
+) -> ExportFile {
+    let name = target.file_name(stamp);
+    if let Target::Native(format) = target {
+        let text = samples_jsonl(session, format);
+        let rows = text.lines().count();
+        return ExportFile {
+            target,
+            name,
+            text,
+            rows,
+            violations: Vec::new(),
+            left_out: 0,
+        };
+    }
+    let mut file = ExportFile {
+        target,
+        name,
+        text: String::new(),
+        rows: 0,
+        violations: Vec::new(),
+        left_out: 0,
+    };
+    let mut built = 0;
+    for item in items(session, options) {
+        let Some(checked) = checked_line(target, built + 1, &item, options) else {
+            continue;
+        };
+        built += 1;
+        match checked {
+            Ok(line) => {
+                file.text.push_str(&line);
+                file.text.push('\n');
+                file.rows += 1;
+            }
+            Err(violations) => {
+                file.left_out += 1;
+                file.violations.extend(violations);
+            }
+        }
+    }
+    file
+}
+
+/// The accepted samples of `session` in `format`, one JSON object per line, in load order.
+pub fn samples_jsonl(session: &Session, format: SampleFormat) -> String {
+    let mut out = String::new();
+    for e in &session.entries {
+        if let Some(sample) = e
+            .result
+            .as_ref()
+            .and_then(|r| r.sample(&e.trajectory, format))
+        {
+            out.push_str(&sample_to_json_line(&sample));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// How many samples [`samples_jsonl`] writes.
+pub fn accepted_count(session: &Session) -> usize {
+    session
+        .entries
+        .iter()
+        .filter(|e| e.result.as_ref().is_some_and(|r| r.outcome.is_accepted()))
+        .count()
+}
+
+/// A download's file name: `agenther-{what}-{stamp}.{ext}`, where `stamp` is a compact UTC
+/// time such as `20261122-153005`.
+pub fn file_name(what: &str, stamp: &str, ext: &str) -> String {
+    format!("agenther-{what}-{stamp}.{ext}")
+}
+
+/// The file name of the samples in `format`.
+pub fn samples_file_name(format: SampleFormat, stamp: &str) -> String {
+    file_name(format.as_str(), stamp, "jsonl")
+}
+
+/// What a run report says about the run itself, beside the session.
+#[derive(Debug, Clone)]
+pub struct RunContext<'a> {
+    /// The endpoint's base URL (never with credentials).
+    pub endpoint: &'a str,
+    pub settings: &'a Settings,
+    pub templates: &'a Templates,
+    /// When the report was made, ISO 8601.
+    pub created_at: &'a str,
+    /// Wall-clock time the run took, in milliseconds, when a run happened.
+    pub elapsed_ms: Option<f64>,
+}
+
+/// The run report: product and version, settings (no key), templates, files read and the
+/// records they rejected, totals with calls and tokens per stage, and one entry per
+/// trajectory with its outcome and each sample's provenance: source file and line, import
+/// format, severity weight, confidences and judges.
+pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
+    let files: Vec<Value> = session
+        .files
+        .iter()
+        .map(|f| {
+            json!({
+                "file": f.summary.file,
+                "format": f.summary.format,
+                "bytes": f.summary.bytes,
+                "records": f.summary.records,
+                "rejected": f.summary.rejected,
+                "blank_lines": f.summary.blank_lines,
+                "notes": f.summary.notes,
+                "rejected_records": f.rejected.iter().map(|r| json!({
+                    "line": r.line,
+                    "index": r.index,
+                    "field": r.field,
+                    "reason": r.reason,
+                    "trajectory_id": r.trajectory_id,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+
+    let trajectories: Vec<Value> = session
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let row = session.row(i).expect("index in range");
+            let mut t = Map::new();
+            t.insert("trajectory_id".into(), json!(row.trajectory_id));
+            t.insert("file".into(), json!(row.file));
+            t.insert("line".into(), json!(row.line));
+            t.insert("status".into(), json!(row.status.as_str()));
+            t.insert("failure_type".into(), json!(row.failure_type));
+            t.insert("severity".into(), json!(row.severity));
+            t.insert("weight".into(), json!(row.weight));
+            t.insert("recoverable".into(), json!(row.recoverable));
+            t.insert(
+                "import_format".into(),
+                json!(e.trajectory.origin.as_ref().map(|o| o.format.as_str())),
+            );
+            t.insert("succeeded".into(), json!(e.trajectory.succeeded()));
+            if let Some(r) = &e.result {
+                t.insert("stage".into(), json!(r.outcome.stage().as_str()));
+                t.insert("reason".into(), json!(r.outcome.reason()));
+                if let Outcome::Accepted { attempt, .. } = r.outcome {
+                    t.insert("accepted_attempt".into(), json!(attempt));
+                }
+                t.insert("hindsight_prompt".into(), json!(row.hindsight_prompt));
+                t.insert("confidence".into(), json!(row.confidence));
+                t.insert("relabel_confidence".into(), json!(row.relabel_confidence));
+                t.insert("judge_confidence".into(), json!(row.judge_confidence));
+                t.insert("judges".into(), json!(row.judges));
+                let usage = r.usage();
+                let total = usage.total();
+                t.insert(
+                    "relabel_attempts".into(),
+                    json!(r.relabel.as_ref().map_or(0, |rep| rep.attempts.len())),
+                );
+                t.insert("calls".into(), json!(total.calls));
+                t.insert("failed_calls".into(), json!(total.failed_calls));
+                t.insert("prompt_tokens".into(), json!(total.prompt_tokens));
+                t.insert("completion_tokens".into(), json!(total.completion_tokens));
+            } else if !row.reason.is_empty() {
+                t.insert("reason".into(), json!(row.reason));
+            }
+            Value::Object(t)
+        })
+        .collect();
+
+    json!({
+        "product": "agenther",
+        "version": crate::version(),
+        "created_at": ctx.created_at,
+        "endpoint": ctx.endpoint,
+        "settings": ctx.settings,
+        "templates": {
+            "version": ctx.templates.version(),
+            "fingerprint": ctx.templates.fingerprint(),
+        },
+        "elapsed_ms": ctx.elapsed_ms,
+        "loaded": {
+            "files": session.files.len(),
+            "trajectories": session.len(),
+            "rejected_records": session.rejected_count(),
+        },
+        "totals": session.totals(),
+        "samples_per_format": accepted_count(session),
+        "files": files,
+        "trajectories": trajectories,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::testing::ScriptedClient;
+    use crate::pipeline::{process, Mode};
+    use crate::reader::read_all;
+    use crate::stages::detect::rules::Lexicon;
+    use futures::executor::block_on;
+
+    const FILE: &str = concat!(
+        r#"{"trajectory_id":"a","original_prompt":"Buy shoes under $50","steps":[{"thought":"search","action_name":"search","action_input":{"q":"shoes","max":50.0},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}],"failure_reason":"Price exceeds budget"}"#,
+        "\n",
+        r#"{"trajectory_id":"b","original_prompt":"Get the weather","steps":[{"thought":"call","action_name":"weather","observation":"error: 503 service unavailable"}],"failure_reason":""}"#,
+        "\n",
+        "{broken\n"
+    );
+
+    fn run_session() -> (Session, Settings) {
+        let mut session = Session::new(Lexicon::default(), 0.3);
+        session.add_report(read_all("f.jsonl", FILE.as_bytes()));
+        let settings = Settings {
+            model: "m".into(),
+            extraction: Mode::Rules,
+            ..Settings::default()
+        };
+        let client = ScriptedClient::with_replies([
+            Ok(
+                r#"{"hindsight_prompt":"List running shoes with prices","is_valid_replay":true,"rationale":"r","confidence":0.9}"#,
+            ),
+            Ok(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#),
+        ]);
+        let templates = Templates::defaults();
+        for i in 0..session.len() {
+            let t = session.entries[i].trajectory.clone();
+            let r = block_on(process(
+                &client,
+                &templates,
+                &settings,
+                &Lexicon::default(),
+                &t,
+            ));
+            session.set_result(i, r);
+        }
+        (session, settings)
+    }
+
+    #[test]
+    fn samples_are_written_for_accepted_trajectories_only() {
+        let (session, _) = run_session();
+        for format in SampleFormat::ALL {
+            let text = samples_jsonl(&session, format);
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 1, "{format:?}");
+            let v: Value = serde_json::from_str(lines[0]).unwrap();
+            assert_eq!(v["source_trajectory_id"], "a");
+            assert_eq!(v["format"], format.as_str());
+            assert_eq!(v["hindsight_prompt"], "List running shoes with prices");
+            assert_eq!(v["weight"], 0.4);
+        }
+        assert_eq!(accepted_count(&session), 1);
+        assert_eq!(
+            samples_file_name(SampleFormat::Dpo, "20261122-101500"),
+            "agenther-dpo-20261122-101500.jsonl"
+        );
+    }
+
+    #[test]
+    fn report_accounts_for_every_trajectory_and_record() {
+        let (session, settings) = run_session();
+        let templates = Templates::defaults();
+        let report = run_report(
+            &session,
+            &RunContext {
+                endpoint: "http://127.0.0.1:9/v1",
+                settings: &settings,
+                templates: &templates,
+                created_at: "2026-11-22T10:15:00Z",
+                elapsed_ms: Some(1234.0),
+            },
+        );
+        assert_eq!(report["loaded"]["trajectories"], 2);
+        assert_eq!(report["loaded"]["rejected_records"], 1);
+        assert_eq!(report["files"][0]["rejected_records"][0]["line"], 3);
+        assert_eq!(report["totals"]["accepted"], 1);
+        assert_eq!(report["totals"]["skipped"], 1);
+        assert_eq!(report["totals"]["usage"]["relabel"]["calls"], 1);
+        assert_eq!(report["totals"]["usage"]["judge"]["calls"], 1);
+        let ts = report["trajectories"].as_array().unwrap();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(ts[0]["status"], "accepted");
+        assert_eq!(ts[0]["judges"], "relabeler + judge");
+        assert_eq!(ts[0]["confidence"], (0.9 + 0.8) / 2.0);
+        assert_eq!(ts[0]["weight"], 0.4);
+        assert_eq!(ts[0]["file"], "f.jsonl");
+        assert_eq!(ts[0]["import_format"], Value::Null);
+        assert_eq!(ts[0]["succeeded"], false);
+        assert_eq!(ts[1]["status"], "skipped");
+        assert_eq!(ts[1]["stage"], "gate");
+        assert_eq!(report["settings"]["theta"], 0.5);
+        assert!(report["settings"].get("api_key").is_none());
+    }
+}

@@ -1,0 +1,397 @@
+//! Section 6: downloads. The native envelopes, the layouts of training tools (each file built
+//! and checked row by row by the core's exporters), LLaMA-Factory's `dataset_info.json`, the
+//! manifest of the download set and the run report.
+
+use super::browser;
+use super::state::{AppState, Phase, RunView};
+use crate::export::{self, ExportFile, ExportOptions, RunContext, Target};
+use crate::llm::Templates;
+use crate::model::SampleFormat;
+use crate::prefs;
+use crate::progress::{self, format_count};
+use leptos::prelude::*;
+
+/// The name under which `dataset_info.json` registers the LLaMA-Factory file.
+pub const DATASET_NAME: &str = "agenther_hindsight";
+
+/// What the last build of a target found: shown under the buttons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportCheck {
+    pub target: Target,
+    pub name: String,
+    pub rows: usize,
+    pub left_out: usize,
+    /// Every violation, as `line N (id): field: message`.
+    pub violations: Vec<String>,
+}
+
+impl ExportCheck {
+    fn of(file: &ExportFile) -> Self {
+        ExportCheck {
+            target: file.target,
+            name: file.name.clone(),
+            rows: file.rows,
+            left_out: file.left_out,
+            violations: file.violations.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// The download section's own signals.
+#[derive(Clone, Copy)]
+pub struct Downloads {
+    pub options: RwSignal<ExportOptions>,
+    /// One entry per target, in [`Target::ALL`] order, for the targets built so far.
+    pub checks: RwSignal<Vec<ExportCheck>>,
+}
+
+impl Downloads {
+    pub fn new() -> Self {
+        Downloads {
+            options: RwSignal::new(ExportOptions::default()),
+            checks: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// The stamp of this download set: the start of the last run, so that every file of one
+    /// run's set carries the same stamp (and the manifest names them as they were saved).
+    fn stamp(state: &AppState) -> String {
+        let started = state.run.with_untracked(|r| r.started_ms);
+        let at = if started > 0.0 {
+            started
+        } else {
+            browser::now_ms()
+        };
+        progress::file_stamp(at)
+    }
+
+    fn record(&self, file: &ExportFile) {
+        let check = ExportCheck::of(file);
+        self.checks.update(|checks| {
+            checks.retain(|c| c.target != check.target);
+            checks.push(check);
+            checks.sort_by_key(|c| Target::ALL.iter().position(|t| *t == c.target));
+        });
+    }
+
+    fn build(&self, state: &AppState, target: Target) -> ExportFile {
+        let options = self.options.get_untracked();
+        let stamp = Self::stamp(state);
+        state
+            .session
+            .with_untracked(|s| export::build(s, target, &options, &stamp))
+    }
+
+    /// Builds `target`, shows what its check found and downloads the rows that passed.
+    pub fn download(self, state: AppState, target: Target) {
+        let file = self.build(&state, target);
+        self.record(&file);
+        if file.left_out > 0 {
+            state.notice.set(Some(format!(
+                "{}: {} row(s) broke the layout's rules and were left out; see the check below.",
+                file.name, file.left_out
+            )));
+        }
+        if file.rows == 0 {
+            state.notice.set(Some(format!(
+                "{}: no row to write (nothing accepted{}).",
+                file.name,
+                if file.left_out > 0 {
+                    ", or every row broke a rule"
+                } else {
+                    ""
+                }
+            )));
+            return;
+        }
+        report(
+            &state,
+            browser::download(&file.name, "application/x-ndjson", &file.text),
+        );
+    }
+
+    /// Builds and checks every target without downloading.
+    pub fn check_all(self, state: AppState) {
+        for target in Target::ALL {
+            let file = self.build(&state, target);
+            self.record(&file);
+        }
+    }
+
+    /// LLaMA-Factory's `dataset_info.json`, registering this set's LLaMA-Factory file.
+    pub fn download_dataset_info(self, state: AppState) {
+        let name = Target::LlamaFactory.file_name(&Self::stamp(&state));
+        let text = export::llamafactory::dataset_info(DATASET_NAME, &name);
+        report(
+            &state,
+            browser::download("dataset_info.json", "application/json", &text),
+        );
+    }
+
+    /// The manifest of the whole set: every target built now, with its counts.
+    pub fn download_manifest(self, state: AppState) {
+        let files: Vec<ExportFile> = Target::ALL
+            .into_iter()
+            .map(|t| self.build(&state, t))
+            .collect();
+        for f in &files {
+            self.record(f);
+        }
+        let options = self.options.get_untracked();
+        let refs: Vec<&ExportFile> = files.iter().collect();
+        let value = with_context(&state, |ctx| export::manifest(ctx, &options, &refs));
+        let text = serde_json::to_string_pretty(&value).expect("a manifest serializes");
+        let name = export::manifest_file_name(&Self::stamp(&state));
+        report(&state, browser::download(&name, "application/json", &text));
+    }
+
+    /// The run report.
+    pub fn download_report(self, state: AppState) {
+        let value = with_context(&state, |ctx| {
+            state.session.with_untracked(|s| export::run_report(s, ctx))
+        });
+        let text = serde_json::to_string_pretty(&value).expect("a report serializes");
+        let name = export::file_name("report", &Self::stamp(&state), "json");
+        report(&state, browser::download(&name, "application/json", &text));
+    }
+}
+
+impl Default for Downloads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Calls `f` with what the report and the manifest say about the run (never the API key).
+fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
+    let prefs = state.prefs().unwrap_or_default();
+    let settings = prefs.to_pipeline_settings();
+    let templates = Templates::defaults();
+    let created_at = progress::iso_time(browser::now_ms());
+    let endpoint = prefs::endpoint_for_report(&prefs.base_url);
+    let elapsed_ms = state.run.with_untracked(RunView::elapsed_ms);
+    f(&RunContext {
+        endpoint: &endpoint,
+        settings: &settings,
+        templates: &templates,
+        created_at: &created_at,
+        elapsed_ms,
+    })
+}
+
+fn report(state: &AppState, result: Result<(), wasm_bindgen::JsValue>) {
+    if result.is_err() {
+        state
+            .notice
+            .set(Some("The browser refused to start the download.".into()));
+    }
+}
+
+/// The label of a target's button.
+fn label(target: Target) -> &'static str {
+    match target {
+        Target::Native(SampleFormat::Sft) => "SFT JSONL",
+        Target::Native(SampleFormat::Dpo) => "DPO JSONL",
+        Target::Native(SampleFormat::Sharegpt) => "ShareGPT JSONL",
+        Target::LlamaFactory => "LLaMA-Factory ShareGPT",
+        Target::TrlSft => "TRL SFT (messages)",
+        Target::TrlPreference => "TRL preference (chosen / rejected)",
+        Target::OpenAi => "OpenAI chat fine-tuning",
+    }
+}
+
+#[component]
+pub fn DownloadSection() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let downloads = Downloads::new();
+    let accepted = move || state.session.with(export::accepted_count);
+    let successes = move || {
+        state.session.with(|s| {
+            s.entries
+                .iter()
+                .filter(|e| e.trajectory.succeeded())
+                .count()
+        })
+    };
+    let has_entries = move || state.session.with(|s| !s.files.is_empty());
+    let running = move || state.run.with(|r| r.phase == Phase::Running);
+    let options = downloads.options;
+    let has_samples =
+        move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
+    let button = move |target: Target| {
+        let native = matches!(target, Target::Native(_));
+        view! {
+            <button
+                data-testid=format!("download-{}", target.id())
+                disabled=move || {
+                    running() || if native { accepted() == 0 } else { !has_samples() }
+                }
+                on:click=move |_| downloads.download(state, target)
+            >
+                {label(target)}
+            </button>
+        }
+    };
+    let checkbox = move |testid: &'static str,
+                         text: &'static str,
+                         get: fn(&ExportOptions) -> bool,
+                         set: fn(&mut ExportOptions, bool)| {
+        view! {
+            <label class="check">
+                <input
+                    type="checkbox"
+                    data-testid=testid
+                    prop:checked=move || options.with(get)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        options.update(|o| set(o, on));
+                    }
+                />
+                {text}
+            </label>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="download-title">
+            <h2 id="download-title">"6. Download"</h2>
+            <h3 class="subtle">"For training tools"</h3>
+            <div class="buttons">
+                {Target::TOOLS.into_iter().map(button).collect_view()}
+                <button
+                    data-testid="download-dataset-info"
+                    disabled=move || running() || !has_samples()
+                    on:click=move |_| downloads.download_dataset_info(state)
+                >
+                    "dataset_info.json (LLaMA-Factory)"
+                </button>
+            </div>
+            <div class="options">
+                {checkbox(
+                    "export-successes",
+                    "Add the runs the source marked successful, unchanged",
+                    |o| o.include_successes,
+                    |o, v| o.include_successes = v,
+                )}
+                {checkbox(
+                    "export-thoughts",
+                    "Keep the agent's reasoning",
+                    |o| o.thoughts,
+                    |o, v| o.thoughts = v,
+                )}
+                {checkbox(
+                    "export-provenance",
+                    "Weight and provenance columns (where the layout allows)",
+                    |o| o.provenance,
+                    |o, v| o.provenance = v,
+                )}
+            </div>
+            <h3 class="subtle">"Native envelopes, report and manifest"</h3>
+            <div class="buttons">
+                {[SampleFormat::Sft, SampleFormat::Dpo, SampleFormat::Sharegpt]
+                    .into_iter()
+                    .map(|f| button(Target::Native(f)))
+                    .collect_view()}
+                <button
+                    data-testid="download-manifest"
+                    disabled=move || running() || !has_entries()
+                    on:click=move |_| downloads.download_manifest(state)
+                >
+                    "Manifest (JSON)"
+                </button>
+                <button
+                    data-testid="download-report"
+                    disabled=move || running() || !has_entries()
+                    on:click=move |_| downloads.download_report(state)
+                >
+                    "Run report (JSON)"
+                </button>
+                <button
+                    data-testid="check-exports"
+                    disabled=move || running() || !has_entries()
+                    on:click=move |_| downloads.check_all(state)
+                >
+                    "Check every format"
+                </button>
+            </div>
+            <p class="muted">
+                {move || {
+                    if running() {
+                        "Downloads are available when the run ends.".to_string()
+                    } else if !has_entries() {
+                        "Nothing to download yet: load trajectories and run.".to_string()
+                    } else {
+                        let mut text = if accepted() == 0 {
+                            "No accepted samples yet: the sample files need a run that accepts \
+                             some. The report is available."
+                                .to_string()
+                        } else {
+                            format!("{} accepted samples.", format_count(accepted()))
+                        };
+                        if successes() > 0 {
+                            text.push_str(&format!(
+                                " {} successful runs can be added to the training-tool files.",
+                                format_count(successes()),
+                            ));
+                        }
+                        text
+                    }
+                }}
+            </p>
+            <Show when=move || downloads.checks.with(|c| !c.is_empty())>
+                <table class="export-checks" data-testid="export-checks">
+                    <thead>
+                        <tr>
+                            <th>"File"</th>
+                            <th>"Rows written"</th>
+                            <th>"Left out"</th>
+                            <th>"Rule violations"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            downloads
+                                .checks
+                                .get()
+                                .into_iter()
+                                .map(|c| {
+                                    let ok = c.violations.is_empty();
+                                    view! {
+                                        <tr
+                                            data-testid="export-check"
+                                            data-target=c.target.id()
+                                            data-rows=c.rows.to_string()
+                                            data-left-out=c.left_out.to_string()
+                                            class=if ok { "ok" } else { "bad" }
+                                        >
+                                            <td>{c.name.clone()}</td>
+                                            <td>{format_count(c.rows)}</td>
+                                            <td>{format_count(c.left_out)}</td>
+                                            <td>
+                                                {if ok {
+                                                    view! { <span>"none"</span> }.into_any()
+                                                } else {
+                                                    view! {
+                                                        <ul>
+                                                            {c
+                                                                .violations
+                                                                .into_iter()
+                                                                .map(|v| {
+                                                                    view! { <li data-testid="violation">{v}</li> }
+                                                                })
+                                                                .collect_view()}
+                                                        </ul>
+                                                    }
+                                                        .into_any()
+                                                }}
+                                            </td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </tbody>
+                </table>
+            </Show>
+        </section>
+    }
+}
