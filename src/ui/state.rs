@@ -410,7 +410,8 @@ impl AppState {
             browser::local_time(record.saved_ms),
             record.summary()
         );
-        let message = if !record.running {
+        let unfinished = self.session.with_untracked(|s| !s.to_run().is_empty());
+        let message = if !record.running || !unfinished {
             restored
         } else if record.used_key && !self.has_key() {
             format!("{restored} Enter the API key, then Run to finish the interrupted run.")
@@ -491,7 +492,23 @@ impl AppState {
                 self.session.update_untracked(|s| s.set_delta(p.delta));
                 self.session.notify();
             }
-            p.delta
+            // The saved session keeps the settings as they are, but a run's own while it goes.
+            let used_key = self.has_key();
+            let delta = p.delta;
+            let changed = self
+                .journal
+                .try_update_value(|j| match j {
+                    Some(j) if !j.record().running && j.record().prefs != p => {
+                        j.set_prefs(p, used_key);
+                        true
+                    }
+                    _ => false,
+                })
+                .unwrap_or(false);
+            if changed {
+                self.save_session();
+            }
+            delta
         });
         Effect::new(move |_| {
             let key = self.api_key.get();

@@ -54,10 +54,11 @@ function countDifferences(actual, expected) {
     .map(([body, l]) => `${l}: sent ${a.get(body) ?? 0} times, uninterrupted ${e.get(body) ?? 0}`);
 }
 
-/** Waits until `condition()` holds, checking every 25 ms; fails after `timeout` ms. */
+/** Waits until `condition()` (or the promise it returns) holds, checking every 25 ms; fails after
+ * `timeout` ms. */
 async function until(condition, what, timeout = 60_000) {
   const deadline = Date.now() + timeout;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -217,6 +218,15 @@ test('start fresh, clear and delete all remove saved sessions', { timeout: 120_0
     assert.equal(record.files, 1);
     assert.equal(record.done, 0);
     assert.equal(record.prefs.api_key, undefined);
+    // The saved settings follow the form, and come back with the session.
+    await configure(page, { model: 'another-model', fields: { theta: 0.65 } });
+    await until(async () => (await storedSessions(page))[0].prefs.model === 'another-model', 'the settings to be saved');
+    await app.reload();
+    await configure(page, { model: 'not-this-one', fields: { theta: 0.5 } });
+    await page.getByTestId('resume-session').click();
+    await page.getByTestId('file-row').waitFor();
+    assert.equal(await page.getByTestId('model').inputValue(), 'another-model');
+    assert.equal(Number(await page.getByTestId('theta').inputValue()), 0.65);
     await page.getByTestId('clear-session').click();
     await waitForSessions(page, 0);
     await app.reload();
