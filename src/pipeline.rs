@@ -314,7 +314,7 @@ pub fn rule_view(trajectory: &Trajectory, lexicon: &Lexicon, delta: f64) -> Rule
 /// What a failed LLM-mode stage call means for the trajectory.
 fn stage_error_outcome(stage: Stage, error: &StageError) -> Outcome {
     match error {
-        StageError::Call(record) if record.error == Some(ChatError::Cancelled) => {
+        StageError::Call(record) if record.error.as_ref().is_some_and(ChatError::is_cancelled) => {
             Outcome::Cancelled { stage }
         }
         StageError::Unparseable(_) => Outcome::Rejected {
@@ -684,10 +684,8 @@ mod tests {
             extraction: Mode::Llm,
             ..settings()
         };
-        let client = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Http {
-            status: 503,
-            message: "overloaded".into(),
-        })]);
+        let client =
+            ScriptedClient::with_replies([Err::<&str, _>(ChatError::http(503, "overloaded"))]);
         let r = run_one(&client, &s, &good());
         assert!(matches!(
             r.outcome,

@@ -330,10 +330,7 @@ fn no_valid_replay_skips_the_candidate() {
 #[test]
 fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     let client = ScriptedClient::with_replies([
-        Err(ChatError::Http {
-            status: 500,
-            message: "upstream error".into(),
-        }),
+        Err(ChatError::http(500, "upstream error")),
         Ok("Sorry, here is my answer: hindsight_prompt = ...".to_owned()),
         Err(ChatError::Timeout),
     ]);
@@ -349,10 +346,7 @@ fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     assert_eq!(a[0].outcome, AttemptOutcome::CallFailed);
     assert_eq!(
         a[0].call.error,
-        Some(ChatError::Http {
-            status: 500,
-            message: "upstream error".into()
-        })
+        Some(ChatError::http(500, "upstream error"))
     );
     assert_eq!(a[1].outcome, AttemptOutcome::Unparseable);
     assert_eq!(

@@ -322,10 +322,7 @@ mod tests {
         let client = ScriptedClient::with_replies([
             Ok(r#"{"is_valid": true, "confidence": 0.9, "rejection_reason": ""}"#),
             Ok("not json"),
-            Err(ChatError::Http {
-                status: 429,
-                message: "slow down".into(),
-            }),
+            Err(ChatError::http(429, "slow down")),
         ])
         .with_usage(Usage::new(10, 5));
         let mut usage = UsageByStage::default();

@@ -7,6 +7,7 @@ pub mod client;
 pub mod diagnose;
 pub mod openai;
 pub mod reply;
+pub mod retry;
 pub mod schema;
 pub mod templates;
 
@@ -17,9 +18,11 @@ pub use call::{
 };
 pub use client::{testing, ChatClient, ChatError};
 pub use openai::{
-    ChatMessage, ChatRequest, ChatResponse, ModelList, ResponseFormat, StructuredMode, Usage,
+    ChatMessage, ChatRequest, ChatResponse, Delivery, ModelList, ResponseFormat, StructuredMode,
+    Usage,
 };
 pub use reply::{
     parse_reply, DetectReply, ExtractReply, JudgeReply, RelabelReply, Reply, ReplyError,
 };
+pub use retry::{parse_retry_after, FakeClock, RetryPolicy, RetryingClient, Sleep};
 pub use templates::{PromptKind, PromptSource, TemplateError, TemplateSources, Templates};

@@ -260,6 +260,8 @@ export async function startEndpoint(options = {}) {
     return {
       ...extraHeaders,
       'Access-Control-Allow-Origin': req.headers.origin ?? '*',
+      // Lets the page read the wait an error answer asks for.
+      'Access-Control-Expose-Headers': 'Retry-After',
       Vary: 'Origin',
     };
   }
