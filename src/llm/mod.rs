@@ -5,6 +5,7 @@ pub mod adaptive;
 pub mod call;
 pub mod client;
 pub mod diagnose;
+pub mod exchange;
 pub mod openai;
 pub mod reply;
 pub mod retry;
@@ -17,6 +18,7 @@ pub use call::{
     UsageByStage,
 };
 pub use client::{testing, ChatClient, ChatError};
+pub use exchange::{request_key, CachingClient, Exchange, ExchangeLog};
 pub use openai::{
     ChatMessage, ChatRequest, ChatResponse, Delivery, ModelList, ResponseFormat, StructuredMode,
     Usage,
