@@ -14,8 +14,8 @@ pub mod templates;
 
 pub use adaptive::AdaptiveClient;
 pub use call::{
-    build_request, call_json, CallKind, CallRecord, CallSettings, StageError, StageUsage,
-    UsageByStage,
+    build_request, call_json, estimate_prompt_tokens, CallFlag, CallKind, CallRecord, CallSettings,
+    StageError, StageUsage, UsageByStage,
 };
 pub use client::{testing, ChatClient, ChatError};
 pub use exchange::{request_key, CachingClient, Exchange, ExchangeLog};
