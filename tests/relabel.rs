@@ -373,6 +373,110 @@ fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     assert_eq!(temperatures(&client), [0.3, 0.7, 0.0]);
 }
 
+/// Replies that are not a relabel reply: cut short, the wrong fields, values out of range or of
+/// the wrong type, not an object, nested past any sane depth.
+fn bad_relabel_replies() -> Vec<String> {
+    let mut bad: Vec<String> = [
+        "",
+        "   \n\t ",
+        "null",
+        "[]",
+        "42",
+        "\"a string\"",
+        r#"{"hindsight_prompt": "What are Friday's showtimes"#,
+        r#"```json
+{"hindsight_prompt": "x", "is_valid_replay": true,
+```"#,
+        r#"{"answer": "yes", "score": 7}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r"}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": 1.7}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": -0.1}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": "high"}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": 1e999}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": 1, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": null, "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": "", "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": ["x"], "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": NaN}"#,
+        "I think the run shows the showtimes. {not: json}",
+        "}{",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    bad.push(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)));
+    bad.push(format!(
+        r#"{{"hindsight_prompt": {}"x"{}, "is_valid_replay": true, "rationale": "r", "confidence": 0.9}}"#,
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    ));
+    bad.push("{".repeat(100_000));
+    bad
+}
+
+#[test]
+fn schema_violating_replies_are_failed_attempts_and_the_loop_goes_on() {
+    for bad in bad_relabel_replies() {
+        let client = ScriptedClient::with_replies([
+            Ok::<_, ChatError>(bad.clone()),
+            Ok(bad.clone()),
+            Ok(relabel_reply(true, 0.8)),
+            Ok(judge_reply(true, 0.9)),
+        ]);
+        let report = run(&client, &settings());
+        let shown: String = bad.chars().take(60).collect();
+        assert_eq!(client.remaining(), 0, "{shown}");
+        assert_eq!(report.attempts.len(), 3, "{shown}");
+        for a in &report.attempts[..2] {
+            assert_eq!(a.outcome, AttemptOutcome::Unparseable, "{shown}");
+            assert!(a.reply.is_none());
+            assert!(a.call.unparseable());
+            assert!(!a.call.parse_error.as_deref().unwrap_or("").is_empty());
+            assert_eq!(a.call.reply.as_deref(), Some(bad.as_str()));
+        }
+        match &report.decision {
+            RelabelDecision::Accepted { attempt, .. } => assert_eq!(*attempt, 3, "{shown}"),
+            other => panic!("{shown}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn schema_violating_judge_replies_give_no_verdict() {
+    for bad in [
+        r#"{"is_valid": true}"#,
+        r#"{"is_valid": "perhaps", "confidence": 0.9, "rejection_reason": ""}"#,
+        r#"{"is_valid": true, "confidence": 2, "rejection_reason": ""}"#,
+        r#"{"is_valid": true, "confidence": 0.9, "rejection_reason": "#,
+        "Looks valid to me.",
+    ] {
+        let client = ScriptedClient::with_replies([
+            Ok::<_, ChatError>(relabel_reply(true, 0.8)),
+            Ok(bad.to_owned()),
+            Ok(relabel_reply(false, 0.1)),
+            Ok(relabel_reply(false, 0.1)),
+        ]);
+        let report = run(&client, &settings());
+        assert_eq!(
+            report.attempts[0].outcome,
+            AttemptOutcome::JudgeUnavailable,
+            "{bad}"
+        );
+        let judge = report.attempts[0].judge.as_ref().unwrap();
+        assert!(judge.call.as_ref().unwrap().unparseable(), "{bad}");
+        assert!(matches!(judge.verdict, JudgeVerdict::Unavailable { .. }));
+        // The candidate the judge could not rule on is the single-judge fallback.
+        assert!(matches!(
+            report.decision,
+            RelabelDecision::Accepted {
+                judges: Judges::SingleJudgeFallback,
+                attempt: 1,
+                ..
+            }
+        ));
+    }
+}
+
 #[test]
 fn fenced_and_embedded_json_are_read() {
     let client = ScriptedClient::with_replies([
