@@ -118,14 +118,16 @@ impl CallFlag {
     /// What the flag means and what to do about it.
     pub fn advice(&self) -> String {
         match self {
-            CallFlag::ReplyTruncated { max_tokens } => format!(
-                "The reply was cut off at max_tokens ({max_tokens}): raise max_tokens."
-            ),
+            CallFlag::ReplyTruncated { max_tokens } => {
+                format!("The reply was cut off at max_tokens ({max_tokens}): raise max_tokens.")
+            }
             CallFlag::PromptTruncated {
                 reported_tokens,
                 estimated_tokens,
             } => format!(
-                "The server counted {reported_tokens} prompt tokens for a prompt of about                  {estimated_tokens}: the server truncated the prompt: raise its context size,                  e.g. Ollama's num_ctx / OLLAMA_CONTEXT_LENGTH."
+                "The server counted {reported_tokens} prompt tokens for a prompt of about \
+                 {estimated_tokens}: the server truncated the prompt: raise its context size, \
+                 e.g. Ollama's num_ctx / OLLAMA_CONTEXT_LENGTH."
             ),
         }
     }
@@ -534,7 +536,10 @@ mod tests {
         let cut = call();
         assert_eq!(cut.flags, [CallFlag::ReplyTruncated { max_tokens: 100 }]);
         assert!(cut.unparseable());
-        assert!(cut.flags[0].advice().contains("raise max_tokens"));
+        assert_eq!(
+            cut.flags[0].advice(),
+            "The reply was cut off at max_tokens (100): raise max_tokens."
+        );
         let truncated = call();
         assert_eq!(
             truncated.flags,
@@ -544,9 +549,12 @@ mod tests {
             }]
         );
         assert!(!truncated.unparseable(), "the reply itself was fine");
-        let advice = truncated.flags[0].advice();
-        assert!(advice.contains("the server truncated the prompt: raise its context size"));
-        assert!(advice.contains("num_ctx / OLLAMA_CONTEXT_LENGTH"));
+        assert_eq!(
+            truncated.flags[0].advice(),
+            "The server counted 480 prompt tokens for a prompt of about 1001: the server \
+             truncated the prompt: raise its context size, e.g. Ollama's num_ctx / \
+             OLLAMA_CONTEXT_LENGTH."
+        );
         assert!(call().flags.is_empty(), "no count: no verdict");
 
         let mut usage = StageUsage::default();

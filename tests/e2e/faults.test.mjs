@@ -17,6 +17,7 @@ import {
   jsonLines,
   numberIn,
   openApp,
+  openDetail,
   pickFiles,
   runToEnd,
   tableRows,
@@ -230,6 +231,56 @@ test('the endpoint goes away mid-run: the run pauses, and Resume finishes it onc
     assert.ok(cutOff.calls_from_log >= 2, `replayed calls of run-judge-reject: ${cutOff.calls_from_log}`);
     assert.equal(cutOff.calls, 6);
     await app.checkConsole([NETWORK_ERRORS.refused[0], /Failed to load resource: net::ERR_/]);
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
+
+test('a cut-off reply and a truncated prompt are flagged with advice in the detail and the report', { timeout: 120_000 }, async () => {
+  // The accept trajectory's judge reply "hits max_tokens" (still whole JSON); its relabel reply
+  // reports far fewer prompt tokens than the prompt has, as a server that cut it would.
+  const endpoint = await startEndpoint({
+    tweak: (req, response) => {
+      if (req.scenario !== 'accept') return;
+      if (req.kind === 'judge_reply') response.choices[0].finish_reason = 'length';
+      if (req.kind === 'relabel_reply') response.usage.prompt_tokens = 40;
+    },
+  });
+  let app;
+  try {
+    app = await openApp();
+    const { page } = app;
+    await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
+    await page.getByTestId('file-row').waitFor();
+    await configure(page, {
+      baseUrl: endpoint.url,
+      model: 'scripted-model',
+      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
+    });
+    await runToEnd(page);
+    const relabel = endpoint.requests.find((r) => r.kind === 'relabel_reply' && r.scenario === 'accept');
+    const chars = relabel.body.messages.reduce((n, m) => n + m.role.length + m.content.length, 0);
+    assert.ok(chars / 4 >= 256, `the relabel prompt is long enough to be judged (${chars} characters)`);
+
+    const detail = await openDetail(page, 'run-accept');
+    const flags = detail.getByTestId('call-flag');
+    assert.equal(await flags.count(), 2);
+    const byKind = {};
+    for (let i = 0; i < 2; i++) byKind[await flags.nth(i).getAttribute('data-flag')] = await flags.nth(i).textContent();
+    assert.match(byKind.reply_truncated, /raise max_tokens/);
+    assert.match(byKind.prompt_truncated, /40 prompt tokens/);
+    assert.match(byKind.prompt_truncated, /the server truncated the prompt: raise its context size, e\.g\. Ollama's num_ctx \/ OLLAMA_CONTEXT_LENGTH/);
+    await detail.getByTestId('close-detail').click();
+    // Other trajectories raised nothing.
+    const other = await openDetail(page, 'run-retry');
+    assert.equal(await other.getByTestId('call-flag').count(), 0);
+
+    const report = JSON.parse((await downloadAll(page)).report.text);
+    const accept = report.trajectories.find((t) => t.trajectory_id === 'run-accept');
+    assert.deepEqual(accept.flags.map((f) => f.flag).sort(), ['prompt_truncated', 'reply_truncated']);
+    assert.equal(report.trajectories.filter((t) => t.flags).length, 1);
+    await app.checkConsole();
   } finally {
     await app?.close();
     await endpoint.close();

@@ -276,6 +276,8 @@ function errorBody(message, type, code = null) {
  *   `req.seen` counts the earlier requests with the same method, path and body.
  * @param {function} [options.garble] `(req) => string | null` for chat calls: a string replaces
  *   the reply's content (counted as `garbled`).
+ * @param {function} [options.tweak] `(req, response) => void` for chat calls: may change the
+ *   response object before it is sent (e.g. `finish_reason`, `usage`).
  * @param {boolean} [options.log=false] one line per request on stderr.
  * @param {object} [options.headers] extra headers sent with every reply.
  */
@@ -289,6 +291,7 @@ export async function startEndpoint(options = {}) {
     delayMs = 0,
     fail = null,
     garble = null,
+    tweak = null,
     log = false,
     headers: extraHeaders = {},
   } = options;
@@ -483,7 +486,7 @@ export async function startEndpoint(options = {}) {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     sequence += 1;
-    send(req, res, 200, {
+    const response = {
       id: `chatcmpl-scripted-${sequence}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
@@ -492,7 +495,9 @@ export async function startEndpoint(options = {}) {
         { index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: 'stop' },
       ],
       usage,
-    });
+    };
+    if (tweak) tweak(record, response);
+    send(req, res, 200, response);
   }
 
   await new Promise((resolve, reject) => {

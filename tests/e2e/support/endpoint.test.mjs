@@ -488,6 +488,23 @@ describe('faults', () => {
     }
   });
 
+  test('tweak changes the response before it is sent', async () => {
+    const ep = await startEndpoint({
+      tweak: (req, response) => {
+        response.choices[0].finish_reason = 'length';
+        response.usage.prompt_tokens = 3;
+      },
+    });
+    try {
+      const { json } = await chat(ep, body('judge_reply', judgeMessages('x')));
+      assert.equal(json.choices[0].finish_reason, 'length');
+      assert.equal(json.usage.prompt_tokens, 3);
+      assert.equal(JSON.parse(json.choices[0].message.content).is_valid, true);
+    } finally {
+      await ep.close();
+    }
+  });
+
   test('flaky: deterministic by seed and request, bounded per request, about the rates asked', async () => {
     const bodies = Array.from({ length: 400 }, (_, i) => ({
       model: 'm',
