@@ -674,6 +674,11 @@ impl RunControl {
             .collect()
     }
 
+    /// Changes how many trajectories may run at once (e.g. on resuming with new settings).
+    pub fn set_concurrency(&mut self, concurrency: usize) {
+        self.concurrency = concurrency.max(1);
+    }
+
     /// Continues after a pause: the put-back trajectories run first.
     pub fn resume(&mut self) {
         self.paused = None;
@@ -1204,10 +1209,12 @@ mod tests {
         assert_eq!(c.put_back(), [1, 2]);
         assert_eq!(c.remaining(), [1, 2, 3, 4, 5]);
         c.resume();
+        c.set_concurrency(0);
         assert!(!c.is_paused());
         assert_eq!(c.put_back(), [] as [usize; 0]);
         let mut order = Vec::new();
         while let Some(i) = c.start_next() {
+            assert_eq!(c.start_next(), None, "one at a time");
             order.push(i);
             c.finished(i, &ok);
         }

@@ -432,6 +432,7 @@ impl AppState {
             return;
         };
         control.resume();
+        control.set_concurrency(prefs.to_pipeline_settings().concurrency);
         self.run.update(|r| {
             r.phase = Phase::Running;
             r.pause = None;

@@ -286,3 +286,53 @@ test('a cut-off reply and a truncated prompt are flagged with advice in the deta
     await endpoint.close();
   }
 });
+
+test('Retry failed runs again only what the endpoint refused', { timeout: 120_000 }, async () => {
+  // The endpoint refuses the calls of one trajectory (as if its model were missing) until told.
+  let refusing = true;
+  const endpoint = await startEndpoint({
+    fail: (req) =>
+      refusing && req.scenario === 'low'
+        ? { status: 404, body: { error: { message: "The model 'scripted-model' does not exist", type: 'invalid_request_error' } } }
+        : null,
+  });
+  let app;
+  try {
+    app = await openApp();
+    const { page } = app;
+    await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
+    await page.getByTestId('file-row').waitFor();
+    await configure(page, {
+      baseUrl: endpoint.url,
+      model: 'scripted-model',
+      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
+    });
+    const retry = page.getByTestId('retry-failed');
+    assert.equal(await retry.isDisabled(), true);
+    await runToEnd(page);
+    let rows = Object.fromEntries((await tableRows(page)).map((r) => [r.id, r]));
+    assert.equal(rows['run-low'].status, 'failed');
+    assert.match(rows['run-low'].outcome, /HTTP 404: The model 'scripted-model' does not exist/);
+    // Refused, not unreachable: no retry, no pause.
+    assert.equal(endpoint.counts().failed, 3, 'one try per relabel attempt');
+    assert.equal(numberIn(await progress(page, 'retries')), 0);
+    assert.equal(await retry.isEnabled(), true);
+    assert.match(await retry.textContent(), /Retry failed \(1\)/);
+
+    refusing = false;
+    const before = endpoint.counts();
+    await retry.click();
+    await page.getByTestId('run-panel').and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    rows = Object.fromEntries((await tableRows(page)).map((r) => [r.id, r]));
+    for (const [id, e] of Object.entries(EXPECTED)) if (rows[id]) assert.equal(rows[id].status, e.status, `status of ${id}`);
+    const after = endpoint.counts();
+    assert.equal(after['relabel_reply:low'], 3, 'the refused trajectory ran again');
+    assert.equal(after.relabel_reply - before.relabel_reply, 3, 'and nothing else did');
+    assert.equal(after.judge_reply, before.judge_reply);
+    assert.equal(await retry.isDisabled(), true);
+    await app.checkConsole([NETWORK_ERRORS.status(404)]);
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
