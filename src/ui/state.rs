@@ -4,15 +4,15 @@
 use super::browser;
 use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
-use crate::llm::{AdaptiveClient, ChatClient, Templates};
-use crate::model::Trajectory;
-use crate::pipeline::{process, Settings, Totals};
+use crate::llm::{
+    AdaptiveClient, CachingClient, ChatClient, ExchangeLog, RetryPolicy, RetryingClient, Templates,
+};
+use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Verdict};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
 use crate::session::{Filter, Row, Session, Status};
 use crate::stages::detect::rules::Lexicon;
-use futures::stream::{self, StreamExt};
 use leptos::prelude::*;
 
 /// Rows of the results table per page.
@@ -46,6 +46,8 @@ pub enum Phase {
     Running,
     Done,
     Stopped,
+    /// The endpoint went away: the run waits for Resume.
+    Paused,
 }
 
 impl Phase {
@@ -55,7 +57,32 @@ impl Phase {
             Phase::Running => "running",
             Phase::Done => "done",
             Phase::Stopped => "stopped",
+            Phase::Paused => "paused",
         }
+    }
+}
+
+/// Why a run paused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    /// The error that outlasted the retries.
+    pub reason: String,
+    /// Trajectories put back to run again.
+    pub put_back: usize,
+}
+
+impl Pause {
+    /// What the run panel says.
+    pub fn message(&self) -> String {
+        format!(
+            "Paused: the endpoint stopped answering ({}). {} put back to run again; none was \
+             recorded as failed. Check the endpoint (Check connection helps), then Resume.",
+            self.reason,
+            match self.put_back {
+                1 => "1 trajectory was".to_string(),
+                n => format!("{n} trajectories were"),
+            }
+        )
     }
 }
 
@@ -72,6 +99,8 @@ pub struct RunView {
     pub started_ms: f64,
     /// The last time the progress was refreshed (or the end of the run).
     pub now_ms: f64,
+    /// Set while the run is paused.
+    pub pause: Option<Pause>,
 }
 
 impl Default for RunView {
@@ -84,6 +113,7 @@ impl Default for RunView {
             this_run: Totals::default(),
             started_ms: 0.0,
             now_ms: 0.0,
+            pause: None,
         }
     }
 }
@@ -115,6 +145,13 @@ pub struct AppState {
     pub connection: RwSignal<Option<Connection>>,
     pub run: RwSignal<RunView>,
     pub cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    /// A paused run's control, kept for Resume.
+    pub paused_run: StoredValue<Option<RunControl>, LocalStorage>,
+    /// Every chat response of this page, by request: a run taken up again (Run after a stop,
+    /// Resume, Retry failed) replays what it already has instead of sending it again.
+    /// Persistence stores [`ExchangeLog::take_new`] and restores with
+    /// [`ExchangeLog::insert_loaded`]; the handle is shared, so clones see the same log.
+    pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
@@ -146,6 +183,8 @@ impl AppState {
             connection: RwSignal::new(None),
             run: RwSignal::new(RunView::default()),
             cancel: StoredValue::new_local(None),
+            paused_run: StoredValue::new_local(None),
+            exchanges: StoredValue::new_local(ExchangeLog::new()),
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
@@ -201,6 +240,7 @@ impl AppState {
         }
         self.selected.set(None);
         self.page.set(0);
+        self.paused_run.set_value(None);
         self.run.set(RunView::default());
         self.session.update(Session::clear);
     }
@@ -342,18 +382,35 @@ impl AppState {
         if self.is_busy() || self.run_blocker().is_some() {
             return;
         }
+        let items = self.session.with_untracked(Session::to_run);
+        self.start(items);
+    }
+
+    /// How many results "Retry failed" would run again.
+    pub fn retry_failed_count(&self) -> usize {
+        self.session.with(|s| s.retry_failed().len())
+    }
+
+    /// "Retry failed": runs again only the trajectories whose result ended in an error of the
+    /// endpoint or of the way to it.
+    pub fn retry_failed(self) {
+        if self.is_busy() || self.prefs().map_or(true, |p| p.run_blocker().is_some()) {
+            return;
+        }
+        let items = self.session.with_untracked(Session::retry_failed);
+        if !items.is_empty() {
+            self.start(items);
+        }
+    }
+
+    /// A fresh run over `items` (session indexes).
+    fn start(self, items: Vec<usize>) {
         let Ok(prefs) = self.prefs() else { return };
-        let (items, base) = self.session.with_untracked(|s| {
-            let items: Vec<(usize, Trajectory)> = s
-                .to_run()
-                .into_iter()
-                .map(|i| (i, s.entries[i].trajectory.clone()))
-                .collect();
-            (items, progress::settled_totals(s))
-        });
-        let token = CancelToken::new();
-        self.cancel.set_value(Some(token.clone()));
+        let base = self
+            .session
+            .with_untracked(|s| progress::totals_except(s, &items));
         let now = browser::now_ms();
+        self.paused_run.set_value(None);
         self.run.set(RunView {
             phase: Phase::Running,
             done: 0,
@@ -362,22 +419,71 @@ impl AppState {
             this_run: Totals::default(),
             started_ms: now,
             now_ms: now,
+            pause: None,
         });
-        let client = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
+        let control = RunControl::new(items, prefs.to_pipeline_settings().concurrency);
+        self.launch(prefs, control);
+    }
+
+    /// "Resume": continues a paused run with what it put back, then what it never started.
+    pub fn resume(self) {
+        if self.run.with_untracked(|r| r.phase != Phase::Paused) {
+            return;
+        }
+        let Ok(prefs) = self.prefs() else { return };
+        let Some(mut control) = self.paused_run.try_update_value(Option::take).flatten() else {
+            return;
+        };
+        control.resume();
+        control.set_concurrency(prefs.to_pipeline_settings().concurrency);
+        self.run.update(|r| {
+            r.phase = Phase::Running;
+            r.pause = None;
+            r.now_ms = browser::now_ms();
+        });
+        self.launch(prefs, control);
+    }
+
+    /// Runs `control` to its end or its pause with a client chain built from `prefs`:
+    /// fetch, retries, the exchange log, then the structured-mode fallback.
+    fn launch(self, prefs: Prefs, mut control: RunControl) {
+        let token = CancelToken::new();
+        self.cancel.set_value(Some(token.clone()));
+        let http = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
             prefs.timeout_ms()
         })
         .with_cancel(token.clone());
+        let retrying = RetryingClient::new(
+            http,
+            RetryPolicy::default(),
+            browser::RetrySleep(token.clone()),
+        )
+        .with_seed(browser::now_ms().to_bits());
+        let log = self.exchanges.get_value();
+        let client = CachingClient::new(retrying, log, &prefs.base_url);
         let settings = prefs.to_pipeline_settings();
         leptos::task::spawn_local(async move {
             if prefs.structured.adaptive() {
                 let client = AdaptiveClient::new(client, settings.structured);
-                self.drive(&client, &settings, items).await;
+                self.drive(&client, &settings, &mut control).await;
             } else {
-                self.drive(&client, &settings, items).await;
+                self.drive(&client, &settings, &mut control).await;
             }
             let stopped = token.is_cancelled();
+            let pause = control.pause_reason().map(|reason| Pause {
+                reason: reason.to_owned(),
+                put_back: control.put_back().len(),
+            });
+            if pause.is_some() && !stopped {
+                self.paused_run.set_value(Some(control));
+            }
             self.run.update(|r| {
-                r.phase = if stopped { Phase::Stopped } else { Phase::Done };
+                r.phase = match (&pause, stopped) {
+                    (_, true) => Phase::Stopped,
+                    (Some(_), false) => Phase::Paused,
+                    (None, false) => Phase::Done,
+                };
+                r.pause = if stopped { None } else { pause };
                 r.now_ms = browser::now_ms();
             });
             self.cancel.set_value(None);
@@ -394,35 +500,48 @@ impl AppState {
         });
     }
 
-    async fn drive<C: ChatClient>(
-        self,
-        client: &C,
-        settings: &Settings,
-        items: Vec<(usize, Trajectory)>,
-    ) {
+    async fn drive<C: ChatClient>(self, client: &C, settings: &Settings, control: &mut RunControl) {
         let templates = Templates::defaults();
         let lexicon = Lexicon::default();
-        let (templates, lexicon) = (&templates, &lexicon);
-        let mut results =
-            stream::iter(items)
-                .map(|(i, t)| async move {
-                    (i, process(client, templates, settings, lexicon, &t).await)
-                })
-                .buffer_unordered(settings.concurrency.max(1));
+        let setup = RunSetup {
+            templates: &templates,
+            settings,
+            lexicon: &lexicon,
+        };
         let mut pending = Totals::default();
         let mut pending_done = 0;
         let mut last = browser::now_ms();
-        while let Some((i, result)) = results.next().await {
-            pending.add(&result);
-            pending_done += 1;
-            self.session.update_untracked(|s| s.set_result(i, result));
-            let now = browser::now_ms();
-            if now - last >= SLICE_MS {
-                self.publish(&mut pending, &mut pending_done, now);
-                browser::sleep(0).await;
-                last = browser::now_ms();
-            }
-        }
+        let yield_now = |ms: u64| browser::sleep(ms as i32);
+        run_controlled(
+            client,
+            setup,
+            control,
+            |i| {
+                self.session
+                    .with_untracked(|s| s.entries[i].trajectory.clone())
+            },
+            &yield_now,
+            |i, verdict, result| {
+                match verdict {
+                    Verdict::Record => {
+                        pending.add(&result);
+                        pending_done += 1;
+                        self.session.update_untracked(|s| s.set_result(i, result));
+                    }
+                    // Not run after all: it goes back to pending, to run again on Resume.
+                    Verdict::PutBack => self.session.update_untracked(|s| s.clear_result(i)),
+                }
+                let now = browser::now_ms();
+                if now - last >= SLICE_MS {
+                    self.publish(&mut pending, &mut pending_done, now);
+                    last = now;
+                    true
+                } else {
+                    false
+                }
+            },
+        )
+        .await;
         self.publish(&mut pending, &mut pending_done, browser::now_ms());
     }
 
@@ -444,11 +563,14 @@ impl AppState {
         }
     }
 
-    /// "Reset results".
+    /// "Reset results": every trajectory back to pending, and the exchange log emptied, so
+    /// that the next run asks the endpoint afresh.
     pub fn reset_results(self) {
         if self.is_busy() {
             return;
         }
+        self.paused_run.set_value(None);
+        self.exchanges.with_value(ExchangeLog::clear);
         self.run.set(RunView::default());
         self.session.update(Session::clear_results);
     }
