@@ -4,9 +4,13 @@
 //! sending `Authorization: Bearer …` only when a key is set and no other custom header, so the
 //! CORS preflight is as plain as it can be. Each request has a timeout; a run's requests share
 //! a [`CancelToken`] that aborts them all when the user stops.
+//!
+//! An error answer's `Retry-After` header is passed on in [`ChatError::Http`]. A cross-origin
+//! page can read it only when the endpoint lists it in `Access-Control-Expose-Headers`;
+//! otherwise the retry backoff applies.
 
 use crate::llm::diagnose::{error_message, normalize_base_url, Probe};
-use crate::llm::{ChatClient, ChatError, ChatRequest, ChatResponse};
+use crate::llm::{parse_retry_after, ChatClient, ChatError, ChatRequest, ChatResponse};
 use gloo_net::http::{Request, RequestBuilder};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -199,14 +203,23 @@ impl ChatClient for HttpClient {
             ))),
             Sent::Response(r) => {
                 let status = r.status();
-                let text = r
-                    .text()
-                    .await
-                    .map_err(|e| ChatError::Decode(e.to_string()))?;
+                // Read before the body: the wait counts from the moment the answer came.
+                let retry_after_ms = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| parse_retry_after(&v, js_sys::Date::now()));
+                // Reading the body fails only when the connection breaks (text decoding
+                // replaces bad bytes): a network error, worth retrying.
+                let text = r.text().await.map_err(|e| {
+                    ChatError::Network(format!(
+                        "the connection broke while the response was read ({e})"
+                    ))
+                })?;
                 if !(200..300).contains(&status) {
                     return Err(ChatError::Http {
                         status,
                         message: error_message(&text),
+                        retry_after_ms,
                     });
                 }
                 serde_json::from_str::<ChatResponse>(&text).map_err(|e| {

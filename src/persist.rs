@@ -13,15 +13,15 @@
 //! | `files`        | `[id, file]`             | a loaded file's summary and rejected records   |
 //! | `trajectories` | `[id, index]`            | a trajectory as read, its source position and which duplicate of its id it is |
 //! | `results`      | `[id, index]`            | the pipeline's [`TrajectoryResult`]            |
-//! | `exchanges`    | `[id, index, seq]`       | a completed chat [`Exchange`] of trajectory `index` |
+//! | `exchanges`    | `[id, seq]`              | a completed chat [`Exchange`] of the exchange log, in the order saved |
 //!
 //! Records are written in small batches as the session grows ([`Journal::batch`]): the
-//! trajectories of each chunk of a file as it is read, the results of each slice of a run, each
-//! exchange as it completes. The rule-based views are not stored: they are recomputed from the
+//! trajectories of each chunk of a file as it is read, the results of each slice of a run, the
+//! exchanges the log took in, as soon as they complete. The rule-based views are not stored: they are recomputed from the
 //! trajectories. A session record whose `format` is not [`SCHEMA_VERSION`] is not read.
 
 use crate::json::{Json, JsonObject};
-use crate::llm::replay::Exchange;
+use crate::llm::exchange::Exchange;
 use crate::model::Trajectory;
 use crate::pipeline::{Outcome, TrajectoryResult};
 use crate::prefs::Prefs;
@@ -329,6 +329,8 @@ pub struct Journal {
     results: BTreeSet<usize>,
     /// Results and exchanges were all dropped since the last batch.
     cleared: bool,
+    /// The `seq` of the next exchange saved.
+    next_exchange: u32,
 }
 
 impl Journal {
@@ -351,6 +353,7 @@ impl Journal {
             trajectories: 0,
             results: BTreeSet::new(),
             cleared: false,
+            next_exchange: 0,
         }
     }
 
@@ -379,7 +382,8 @@ impl Journal {
         self.results.insert(index);
     }
 
-    /// Every result was dropped: the next batch deletes the stored results and exchanges.
+    /// Every result was dropped, and the exchange log emptied: the next batch deletes the
+    /// stored results and exchanges.
     pub fn results_cleared(&mut self) {
         self.cleared = true;
         self.results.clear();
@@ -462,16 +466,18 @@ impl Journal {
         batch
     }
 
-    /// The write of a completed exchange of trajectory `index`.
-    pub fn exchange(&self, index: usize, exchange: &Exchange) -> Batch {
-        Batch {
-            deletes: Vec::new(),
-            puts: vec![Put {
+    /// The write of completed exchanges, after those written before.
+    pub fn exchanges(&mut self, exchanges: &[Exchange]) -> Batch {
+        let mut batch = Batch::default();
+        for exchange in exchanges {
+            batch.puts.push(Put {
                 store: Store::Exchanges,
-                key: Key::new(&self.record.id, vec![index_key(index), exchange.seq]),
+                key: Key::new(&self.record.id, vec![self.next_exchange]),
                 value: serde_json::to_string(exchange).expect("an exchange serializes"),
-            }],
+            });
+            self.next_exchange += 1;
         }
+        batch
     }
 
     /// The deletion of everything stored for this session.
@@ -510,9 +516,8 @@ pub struct StoredParts {
 pub struct Restored {
     pub record: SessionRecord,
     pub session: Session,
-    /// The kept exchanges of every trajectory a run would process (no result, or failed or
-    /// cancelled), by trajectory index.
-    pub exchanges: BTreeMap<usize, Vec<Exchange>>,
+    /// The saved exchanges, in the order they were saved (for the exchange log).
+    pub exchanges: Vec<Exchange>,
     /// Storage holds all of `session`.
     pub journal: Journal,
 }
@@ -558,16 +563,13 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
         session.files.push(file);
     }
 
-    let to_run: BTreeSet<usize> = session.to_run().into_iter().collect();
-    let mut exchanges: BTreeMap<usize, Vec<Exchange>> = BTreeMap::new();
+    let mut exchanges = Vec::new();
+    let mut next_exchange = 0;
     for (path, text) in sorted(parts.exchanges) {
-        let i = first(&path, Store::Exchanges)?;
-        if !to_run.contains(&i) {
-            continue;
-        }
+        next_exchange = next_exchange.max(first(&path, Store::Exchanges)? as u32 + 1);
         let exchange: Exchange =
             serde_json::from_str(&text).map_err(|e| corrupt(Store::Exchanges, e))?;
-        exchanges.entry(i).or_default().push(exchange);
+        exchanges.push(exchange);
     }
 
     let journal = Journal {
@@ -580,6 +582,7 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
         trajectories: session.len(),
         results: BTreeSet::new(),
         cleared: false,
+        next_exchange,
     };
     Ok(Restored {
         record,
@@ -716,6 +719,7 @@ mod tests {
                 0 => Err(ChatError::Http {
                     status: 503,
                     message: "busy".into(),
+                    retry_after_ms: Some(1500),
                 }),
                 1 => Ok("prose".into()),
                 _ => Ok(format!(
@@ -849,14 +853,23 @@ mod tests {
         journal.result_changed(3);
         db.sync(&mut journal, &session);
         assert_eq!(db.records(Store::Results, "s").len(), 1);
-        let exchange = Exchange {
-            seq: 0,
-            key: "k".into(),
-            response: ChatResponse::from_text("x", Usage::default()),
+        let exchange = |key: &str| Exchange {
+            key: key.into(),
+            response: ChatResponse::from_text(format!("reply {key}"), Usage::new(1, 2)),
         };
-        db.apply(&journal.exchange(3, &exchange));
-        db.apply(&journal.exchange(4, &exchange));
-        assert_eq!(db.records(Store::Exchanges, "s").len(), 2);
+        db.apply(&journal.exchanges(&[exchange("b"), exchange("a")]));
+        db.apply(&journal.exchanges(&[exchange("c")]));
+        assert_eq!(db.records(Store::Exchanges, "s").len(), 3);
+        let restored = rebuild(db.parts("s")).unwrap();
+        assert_eq!(
+            restored.exchanges,
+            vec![exchange("b"), exchange("a"), exchange("c")],
+            "in the order saved"
+        );
+        // A restored journal saves later exchanges after those.
+        let mut again = restored.journal;
+        db.apply(&again.exchanges(&[exchange("d")]));
+        assert_eq!(rebuild(db.parts("s")).unwrap().exchanges.len(), 4);
 
         journal.results_cleared();
         assert!(journal.behind(&bare));
@@ -866,36 +879,167 @@ mod tests {
         assert_eq!(rebuild(db.parts("s")).unwrap().session, bare);
     }
 
+    /// An endpoint whose replies depend on how often it has seen a prompt, as a sampling
+    /// model's do: the first two relabel replies of a prompt are prose, later ones valid.
+    fn stateful_endpoint() -> ScriptedClient {
+        let seen = std::cell::RefCell::new(std::collections::HashMap::<String, usize>::new());
+        ScriptedClient::from_fn(move |req: &ChatRequest| {
+            let text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+            let n = {
+                let mut seen = seen.borrow_mut();
+                let slot = seen.entry(text.clone()).or_insert(0);
+                *slot += 1;
+                *slot
+            };
+            let name = match &req.response_format {
+                Some(crate::llm::ResponseFormat::JsonSchema { name, .. }) => name.as_str(),
+                _ => "",
+            };
+            Ok(match name {
+                "extracted_outcome" => r#"{"actual_achievements": ["Step 1: found what was asked"], "key_observations": ["a price"], "limitations": "not all of it"}"#.to_owned(),
+                "relabel_reply" if n <= 2 => "Here is a goal: find it.".to_owned(),
+                "relabel_reply" => format!(r#"{{"hindsight_prompt": "Find it, take {n}", "is_valid_replay": true, "rationale": "found", "confidence": 0.9}}"#),
+                "judge_reply" => r#"{"is_valid": true, "confidence": 0.8, "rejection_reason": ""}"#.to_owned(),
+                other => format!("unexpected call {other}"),
+            })
+        })
+    }
+
+    /// Answers `limit` calls through `inner`, then cancels every later one (a reload).
+    struct CutOff<'a> {
+        inner: &'a ScriptedClient,
+        limit: usize,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl crate::llm::ChatClient for CutOff<'_> {
+        async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+            self.calls.set(self.calls.get() + 1);
+            if self.calls.get() > self.limit {
+                return Err(ChatError::Cancelled);
+            }
+            self.inner.complete(request).await
+        }
+    }
+
+    /// Runs the trajectories `indexes` of `session` through `client`, recording the results.
+    fn run_over<C: crate::llm::ChatClient>(client: &C, session: &mut Session, indexes: &[usize]) {
+        let settings = Settings {
+            extraction: Mode::Llm,
+            concurrency: 2,
+            ..prefs().to_pipeline_settings()
+        };
+        let trajectories: Vec<_> = indexes
+            .iter()
+            .map(|i| session.entries[*i].trajectory.clone())
+            .collect();
+        let mut results = Vec::new();
+        block_on(run(
+            client,
+            &Templates::defaults(),
+            &settings,
+            &Lexicon::default(),
+            &trajectories,
+            |j, r| results.push((indexes[j], r)),
+        ));
+        for (i, r) in results {
+            session.set_result(i, r);
+        }
+    }
+
+    /// A result as JSON, without whether its calls were answered from the log.
+    fn sent_or_not(result: &TrajectoryResult) -> serde_json::Value {
+        fn strip(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    o.remove("from_log");
+                    o.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut v = serde_json::to_value(result).unwrap();
+        strip(&mut v);
+        v
+    }
+
+    fn sorted_requests(client: &ScriptedClient) -> Vec<String> {
+        let mut all: Vec<String> = client.requests().iter().map(|r| r.to_json()).collect();
+        all.sort();
+        all
+    }
+
     #[test]
-    fn exchanges_come_back_for_the_trajectories_a_run_would_process() {
-        let mut session = ran();
-        let settled_index = session
+    fn a_run_cut_off_anywhere_resumes_from_storage_to_the_uninterrupted_results() {
+        use crate::llm::{CachingClient, ExchangeLog};
+        const BASE: &str = "http://h/v1";
+        let mut expected = loaded();
+        let endpoint = stateful_endpoint();
+        let all: Vec<usize> = expected.to_run();
+        run_over(
+            &CachingClient::new(&endpoint, ExchangeLog::new(), BASE),
+            &mut expected,
+            &all,
+        );
+        let calls = sorted_requests(&endpoint);
+        assert!(calls.len() > 40, "{}", calls.len());
+        assert!(expected
             .entries
             .iter()
-            .position(|e| e.result.as_ref().is_some_and(settled))
-            .unwrap();
-        let open_index = session.entries.len() - 1;
-        session.entries[open_index].result = None;
-        let mut db = MemoryDb::default();
-        let mut journal = Journal::new("s", 0.0, prefs(), false);
-        for i in 0..session.len() {
-            journal.result_changed(i);
+            .any(|e| e.result.as_ref().is_some_and(|r| r.outcome.is_accepted())));
+
+        for cut in (0..calls.len()).step_by(7) {
+            // The first page: cut off after `cut` answers, saving as it goes.
+            let endpoint = stateful_endpoint();
+            let mut session = loaded();
+            let mut db = MemoryDb::default();
+            let mut journal = Journal::new("s", 0.0, prefs(), false);
+            let log = ExchangeLog::new();
+            let first = CutOff {
+                inner: &endpoint,
+                limit: cut,
+                calls: std::cell::Cell::new(0),
+            };
+            run_over(
+                &CachingClient::new(&first, log.clone(), BASE),
+                &mut session,
+                &all,
+            );
+            db.apply(&journal.exchanges(&log.take_new()));
+            for i in 0..session.len() {
+                journal.result_changed(i);
+            }
+            db.sync(&mut journal, &session);
+
+            // The page after the reload: the session and the log from storage.
+            let restored = rebuild(db.parts("s")).unwrap();
+            assert_eq!(restored.session, session);
+            assert_eq!(restored.exchanges.len(), cut);
+            let log = ExchangeLog::new();
+            log.insert_loaded(restored.exchanges);
+            let mut resumed = restored.session;
+            let rest = resumed.to_run();
+            run_over(
+                &CachingClient::new(&endpoint, log, BASE),
+                &mut resumed,
+                &rest,
+            );
+
+            for (a, b) in resumed.entries.iter().zip(&expected.entries) {
+                assert_eq!(
+                    a.result.as_ref().map(sent_or_not),
+                    b.result.as_ref().map(sent_or_not),
+                    "cut after {cut}: {}",
+                    a.trajectory.trajectory_id
+                );
+            }
+            assert_eq!(
+                sorted_requests(&endpoint),
+                calls,
+                "cut after {cut}: every call once"
+            );
         }
-        db.sync(&mut journal, &session);
-        let exchange = |seq: u32| Exchange {
-            seq,
-            key: format!("k{seq}"),
-            response: ChatResponse::from_text(format!("reply {seq}"), Usage::new(1, 2)),
-        };
-        for seq in [1, 0, 2] {
-            db.apply(&journal.exchange(open_index, &exchange(seq)));
-        }
-        db.apply(&journal.exchange(settled_index, &exchange(0)));
-        let restored = rebuild(db.parts("s")).unwrap();
-        assert_eq!(
-            restored.exchanges,
-            BTreeMap::from([(open_index, vec![exchange(0), exchange(1), exchange(2)])])
-        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! sample), failed (the endpoint or the configuration did not let the stage run; worth
 //! retrying), or cancelled by the user.
 
+use crate::llm::Sleep;
 use crate::llm::{CallKind, CallRecord, CallSettings, ChatClient, ChatError, StageError};
 use crate::llm::{StructuredMode, Templates, UsageByStage};
 use crate::model::{ExtractedOutcome, FailureAnalysis, Sample, SampleFormat, Trajectory};
@@ -13,7 +14,7 @@ use crate::stages::relabel::{
     relabel, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
 };
 use crate::stages::{detect, extract, package};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 
 /// How a stage that has both modes runs.
@@ -259,6 +260,60 @@ impl TrajectoryResult {
             .chain(self.relabel.iter().flat_map(|r| r.calls()))
     }
 
+    /// Tries after the first over every call (requests the endpoint failed and the client
+    /// retried).
+    pub fn retries(&self) -> u32 {
+        self.calls().map(|c| c.retries).sum()
+    }
+
+    /// The warnings its calls raised, one entry per kind, in the order first seen.
+    pub fn flags(&self) -> Vec<FlagSummary> {
+        let mut out: Vec<FlagSummary> = Vec::new();
+        for call in self.calls() {
+            for flag in &call.flags {
+                match out.iter_mut().find(|s| s.kind == flag.kind()) {
+                    Some(summary) => summary.calls += 1,
+                    None => out.push(FlagSummary {
+                        kind: flag.kind(),
+                        calls: 1,
+                        advice: flag.advice(),
+                    }),
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the endpoint being out of reach decided this result: some call still failed
+    /// after its retries with a network error, a timeout, HTTP 408, 429 or 5xx, and the
+    /// outcome is not an acceptance by both judges (which stands whatever else failed). The
+    /// result then says nothing about the trajectory: a run puts it back to run again.
+    pub fn endpoint_unavailable(&self) -> bool {
+        match &self.outcome {
+            Outcome::Accepted {
+                judges: Judges::RelabelerAndJudge,
+                ..
+            }
+            | Outcome::Cancelled { .. } => false,
+            _ => self
+                .calls()
+                .any(|c| c.error.as_ref().is_some_and(ChatError::is_transient)),
+        }
+    }
+
+    /// Whether the result ended in an error of the endpoint or of the way to it: the
+    /// endpoint was unavailable ([`Self::endpoint_unavailable`]), or the outcome is
+    /// [`Outcome::Failed`] because a call failed (any HTTP error, an unreadable answer), not
+    /// because a prompt template is broken. "Retry failed" runs these again.
+    pub fn ended_in_call_error(&self) -> bool {
+        self.endpoint_unavailable()
+            || (matches!(self.outcome, Outcome::Failed { .. })
+                && self
+                    .calls()
+                    .last()
+                    .is_some_and(|c| c.error.as_ref().is_some_and(|e| !e.is_cancelled())))
+    }
+
     /// The packaged sample in `format` when the trajectory was accepted. The sample's weight is
     /// Stage 1's severity weight.
     pub fn sample(&self, trajectory: &Trajectory, format: SampleFormat) -> Option<Sample> {
@@ -266,6 +321,16 @@ impl TrajectoryResult {
         let weight = self.analysis.as_ref()?.weight;
         Some(package::package(trajectory, relabel, weight, format))
     }
+}
+
+/// The calls of a trajectory that raised one kind of [`CallFlag`](crate::llm::CallFlag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlagSummary {
+    /// [`CallFlag::kind`](crate::llm::CallFlag::kind).
+    pub kind: &'static str,
+    pub calls: usize,
+    /// The advice of the first such call.
+    pub advice: String,
 }
 
 /// Why the gates drop a trajectory, or `None` when it goes on to extraction.
@@ -314,7 +379,7 @@ pub fn rule_view(trajectory: &Trajectory, lexicon: &Lexicon, delta: f64) -> Rule
 /// What a failed LLM-mode stage call means for the trajectory.
 fn stage_error_outcome(stage: Stage, error: &StageError) -> Outcome {
     match error {
-        StageError::Call(record) if record.error == Some(ChatError::Cancelled) => {
+        StageError::Call(record) if record.error.as_ref().is_some_and(ChatError::is_cancelled) => {
             Outcome::Cancelled { stage }
         }
         StageError::Unparseable(_) => Outcome::Rejected {
@@ -501,6 +566,126 @@ impl Totals {
             .map(|k| self.usage.stage(*k).calls)
             .sum()
     }
+
+    /// Retried tries, all stages.
+    pub fn retries(&self) -> u32 {
+        self.usage.total().retries
+    }
+}
+
+/// What to do with a finished trajectory's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it: it is the trajectory's outcome.
+    Record,
+    /// Drop it and run the trajectory again later: the endpoint was out of reach
+    /// ([`TrajectoryResult::endpoint_unavailable`]). The run pauses.
+    PutBack,
+}
+
+/// The decisions of a run loop that pauses when the endpoint goes away.
+///
+/// The loop asks [`RunControl::start_next`] for trajectories to start (at most `concurrency` at a
+/// time, none once paused) and reports each result to [`RunControl::finished`], which says
+/// whether to record it. The first result that found the endpoint out of reach pauses the run:
+/// nothing new starts, the trajectories still in flight finish (and are put back too if they
+/// fail the same way), and the loop ends when none is left in flight. [`RunControl::resume`]
+/// then continues with the put-back trajectories first and the never-started ones after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunControl {
+    queue: std::collections::VecDeque<usize>,
+    in_flight: usize,
+    concurrency: usize,
+    paused: Option<String>,
+    put_back: Vec<usize>,
+}
+
+impl RunControl {
+    /// A run over `items` (session indexes), `concurrency` at a time (at least one).
+    pub fn new(items: impl IntoIterator<Item = usize>, concurrency: usize) -> Self {
+        RunControl {
+            queue: items.into_iter().collect(),
+            in_flight: 0,
+            concurrency: concurrency.max(1),
+            paused: None,
+            put_back: Vec::new(),
+        }
+    }
+
+    /// The next trajectory to start now, if any: none while paused or at full concurrency.
+    pub fn start_next(&mut self) -> Option<usize> {
+        if self.paused.is_some() || self.in_flight >= self.concurrency {
+            return None;
+        }
+        let item = self.queue.pop_front()?;
+        self.in_flight += 1;
+        Some(item)
+    }
+
+    /// A started trajectory ended with `result`.
+    pub fn finished(&mut self, item: usize, result: &TrajectoryResult) -> Verdict {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if result.endpoint_unavailable() {
+            if self.paused.is_none() {
+                let why = result
+                    .calls()
+                    .filter_map(|c| c.error.as_ref())
+                    .filter(|e| e.is_transient())
+                    .last()
+                    .map_or_else(|| result.outcome.reason(), ToString::to_string);
+                self.paused = Some(why);
+            }
+            self.put_back.push(item);
+            Verdict::PutBack
+        } else {
+            Verdict::Record
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_some()
+    }
+
+    /// The error that paused the run.
+    pub fn pause_reason(&self) -> Option<&str> {
+        self.paused.as_deref()
+    }
+
+    /// Nothing in flight and nothing more will start: the loop may end.
+    pub fn is_settled(&self) -> bool {
+        self.in_flight == 0 && (self.paused.is_some() || self.queue.is_empty())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The trajectories put back since the run (or its last resume) started.
+    pub fn put_back(&self) -> &[usize] {
+        &self.put_back
+    }
+
+    /// What is left to run: the put-back trajectories, then those never started.
+    pub fn remaining(&self) -> Vec<usize> {
+        self.put_back
+            .iter()
+            .chain(self.queue.iter())
+            .copied()
+            .collect()
+    }
+
+    /// Changes how many trajectories may run at once (e.g. on resuming with new settings).
+    pub fn set_concurrency(&mut self, concurrency: usize) {
+        self.concurrency = concurrency.max(1);
+    }
+
+    /// Continues after a pause: the put-back trajectories run first.
+    pub fn resume(&mut self) {
+        self.paused = None;
+        for item in self.put_back.drain(..).rev() {
+            self.queue.push_front(item);
+        }
+    }
 }
 
 /// Runs the pipeline over `trajectories`, `settings.concurrency` at a time, and hands each
@@ -523,6 +708,57 @@ pub async fn run<C, F>(
         .buffer_unordered(concurrency);
     while let Some((i, result)) = results.next().await {
         on_result(i, result);
+    }
+}
+
+/// What a controlled run needs besides the client.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSetup<'a> {
+    pub templates: &'a Templates,
+    pub settings: &'a Settings,
+    pub lexicon: &'a Lexicon,
+}
+
+/// Runs the pipeline under `control` until it settles (everything ran, or the run paused and
+/// what was in flight finished). `load` gives the trajectory of a session index when it
+/// starts. Each result goes to `on_result` with the control's verdict; when `on_result`
+/// returns true the loop lets others run (`yield_now.sleep(0)`) before going on.
+pub async fn run_controlled<C, S, L, F>(
+    client: &C,
+    setup: RunSetup<'_>,
+    control: &mut RunControl,
+    mut load: L,
+    yield_now: &S,
+    mut on_result: F,
+) where
+    C: ChatClient,
+    S: Sleep,
+    L: FnMut(usize) -> Trajectory,
+    F: FnMut(usize, Verdict, TrajectoryResult) -> bool,
+{
+    let mut running = FuturesUnordered::new();
+    loop {
+        while let Some(item) = control.start_next() {
+            let trajectory = load(item);
+            running.push(async move {
+                let result = process(
+                    client,
+                    setup.templates,
+                    setup.settings,
+                    setup.lexicon,
+                    &trajectory,
+                )
+                .await;
+                (item, result)
+            });
+        }
+        let Some((item, result)) = running.next().await else {
+            break;
+        };
+        let verdict = control.finished(item, &result);
+        if on_result(item, verdict, result) {
+            yield_now.sleep(0).await;
+        }
     }
 }
 
@@ -684,10 +920,8 @@ mod tests {
             extraction: Mode::Llm,
             ..settings()
         };
-        let client = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Http {
-            status: 503,
-            message: "overloaded".into(),
-        })]);
+        let client =
+            ScriptedClient::with_replies([Err::<&str, _>(ChatError::http(503, "overloaded"))]);
         let r = run_one(&client, &s, &good());
         assert!(matches!(
             r.outcome,
@@ -786,6 +1020,296 @@ mod tests {
         assert_eq!(totals.accepted_two_judges, 8);
         assert_eq!(totals.skipped, 2);
         assert_eq!(totals.calls(), 16);
+    }
+
+    /// A client that answers like `run_accounts_for_every_trajectory_once`'s, or fails with
+    /// `down` (through the given retry policy) while `up` is false.
+    fn switchable(
+        up: std::rc::Rc<std::cell::Cell<bool>>,
+        down: ChatError,
+    ) -> crate::llm::RetryingClient<ScriptedClient, crate::llm::FakeClock> {
+        let inner = ScriptedClient::from_fn(move |req: &ChatRequest| {
+            if !up.get() {
+                Err(down.clone())
+            } else if req.temperature == 0.0 {
+                Ok(JUDGE_OK.to_string())
+            } else {
+                Ok(RELABEL_OK.to_string())
+            }
+        });
+        crate::llm::RetryingClient::new(
+            inner,
+            crate::llm::RetryPolicy::default(),
+            crate::llm::FakeClock::new(),
+        )
+    }
+
+    fn with_id(i: usize) -> Trajectory {
+        let mut t = good();
+        t.trajectory_id = format!("t{i}");
+        t
+    }
+
+    #[test]
+    fn results_the_endpoint_decided_are_told_apart() {
+        let up = std::rc::Rc::new(std::cell::Cell::new(false));
+        let refused = ChatError::Network("connection refused".into());
+        let client = switchable(up.clone(), refused);
+        let r = run_one_with(&client, &settings(), &good());
+        assert_eq!(r.outcome.status(), "failed");
+        assert!(r.endpoint_unavailable());
+        assert!(r.ended_in_call_error());
+        assert_eq!(r.retries(), 9, "three relabel calls, three retries each");
+        assert!(
+            r.outcome.reason().contains("gave up after 4 attempts"),
+            "{}",
+            r.outcome.reason()
+        );
+
+        // 503 and 429 that outlast the retries are the endpoint being away too.
+        for status in [503, 429] {
+            let client = switchable(up.clone(), ChatError::http(status, "busy"));
+            assert!(run_one_with(&client, &settings(), &good()).endpoint_unavailable());
+        }
+
+        // A wrong key is the endpoint's answer: failed, worth retrying once fixed, no pause.
+        let client = ScriptedClient::from_fn(|_| Err(ChatError::http(401, "Incorrect API key")));
+        let r = run_one(&client, &settings(), &good());
+        assert_eq!(r.outcome.status(), "failed");
+        assert!(!r.endpoint_unavailable());
+        assert!(r.ended_in_call_error());
+
+        // The judge out of reach: the candidate wins the single-judge fallback, but only
+        // because the judge could not answer: put back.
+        let client = ScriptedClient::from_fn(|req: &ChatRequest| {
+            if req.temperature == 0.0 {
+                Err(ChatError::Timeout)
+            } else {
+                Ok(RELABEL_OK.to_string())
+            }
+        });
+        let r = run_one(&client, &settings(), &good());
+        assert!(matches!(
+            r.outcome,
+            Outcome::Accepted {
+                judges: Judges::SingleJudgeFallback,
+                ..
+            }
+        ));
+        assert!(r.endpoint_unavailable());
+
+        // Accepted by both judges after a failed attempt: that stands.
+        let client =
+            ScriptedClient::with_replies([Err(ChatError::Timeout), Ok(RELABEL_OK), Ok(JUDGE_OK)]);
+        let r = run_one(&client, &settings(), &good());
+        assert!(r.outcome.is_accepted());
+        assert!(!r.endpoint_unavailable());
+        assert!(!r.ended_in_call_error());
+
+        // Unreadable replies and cancellations are neither.
+        let client = ScriptedClient::from_fn(|_| Ok("no JSON here".into()));
+        let r = run_one(&client, &settings(), &good());
+        assert_eq!(r.outcome.status(), "rejected");
+        assert!(!r.endpoint_unavailable() && !r.ended_in_call_error());
+        let client = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Cancelled)]);
+        let r = run_one(&client, &settings(), &good());
+        assert!(!r.endpoint_unavailable() && !r.ended_in_call_error());
+
+        // A failure without a failed call (a broken template) is not the endpoint's.
+        let broken = TrajectoryResult {
+            trajectory_id: "x".into(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome: Outcome::Failed {
+                stage: Stage::Relabeling,
+                reason: "could not render the relabel prompt".into(),
+            },
+        };
+        assert!(!broken.endpoint_unavailable() && !broken.ended_in_call_error());
+    }
+
+    fn run_one_with<C: ChatClient>(client: &C, s: &Settings, t: &Trajectory) -> TrajectoryResult {
+        block_on(process(
+            client,
+            &Templates::defaults(),
+            s,
+            &Lexicon::default(),
+            t,
+        ))
+    }
+
+    #[test]
+    fn flags_are_summed_up_per_trajectory() {
+        use crate::llm::openai::{ChatResponse, Usage};
+        let client = ScriptedClient::new();
+        let mut cut =
+            ChatResponse::from_text(r#"{"hindsight_prompt": "Find"#, Usage::new(900, 2048));
+        cut.choices[0].finish_reason = Some("length".into());
+        client.push_response(cut.clone());
+        client.push_response(cut);
+        client.push_response(ChatResponse::from_text(RELABEL_OK, Usage::new(3, 40)));
+        client.push_text(JUDGE_OK);
+        let r = run_one(&client, &settings(), &good());
+        assert!(r.outcome.is_accepted());
+        let flags = r.flags();
+        assert_eq!(flags.len(), 2, "{flags:?}");
+        assert_eq!((flags[0].kind, flags[0].calls), ("reply_truncated", 2));
+        assert!(flags[0].advice.contains("raise max_tokens"));
+        assert_eq!((flags[1].kind, flags[1].calls), ("prompt_truncated", 1));
+        assert!(flags[1].advice.contains("OLLAMA_CONTEXT_LENGTH"));
+        let prompt_chars: usize = client.requests()[2]
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
+        assert!(
+            prompt_chars >= 1024,
+            "the relabel prompt is long enough to judge"
+        );
+        // The third relabel reply reported 3 prompt tokens for a prompt of about a thousand.
+        let attempts = &r.relabel.as_ref().unwrap().attempts;
+        assert_eq!(attempts[2].call.flags[0].kind(), "prompt_truncated");
+    }
+
+    #[test]
+    fn run_control_starts_at_most_concurrency_and_pauses_on_an_unreachable_endpoint() {
+        let ok = TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome: Outcome::Skipped {
+                stage: Stage::Gate,
+                reason: "r".into(),
+            },
+        };
+        let up = std::rc::Rc::new(std::cell::Cell::new(false));
+        let away = run_one_with(
+            &switchable(up, ChatError::Network("connection refused".into())),
+            &settings(),
+            &good(),
+        );
+        let mut c = RunControl::new(0..6, 2);
+        assert_eq!(
+            (c.start_next(), c.start_next(), c.start_next()),
+            (Some(0), Some(1), None)
+        );
+        assert_eq!(c.finished(0, &ok), Verdict::Record);
+        assert_eq!(c.start_next(), Some(2));
+        assert_eq!(c.finished(1, &away), Verdict::PutBack);
+        assert!(c.is_paused());
+        assert!(c.pause_reason().unwrap().contains("connection refused"));
+        assert_eq!(c.start_next(), None, "nothing new starts once paused");
+        assert!(!c.is_settled(), "2 is still in flight");
+        assert_eq!(c.finished(2, &away), Verdict::PutBack);
+        assert!(c.is_settled());
+        assert_eq!(c.put_back(), [1, 2]);
+        assert_eq!(c.remaining(), [1, 2, 3, 4, 5]);
+        c.resume();
+        c.set_concurrency(0);
+        assert!(!c.is_paused());
+        assert_eq!(c.put_back(), [] as [usize; 0]);
+        let mut order = Vec::new();
+        while let Some(i) = c.start_next() {
+            assert_eq!(c.start_next(), None, "one at a time");
+            order.push(i);
+            c.finished(i, &ok);
+        }
+        assert_eq!(order, [1, 2, 3, 4, 5]);
+        assert!(c.is_settled());
+        assert_eq!(
+            RunControl::new(0..1, 0).start_next(),
+            Some(0),
+            "concurrency is at least 1"
+        );
+    }
+
+    #[test]
+    fn a_run_pauses_when_the_endpoint_goes_away_and_resumes_to_the_end() {
+        let ts: Vec<Trajectory> = (0..8).map(with_id).collect();
+        let up = std::rc::Rc::new(std::cell::Cell::new(true));
+        let client = switchable(up.clone(), ChatError::Network("connection refused".into()));
+        let s = Settings {
+            concurrency: 3,
+            ..settings()
+        };
+        let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
+        let setup = RunSetup {
+            templates: &templates,
+            settings: &s,
+            lexicon: &lexicon,
+        };
+        let mut recorded: Vec<Option<TrajectoryResult>> = vec![None; ts.len()];
+        let mut put_back = Vec::new();
+        let yields = crate::llm::FakeClock::new();
+        let mut control = RunControl::new(0..ts.len(), s.concurrency);
+        {
+            let mut on_result = |i: usize, verdict: Verdict, r: TrajectoryResult| {
+                match verdict {
+                    Verdict::Record => {
+                        assert!(recorded[i].is_none(), "{i} recorded twice");
+                        recorded[i] = Some(r);
+                    }
+                    Verdict::PutBack => put_back.push(i),
+                }
+                // The endpoint goes away after the second result.
+                if recorded.iter().flatten().count() == 2 {
+                    up.set(false);
+                }
+                true
+            };
+            block_on(run_controlled(
+                &client,
+                setup,
+                &mut control,
+                |i| ts[i].clone(),
+                &yields,
+                &mut on_result,
+            ));
+        }
+        assert!(control.is_paused());
+        assert!(control.is_settled());
+        let done = recorded.iter().flatten().count();
+        assert_eq!(done, 2);
+        assert!(!put_back.is_empty());
+        assert_eq!(control.put_back(), &put_back[..]);
+        let left = control.remaining();
+        assert_eq!(
+            left.len(),
+            ts.len() - done,
+            "everything not recorded is left"
+        );
+        assert!(
+            recorded.iter().flatten().all(|r| r.outcome.is_accepted()),
+            "nothing was recorded as failed"
+        );
+        assert_eq!(yields.pauses().len(), done + put_back.len());
+
+        // The endpoint is back: resume runs what is left, once each.
+        up.set(true);
+        control.resume();
+        block_on(run_controlled(
+            &client,
+            setup,
+            &mut control,
+            |i| ts[i].clone(),
+            &yields,
+            |i, verdict, r| {
+                assert_eq!(verdict, Verdict::Record);
+                assert!(recorded[i].is_none(), "{i} recorded twice");
+                recorded[i] = Some(r);
+                false
+            },
+        ));
+        assert!(control.is_settled() && !control.is_paused());
+        assert!(control.remaining().is_empty());
+        assert!(recorded
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.outcome.is_accepted())));
     }
 
     #[test]

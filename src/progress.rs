@@ -18,6 +18,8 @@ pub struct Progress {
     pub failed: usize,
     pub cancelled: usize,
     pub calls: u32,
+    /// Tries the client retried after the endpoint failed them.
+    pub retries: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// Calls and tokens per stage: detect, extract, relabel, judge.
@@ -55,6 +57,19 @@ pub fn settled_totals(session: &Session) -> Totals {
     totals
 }
 
+/// Totals over the results of every entry but those at `indexes` (which a run is about to
+/// replace).
+pub fn totals_except(session: &Session, indexes: &[usize]) -> Totals {
+    let skip: std::collections::HashSet<usize> = indexes.iter().copied().collect();
+    let mut totals = Totals::default();
+    for (i, e) in session.entries.iter().enumerate() {
+        if let (false, Some(r)) = (skip.contains(&i), e.result.as_ref()) {
+            totals.add(r);
+        }
+    }
+    totals
+}
+
 impl Progress {
     /// The progress of a run of `total` trajectories that has decided `done` of them, started
     /// at `started_ms` and observed at `now_ms`; `totals` counts the whole session.
@@ -72,6 +87,7 @@ impl Progress {
             failed: totals.failed,
             cancelled: totals.cancelled,
             calls: all.calls,
+            retries: all.retries,
             prompt_tokens: all.prompt_tokens,
             completion_tokens: all.completion_tokens,
             stages: CallKind::ALL
@@ -254,9 +270,14 @@ mod tests {
             error: None,
             parse_error: None,
             usage: Usage::new(7, 3),
+            retries: 2,
+            from_log: false,
+            flags: Vec::new(),
         });
         merge_totals(&mut a, &b);
         assert_eq!((a.done, a.accepted, a.failed), (6, 2, 2));
+        assert_eq!(a.retries(), 2);
+        assert_eq!(Progress::new(6, 6, &a, 0.0, 1.0).retries, 2);
         assert_eq!(a.usage.relabel.calls, 4);
         assert_eq!(a.usage.detect.prompt_tokens, 7);
     }
@@ -299,6 +320,12 @@ mod tests {
         );
         let t = settled_totals(&s);
         assert_eq!((t.done, t.skipped, t.cancelled), (1, 1, 0));
+        assert_eq!(s.to_run(), vec![1]);
+        let t = totals_except(&s, &[0]);
+        assert_eq!((t.done, t.skipped, t.cancelled), (1, 0, 1));
+        assert_eq!(totals_except(&s, &[]).done, 2);
+        s.clear_result(1);
+        assert!(s.entries[1].result.is_none());
         assert_eq!(s.to_run(), vec![1]);
     }
 

@@ -102,6 +102,8 @@ pub enum InputFormat {
     Text,
     /// Nothing but whitespace (or nothing at all).
     Empty,
+    /// Not text: a binary or compressed file, refused as a whole.
+    Binary,
 }
 
 /// What the reader made of a whole file.
@@ -174,6 +176,20 @@ pub struct Reader {
     /// The first bytes, while it is not yet known whether they are a byte-order mark.
     bom: Option<Vec<u8>>,
     bytes: u64,
+    gate: Gate,
+}
+
+/// How many first bytes decide whether a file is text (fewer when the file is shorter).
+const GATE_BYTES: usize = 1024;
+
+/// Whether the file has shown to be text.
+#[derive(Debug, PartialEq, Eq)]
+enum Gate {
+    /// The first bytes, held until there are [`GATE_BYTES`] of them or the input ends.
+    Holding(Vec<u8>),
+    Open,
+    /// Binary: every further byte is only counted.
+    Refused,
 }
 
 impl Reader {
@@ -223,11 +239,59 @@ impl Reader {
             }),
             bom: Some(Vec::new()),
             bytes: 0,
+            gate: Gate::Holding(Vec::new()),
         }
     }
 
     /// Feeds the next chunk; completed records/rejections are appended to `out`.
+    ///
+    /// The first bytes are held until they show whether the file is text at all: a binary or
+    /// compressed file is refused as a whole with one rejection that says what it is, instead
+    /// of a rejection per "line" of noise.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<ReadEvent>) {
+        match &mut self.gate {
+            Gate::Open => self.push_text(chunk, out),
+            Gate::Refused => self.bytes += chunk.len() as u64,
+            Gate::Holding(head) => {
+                head.extend_from_slice(chunk);
+                if head.len() >= GATE_BYTES {
+                    self.open_gate(out);
+                }
+            }
+        }
+    }
+
+    /// Decides on the held first bytes: refuse the file or read them.
+    fn open_gate(&mut self, out: &mut Vec<ReadEvent>) {
+        if !matches!(self.gate, Gate::Holding(_)) {
+            return;
+        }
+        let Gate::Holding(head) = std::mem::replace(&mut self.gate, Gate::Open) else {
+            return;
+        };
+        let probe = &head[..head.len().min(GATE_BYTES)];
+        match binary_kind(probe) {
+            Some(what) => {
+                self.gate = Gate::Refused;
+                self.bytes += head.len() as u64;
+                let reason = format!("this is {what}: nothing was read from it");
+                self.sink.note(&reason);
+                let r = Rejected {
+                    file: self.sink.file.clone(),
+                    line: 1,
+                    index: None,
+                    field: None,
+                    reason,
+                    trajectory_id: None,
+                    excerpt: excerpt(probe),
+                };
+                self.sink.reject(r, out);
+            }
+            None => self.push_text(&head, out),
+        }
+    }
+
+    fn push_text(&mut self, chunk: &[u8], out: &mut Vec<ReadEvent>) {
         self.bytes += chunk.len() as u64;
         let Some(mut head) = self.bom.take() else {
             self.feed(chunk, out);
@@ -249,6 +313,21 @@ impl Reader {
 
     /// End of input: flushes the last record and returns the file's summary.
     pub fn finish(mut self, out: &mut Vec<ReadEvent>) -> FileSummary {
+        self.open_gate(out);
+        if self.gate == Gate::Refused {
+            return FileSummary {
+                file: self.sink.file,
+                format: InputFormat::Binary,
+                source_format: self.sink.format.unwrap_or(SourceFormat::Native),
+                source_format_forced: self.sink.forced,
+                records: 0,
+                successes: 0,
+                rejected: self.sink.rejected,
+                blank_lines: 0,
+                bytes: self.bytes,
+                notes: self.sink.notes,
+            };
+        }
         if let Some(head) = self.bom.take() {
             // Fewer than three bytes, all a prefix of the byte-order mark: ordinary data.
             self.feed(&head, out);
@@ -1161,6 +1240,14 @@ impl Sink {
                  [...]}}, one per line, or a whole file as one list of messages)"
             );
         }
+        if seen.is_none() {
+            if let Some(key) = wrapped_list(value) {
+                return format!(
+                    "{reason} (this object is not a run: it holds a list under \"{key}\"; give \
+                     the runs themselves, as a JSON array or one per line)"
+                );
+            }
+        }
         if format == SourceFormat::Native && !self.forced {
             return reason;
         }
@@ -1212,6 +1299,64 @@ impl Sink {
             }
         }
     }
+}
+
+/// The key of an object's field that holds a list of objects (`{"data": [{...}, ...]}`), the
+/// usual way an export wraps its records.
+fn wrapped_list(value: &Json) -> Option<&str> {
+    let Json::Object(o) = value else { return None };
+    o.iter().find_map(|(k, v)| match v {
+        Json::Array(items) if matches!(items.first(), Some(Json::Object(_))) => Some(k),
+        _ => None,
+    })
+}
+
+/// Why the first bytes of a file show it is no text at all, or `None` when they may be text.
+///
+/// Known binary and compressed formats are named (so the message can say what to do), and any
+/// other NUL byte marks a binary file: no JSON or log text holds one.
+pub fn binary_kind(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: [(&[u8], &str); 10] = [
+        (
+            b"\x1f\x8b",
+            "a gzip-compressed file: decompress it first (gunzip)",
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive: extract the trajectory files from it first",
+        ),
+        (
+            b"BZh",
+            "a bzip2-compressed file: decompress it first (bunzip2)",
+        ),
+        (
+            b"\xfd7zXZ\x00",
+            "an xz-compressed file: decompress it first (unxz)",
+        ),
+        (
+            b"\x28\xb5\x2f\xfd",
+            "a zstd-compressed file: decompress it first (unzstd)",
+        ),
+        (
+            b"7z\xbc\xaf\x27\x1c",
+            "a 7z archive: extract the trajectory files from it first",
+        ),
+        (b"PAR1", "a Parquet file: convert it to JSONL first"),
+        (b"%PDF", "a PDF document, not a trajectory file"),
+        (b"\x89PNG", "a PNG image, not a trajectory file"),
+        (
+            b"SQLite format 3\x00",
+            "an SQLite database: export its rows as JSONL first",
+        ),
+    ];
+    if let Some((_, what)) = MAGIC.iter().find(|(magic, _)| head.starts_with(magic)) {
+        return Some(what);
+    }
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        return Some("UTF-16 text: save it as UTF-8 and load it again");
+    }
+    head.contains(&0)
+        .then_some("a binary file (it holds NUL bytes), not JSON, JSONL or a text log")
 }
 
 /// The 1-based line and column (in characters) of byte `offset` of `bytes`.

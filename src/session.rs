@@ -278,6 +278,13 @@ impl Session {
         }
     }
 
+    /// Drops the result of the entry at `index`: it is not run (a run put it back).
+    pub fn clear_result(&mut self, index: usize) {
+        if let Some(e) = self.entries.get_mut(index) {
+            e.result = None;
+        }
+    }
+
     /// Drops every result (to run again from scratch).
     pub fn clear_results(&mut self) {
         for e in &mut self.entries {
@@ -320,6 +327,17 @@ impl Session {
                     Outcome::Failed { .. } | Outcome::Cancelled { .. }
                 ),
             })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Indexes whose result ended in an error of the endpoint or of the way to it
+    /// ([`TrajectoryResult::ended_in_call_error`]): what "Retry failed" runs again.
+    pub fn retry_failed(&self) -> Vec<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.result.as_ref().is_some_and(|r| r.ended_in_call_error()))
             .map(|(i, _)| i)
             .collect()
     }
@@ -623,5 +641,49 @@ mod tests {
                 (Some(FailureType::ToolError), 1),
             ]
         );
+    }
+
+    #[test]
+    fn retry_failed_picks_what_the_endpoint_decided() {
+        use crate::pipeline::{Outcome, Stage, TrajectoryResult};
+        let mut s = session();
+        let failed = |reason: &str| TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome: Outcome::Failed {
+                stage: Stage::Relabeling,
+                reason: reason.into(),
+            },
+        };
+        // A failure no call caused (a broken template) is not retried.
+        s.set_result(0, failed("could not render the relabel prompt"));
+        // One whose extraction call the endpoint refused is.
+        let mut refused = failed("HTTP 404: model not found");
+        refused.outcome = Outcome::Failed {
+            stage: Stage::Extraction,
+            reason: "call failed: HTTP 404".into(),
+        };
+        let request = crate::llm::build_request::<crate::llm::ExtractReply>(
+            "m",
+            vec![],
+            0.3,
+            10,
+            crate::llm::StructuredMode::PromptOnly,
+        );
+        let client = crate::llm::testing::ScriptedClient::with_replies([Err::<&str, _>(
+            crate::llm::ChatError::http(404, "model not found"),
+        )]);
+        let (record, _) =
+            futures::executor::block_on(crate::llm::call_json::<_, crate::llm::ExtractReply>(
+                &client,
+                crate::llm::CallKind::Extract,
+                request,
+            ));
+        refused.stage_calls.push(record);
+        s.set_result(2, refused);
+        assert_eq!(s.retry_failed(), vec![2]);
     }
 }

@@ -60,7 +60,9 @@ async fn a_key_is_sent_as_bearer_only_when_set() {
         .complete(&relabel_request(""))
         .await;
     match without {
-        Err(ChatError::Http { status, message }) => {
+        Err(ChatError::Http {
+            status, message, ..
+        }) => {
             assert_eq!(status, 401);
             assert!(!message.is_empty());
         }
@@ -171,4 +173,33 @@ async fn slow_answers_time_out_and_stops_cancel() {
         client.complete(&relabel_request("")).await.unwrap_err(),
         ChatError::Cancelled
     );
+}
+
+#[wasm_bindgen_test]
+async fn retry_after_is_passed_on_in_seconds_or_as_a_date() {
+    let call = HttpClient::new(&endpoint("busy"), "", 10_000)
+        .complete(&relabel_request(""))
+        .await;
+    match call {
+        Err(ChatError::Http {
+            status: 429,
+            retry_after_ms,
+            ..
+        }) => assert_eq!(retry_after_ms, Some(7_000)),
+        other => panic!("expected HTTP 429, got {other:?}"),
+    }
+    let call = HttpClient::new(&endpoint("busydate"), "", 10_000)
+        .complete(&relabel_request(""))
+        .await;
+    match call {
+        Err(ChatError::Http {
+            status: 503,
+            retry_after_ms: Some(ms),
+            ..
+        }) => {
+            // A date 30 s ahead, to the second, read a moment later.
+            assert!((20_000..=30_000).contains(&ms), "{ms}");
+        }
+        other => panic!("expected HTTP 503 with a Retry-After date, got {other:?}"),
+    }
 }

@@ -1053,3 +1053,35 @@ fn target_ids_round_trip() {
     }
     assert_eq!(Target::parse("csv"), None);
 }
+
+#[test]
+fn openai_row_of_a_call_whose_source_arguments_are_not_an_object_uses_the_parsed_ones() {
+    // A ReAct step `Search[Colorado orogeny]` keeps its raw text, which is no JSON object.
+    let mut t = native_run();
+    t.steps.truncate(1);
+    t.steps[0] = Step {
+        call: Some(ToolCall {
+            id: String::new(),
+            arguments: "Colorado orogeny".into(),
+            turn: 0,
+        }),
+        ..step(
+            "",
+            "Search",
+            r#"{"input": "Colorado orogeny"}"#,
+            "The Colorado orogeny was...",
+        )
+    };
+    let text = line(
+        Target::OpenAi,
+        &t,
+        "Look up the Colorado orogeny",
+        &ExportOptions::default(),
+    );
+    assert_eq!(validate_line(Target::OpenAi, 1, &text), vec![]);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["messages"][1]["tool_calls"][0]["function"]["arguments"],
+        r#"{"input": "Colorado orogeny"}"#
+    );
+}

@@ -828,3 +828,68 @@ proptest! {
         prop_assert_eq!(summary, chunked_summary);
     }
 }
+
+#[test]
+fn binary_files_are_refused_as_a_whole_with_what_they_are() {
+    let mut noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    noise[7] = 0;
+    let gzip = [&[0x1f, 0x8b, 0x08, 0x00][..], &noise[..500]].concat();
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain("[{\"a\": 1}]".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let cases: [(&[u8], &str); 3] = [
+        (&noise, "binary file (it holds NUL bytes)"),
+        (&gzip, "gzip-compressed file: decompress it first"),
+        (&utf16, "UTF-16 text: save it as UTF-8"),
+    ];
+    for (bytes, what) in cases {
+        for size in [0, 1, 7, 1000, 4096] {
+            let (events, summary) = events_in_chunks("x.bin", bytes, size);
+            assert_eq!(
+                summary.format,
+                InputFormat::Binary,
+                "{what}, chunks of {size}"
+            );
+            assert_eq!(summary.bytes, bytes.len() as u64);
+            assert_eq!((summary.records, summary.rejected), (0, 1));
+            let [ReadEvent::Rejected(r)] = &events[..] else {
+                panic!("one rejection expected for {what}: {events:#?}");
+            };
+            assert!(r.reason.contains(what), "{}", r.reason);
+            assert!(
+                r.reason.ends_with("nothing was read from it"),
+                "{}",
+                r.reason
+            );
+            assert_eq!((r.line, r.index, r.field.as_deref()), (1, None, None));
+        }
+    }
+}
+
+#[test]
+fn text_that_merely_starts_like_nothing_known_is_still_read() {
+    // Short files and files whose first kilobyte is plain text go through the gate.
+    let short = read_str("short.jsonl", &record("s1"));
+    assert_eq!(ids(&short), ["s1"]);
+    let long: String = (0..40).map(|i| record(&format!("r{i}")) + "\n").collect();
+    let (events, summary) = events_in_chunks("long.jsonl", long.as_bytes(), 3);
+    assert_eq!(summary.format, InputFormat::Jsonl);
+    assert_eq!(summary.records, 40);
+    assert_eq!(events.len(), 40);
+}
+
+#[test]
+fn an_object_wrapping_the_runs_says_where_they_are() {
+    let text = format!("{{\"version\": 2, \"data\": [{}]}}", record("w1"));
+    let report = read_str("wrapped.json", &text);
+    let r = only_rejection(&report);
+    assert!(
+        r.reason
+            .contains("this object is not a run: it holds a list under \"data\""),
+        "{}",
+        r.reason
+    );
+}

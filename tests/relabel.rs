@@ -330,10 +330,7 @@ fn no_valid_replay_skips_the_candidate() {
 #[test]
 fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     let client = ScriptedClient::with_replies([
-        Err(ChatError::Http {
-            status: 500,
-            message: "upstream error".into(),
-        }),
+        Err(ChatError::http(500, "upstream error")),
         Ok("Sorry, here is my answer: hindsight_prompt = ...".to_owned()),
         Err(ChatError::Timeout),
     ]);
@@ -349,10 +346,7 @@ fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     assert_eq!(a[0].outcome, AttemptOutcome::CallFailed);
     assert_eq!(
         a[0].call.error,
-        Some(ChatError::Http {
-            status: 500,
-            message: "upstream error".into()
-        })
+        Some(ChatError::http(500, "upstream error"))
     );
     assert_eq!(a[1].outcome, AttemptOutcome::Unparseable);
     assert_eq!(
@@ -377,6 +371,110 @@ fn unparseable_replies_and_failed_calls_are_failed_attempts() {
     let report = run(&client, &settings());
     assert!(report.is_accepted());
     assert_eq!(temperatures(&client), [0.3, 0.7, 0.0]);
+}
+
+/// Replies that are not a relabel reply: cut short, the wrong fields, values out of range or of
+/// the wrong type, not an object, nested past any sane depth.
+fn bad_relabel_replies() -> Vec<String> {
+    let mut bad: Vec<String> = [
+        "",
+        "   \n\t ",
+        "null",
+        "[]",
+        "42",
+        "\"a string\"",
+        r#"{"hindsight_prompt": "What are Friday's showtimes"#,
+        r#"```json
+{"hindsight_prompt": "x", "is_valid_replay": true,
+```"#,
+        r#"{"answer": "yes", "score": 7}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r"}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": 1.7}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": -0.1}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": "high"}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": 1e999}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": 1, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": null, "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": "", "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": ["x"], "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#,
+        r#"{"hindsight_prompt": "x", "is_valid_replay": true, "rationale": "r", "confidence": NaN}"#,
+        "I think the run shows the showtimes. {not: json}",
+        "}{",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    bad.push(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)));
+    bad.push(format!(
+        r#"{{"hindsight_prompt": {}"x"{}, "is_valid_replay": true, "rationale": "r", "confidence": 0.9}}"#,
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    ));
+    bad.push("{".repeat(100_000));
+    bad
+}
+
+#[test]
+fn schema_violating_replies_are_failed_attempts_and_the_loop_goes_on() {
+    for bad in bad_relabel_replies() {
+        let client = ScriptedClient::with_replies([
+            Ok::<_, ChatError>(bad.clone()),
+            Ok(bad.clone()),
+            Ok(relabel_reply(true, 0.8)),
+            Ok(judge_reply(true, 0.9)),
+        ]);
+        let report = run(&client, &settings());
+        let shown: String = bad.chars().take(60).collect();
+        assert_eq!(client.remaining(), 0, "{shown}");
+        assert_eq!(report.attempts.len(), 3, "{shown}");
+        for a in &report.attempts[..2] {
+            assert_eq!(a.outcome, AttemptOutcome::Unparseable, "{shown}");
+            assert!(a.reply.is_none());
+            assert!(a.call.unparseable());
+            assert!(!a.call.parse_error.as_deref().unwrap_or("").is_empty());
+            assert_eq!(a.call.reply.as_deref(), Some(bad.as_str()));
+        }
+        match &report.decision {
+            RelabelDecision::Accepted { attempt, .. } => assert_eq!(*attempt, 3, "{shown}"),
+            other => panic!("{shown}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn schema_violating_judge_replies_give_no_verdict() {
+    for bad in [
+        r#"{"is_valid": true}"#,
+        r#"{"is_valid": "perhaps", "confidence": 0.9, "rejection_reason": ""}"#,
+        r#"{"is_valid": true, "confidence": 2, "rejection_reason": ""}"#,
+        r#"{"is_valid": true, "confidence": 0.9, "rejection_reason": "#,
+        "Looks valid to me.",
+    ] {
+        let client = ScriptedClient::with_replies([
+            Ok::<_, ChatError>(relabel_reply(true, 0.8)),
+            Ok(bad.to_owned()),
+            Ok(relabel_reply(false, 0.1)),
+            Ok(relabel_reply(false, 0.1)),
+        ]);
+        let report = run(&client, &settings());
+        assert_eq!(
+            report.attempts[0].outcome,
+            AttemptOutcome::JudgeUnavailable,
+            "{bad}"
+        );
+        let judge = report.attempts[0].judge.as_ref().unwrap();
+        assert!(judge.call.as_ref().unwrap().unparseable(), "{bad}");
+        assert!(matches!(judge.verdict, JudgeVerdict::Unavailable { .. }));
+        // The candidate the judge could not rule on is the single-judge fallback.
+        assert!(matches!(
+            report.decision,
+            RelabelDecision::Accepted {
+                judges: Judges::SingleJudgeFallback,
+                attempt: 1,
+                ..
+            }
+        ));
+    }
 }
 
 #[test]

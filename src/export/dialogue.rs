@@ -43,6 +43,11 @@ pub struct Closing {
     pub derived: bool,
 }
 
+/// Whether `text` is a JSON object, as OpenAI requires of a call's `arguments` string.
+fn holds_object(text: &str) -> bool {
+    matches!(crate::json::parse(text), Ok(crate::json::Json::Object(_)))
+}
+
 /// A trajectory as a tool-calling conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dialogue<'a> {
@@ -58,9 +63,12 @@ impl<'a> Dialogue<'a> {
         let mut turns: Vec<Turn<'a>> = Vec::new();
         let mut last_turn: Option<u32> = None;
         for (step, id) in t.steps.iter().zip(ids) {
+            // The source's own argument string when it holds a JSON object (so an import
+            // round-trips byte for byte); otherwise (ReAct's `Search[...]`, free text) the
+            // parsed arguments, which every layout accepts.
             let arguments_text = match &step.call {
-                Some(call) => call.arguments.clone(),
-                None => action_input_json(&step.action_input),
+                Some(call) if holds_object(&call.arguments) => call.arguments.clone(),
+                _ => action_input_json(&step.action_input),
             };
             let call = Call {
                 id,

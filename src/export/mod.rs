@@ -492,6 +492,19 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 );
                 t.insert("calls".into(), json!(total.calls));
                 t.insert("failed_calls".into(), json!(total.failed_calls));
+                t.insert("retries".into(), json!(total.retries));
+                t.insert("calls_from_log".into(), json!(total.from_log));
+                let flags: Vec<Value> = r
+                    .flags()
+                    .iter()
+                    .map(|f| json!({"flag": f.kind, "calls": f.calls, "advice": f.advice}))
+                    .collect();
+                if !flags.is_empty() {
+                    t.insert("flags".into(), json!(flags));
+                }
+                if r.endpoint_unavailable() {
+                    t.insert("endpoint_unavailable".into(), json!(true));
+                }
                 t.insert("prompt_tokens".into(), json!(total.prompt_tokens));
                 t.insert("completion_tokens".into(), json!(total.completion_tokens));
             } else if !row.reason.is_empty() {
@@ -518,6 +531,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             "rejected_records": session.rejected_count(),
         },
         "totals": session.totals(),
+        "retries": session.totals().retries(),
         "samples_per_format": accepted_count(session),
         "files": files,
         "trajectories": trajectories,
@@ -624,5 +638,69 @@ mod tests {
         assert_eq!(ts[1]["stage"], "gate");
         assert_eq!(report["settings"]["theta"], 0.5);
         assert!(report["settings"].get("api_key").is_none());
+    }
+
+    #[test]
+    fn report_counts_retries_and_shows_flags() {
+        use crate::llm::openai::{ChatResponse, Usage};
+        use crate::llm::{ChatError, FakeClock, RetryPolicy, RetryingClient};
+        let mut session = Session::new(Lexicon::default(), 0.3);
+        session.add_report(read_all("f.jsonl", FILE.as_bytes()));
+        let settings = Settings {
+            model: "m".into(),
+            extraction: Mode::Rules,
+            ..Settings::default()
+        };
+        let inner = ScriptedClient::new();
+        inner.push_error(ChatError::http(503, "busy"));
+        inner.push_error(ChatError::Timeout);
+        let mut cut = ChatResponse::from_text(r#"{"hindsight_prompt": "Li"#, Usage::default());
+        cut.choices[0].finish_reason = Some("length".into());
+        inner.push_response(cut);
+        inner.push_error(ChatError::http(429, "slow down"));
+        inner.push_text(
+            r#"{"hindsight_prompt":"List running shoes with prices","is_valid_replay":true,"rationale":"r","confidence":0.9}"#,
+        );
+        inner.push_text(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#);
+        let client = RetryingClient::new(&inner, RetryPolicy::default(), FakeClock::new());
+        let templates = Templates::defaults();
+        for i in 0..session.len() {
+            let t = session.entries[i].trajectory.clone();
+            let r = block_on(process(
+                &client,
+                &templates,
+                &settings,
+                &Lexicon::default(),
+                &t,
+            ));
+            session.set_result(i, r);
+        }
+        assert_eq!(inner.remaining(), 0);
+        let report = run_report(
+            &session,
+            &RunContext {
+                endpoint: "http://127.0.0.1:9/v1",
+                settings: &settings,
+                templates: &templates,
+                created_at: "2026-11-22T10:15:00Z",
+                elapsed_ms: None,
+            },
+        );
+        assert_eq!(report["retries"], 3);
+        assert_eq!(report["totals"]["usage"]["relabel"]["retries"], 3);
+        assert_eq!(report["totals"]["usage"]["relabel"]["flagged_calls"], 1);
+        let ts = report["trajectories"].as_array().unwrap();
+        assert_eq!(ts[0]["status"], "accepted");
+        assert_eq!(ts[0]["retries"], 3);
+        assert_eq!(ts[0]["relabel_attempts"], 2);
+        assert_eq!(ts[0]["flags"][0]["flag"], "reply_truncated");
+        assert_eq!(ts[0]["flags"][0]["calls"], 1);
+        assert!(ts[0]["flags"][0]["advice"]
+            .as_str()
+            .unwrap()
+            .contains("raise max_tokens"));
+        assert!(ts[0].get("endpoint_unavailable").is_none());
+        assert!(ts[1].get("flags").is_none());
+        assert_eq!(ts[1]["retries"], 0, "skipped before any call");
     }
 }

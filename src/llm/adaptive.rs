@@ -87,10 +87,7 @@ mod tests {
     }
 
     fn refusal(what: &str) -> ChatError {
-        ChatError::Http {
-            status: 400,
-            message: format!("{what} is not supported by this server"),
-        }
+        ChatError::http(400, format!("{what} is not supported by this server"))
     }
 
     #[test]
@@ -121,10 +118,10 @@ mod tests {
 
     #[test]
     fn other_errors_pass_through_untouched() {
-        let inner = ScriptedClient::with_replies([Err::<&str, _>(ChatError::Http {
-            status: 400,
-            message: "context length exceeded".into(),
-        })]);
+        let inner = ScriptedClient::with_replies([Err::<&str, _>(ChatError::http(
+            400,
+            "context length exceeded",
+        ))]);
         let client = AdaptiveClient::new(&inner, StructuredMode::JsonSchema);
         assert!(block_on(client.complete(&request())).is_err());
         assert_eq!(client.mode(), StructuredMode::JsonSchema);

@@ -8,16 +8,34 @@ use std::future::Future;
 /// Why a chat call failed, in enough detail for the UI to say what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChatError {
-    /// The request did not reach the server or no response came back (DNS, CORS, offline).
+    /// The request did not reach the server or no response came back (DNS, CORS, offline, a
+    /// connection dropped mid-response).
     Network(String),
     /// No response within the time allowed.
     Timeout,
     /// The server answered with a non-success status.
-    Http { status: u16, message: String },
+    Http {
+        status: u16,
+        /// The endpoint's own message (from its JSON error body when it sent one).
+        message: String,
+        /// How long the server asked to wait before trying again (its `Retry-After` header,
+        /// read when the response arrived), in milliseconds.
+        #[serde(default)]
+        retry_after_ms: Option<u64>,
+    },
     /// The response body was not a chat-completions response.
     Decode(String),
     /// The call was cancelled by the user.
     Cancelled,
+    /// The call was tried more than once (see [`RetryingClient`](super::retry::RetryingClient));
+    /// `last` is the error of the last try.
+    Retried {
+        /// Tries after the first.
+        retries: u32,
+        /// True when the last error could have been retried but the tries ran out.
+        exhausted: bool,
+        last: Box<ChatError>,
+    },
 }
 
 impl fmt::Display for ChatError {
@@ -25,12 +43,26 @@ impl fmt::Display for ChatError {
         match self {
             ChatError::Network(m) => write!(f, "network error: {m}"),
             ChatError::Timeout => write!(f, "the request timed out"),
-            ChatError::Http { status, message } if message.is_empty() => {
+            ChatError::Http {
+                status, message, ..
+            } if message.is_empty() => {
                 write!(f, "HTTP {status}")
             }
-            ChatError::Http { status, message } => write!(f, "HTTP {status}: {message}"),
+            ChatError::Http {
+                status, message, ..
+            } => write!(f, "HTTP {status}: {message}"),
             ChatError::Decode(m) => write!(f, "could not read the response: {m}"),
             ChatError::Cancelled => write!(f, "cancelled"),
+            ChatError::Retried {
+                retries,
+                exhausted: true,
+                last,
+            } => write!(f, "gave up after {} attempts: {last}", retries + 1),
+            ChatError::Retried { retries, last, .. } => write!(
+                f,
+                "{last} (after {retries} {})",
+                if *retries == 1 { "retry" } else { "retries" }
+            ),
         }
     }
 }
@@ -38,12 +70,63 @@ impl fmt::Display for ChatError {
 impl std::error::Error for ChatError {}
 
 impl ChatError {
+    /// An HTTP error without a `Retry-After`.
+    pub fn http(status: u16, message: impl Into<String>) -> Self {
+        ChatError::Http {
+            status,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// The error of the last try, looking through [`ChatError::Retried`].
+    pub fn root(&self) -> &ChatError {
+        match self {
+            ChatError::Retried { last, .. } => last.root(),
+            other => other,
+        }
+    }
+
+    /// Tries after the first that the call took before it failed.
+    pub fn retries(&self) -> u32 {
+        match self {
+            ChatError::Retried { retries, .. } => *retries,
+            _ => 0,
+        }
+    }
+
+    /// Whether the user cancelled the call.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.root(), ChatError::Cancelled)
+    }
+
+    /// Whether the error says the endpoint is (for now) unreachable or overloaded, rather
+    /// than that the request is wrong: a network error, a timeout, HTTP 408, 429 or 5xx.
+    /// Such errors are worth retrying later; other 4xx and undecodable answers are not.
+    pub fn is_transient(&self) -> bool {
+        match self.root() {
+            ChatError::Network(_) | ChatError::Timeout => true,
+            ChatError::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
+
+    /// The `Retry-After` the server sent with the last try, in milliseconds.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self.root() {
+            ChatError::Http { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
     /// Whether the error looks like the endpoint refusing the request's `response_format`
     /// (HTTP 400 or 422 naming it), so that the caller may retry with
     /// [`StructuredMode::fallback`](super::openai::StructuredMode::fallback).
     pub fn suggests_structured_fallback(&self) -> bool {
-        match self {
-            ChatError::Http { status, message } if *status == 400 || *status == 422 => {
+        match self.root() {
+            ChatError::Http {
+                status, message, ..
+            } if *status == 400 || *status == 422 => {
                 let m = message.to_ascii_lowercase();
                 [
                     "response_format",
@@ -250,15 +333,12 @@ mod tests {
 
     #[test]
     fn structured_fallback_hint() {
-        let refused = ChatError::Http {
-            status: 400,
-            message: "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.".into(),
-        };
+        let refused = ChatError::http(
+            400,
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+        );
         assert!(refused.suggests_structured_fallback());
-        let other = ChatError::Http {
-            status: 400,
-            message: "maximum context length exceeded".into(),
-        };
+        let other = ChatError::http(400, "maximum context length exceeded");
         assert!(!other.suggests_structured_fallback());
         assert!(!ChatError::Timeout.suggests_structured_fallback());
     }
@@ -266,13 +346,89 @@ mod tests {
     #[test]
     fn error_messages() {
         assert_eq!(
-            ChatError::Http {
-                status: 401,
-                message: "bad key".into()
-            }
-            .to_string(),
+            ChatError::http(401, "bad key").to_string(),
             "HTTP 401: bad key"
         );
         assert_eq!(ChatError::Timeout.to_string(), "the request timed out");
+        let gave_up = ChatError::Retried {
+            retries: 3,
+            exhausted: true,
+            last: Box::new(ChatError::http(503, "overloaded")),
+        };
+        assert_eq!(
+            gave_up.to_string(),
+            "gave up after 4 attempts: HTTP 503: overloaded"
+        );
+        let then_refused = ChatError::Retried {
+            retries: 1,
+            exhausted: false,
+            last: Box::new(ChatError::http(404, "model not found")),
+        };
+        assert_eq!(
+            then_refused.to_string(),
+            "HTTP 404: model not found (after 1 retry)"
+        );
+    }
+
+    #[test]
+    fn classification_looks_through_retries() {
+        let wrap = |e: ChatError| ChatError::Retried {
+            retries: 2,
+            exhausted: true,
+            last: Box::new(e),
+        };
+        for transient in [
+            ChatError::Network("refused".into()),
+            ChatError::Timeout,
+            ChatError::http(408, ""),
+            ChatError::http(429, "slow down"),
+            ChatError::http(500, ""),
+            ChatError::http(503, ""),
+            ChatError::http(599, ""),
+        ] {
+            assert!(transient.is_transient(), "{transient:?}");
+            assert!(wrap(transient).is_transient());
+        }
+        for lasting in [
+            ChatError::http(400, "bad"),
+            ChatError::http(401, "key"),
+            ChatError::http(404, "model"),
+            ChatError::http(422, ""),
+            ChatError::Decode("x".into()),
+            ChatError::Cancelled,
+        ] {
+            assert!(!lasting.is_transient(), "{lasting:?}");
+            assert!(!wrap(lasting).is_transient());
+        }
+        assert!(wrap(ChatError::Cancelled).is_cancelled());
+        assert_eq!(wrap(ChatError::Timeout).retries(), 2);
+        assert_eq!(ChatError::Timeout.retries(), 0);
+        let busy = ChatError::Http {
+            status: 429,
+            message: String::new(),
+            retry_after_ms: Some(2000),
+        };
+        assert_eq!(wrap(busy).retry_after_ms(), Some(2000));
+        let refused = wrap(ChatError::http(400, "response_format is not supported"));
+        assert!(refused.suggests_structured_fallback());
+    }
+
+    #[test]
+    fn errors_round_trip_through_json() {
+        let e = ChatError::Retried {
+            retries: 1,
+            exhausted: false,
+            last: Box::new(ChatError::Http {
+                status: 429,
+                message: "m".into(),
+                retry_after_ms: Some(1000),
+            }),
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<ChatError>(&json).unwrap(), e);
+        // Errors written before `retry_after_ms` existed still read.
+        let old: ChatError =
+            serde_json::from_str(r#"{"Http":{"status":500,"message":"x"}}"#).unwrap();
+        assert_eq!(old, ChatError::http(500, "x"));
     }
 }

@@ -249,6 +249,19 @@ pub struct ChatResponse {
     pub choices: Vec<Choice>,
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// How this response reached the caller; set by the client chain, never on the wire.
+    #[serde(skip)]
+    pub delivery: Delivery,
+}
+
+/// How a response was obtained: not part of what the server sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Failed tries before this response (see [`RetryingClient`](super::retry::RetryingClient)).
+    pub retries: u32,
+    /// Answered from the exchange log, without a request (see
+    /// [`CachingClient`](super::exchange::CachingClient)).
+    pub from_log: bool,
 }
 
 /// One choice of a response.
@@ -320,6 +333,7 @@ impl ChatResponse {
                 finish_reason: Some("stop".to_owned()),
             }],
             usage: Some(usage),
+            delivery: Delivery::default(),
         }
     }
 

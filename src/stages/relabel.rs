@@ -260,7 +260,12 @@ pub async fn relabel<C: ChatClient>(
             judge: None,
         };
         let Some(reply) = reply else {
-            attempt.outcome = if attempt.call.error == Some(ChatError::Cancelled) {
+            attempt.outcome = if attempt
+                .call
+                .error
+                .as_ref()
+                .is_some_and(ChatError::is_cancelled)
+            {
                 AttemptOutcome::Cancelled
             } else if attempt.call.failed() {
                 AttemptOutcome::CallFailed
@@ -299,10 +304,9 @@ pub async fn relabel<C: ChatClient>(
                 }
                 JudgeVerdict::Rejected { .. } => attempt.outcome = AttemptOutcome::JudgeRejected,
                 JudgeVerdict::Unavailable { .. } => {
-                    let cancelled = judge
-                        .call
-                        .as_ref()
-                        .is_some_and(|call| call.error == Some(ChatError::Cancelled));
+                    let cancelled = judge.call.as_ref().is_some_and(|call| {
+                        call.error.as_ref().is_some_and(ChatError::is_cancelled)
+                    });
                     if cancelled {
                         attempt.outcome = AttemptOutcome::Cancelled;
                         report.decision = RelabelDecision::Cancelled;

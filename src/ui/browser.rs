@@ -1,5 +1,7 @@
 //! Thin wrappers over browser APIs: storage, clock, yielding, downloads, clipboard, files.
 
+use crate::client::CancelToken;
+use crate::llm::Sleep;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -52,6 +54,36 @@ pub async fn sleep(ms: i32) {
         let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// Longest single timer of [`sleep_unless_cancelled`]: how late a stop may be noticed.
+const CANCEL_CHECK_MS: u64 = 100;
+
+/// Waits `ms` milliseconds, or less when `token` is cancelled meanwhile.
+pub async fn sleep_unless_cancelled(ms: u64, token: &CancelToken) {
+    let end = now_ms() + ms as f64;
+    loop {
+        if token.is_cancelled() {
+            return;
+        }
+        let left = end - now_ms();
+        if left <= 0.0 {
+            return;
+        }
+        sleep(left.min(CANCEL_CHECK_MS as f64).ceil() as i32).await;
+    }
+}
+
+/// The retry client's pause in the browser: a timer that a stop cuts short (the retried call
+/// then reports the cancellation at once).
+#[derive(Clone)]
+pub struct RetrySleep(pub CancelToken);
+
+impl Sleep for RetrySleep {
+    fn sleep(&self, ms: u64) -> impl std::future::Future<Output = ()> {
+        let token = self.0.clone();
+        async move { sleep_unless_cancelled(ms, &token).await }
+    }
 }
 
 /// Offers `text` as a file download named `name`.

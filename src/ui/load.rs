@@ -19,11 +19,15 @@ fn format_name(f: InputFormat) -> &'static str {
         InputFormat::JsonValues => "JSON values",
         InputFormat::Text => "text",
         InputFormat::Empty => "empty",
+        InputFormat::Binary => "not text",
     }
 }
 
 /// How a file was read: its source format (detected or chosen), its layout and size.
 fn read_as(sum: &FileSummary) -> String {
+    if sum.format == InputFormat::Binary {
+        return format!("not text, {} bytes", format_count(sum.bytes as usize));
+    }
     format!(
         "{} ({}), {}, {} bytes",
         sum.source_format.label(),

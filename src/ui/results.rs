@@ -231,14 +231,29 @@ fn outcome_view(o: &ExtractedOutcome) -> impl IntoView {
 /// One LLM call: settings, raw reply, what went wrong, usage.
 fn call_view(title: String, call: &CallRecord, parsed: Option<String>) -> impl IntoView {
     let usage = format!(
-        "{} prompt + {} completion tokens{}",
+        "{} prompt + {} completion tokens{}{}{}",
         call.usage.prompt_tokens,
         call.usage.completion_tokens,
         call.finish_reason
             .as_deref()
             .map(|f| format!(", finish: {f}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        match call.retries {
+            0 => String::new(),
+            1 => " · retried once".to_string(),
+            n => format!(" · retried {n} times"),
+        },
+        if call.from_log {
+            " · answered from the exchange log"
+        } else {
+            ""
+        },
     );
+    let flags = call
+        .flags
+        .iter()
+        .map(|f| view! { <p class="flag" data-flag=f.kind()>{f.advice()}</p> })
+        .collect_view();
     let format = call
         .request
         .response_format
@@ -267,6 +282,7 @@ fn call_view(title: String, call: &CallRecord, parsed: Option<String>) -> impl I
                 .as_ref()
                 .map(|r| view! { <pre class="raw" data-testid="raw-reply">{r.clone()}</pre> })}
             {parsed.map(|p| view! { <p class="parsed">{p}</p> })}
+            {flags}
             <p class="muted">{usage}</p>
         </div>
     }
@@ -380,6 +396,23 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
             {attempts}
         }
     });
+    let flags = result.map(|r| {
+        r.flags()
+            .into_iter()
+            .map(|f| {
+                let calls = match f.calls {
+                    1 => "1 call".to_string(),
+                    n => format!("{n} calls"),
+                };
+                view! {
+                    <li class="flag" data-testid="call-flag" data-flag=f.kind>
+                        <b>{format!("{} ({calls}): ", f.kind.replace('_', " "))}</b>
+                        {f.advice}
+                    </li>
+                }
+            })
+            .collect_view()
+    });
     let outcome = match result {
         _ if e.trajectory.succeeded() => format!("success: {}", crate::session::SUCCESS_REASON),
         Some(r) => format!("{}: {}", r.outcome.status(), r.outcome.reason()),
@@ -417,6 +450,7 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
                 </button>
             </div>
             <p class="outcome"><b>"Outcome: "</b>{outcome}</p>
+            <ul class="flags">{flags}</ul>
             <div class="detail-cols">
                 <div>
                     <h4>"Trajectory"</h4>

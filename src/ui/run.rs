@@ -10,6 +10,8 @@ pub fn RunSection() -> impl IntoView {
     let progress = Memo::new(move |_| state.run.with(|r| r.progress()));
     let phase = move || state.run.with(|r| r.phase);
     let running = move || phase() == Phase::Running;
+    let paused = move || phase() == Phase::Paused;
+    let retry_failed = move || state.retry_failed_count();
     let blocker = move || state.run_blocker();
     let stat = move |label: &'static str, testid: &'static str, value: Signal<String>| {
         view! {
@@ -39,12 +41,38 @@ pub fn RunSection() -> impl IntoView {
                 >
                     "Run"
                 </button>
+                {move || {
+                    paused()
+                        .then(|| {
+                            view! {
+                                <button
+                                    class="primary"
+                                    data-testid="resume"
+                                    on:click=move |_| state.resume()
+                                >
+                                    "Resume"
+                                </button>
+                            }
+                        })
+                }}
                 <button
                     data-testid="stop"
                     disabled=move || !running()
                     on:click=move |_| state.stop()
                 >
                     "Stop"
+                </button>
+                <button
+                    data-testid="retry-failed"
+                    title="Run again only the trajectories that ended in an error of the endpoint \
+                           or of the network"
+                    disabled=move || running() || retry_failed() == 0
+                    on:click=move |_| state.retry_failed()
+                >
+                    {move || match retry_failed() {
+                        0 => "Retry failed".to_string(),
+                        n => format!("Retry failed ({})", format_count(n)),
+                    }}
                 </button>
                 <button
                     data-testid="reset-results"
@@ -62,6 +90,18 @@ pub fn RunSection() -> impl IntoView {
                         .map(|b| view! { <span class="muted reason">{b}</span> })
                 }}
             </div>
+            {move || {
+                state
+                    .run
+                    .with(|r| r.pause.as_ref().map(|p| p.message()))
+                    .map(|m| {
+                        view! {
+                            <p class="run-message paused" data-testid="run-message" role="status">
+                                {m}
+                            </p>
+                        }
+                    })
+            }}
             <progress
                 max="1"
                 prop:value=move || progress.with(|p| p.fraction())
@@ -74,6 +114,7 @@ pub fn RunSection() -> impl IntoView {
                 {stat("Skipped", "progress-skipped", text(|p| format_count(p.skipped)))}
                 {stat("Failed", "progress-failed", text(|p| format_count(p.failed)))}
                 {stat("Calls", "progress-calls", text(|p| format_count(p.calls as usize)))}
+                {stat("Retries", "progress-retries", text(|p| format_count(p.retries as usize)))}
                 {stat("Tokens", "progress-tokens", text(|p| p.tokens_text()))}
                 {stat("Elapsed", "progress-elapsed", text(|p| format_duration(p.elapsed_ms)))}
                 {stat("ETA", "progress-eta", text(|p| p.eta_ms.map_or("–".into(), format_duration)))}
@@ -84,6 +125,7 @@ pub fn RunSection() -> impl IntoView {
                         <th>"Stage"</th>
                         <th>"Calls"</th>
                         <th>"Failed"</th>
+                        <th>"Retries"</th>
                         <th>"Prompt tokens"</th>
                         <th>"Completion tokens"</th>
                     </tr>
@@ -100,6 +142,7 @@ pub fn RunSection() -> impl IntoView {
                                                 <td>{k.as_str()}</td>
                                                 <td>{format_count(u.calls as usize)}</td>
                                                 <td>{format_count(u.failed_calls as usize)}</td>
+                                                <td>{format_count(u.retries as usize)}</td>
                                                 <td>{format_count(u.prompt_tokens as usize)}</td>
                                                 <td>{format_count(u.completion_tokens as usize)}</td>
                                             </tr>

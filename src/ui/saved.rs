@@ -42,9 +42,9 @@ pub fn SavedSession() -> impl IntoView {
                             class="primary"
                             data-testid="resume-session"
                             disabled=move || restoring || busy()
-                            on:click=move |_| state.resume()
+                            on:click=move |_| state.resume_saved()
                         >
-                            {if restoring { "Restoring…" } else { "Resume" }}
+                            {if restoring { "Restoring…" } else { "Resume session" }}
                         </button>
                         <button
                             data-testid="discard-session"

@@ -4,22 +4,20 @@
 use super::browser;
 use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
-use crate::llm::replay::{Exchange, ExchangeSink, ReplayClient};
-use crate::llm::{AdaptiveClient, ChatClient, Templates};
-use crate::model::Trajectory;
+use crate::llm::{
+    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, ExchangeLog,
+    RetryPolicy, RetryingClient, Templates,
+};
 use crate::persist::{self, Journal, Restored, SessionRecord};
-use crate::pipeline::{process, Outcome, Settings, Totals};
+use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Verdict};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
 use crate::session::{Filter, Row, Session, Status};
 use crate::stages::detect::rules::Lexicon;
 use crate::store::{Db, StoreError};
-use futures::stream::{self, StreamExt};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::BTreeMap;
-use std::future::Future;
 use std::rc::Rc;
 
 /// Rows of the results table per page.
@@ -53,6 +51,8 @@ pub enum Phase {
     Running,
     Done,
     Stopped,
+    /// The endpoint went away: the run waits for Resume.
+    Paused,
 }
 
 impl Phase {
@@ -62,7 +62,32 @@ impl Phase {
             Phase::Running => "running",
             Phase::Done => "done",
             Phase::Stopped => "stopped",
+            Phase::Paused => "paused",
         }
+    }
+}
+
+/// Why a run paused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    /// The error that outlasted the retries.
+    pub reason: String,
+    /// Trajectories put back to run again.
+    pub put_back: usize,
+}
+
+impl Pause {
+    /// What the run panel says.
+    pub fn message(&self) -> String {
+        format!(
+            "Paused: the endpoint stopped answering ({}). {} put back to run again; none was \
+             recorded as failed. Check the endpoint (Check connection helps), then Resume.",
+            self.reason,
+            match self.put_back {
+                1 => "1 trajectory was".to_string(),
+                n => format!("{n} trajectories were"),
+            }
+        )
     }
 }
 
@@ -79,6 +104,8 @@ pub struct RunView {
     pub started_ms: f64,
     /// The last time the progress was refreshed (or the end of the run).
     pub now_ms: f64,
+    /// Set while the run is paused.
+    pub pause: Option<Pause>,
 }
 
 impl Default for RunView {
@@ -91,6 +118,7 @@ impl Default for RunView {
             this_run: Totals::default(),
             started_ms: 0.0,
             now_ms: 0.0,
+            pause: None,
         }
     }
 }
@@ -128,24 +156,22 @@ pub struct Offer {
     pub restoring: bool,
 }
 
-/// Keeps a run's completed exchanges: in memory for a later run of the same page, and in
-/// storage for a run after a reload.
-struct Keeper(AppState);
+/// Saves the exchanges the log took in before their replies are used: the client right
+/// outside [`CachingClient`], so that a reload loses no answer the page has seen.
+struct Saving<C> {
+    inner: C,
+    state: AppState,
+}
 
-impl ExchangeSink for Keeper {
-    fn keep(&self, index: usize, exchange: &Exchange) -> impl Future<Output = ()> {
-        let state = self.0;
-        state
-            .exchanges
-            .update_value(|m| m.entry(index).or_default().push(exchange.clone()));
-        let write = state.with_store(|db, journal| db.write(&journal.exchange(index, exchange)));
-        async move {
-            if let Some(write) = write {
-                if let Err(e) = write.await {
-                    state.storage_failed(e);
-                }
+impl<C: ChatClient> ChatClient for Saving<C> {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        let result = self.inner.complete(request).await;
+        if let Some(write) = self.state.save_exchanges() {
+            if let Err(e) = write.await {
+                self.state.storage_failed(e);
             }
         }
+        result
     }
 }
 
@@ -164,6 +190,13 @@ pub struct AppState {
     pub connection: RwSignal<Option<Connection>>,
     pub run: RwSignal<RunView>,
     pub cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    /// A paused run's control, kept for Resume.
+    pub paused_run: StoredValue<Option<RunControl>, LocalStorage>,
+    /// Every chat response of this page, by request: a run taken up again (Run after a stop,
+    /// Resume, Retry failed) replays what it already has instead of sending it again.
+    /// Persistence stores [`ExchangeLog::take_new`] and restores with
+    /// [`ExchangeLog::insert_loaded`]; the handle is shared, so clones see the same log.
+    pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
@@ -175,8 +208,6 @@ pub struct AppState {
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
-    /// Completed exchanges of the trajectories a run would process, by index.
-    exchanges: StoredValue<BTreeMap<usize, Vec<Exchange>>, LocalStorage>,
 }
 
 /// `will skip` → `will-skip`, the form the DOM uses.
@@ -202,6 +233,8 @@ impl AppState {
             connection: RwSignal::new(None),
             run: RwSignal::new(RunView::default()),
             cancel: StoredValue::new_local(None),
+            paused_run: StoredValue::new_local(None),
+            exchanges: StoredValue::new_local(ExchangeLog::new()),
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
@@ -212,7 +245,6 @@ impl AppState {
             offer: RwSignal::new(None),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
-            exchanges: StoredValue::new_local(BTreeMap::new()),
         }
     }
 
@@ -329,14 +361,39 @@ impl AppState {
                 })
             })
             .unwrap_or_default();
-        for batch in batches {
-            let write = db.write(&batch);
-            spawn_local(async move {
+        let writes = batches.iter().map(|b| db.write(b)).collect::<Vec<_>>();
+        let exchanges = self.save_exchanges();
+        spawn_local(async move {
+            for write in writes {
+                if let Err(e) = write.await {
+                    return self.storage_failed(e);
+                }
+            }
+            if let Some(write) = exchanges {
                 if let Err(e) = write.await {
                     self.storage_failed(e);
                 }
-            });
+            }
+        });
+    }
+
+    /// The write of the exchanges the log took in since the last one, when the session is
+    /// being saved and there are any.
+    fn save_exchanges(self) -> Option<impl std::future::Future<Output = Result<(), StoreError>>> {
+        if self.storage.get_untracked() != Storage::Ready {
+            return None;
         }
+        let db = self.db.get_value()?;
+        let log = self.exchanges.get_value();
+        let batch = self
+            .journal
+            .try_update_value(|j| {
+                let j = j.as_mut()?;
+                let new = log.take_new();
+                (!new.is_empty()).then(|| j.exchanges(&new))
+            })
+            .flatten()?;
+        Some(db.write(&batch))
     }
 
     /// Deletes the saved copy of the page's session; later changes are not saved until the
@@ -350,12 +407,12 @@ impl AppState {
             });
         }
         self.journal.set_value(None);
-        self.exchanges.set_value(BTreeMap::new());
+        self.exchanges.with_value(ExchangeLog::clear);
     }
 
-    /// "Resume": reads the offered session back and puts it in place of the page's; a run
+    /// "Resume" of a saved session: reads it back and puts it in place of the page's; a run
     /// the reload interrupted goes on when nothing stops it.
-    pub fn resume(self) {
+    pub fn resume_saved(self) {
         let Some(offer) = self.offer.get_untracked() else {
             return;
         };
@@ -401,7 +458,11 @@ impl AppState {
             ..RunView::default()
         });
         self.draft.set(Draft::from(&record.prefs));
-        self.exchanges.set_value(exchanges);
+        self.paused_run.set_value(None);
+        self.exchanges.with_value(|log| {
+            log.clear();
+            log.insert_loaded(exchanges);
+        });
         self.journal.set_value(Some(journal));
         self.session.set(session);
         self.offer.set(None);
@@ -539,6 +600,7 @@ impl AppState {
         }
         self.selected.set(None);
         self.page.set(0);
+        self.paused_run.set_value(None);
         self.run.set(RunView::default());
         self.session.update(Session::clear);
         self.forget_saved();
@@ -686,19 +748,44 @@ impl AppState {
         if self.is_busy() || self.run_blocker().is_some() {
             return;
         }
+        let items = self.session.with_untracked(Session::to_run);
+        self.start(items);
+    }
+
+    /// How many results "Retry failed" would run again.
+    pub fn retry_failed_count(&self) -> usize {
+        self.session.with(|s| s.retry_failed().len())
+    }
+
+    /// "Retry failed": runs again only the trajectories whose result ended in an error of the
+    /// endpoint or of the way to it.
+    pub fn retry_failed(self) {
+        if self.is_busy() || self.prefs().map_or(true, |p| p.run_blocker().is_some()) {
+            return;
+        }
+        let items = self.session.with_untracked(Session::retry_failed);
+        if !items.is_empty() {
+            self.start(items);
+        }
+    }
+
+    /// A fresh run over `items` (session indexes).
+    fn start(self, items: Vec<usize>) {
         let Ok(prefs) = self.prefs() else { return };
-        let (items, base) = self.session.with_untracked(|s| {
-            let items: Vec<(usize, Trajectory, Vec<Exchange>)> =
-                self.exchanges.with_value(|kept| {
-                    s.to_run()
-                        .into_iter()
-                        .map(|i| {
-                            let kept = kept.get(&i).cloned().unwrap_or_default();
-                            (i, s.entries[i].trajectory.clone(), kept)
-                        })
-                        .collect()
-                });
-            (items, progress::settled_totals(s))
+        let base = self
+            .session
+            .with_untracked(|s| progress::totals_except(s, &items));
+        let now = browser::now_ms();
+        self.paused_run.set_value(None);
+        self.run.set(RunView {
+            phase: Phase::Running,
+            done: 0,
+            total: items.len(),
+            base,
+            this_run: Totals::default(),
+            started_ms: now,
+            now_ms: now,
+            pause: None,
         });
         self.begin_saving();
         let used_key = self.has_key();
@@ -709,40 +796,80 @@ impl AppState {
             }
         });
         self.save_session();
+        let control = RunControl::new(items, prefs.to_pipeline_settings().concurrency);
+        self.launch(prefs, control);
+    }
+
+    /// "Resume": continues a paused run with what it put back, then what it never started.
+    pub fn resume(self) {
+        if self.run.with_untracked(|r| r.phase != Phase::Paused) {
+            return;
+        }
+        let Ok(prefs) = self.prefs() else { return };
+        let Some(mut control) = self.paused_run.try_update_value(Option::take).flatten() else {
+            return;
+        };
+        control.resume();
+        control.set_concurrency(prefs.to_pipeline_settings().concurrency);
+        self.run.update(|r| {
+            r.phase = Phase::Running;
+            r.pause = None;
+            r.now_ms = browser::now_ms();
+        });
+        self.launch(prefs, control);
+    }
+
+    /// Runs `control` to its end or its pause with a client chain built from `prefs`:
+    /// fetch, retries, the exchange log, then the structured-mode fallback.
+    fn launch(self, prefs: Prefs, mut control: RunControl) {
         let token = CancelToken::new();
         self.cancel.set_value(Some(token.clone()));
-        let now = browser::now_ms();
-        self.run.set(RunView {
-            phase: Phase::Running,
-            done: 0,
-            total: items.len(),
-            base,
-            this_run: Totals::default(),
-            started_ms: now,
-            now_ms: now,
-        });
-        let client = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
+        let http = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
             prefs.timeout_ms()
         })
         .with_cancel(token.clone());
+        let retrying = RetryingClient::new(
+            http,
+            RetryPolicy::default(),
+            browser::RetrySleep(token.clone()),
+        )
+        .with_seed(browser::now_ms().to_bits());
+        let log = self.exchanges.get_value();
+        let client = Saving {
+            inner: CachingClient::new(retrying, log, &prefs.base_url),
+            state: self,
+        };
         let settings = prefs.to_pipeline_settings();
-        let endpoint = client.base_url().to_owned();
         leptos::task::spawn_local(async move {
             if prefs.structured.adaptive() {
                 let client = AdaptiveClient::new(client, settings.structured);
-                self.drive(&client, &endpoint, &settings, items).await;
+                self.drive(&client, &settings, &mut control).await;
             } else {
-                self.drive(&client, &endpoint, &settings, items).await;
+                self.drive(&client, &settings, &mut control).await;
             }
             let stopped = token.is_cancelled();
+            let pause = control.pause_reason().map(|reason| Pause {
+                reason: reason.to_owned(),
+                put_back: control.put_back().len(),
+            });
+            if pause.is_some() && !stopped {
+                self.paused_run.set_value(Some(control));
+            }
             self.run.update(|r| {
-                r.phase = if stopped { Phase::Stopped } else { Phase::Done };
+                r.phase = match (&pause, stopped) {
+                    (_, true) => Phase::Stopped,
+                    (Some(_), false) => Phase::Paused,
+                    (None, false) => Phase::Done,
+                };
+                r.pause = if stopped { None } else { pause };
                 r.now_ms = browser::now_ms();
             });
             self.cancel.set_value(None);
+            // A paused run is still going on: after a reload it goes on.
+            let paused = self.run.with_untracked(|r| r.phase == Phase::Paused);
             self.journal.update_value(|j| {
                 if let Some(j) = j {
-                    j.set_running(false);
+                    j.set_running(paused);
                 }
             });
             self.save_session();
@@ -759,51 +886,53 @@ impl AppState {
         });
     }
 
-    async fn drive<C: ChatClient>(
-        self,
-        client: &C,
-        endpoint: &str,
-        settings: &Settings,
-        items: Vec<(usize, Trajectory, Vec<Exchange>)>,
-    ) {
+    async fn drive<C: ChatClient>(self, client: &C, settings: &Settings, control: &mut RunControl) {
         let templates = Templates::defaults();
         let lexicon = Lexicon::default();
-        let keeper = Keeper(self);
-        let (templates, lexicon, keeper) = (&templates, &lexicon, &keeper);
-        let mut results = stream::iter(items)
-            .map(|(i, t, kept)| async move {
-                let client = ReplayClient::new(client, keeper, endpoint, i, kept);
-                (i, process(&client, templates, settings, lexicon, &t).await)
-            })
-            .buffer_unordered(settings.concurrency.max(1));
+        let setup = RunSetup {
+            templates: &templates,
+            settings,
+            lexicon: &lexicon,
+        };
         let mut pending = Totals::default();
         let mut pending_done = 0;
         let mut last = browser::now_ms();
-        while let Some((i, result)) = results.next().await {
-            pending.add(&result);
-            pending_done += 1;
-            if !matches!(
-                result.outcome,
-                Outcome::Failed { .. } | Outcome::Cancelled { .. }
-            ) {
-                // Settled: no run processes it again, its exchanges are only in storage now.
-                self.exchanges.update_value(|m| {
-                    m.remove(&i);
-                });
-            }
-            self.session.update_untracked(|s| s.set_result(i, result));
-            self.journal.update_value(|j| {
-                if let Some(j) = j {
-                    j.result_changed(i);
+        let yield_now = |ms: u64| browser::sleep(ms as i32);
+        run_controlled(
+            client,
+            setup,
+            control,
+            |i| {
+                self.session
+                    .with_untracked(|s| s.entries[i].trajectory.clone())
+            },
+            &yield_now,
+            |i, verdict, result| {
+                match verdict {
+                    Verdict::Record => {
+                        pending.add(&result);
+                        pending_done += 1;
+                        self.session.update_untracked(|s| s.set_result(i, result));
+                    }
+                    // Not run after all: it goes back to pending, to run again on Resume.
+                    Verdict::PutBack => self.session.update_untracked(|s| s.clear_result(i)),
                 }
-            });
-            let now = browser::now_ms();
-            if now - last >= SLICE_MS {
-                self.publish(&mut pending, &mut pending_done, now);
-                browser::sleep(0).await;
-                last = browser::now_ms();
-            }
-        }
+                self.journal.update_value(|j| {
+                    if let Some(j) = j {
+                        j.result_changed(i);
+                    }
+                });
+                let now = browser::now_ms();
+                if now - last >= SLICE_MS {
+                    self.publish(&mut pending, &mut pending_done, now);
+                    last = now;
+                    true
+                } else {
+                    false
+                }
+            },
+        )
+        .await;
         self.publish(&mut pending, &mut pending_done, browser::now_ms());
     }
 
@@ -826,14 +955,16 @@ impl AppState {
         }
     }
 
-    /// "Reset results".
+    /// "Reset results": every trajectory back to pending, and the exchange log emptied, so
+    /// that the next run asks the endpoint afresh.
     pub fn reset_results(self) {
         if self.is_busy() {
             return;
         }
+        self.paused_run.set_value(None);
+        self.exchanges.with_value(ExchangeLog::clear);
         self.run.set(RunView::default());
         self.session.update(Session::clear_results);
-        self.exchanges.set_value(BTreeMap::new());
         self.journal.update_value(|j| {
             if let Some(j) = j {
                 j.results_cleared();

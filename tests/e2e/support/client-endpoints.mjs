@@ -5,6 +5,8 @@
 //   nocors: the same without any CORS header (the browser hides its answers from the page)
 //   keyed:  requires `Authorization: Bearer sk-test-key`
 //   slow:   answers after 3 s (for timeouts)
+//   busy:   answers every call with HTTP 429 and `Retry-After: 7`
+//   busydate: answers every call with HTTP 503 and a `Retry-After` date 30 s ahead
 //   closed: an address where nothing listens
 //
 // Used by .ci/test: `AGENTHER_TEST_ENDPOINTS=<that line> cargo test --target wasm32... --test client`.
@@ -31,6 +33,10 @@ const endpoints = {
   }),
   keyed: await startEndpoint({ apiKey: 'sk-test-key' }),
   slow: await startEndpoint({ delayMs: 3000 }),
+  busy: await startEndpoint({ fail: () => ({ status: 429, headers: { 'Retry-After': '7' } }) }),
+  busydate: await startEndpoint({
+    fail: () => ({ status: 503, headers: { 'Retry-After': new Date(Date.now() + 30_000).toUTCString() } }),
+  }),
 };
 const urls = Object.fromEntries(Object.entries(endpoints).map(([k, v]) => [k, v.url]));
 urls.closed = `http://127.0.0.1:${await closedPort()}/v1`;

@@ -12,6 +12,11 @@
 //   ep.counts().judge_reply; ep.requests.filter((r) => r.kind === 'relabel_reply');
 //   await ep.close();
 //
+// Faults, for the fault-tolerance tests: `fail` may answer an error status (with headers, e.g.
+// `Retry-After`) or drop the connection in the middle of a reply; `garble` replaces a reply's
+// content; `flaky({...})` builds both from a seed so that the same requests fail the same way on
+// every run; `stopListening()` / `listenAgain()` make the endpoint go away and come back.
+//
 // Command line (runs until SIGTERM / Ctrl-C):
 //   node tests/e2e/support/endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors]
 //        [--api-key K] [--delay-ms N]
@@ -197,6 +202,61 @@ export function replyFor(kind, body, attempt = 0) {
   }
 }
 
+/** A number in [0, 1) from `text` (FNV-1a, 32 bits): the same text, the same number. */
+export function unitHash(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h / 2 ** 32;
+}
+
+/** Replies that are no use: prose, JSON cut short, JSON with the wrong fields. */
+export const GARBAGE = {
+  prose: () => 'Certainly! Here is what I found: the run looks useful, but I would rather not answer in JSON.',
+  truncated: () => '{"hindsight_prompt": "Summarize what the step fo',
+  'wrong-fields': () => JSON.stringify({ answer: 'yes', score: 7, notes: ['no schema here'] }),
+};
+
+/** The faults `flaky` injects instead of a reply. */
+export const FAULTS = ['500', '429', 'drop'];
+
+/**
+ * Deterministic faults for chat calls, chosen by hashing `seed` with the request body:
+ * - `failRate` of the sendings fail: HTTP 500, HTTP 429 with `Retry-After: <retryAfter>`, or a
+ *   connection dropped in the middle of the reply. Whether the n-th sending of a body fails
+ *   depends on n too, and no body fails more than `maxFailures` times, so a client that retries
+ *   enough always gets through;
+ * - `garbageRate` of the bodies get a useless reply (see GARBAGE), every time they are sent.
+ * Returns `{fail, garble}` for startEndpoint's options.
+ */
+export function flaky({ seed = 1, failRate = 0.2, garbageRate = 0.2, retryAfter = 1, maxFailures = 2 } = {}) {
+  const isChat = (req) => req.method === 'POST' && req.path === '/v1/chat/completions';
+  return {
+    fail(req) {
+      if (!isChat(req) || req.seen >= maxFailures) return null;
+      const text = JSON.stringify(req.body);
+      if (unitHash(`${seed}|fail|${req.seen}|${text}`) >= failRate) return null;
+      const fault = FAULTS[Math.floor(unitHash(`${seed}|fault|${req.seen}|${text}`) * FAULTS.length)];
+      if (fault === 'drop') return { drop: true };
+      if (fault === '429')
+        return {
+          status: 429,
+          headers: { 'Retry-After': String(retryAfter) },
+          body: errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'),
+        };
+      return 500;
+    },
+    garble(req) {
+      const text = JSON.stringify(req.body);
+      if (unitHash(`${seed}|garbage|${text}`) >= garbageRate) return null;
+      const kinds = Object.keys(GARBAGE);
+      return GARBAGE[kinds[Math.floor(unitHash(`${seed}|kind|${text}`) * kinds.length)]]();
+    },
+  };
+}
+
 function errorBody(message, type, code = null) {
   return { error: { message, type, param: null, code } };
 }
@@ -211,8 +271,14 @@ function errorBody(message, type, code = null) {
  * @param {Array<string|object>} [options.models] ids (or model objects) of GET /v1/models.
  * @param {number|function} [options.delayMs=0] delay before each reply (or `(req) => ms`, or
  *   `(req) => promise of ms`: the reply waits for the promise, then the delay).
- * @param {function} [options.fail] `(req) => status | {status, body, headers} | null`, called
- *   for every non-preflight request after authorization; a status answers with an error.
+ * @param {function} [options.fail] `(req) => status | {status, body, headers} | {drop: true} |
+ *   null`, called for every non-preflight request after authorization; a status answers with an
+ *   error; `drop` sends the headers and part of a reply, then cuts the connection.
+ *   `req.seen` counts the earlier requests with the same method, path and body.
+ * @param {function} [options.garble] `(req) => string | null` for chat calls: a string replaces
+ *   the reply's content (counted as `garbled`).
+ * @param {function} [options.tweak] `(req, response) => void` for chat calls: may change the
+ *   response object before it is sent (e.g. `finish_reason`, `usage`).
  * @param {boolean} [options.log=false] one line per request on stderr.
  * @param {object} [options.headers] extra headers sent with every reply.
  */
@@ -225,13 +291,18 @@ export async function startEndpoint(options = {}) {
     models = DEFAULT_MODELS,
     delayMs = 0,
     fail = null,
+    garble = null,
+    tweak = null,
     log = false,
     headers: extraHeaders = {},
   } = options;
   const requests = [];
   const tally = {};
   const relabelAttempts = new Map();
+  const seenBodies = new Map();
   let sequence = 0;
+  // While stopped, the port is closed and requests on connections still open are cut.
+  let stopped = false;
 
   const bump = (key) => {
     tally[key] = (tally[key] ?? 0) + 1;
@@ -242,6 +313,10 @@ export async function startEndpoint(options = {}) {
   );
 
   const server = http.createServer((req, res) => {
+    if (stopped) {
+      req.socket.destroy();
+      return;
+    }
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -261,6 +336,8 @@ export async function startEndpoint(options = {}) {
     return {
       ...extraHeaders,
       'Access-Control-Allow-Origin': req.headers.origin ?? '*',
+      // Lets the page read the wait an error answer asks for.
+      'Access-Control-Expose-Headers': 'Retry-After',
       Vary: 'Origin',
     };
   }
@@ -287,6 +364,9 @@ export async function startEndpoint(options = {}) {
       }
     }
     const record = { path, method: req.method, headers: { ...req.headers }, body };
+    const bodyKey = `${req.method} ${path} ${raw}`;
+    record.seen = seenBodies.get(bodyKey) ?? 0;
+    if (req.method !== 'OPTIONS') seenBodies.set(bodyKey, record.seen + 1);
 
     if (req.method === 'OPTIONS') {
       bump('preflight');
@@ -332,10 +412,31 @@ export async function startEndpoint(options = {}) {
     const delay = typeof delayMs === 'function' ? await delayMs(record) : delayMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
 
+    if (stopped || res.destroyed) {
+      // Gone while this request waited: no reply, and it does not count as answered.
+      record.lost = true;
+      req.socket.destroy();
+      return;
+    }
+
     const injected = fail ? fail(record) : null;
     if (injected !== null && injected !== undefined && injected !== false) {
       const spec = typeof injected === 'number' ? { status: injected } : injected;
       bump('failed');
+      if (spec.drop) {
+        bump('dropped');
+        record.failed = 'drop';
+        const text = JSON.stringify({ id: 'chatcmpl-dropped', object: 'chat.completion', choices: [] });
+        res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(text) + 100,
+          ...corsHeaders(req),
+        });
+        res.write(text.slice(0, 20));
+        // Let the headers and the first bytes go out, then cut the connection.
+        setTimeout(() => req.socket.destroy(), 20);
+        return;
+      }
       record.failed = spec.status;
       send(
         req,
@@ -372,7 +473,12 @@ export async function startEndpoint(options = {}) {
       attempt = relabelAttempts.get(key) ?? 0;
       relabelAttempts.set(key, attempt + 1);
     }
-    const content = replyFor(kind, body, attempt);
+    const garbled = garble ? garble(record) : null;
+    const content = typeof garbled === 'string' ? garbled : replyFor(kind, body, attempt);
+    if (typeof garbled === 'string') {
+      bump('garbled');
+      record.garbled = true;
+    }
     record.reply = content;
     const promptChars = messagesText(body).length;
     const usage = {
@@ -381,7 +487,7 @@ export async function startEndpoint(options = {}) {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     sequence += 1;
-    send(req, res, 200, {
+    const response = {
       id: `chatcmpl-scripted-${sequence}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
@@ -390,7 +496,9 @@ export async function startEndpoint(options = {}) {
         { index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: 'stop' },
       ],
       usage,
-    });
+    };
+    if (tweak) tweak(record, response);
+    send(req, res, 200, response);
   }
 
   await new Promise((resolve, reject) => {
@@ -409,11 +517,13 @@ export async function startEndpoint(options = {}) {
     /**
      * Counts so far: per kind (failure_analysis, extracted_outcome, relabel_reply, judge_reply,
      * unknown), per kind and scenario ('judge_reply:judge-reject'), and models, preflight,
-     * unauthorized, failed, not_found, bad_request. Missing keys read as 0.
+     * unauthorized, failed (injected faults, drops included), dropped, garbled, not_found,
+     * bad_request. Calls answered with a reply count under their kind; requests that came while
+     * the endpoint was stopped count nowhere. Missing keys read as 0.
      */
     counts() {
       const snapshot = { ...tally };
-      for (const key of [...KINDS, 'unknown', 'models', 'preflight', 'unauthorized', 'failed'])
+      for (const key of [...KINDS, 'unknown', 'models', 'preflight', 'unauthorized', 'failed', 'dropped', 'garbled'])
         snapshot[key] ??= 0;
       snapshot.chat = KINDS.reduce((n, k) => n + snapshot[k], 0) + snapshot.unknown;
       return snapshot;
@@ -423,6 +533,28 @@ export async function startEndpoint(options = {}) {
       requests.length = 0;
       for (const key of Object.keys(tally)) delete tally[key];
       relabelAttempts.clear();
+      seenBodies.clear();
+    },
+    /**
+     * The endpoint goes away: the port stops listening (new connections are refused), idle
+     * connections close, and requests arriving on connections still open, or still waiting for
+     * their reply (delayMs), are cut without a reply. A reply already on its way is delivered.
+     */
+    async stopListening() {
+      stopped = true;
+      server.close();
+      server.closeIdleConnections();
+    },
+    /** The endpoint comes back on the same port. */
+    async listenAgain() {
+      stopped = false;
+      await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(actualPort, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
     },
     close() {
       return new Promise((resolve) => {

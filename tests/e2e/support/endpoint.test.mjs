@@ -11,6 +11,7 @@ import {
   kindOf,
   hindsightPromptFor,
   SCENARIOS,
+  flaky,
 } from './endpoint.mjs';
 
 // Prompts shaped like the app's templates (src/llm/templates/*.j2), with one trajectory.
@@ -432,6 +433,140 @@ describe('options', () => {
       child.kill('SIGTERM');
       const { code } = await exited;
       assert.equal(code, 0);
+    }
+  });
+});
+
+describe('faults', () => {
+  test('fail may drop the connection in the middle of a reply', async () => {
+    const ep = await startEndpoint({ fail: (req) => (req.seen === 0 ? { drop: true } : null) });
+    try {
+      const b = body('judge_reply', judgeMessages('x'));
+      const first = await fetch(`${ep.url}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(b),
+      });
+      assert.equal(first.status, 200, 'the headers came');
+      await assert.rejects(first.text(), 'the body breaks off');
+      const second = await chat(ep, b);
+      assert.equal(second.res.status, 200);
+      assert.ok(JSON.parse(second.content).is_valid);
+      const counts = ep.counts();
+      assert.equal(counts.failed, 1);
+      assert.equal(counts.dropped, 1);
+      assert.equal(counts.judge_reply, 1);
+      assert.deepEqual(ep.requests.map((r) => r.seen), [0, 1]);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  test('error answers expose Retry-After to pages', async () => {
+    const ep = await startEndpoint({ fail: () => ({ status: 429, headers: { 'Retry-After': '1' } }) });
+    try {
+      const r = await chat(ep, body('judge_reply', judgeMessages('x')), { origin: 'http://page.test' });
+      assert.equal(r.res.status, 429);
+      assert.equal(r.res.headers.get('retry-after'), '1');
+      assert.match(r.res.headers.get('access-control-expose-headers'), /Retry-After/i);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  test('garble replaces the content of chat replies', async () => {
+    const ep = await startEndpoint({ garble: (req) => (req.kind === 'judge_reply' ? 'not JSON at all' : null) });
+    try {
+      const j = await chat(ep, body('judge_reply', judgeMessages('x')));
+      assert.equal(j.content, 'not JSON at all');
+      const r = await chat(ep, body('relabel_reply', relabelMessages(['Step 1 (a): b'])));
+      assert.equal(JSON.parse(r.content).is_valid_replay, true);
+      assert.equal(ep.counts().garbled, 1);
+      assert.equal(ep.requests[0].garbled, true);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  test('tweak changes the response before it is sent', async () => {
+    const ep = await startEndpoint({
+      tweak: (req, response) => {
+        response.choices[0].finish_reason = 'length';
+        response.usage.prompt_tokens = 3;
+      },
+    });
+    try {
+      const { json } = await chat(ep, body('judge_reply', judgeMessages('x')));
+      assert.equal(json.choices[0].finish_reason, 'length');
+      assert.equal(json.usage.prompt_tokens, 3);
+      assert.equal(JSON.parse(json.choices[0].message.content).is_valid, true);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  test('flaky: deterministic by seed and request, bounded per request, about the rates asked', async () => {
+    const bodies = Array.from({ length: 400 }, (_, i) => ({
+      model: 'm',
+      messages: [{ role: 'user', content: `request ${i}` }],
+      temperature: 0.3,
+    }));
+    const req = (b, seen) => ({ method: 'POST', path: '/v1/chat/completions', body: b, seen, kind: 'judge_reply' });
+    const a = flaky({ seed: 7 });
+    const again = flaky({ seed: 7 });
+    const other = flaky({ seed: 8 });
+    let failures = 0;
+    let garbage = 0;
+    const kinds = new Set();
+    for (const b of bodies) {
+      const f = a.fail(req(b, 0));
+      assert.deepEqual(f, again.fail(req(b, 0)), 'same seed, same fault');
+      if (f) {
+        failures += 1;
+        kinds.add(typeof f === 'number' ? String(f) : f.drop ? 'drop' : String(f.status));
+        if (f.status === 429) assert.equal(f.headers['Retry-After'], '1');
+      }
+      assert.equal(a.fail(req(b, 2)), null, 'never more than two failures for one request');
+      if (a.garble(req(b, 0)) !== null) {
+        garbage += 1;
+        assert.equal(a.garble(req(b, 0)), a.garble(req(b, 5)), 'garbage does not depend on the sending');
+      }
+    }
+    assert.ok(failures > 40 && failures < 120, `failures ${failures} of 400`);
+    assert.ok(garbage > 40 && garbage < 120, `garbage ${garbage} of 400`);
+    assert.deepEqual([...kinds].sort(), ['429', '500', 'drop']);
+    const differs = bodies.some((b) => JSON.stringify(a.fail(req(b, 0))) !== JSON.stringify(other.fail(req(b, 0))));
+    assert.ok(differs, 'another seed, other faults');
+    // Never for anything but chat calls.
+    assert.equal(a.fail({ method: 'GET', path: '/v1/models', body: '', seen: 0 }), null);
+  });
+
+  test('stopListening refuses connections until listenAgain, on the same port', async () => {
+    const ep = await startEndpoint();
+    try {
+      assert.equal((await fetch(`${ep.url}/models`)).status, 200);
+      await ep.stopListening();
+      await assert.rejects(fetch(`${ep.url}/models`));
+      await assert.rejects(fetch(`${ep.url}/models`));
+      await ep.listenAgain();
+      assert.equal((await fetch(`${ep.url}/models`)).status, 200);
+      assert.equal(ep.counts().models, 2, 'refused requests count nowhere');
+    } finally {
+      await ep.close();
+    }
+  });
+
+  test('a reply still waiting when the endpoint stops is cut and not counted', async () => {
+    const ep = await startEndpoint({ delayMs: 300 });
+    try {
+      const pending = chat(ep, body('judge_reply', judgeMessages('x')));
+      await new Promise((r) => setTimeout(r, 50));
+      await ep.stopListening();
+      await assert.rejects(pending);
+      assert.equal(ep.counts().judge_reply, 0);
+      assert.equal(ep.requests[0].lost, true);
+    } finally {
+      await ep.close();
     }
   });
 });
