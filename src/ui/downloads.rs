@@ -219,12 +219,14 @@ pub fn DownloadSection() -> impl IntoView {
     let has_samples =
         move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
     let button = move |target: Target| {
-        let native = matches!(target, Target::Native(_));
+        // The native envelopes and the preference pairs hold relabeled samples only (a success
+        // has no second goal to contrast); the other layouts can also take the successes.
+        let relabeled_only = matches!(target, Target::Native(_) | Target::TrlPreference);
         view! {
             <button
                 data-testid=format!("download-{}", target.id())
                 disabled=move || {
-                    running() || if native { accepted() == 0 } else { !has_samples() }
+                    running() || if relabeled_only { accepted() == 0 } else { !has_samples() }
                 }
                 on:click=move |_| downloads.download(state, target)
             >
