@@ -53,15 +53,14 @@ impl Downloads {
         }
     }
 
-    /// The stamp of this download set: the start of the last run, so that every file of one
-    /// run's set carries the same stamp (and the manifest names them as they were saved).
+    /// The stamp of this download set: the last change of what the files hold, the start of
+    /// the last run or a later load of files (the successes can be downloaded before any run),
+    /// so that every file of one set carries the same stamp, however far apart the clicks, and
+    /// `dataset_info.json` and the manifest name the files as they were saved.
     fn stamp(state: &AppState) -> String {
         let started = state.run.with_untracked(|r| r.started_ms);
-        let at = if started > 0.0 {
-            started
-        } else {
-            browser::now_ms()
-        };
+        let at = started.max(state.loaded_ms.get_value());
+        let at = if at > 0.0 { at } else { browser::now_ms() };
         progress::file_stamp(at)
     }
 

@@ -115,6 +115,8 @@ pub struct AppState {
     pub connection: RwSignal<Option<Connection>>,
     pub run: RwSignal<RunView>,
     pub cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    /// When files were last added to the session (ms since the epoch; 0 before any).
+    pub loaded_ms: StoredValue<f64>,
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
@@ -146,6 +148,7 @@ impl AppState {
             connection: RwSignal::new(None),
             run: RwSignal::new(RunView::default()),
             cancel: StoredValue::new_local(None),
+            loaded_ms: StoredValue::new(0.0),
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
@@ -190,6 +193,7 @@ impl AppState {
 
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
+        self.loaded_ms.set_value(browser::now_ms());
         let report = crate::example::load();
         self.session.update(|s| s.add_report(report));
     }
@@ -213,6 +217,7 @@ impl AppState {
         format: Option<crate::import::SourceFormat>,
     ) {
         self.load_error.set(None);
+        self.loaded_ms.set_value(browser::now_ms());
         for file in files {
             let name = file.name();
             let size = file.size();
