@@ -152,6 +152,8 @@ pub struct AppState {
     /// Persistence stores [`ExchangeLog::take_new`] and restores with
     /// [`ExchangeLog::insert_loaded`]; the handle is shared, so clones see the same log.
     pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
+    /// When files were last added to the session (ms since the epoch; 0 before any).
+    pub loaded_ms: StoredValue<f64>,
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
@@ -185,6 +187,7 @@ impl AppState {
             cancel: StoredValue::new_local(None),
             paused_run: StoredValue::new_local(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
+            loaded_ms: StoredValue::new(0.0),
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
@@ -229,6 +232,7 @@ impl AppState {
 
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
+        self.loaded_ms.set_value(browser::now_ms());
         let report = crate::example::load();
         self.session.update(|s| s.add_report(report));
     }
@@ -253,6 +257,7 @@ impl AppState {
         format: Option<crate::import::SourceFormat>,
     ) {
         self.load_error.set(None);
+        self.loaded_ms.set_value(browser::now_ms());
         for file in files {
             let name = file.name();
             let size = file.size();
