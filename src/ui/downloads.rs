@@ -53,15 +53,14 @@ impl Downloads {
         }
     }
 
-    /// The stamp of this download set: the start of the last run, so that every file of one
-    /// run's set carries the same stamp (and the manifest names them as they were saved).
+    /// The stamp of this download set: the last change of what the files hold, the start of
+    /// the last run or a later load of files (the successes can be downloaded before any run),
+    /// so that every file of one set carries the same stamp, however far apart the clicks, and
+    /// `dataset_info.json` and the manifest name the files as they were saved.
     fn stamp(state: &AppState) -> String {
         let started = state.run.with_untracked(|r| r.started_ms);
-        let at = if started > 0.0 {
-            started
-        } else {
-            browser::now_ms()
-        };
+        let at = started.max(state.loaded_ms.get_value());
+        let at = if at > 0.0 { at } else { browser::now_ms() };
         progress::file_stamp(at)
     }
 
@@ -219,12 +218,14 @@ pub fn DownloadSection() -> impl IntoView {
     let has_samples =
         move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
     let button = move |target: Target| {
-        let native = matches!(target, Target::Native(_));
+        // The native envelopes and the preference pairs hold relabeled samples only (a success
+        // has no second goal to contrast); the other layouts can also take the successes.
+        let relabeled_only = matches!(target, Target::Native(_) | Target::TrlPreference);
         view! {
             <button
                 data-testid=format!("download-{}", target.id())
                 disabled=move || {
-                    running() || if native { accepted() == 0 } else { !has_samples() }
+                    running() || if relabeled_only { accepted() == 0 } else { !has_samples() }
                 }
                 on:click=move |_| downloads.download(state, target)
             >

@@ -197,6 +197,8 @@ pub struct AppState {
     /// Persistence stores [`ExchangeLog::take_new`] and restores with
     /// [`ExchangeLog::insert_loaded`]; the handle is shared, so clones see the same log.
     pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
+    /// When files were last added to the session (ms since the epoch; 0 before any).
+    pub loaded_ms: StoredValue<f64>,
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
@@ -235,6 +237,7 @@ impl AppState {
             cancel: StoredValue::new_local(None),
             paused_run: StoredValue::new_local(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
+            loaded_ms: StoredValue::new(0.0),
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
@@ -464,6 +467,7 @@ impl AppState {
             log.insert_loaded(exchanges);
         });
         self.journal.set_value(Some(journal));
+        self.loaded_ms.set_value(browser::now_ms());
         self.session.set(session);
         self.offer.set(None);
         let restored = format!(
@@ -587,6 +591,7 @@ impl AppState {
 
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
+        self.loaded_ms.set_value(browser::now_ms());
         let report = crate::example::load();
         self.begin_saving();
         self.session.update(|s| s.add_report(report));
@@ -614,6 +619,7 @@ impl AppState {
         format: Option<crate::import::SourceFormat>,
     ) {
         self.load_error.set(None);
+        self.loaded_ms.set_value(browser::now_ms());
         if !files.is_empty() {
             self.begin_saving();
         }
