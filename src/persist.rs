@@ -16,9 +16,11 @@
 //! | `exchanges`    | `[id, seq]`              | a completed chat [`Exchange`] of the exchange log, in the order saved |
 //!
 //! Records are written in small batches as the session grows ([`Journal::batch`]): the
-//! trajectories of each chunk of a file as it is read, the results of each slice of a run, the
-//! exchanges the log took in, as soon as they complete. The rule-based views are not stored: they are recomputed from the
-//! trajectories. A session record whose `format` is not [`SCHEMA_VERSION`] is not read.
+//! trajectories of each chunk of a file as it is read, the results of each slice of a run, and
+//! the exchanges the exchange log took in as soon as they complete ([`Journal::exchanges`]). The
+//! rule-based views are not stored: they are recomputed from the trajectories. A session record
+//! whose `format` is not [`SCHEMA_VERSION`] is not read; when the layout changes, the version
+//! goes up.
 
 use crate::json::{Json, JsonObject};
 use crate::llm::exchange::Exchange;
