@@ -11,7 +11,7 @@
 //! - other errors (HTTP 400, 401, 404, 422..., an undecodable body) are not retried: they are
 //!   the endpoint's answer, returned with its message; a cancelled call is never retried;
 //! - after the last try the error is [`ChatError::Retried`] with `exhausted` set, which reads
-//!   "gave up after N attempts: <last error>".
+//!   `gave up after N attempts: <last error>`.
 //!
 //! The pause itself is injected ([`Sleep`]): the browser waits on a timer, tests on a fake
 //! clock that records the pauses. The random part comes from a small seeded generator.
