@@ -433,24 +433,45 @@ impl Session {
 
     /// The rows that match `filter`, in load order.
     pub fn rows(&self, filter: &Filter) -> Vec<Row> {
-        let needle = filter.text.trim().to_lowercase();
-        (0..self.entries.len())
+        self.matching(filter)
+            .into_iter()
             .filter_map(|i| self.row(i))
-            .filter(|row| filter.status.is_none_or(|s| s == row.status))
-            .filter(|row| filter.failure_type.is_none_or(|t| t == row.failure_type))
-            .filter(|row| {
-                needle.is_empty() || {
-                    let e = &self.entries[row.index];
-                    row.trajectory_id.to_lowercase().contains(&needle)
-                        || e.trajectory
-                            .original_prompt
-                            .to_lowercase()
-                            .contains(&needle)
-                        || row
-                            .hindsight_prompt
-                            .as_deref()
-                            .is_some_and(|h| h.to_lowercase().contains(&needle))
-                }
+            .collect()
+    }
+
+    /// Where the entry at `index` stands (what its row's status says), without building the
+    /// row.
+    pub fn status(&self, index: usize) -> Option<Status> {
+        let e = self.entries.get(index)?;
+        Some(match &e.result {
+            _ if e.trajectory.succeeded() => Status::Success,
+            Some(r) => Status::of(&r.outcome),
+            None if e.rules.skip_reason.is_some() => Status::WillSkip,
+            None => Status::Pending,
+        })
+    }
+
+    /// The indexes of the entries whose rows match `filter`, in load order. Only the status
+    /// and type are looked at unless the filter has text, so a page of the table costs the
+    /// rows it shows, not a row per entry.
+    pub fn matching(&self, filter: &Filter) -> Vec<usize> {
+        let needle = filter.text.trim().to_lowercase();
+        let contains = |text: &str| text.to_lowercase().contains(&needle);
+        (0..self.entries.len())
+            .filter(|&i| {
+                let e = &self.entries[i];
+                filter.status.is_none_or(|s| Some(s) == self.status(i))
+                    && filter
+                        .failure_type
+                        .is_none_or(|t| t == self.analysis(e).failure_type)
+                    && (needle.is_empty()
+                        || contains(&e.trajectory.trajectory_id)
+                        || contains(&e.trajectory.original_prompt)
+                        || e.result
+                            .as_ref()
+                            .and_then(|r| r.relabel.as_ref())
+                            .and_then(|r| r.relabel())
+                            .is_some_and(|r| contains(&r.hindsight_prompt)))
             })
             .collect()
     }
@@ -685,5 +706,46 @@ mod tests {
         refused.stage_calls.push(record);
         s.set_result(2, refused);
         assert_eq!(s.retry_failed(), vec![2]);
+    }
+
+    #[test]
+    fn matching_and_status_agree_with_the_rows() {
+        let s = session();
+        for i in 0..s.len() {
+            assert_eq!(s.status(i), s.row(i).map(|r| r.status));
+        }
+        assert_eq!(s.status(s.len()), None);
+        let statuses = std::iter::once(None).chain(Status::ALL.into_iter().map(Some));
+        for status in statuses {
+            let types = std::iter::once(None)
+                .chain(std::iter::once(Some(None)))
+                .chain(FailureType::ALL.into_iter().map(|t| Some(Some(t))));
+            for failure_type in types {
+                for text in ["", "SHOES", "no such text", "t2"] {
+                    let filter = Filter {
+                        status,
+                        failure_type,
+                        text: text.into(),
+                    };
+                    let expected: Vec<usize> = (0..s.len())
+                        .filter_map(|i| s.row(i))
+                        .filter(|r| status.is_none_or(|st| st == r.status))
+                        .filter(|r| failure_type.is_none_or(|t| t == r.failure_type))
+                        .filter(|r| {
+                            let t = text.to_lowercase();
+                            t.is_empty()
+                                || r.trajectory_id.to_lowercase().contains(&t)
+                                || s.entries[r.index]
+                                    .trajectory
+                                    .original_prompt
+                                    .to_lowercase()
+                                    .contains(&t)
+                        })
+                        .map(|r| r.index)
+                        .collect();
+                    assert_eq!(s.matching(&filter), expected, "{filter:?}");
+                }
+            }
+        }
     }
 }

@@ -64,7 +64,8 @@ fn row_view(state: AppState, row: Row) -> impl IntoView {
 #[component]
 pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let rows = Memo::new(move |_| state.rows());
+    // The indexes that match the filters; rows are built only for the page shown.
+    let rows = Memo::new(move |_| state.matching());
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {
@@ -76,14 +77,19 @@ pub fn ResultsSection() -> impl IntoView {
     let page = move || state.page.get().min(pages() - 1);
     let page_rows = move || {
         let start = page() * PAGE_SIZE;
-        rows.with(|r| {
-            r.iter()
-                .skip(start)
-                .take(PAGE_SIZE)
-                .cloned()
-                .map(|row| row_view(state, row))
-                .collect_view()
-        })
+        let shown: Vec<Row> = rows.with(|r| {
+            state.session.with(|s| {
+                r.iter()
+                    .skip(start)
+                    .take(PAGE_SIZE)
+                    .filter_map(|&i| s.row(i))
+                    .collect()
+            })
+        });
+        shown
+            .into_iter()
+            .map(|row| row_view(state, row))
+            .collect_view()
     };
     let status_options = std::iter::once(("all".to_string(), "all statuses".to_string()))
         .chain(

@@ -13,7 +13,7 @@ use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Ve
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
-use crate::session::{Filter, Row, Session, Status};
+use crate::session::{Filter, Session, Status};
 use crate::stages::detect::rules::Lexicon;
 use crate::store::{Db, StoreError};
 use leptos::prelude::*;
@@ -22,6 +22,9 @@ use std::rc::Rc;
 
 /// Rows of the results table per page.
 pub const PAGE_SIZE: usize = 50;
+
+/// How often the page redraws the session's views while a file loads, in milliseconds.
+const LOAD_PUBLISH_MS: f64 = 250.0;
 
 /// How long the page may work between yields to the browser, in milliseconds.
 const SLICE_MS: f64 = 40.0;
@@ -630,6 +633,7 @@ impl AppState {
             let mut events = Vec::new();
             let mut rejected = Vec::new();
             let mut offset = 0.0;
+            let mut shown = browser::now_ms();
             self.loading.set(Some(Loading {
                 file: name.clone(),
                 read: 0,
@@ -645,7 +649,7 @@ impl AppState {
                     }
                 }
                 offset = end;
-                self.absorb(&mut events, &mut rejected);
+                self.absorb(&mut events, &mut rejected, &mut shown);
                 self.loading.set(Some(Loading {
                     file: name.clone(),
                     read: offset as u64,
@@ -654,19 +658,32 @@ impl AppState {
                 browser::sleep(0).await;
             }
             let summary = reader.finish(&mut events);
-            self.absorb(&mut events, &mut rejected);
+            self.absorb(&mut events, &mut rejected, &mut shown);
             self.session.update(|s| s.add_file(summary, rejected));
             self.save_session();
         }
         self.loading.set(None);
     }
 
-    fn absorb(&self, events: &mut Vec<ReadEvent>, rejected: &mut Vec<crate::reader::Rejected>) {
+    /// Adds what the reader found to the session, telling the page at most every
+    /// [`LOAD_PUBLISH_MS`] (`shown` is when it last did): with hundreds of thousands of
+    /// trajectories, redrawing the views after every chunk would cost more than reading.
+    fn absorb(
+        &self,
+        events: &mut Vec<ReadEvent>,
+        rejected: &mut Vec<crate::reader::Rejected>,
+        shown: &mut f64,
+    ) {
         if events.is_empty() {
             return;
         }
         self.session
-            .update(|s| s.add_events(events.drain(..), rejected));
+            .update_untracked(|s| s.add_events(events.drain(..), rejected));
+        let now = browser::now_ms();
+        if now - *shown >= LOAD_PUBLISH_MS {
+            *shown = now;
+            self.session.notify();
+        }
         self.save_session();
     }
 
@@ -993,10 +1010,10 @@ impl AppState {
         }
     }
 
-    /// The rows matching the filters.
-    pub fn rows(&self) -> Vec<Row> {
+    /// The indexes of the entries matching the filters.
+    pub fn matching(&self) -> Vec<usize> {
         let filter = self.filter();
-        self.session.with(|s| s.rows(&filter))
+        self.session.with(|s| s.matching(&filter))
     }
 }
 
