@@ -2,7 +2,8 @@
 //! from: the system prompt, assistant turns that each carry one or more tool calls with their
 //! results, and a closing answer.
 
-use crate::json::JsonObject;
+use super::ExportOptions;
+use crate::json::{Json, JsonObject};
 use crate::model::Trajectory;
 use crate::pytext;
 use crate::stages::package::{action_input_json, RESULT_MAX_CHARS};
@@ -104,6 +105,90 @@ impl<'a> Dialogue<'a> {
             turns,
             closing: closing(t),
         }
+    }
+}
+
+/// The two chat layouts built from a [`Dialogue`]: they differ only in how a call and its
+/// answer are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatDialect {
+    /// OpenAI fine-tuning: calls with their `id` and the arguments as a JSON string, answers
+    /// with `tool_call_id`, a derived closing answer with `weight: 0`.
+    OpenAi,
+    /// TRL: calls without ids and the arguments as an object, answers with the tool's `name`.
+    Trl,
+}
+
+impl Dialogue<'_> {
+    /// The conversation as chat messages opening with `goal`: the system prompt when there is
+    /// one, the user goal, per turn an assistant message with the turn's `tool_calls` (and its
+    /// reasoning as `content` when [`ExportOptions::thoughts`]) followed by one `tool` message
+    /// per call, then the closing answer.
+    pub fn chat_messages(
+        &self,
+        goal: &str,
+        options: &ExportOptions,
+        dialect: ChatDialect,
+    ) -> Vec<Json> {
+        let text = |role: &str, content: &str| {
+            let mut o = JsonObject::new();
+            o.insert("role", Json::from(role));
+            o.insert("content", Json::from(content));
+            o
+        };
+        let mut out = Vec::with_capacity(3 + 2 * self.turns.len());
+        if let Some(system) = self.system {
+            out.push(Json::Object(text("system", system)));
+        }
+        out.push(Json::Object(text("user", goal)));
+        for turn in &self.turns {
+            let mut assistant = JsonObject::new();
+            assistant.insert("role", Json::from("assistant"));
+            if options.thoughts && !turn.thought.is_empty() {
+                assistant.insert("content", Json::from(turn.thought.as_str()));
+            }
+            let calls = turn
+                .calls
+                .iter()
+                .map(|call| {
+                    let mut function = JsonObject::new();
+                    function.insert("name", Json::from(call.name));
+                    let mut c = JsonObject::new();
+                    match dialect {
+                        ChatDialect::OpenAi => {
+                            function.insert("arguments", Json::from(call.arguments_text.as_str()));
+                            c.insert("id", Json::from(call.id.as_str()));
+                        }
+                        ChatDialect::Trl => {
+                            function.insert("arguments", Json::Object(call.arguments.clone()));
+                        }
+                    }
+                    c.insert("type", Json::from("function"));
+                    c.insert("function", Json::Object(function));
+                    Json::Object(c)
+                })
+                .collect();
+            assistant.insert("tool_calls", Json::Array(calls));
+            out.push(Json::Object(assistant));
+            for call in &turn.calls {
+                let mut tool = JsonObject::new();
+                tool.insert("role", Json::from("tool"));
+                match dialect {
+                    ChatDialect::OpenAi => {
+                        tool.insert("tool_call_id", Json::from(call.id.as_str()))
+                    }
+                    ChatDialect::Trl => tool.insert("name", Json::from(call.name)),
+                };
+                tool.insert("content", Json::from(call.result));
+                out.push(Json::Object(tool));
+            }
+        }
+        let mut last = text("assistant", &self.closing.text);
+        if dialect == ChatDialect::OpenAi && self.closing.derived {
+            last.insert("weight", Json::from(0));
+        }
+        out.push(Json::Object(last));
+        out
     }
 }
 

@@ -10,70 +10,16 @@
 //! message is the assistant's closing answer; when it was derived from the last observation
 //! rather than written by the agent, it has `"weight": 0` so that it is not trained on.
 
-use super::dialogue::Dialogue;
+use super::dialogue::{ChatDialect, Dialogue};
 use super::{tools, ExportItem, ExportOptions};
 use crate::json::{Json, JsonObject};
 
 /// The row of one sample.
 pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
-    let dialogue = Dialogue::of(item.trajectory);
-    let mut messages = Vec::with_capacity(3 + 2 * dialogue.turns.len());
-    let text = |role: &str, content: &str| {
-        let mut o = JsonObject::new();
-        o.insert("role", Json::from(role));
-        o.insert("content", Json::from(content));
-        o
-    };
-    if let Some(system) = dialogue.system {
-        messages.push(Json::Object(text("system", system)));
-    }
-    messages.push(Json::Object(text("user", item.goal)));
-    for turn in &dialogue.turns {
-        let mut assistant = JsonObject::new();
-        assistant.insert("role", Json::from("assistant"));
-        if options.thoughts && !turn.thought.is_empty() {
-            assistant.insert("content", Json::from(turn.thought.as_str()));
-        }
-        let calls = turn
-            .calls
-            .iter()
-            .map(|call| {
-                let mut function = JsonObject::new();
-                function.insert("name", Json::from(call.name));
-                function.insert("arguments", Json::from(call.arguments_text.as_str()));
-                let mut c = JsonObject::new();
-                c.insert("id", Json::from(call.id.as_str()));
-                c.insert("type", Json::from("function"));
-                c.insert("function", Json::Object(function));
-                Json::Object(c)
-            })
-            .collect();
-        assistant.insert("tool_calls", Json::Array(calls));
-        messages.push(Json::Object(assistant));
-        for call in &turn.calls {
-            let mut tool = JsonObject::new();
-            tool.insert("role", Json::from("tool"));
-            tool.insert("tool_call_id", Json::from(call.id.as_str()));
-            tool.insert("content", Json::from(call.result));
-            messages.push(Json::Object(tool));
-        }
-    }
-    let mut last = text("assistant", &dialogue.closing.text);
-    if dialogue.closing.derived {
-        last.insert("weight", Json::from(0));
-    }
-    messages.push(Json::Object(last));
-
+    let messages =
+        Dialogue::of(item.trajectory).chat_messages(item.goal, options, ChatDialect::OpenAi);
     let mut o = JsonObject::new();
     o.insert("messages", Json::Array(messages));
-    o.insert(
-        "tools",
-        Json::Array(
-            tools::functions(item.trajectory)
-                .into_iter()
-                .map(tools::wrap)
-                .collect(),
-        ),
-    );
+    o.insert("tools", tools::column(item.trajectory));
     Json::Object(o)
 }

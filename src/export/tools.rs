@@ -49,6 +49,11 @@ pub fn wrap(function: JsonObject) -> Json {
     Json::Object(tool)
 }
 
+/// The `tools` column of the chat layouts: every function of `t`, wrapped.
+pub fn column(t: &Trajectory) -> Json {
+    Json::Array(functions(t).into_iter().map(wrap).collect())
+}
+
 /// A schema for `name` from its calls in `t`: `parameters` is a JSON-schema object whose
 /// properties are the argument keys seen (in order of first appearance), each typed from the
 /// values seen for it, and whose `required` lists the keys present in every call.

@@ -14,65 +14,13 @@
 //! The two conversations differ only in that user message, so there is no prompt shared by
 //! both sides to write as an explicit `prompt`: the prompt is implicit.
 
-use super::dialogue::Dialogue;
+use super::dialogue::{ChatDialect, Dialogue};
 use super::{tools, ExportItem, ExportOptions};
 use crate::json::{Json, JsonObject};
 
-fn message(role: &str, content: &str) -> JsonObject {
-    let mut o = JsonObject::new();
-    o.insert("role", Json::from(role));
-    o.insert("content", Json::from(content));
-    o
-}
-
 /// The conversation of `item` opening with `goal`.
 pub fn messages(item: &ExportItem, goal: &str, options: &ExportOptions) -> Vec<Json> {
-    let dialogue = Dialogue::of(item.trajectory);
-    let mut out = Vec::with_capacity(3 + 2 * dialogue.turns.len());
-    if let Some(system) = dialogue.system {
-        out.push(Json::Object(message("system", system)));
-    }
-    out.push(Json::Object(message("user", goal)));
-    for turn in &dialogue.turns {
-        let mut assistant = JsonObject::new();
-        assistant.insert("role", Json::from("assistant"));
-        if options.thoughts && !turn.thought.is_empty() {
-            assistant.insert("content", Json::from(turn.thought.as_str()));
-        }
-        let calls = turn
-            .calls
-            .iter()
-            .map(|call| {
-                let mut function = JsonObject::new();
-                function.insert("name", Json::from(call.name));
-                function.insert("arguments", Json::Object(call.arguments.clone()));
-                let mut c = JsonObject::new();
-                c.insert("type", Json::from("function"));
-                c.insert("function", Json::Object(function));
-                Json::Object(c)
-            })
-            .collect();
-        assistant.insert("tool_calls", Json::Array(calls));
-        out.push(Json::Object(assistant));
-        for call in &turn.calls {
-            let mut tool = JsonObject::new();
-            tool.insert("role", Json::from("tool"));
-            tool.insert("name", Json::from(call.name));
-            tool.insert("content", Json::from(call.result));
-            out.push(Json::Object(tool));
-        }
-    }
-    out.push(Json::Object(message("assistant", &dialogue.closing.text)));
-    out
-}
-
-fn tools_column(item: &ExportItem) -> Json {
-    Json::Array(
-        tools::functions(item.trajectory)
-            .into_iter()
-            .map(tools::wrap)
-            .collect(),
-    )
+    Dialogue::of(item.trajectory).chat_messages(goal, options, ChatDialect::Trl)
 }
 
 fn extras(o: &mut JsonObject, item: &ExportItem, options: &ExportOptions) {
@@ -86,7 +34,7 @@ fn extras(o: &mut JsonObject, item: &ExportItem, options: &ExportOptions) {
 pub fn sft_row(item: &ExportItem, options: &ExportOptions) -> Json {
     let mut o = JsonObject::new();
     o.insert("messages", Json::Array(messages(item, item.goal, options)));
-    o.insert("tools", tools_column(item));
+    o.insert("tools", tools::column(item.trajectory));
     extras(&mut o, item, options);
     Json::Object(o)
 }
@@ -100,7 +48,7 @@ pub fn preference_row(item: &ExportItem, options: &ExportOptions) -> Json {
         "rejected",
         Json::Array(messages(item, &item.trajectory.original_prompt, options)),
     );
-    o.insert("tools", tools_column(item));
+    o.insert("tools", tools::column(item.trajectory));
     extras(&mut o, item, options);
     Json::Object(o)
 }
