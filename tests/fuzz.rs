@@ -20,20 +20,12 @@ use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+mod support;
+
 /// Reads `bytes` pushed in pieces cut at `cuts` (positions, any order, any repeats).
 fn read_cut(bytes: &[u8], cuts: &[prop::sample::Index]) -> (Vec<ReadEvent>, FileSummary) {
-    let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-    points.sort_unstable();
-    let mut reader = Reader::new("fuzz.jsonl");
-    let mut events = Vec::new();
-    let mut from = 0;
-    for p in points {
-        reader.push(&bytes[from..p], &mut events);
-        from = p;
-    }
-    reader.push(&bytes[from..], &mut events);
-    let summary = reader.finish(&mut events);
-    (events, summary)
+    let points = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+    support::read_cut(Reader::new("fuzz.jsonl"), bytes, points)
 }
 
 fn read_whole(bytes: &[u8]) -> (Vec<ReadEvent>, FileSummary) {

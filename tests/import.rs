@@ -13,6 +13,8 @@ use agenther::session::{Session, Status};
 use agenther::stages::detect::rules::Lexicon;
 use std::process::Command;
 
+mod support;
+
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
 
 /// Every sample file, with the format it is in and its counts of runs and successes.
@@ -563,19 +565,14 @@ fn read_in_chunks_as(
     sizes: impl Iterator<Item = usize>,
     format: Option<SourceFormat>,
 ) -> (Vec<ReadEvent>, FileSummary) {
-    let mut reader = Reader::with_format(name, format);
-    let mut events = Vec::new();
-    let mut rest = bytes;
-    for size in sizes {
-        if rest.is_empty() {
-            break;
-        }
-        let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        reader.push(chunk, &mut events);
-        rest = tail;
-    }
-    let summary = reader.finish(&mut events);
-    (events, summary)
+    let cuts = sizes
+        .scan(0, |at, size| {
+            *at += size;
+            Some(*at)
+        })
+        .take_while(|&at| at < bytes.len())
+        .collect();
+    support::read_cut(Reader::with_format(name, format), bytes, cuts)
 }
 
 #[test]

@@ -10,23 +10,19 @@ const BAD: &[u8] = include_bytes!("fixtures/reference/bad.jsonl");
 const MANIFEST: &str = include_str!("fixtures/reference/bad.jsonl.manifest.json");
 const CORPUS: &str = include_str!("fixtures/reference/corpus.jsonl");
 
+mod support;
+
 /// All events and the summary, feeding `bytes` in chunks of `size` (0: whole).
 fn events_in_chunks(
     name: &str,
     bytes: &[u8],
     size: usize,
 ) -> (Vec<ReadEvent>, agenther::reader::FileSummary) {
-    let mut reader = Reader::new(name);
-    let mut events = Vec::new();
-    if size == 0 {
-        reader.push(bytes, &mut events);
-    } else {
-        for chunk in bytes.chunks(size) {
-            reader.push(chunk, &mut events);
-        }
-    }
-    let summary = reader.finish(&mut events);
-    (events, summary)
+    let cuts = match size {
+        0 => Vec::new(),
+        _ => (size..bytes.len()).step_by(size).collect(),
+    };
+    support::read_cut(Reader::new(name), bytes, cuts)
 }
 
 fn read_str(name: &str, text: &str) -> ReadReport {
@@ -813,17 +809,8 @@ proptest! {
         let bytes = text.as_bytes();
         let (whole, summary) = events_in_chunks("v", bytes, 0);
         prop_assert_eq!(summary.records, count);
-        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
-        points.sort_unstable();
-        let mut reader = Reader::new("v");
-        let mut events = Vec::new();
-        let mut from = 0;
-        for p in points {
-            reader.push(&bytes[from..p], &mut events);
-            from = p;
-        }
-        reader.push(&bytes[from..], &mut events);
-        let chunked_summary = reader.finish(&mut events);
+        let points = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        let (events, chunked_summary) = support::read_cut(Reader::new("v"), bytes, points);
         prop_assert!(whole == events);
         prop_assert_eq!(summary, chunked_summary);
     }
