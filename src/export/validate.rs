@@ -180,16 +180,26 @@ fn field(path: &str, key: &str) -> String {
     }
 }
 
-/// A required string member: reports and returns `None` when it is missing or not a string.
-fn string<'a>(o: &'a JsonObject, path: &str, key: &str, c: &mut Check) -> Option<&'a str> {
+/// A required member of the kind `pick` accepts (`what` names it, e.g. "a string"): reports
+/// and returns `None` when it is missing or of another kind.
+fn member<'a, T: ?Sized>(
+    o: &'a JsonObject,
+    path: &str,
+    key: &str,
+    what: &str,
+    pick: fn(&'a Json) -> Option<&'a T>,
+    c: &mut Check,
+) -> Option<&'a T> {
     match o.get(key) {
-        Some(Json::String(s)) => Some(s),
-        Some(other) => {
-            c.fail(
-                field(path, key),
-                format!("must be a string, not {}", other.kind()),
-            );
-            None
+        Some(v) => {
+            let picked = pick(v);
+            if picked.is_none() {
+                c.fail(
+                    field(path, key),
+                    format!("must be {what}, not {}", v.kind()),
+                );
+            }
+            picked
         }
         None => {
             c.fail(field(path, key), "missing");
@@ -198,22 +208,18 @@ fn string<'a>(o: &'a JsonObject, path: &str, key: &str, c: &mut Check) -> Option
     }
 }
 
+/// A required string member.
+fn string<'a>(o: &'a JsonObject, path: &str, key: &str, c: &mut Check) -> Option<&'a str> {
+    member(o, path, key, "a string", Json::as_str, c)
+}
+
 /// A required array member.
 fn array<'a>(o: &'a JsonObject, path: &str, key: &str, c: &mut Check) -> Option<&'a [Json]> {
-    match o.get(key) {
-        Some(Json::Array(a)) => Some(a),
-        Some(other) => {
-            c.fail(
-                field(path, key),
-                format!("must be an array, not {}", other.kind()),
-            );
-            None
-        }
-        None => {
-            c.fail(field(path, key), "missing");
-            None
-        }
-    }
+    let pick = |v: &'a Json| match v {
+        Json::Array(a) => Some(a.as_slice()),
+        _ => None,
+    };
+    member(o, path, key, "an array", pick, c)
 }
 
 /// The sample weight, an extra column some targets keep: a number in [0, 1].
