@@ -542,6 +542,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
 mod tests {
     use super::*;
     use crate::llm::testing::ScriptedClient;
+    use crate::llm::ChatClient;
     use crate::pipeline::{process, Mode};
     use crate::reader::read_all;
     use crate::stages::detect::rules::Lexicon;
@@ -569,19 +570,24 @@ mod tests {
             ),
             Ok(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#),
         ]);
+        run_all(&mut session, &client, &settings);
+        (session, settings)
+    }
+
+    /// Runs every trajectory of `session` through the pipeline with `client`.
+    fn run_all(session: &mut Session, client: &impl ChatClient, settings: &Settings) {
         let templates = Templates::defaults();
         for i in 0..session.len() {
             let t = session.entries[i].trajectory.clone();
             let r = block_on(process(
-                &client,
+                client,
                 &templates,
-                &settings,
+                settings,
                 &Lexicon::default(),
                 &t,
             ));
             session.set_result(i, r);
         }
-        (session, settings)
     }
 
     #[test]
@@ -663,18 +669,8 @@ mod tests {
         );
         inner.push_text(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#);
         let client = RetryingClient::new(&inner, RetryPolicy::default(), FakeClock::new());
+        run_all(&mut session, &client, &settings);
         let templates = Templates::defaults();
-        for i in 0..session.len() {
-            let t = session.entries[i].trajectory.clone();
-            let r = block_on(process(
-                &client,
-                &templates,
-                &settings,
-                &Lexicon::default(),
-                &t,
-            ));
-            session.set_result(i, r);
-        }
         assert_eq!(inner.remaining(), 0);
         let report = run_report(
             &session,
