@@ -233,6 +233,19 @@ pub fn DownloadSection() -> impl IntoView {
             </button>
         }
     };
+    // A button over the whole session, available once something is loaded.
+    let session_button =
+        move |testid: &'static str, label: &'static str, action: fn(Downloads, AppState)| {
+            view! {
+                <button
+                    data-testid=testid
+                    disabled=move || running() || !has_entries()
+                    on:click=move |_| action(downloads, state)
+                >
+                    {label}
+                </button>
+            }
+        };
     let checkbox = move |testid: &'static str,
                          text: &'static str,
                          get: fn(&ExportOptions) -> bool,
@@ -292,27 +305,9 @@ pub fn DownloadSection() -> impl IntoView {
                     .into_iter()
                     .map(|f| button(Target::Native(f)))
                     .collect_view()}
-                <button
-                    data-testid="download-manifest"
-                    disabled=move || running() || !has_entries()
-                    on:click=move |_| downloads.download_manifest(state)
-                >
-                    "Manifest (JSON)"
-                </button>
-                <button
-                    data-testid="download-report"
-                    disabled=move || running() || !has_entries()
-                    on:click=move |_| downloads.download_report(state)
-                >
-                    "Run report (JSON)"
-                </button>
-                <button
-                    data-testid="check-exports"
-                    disabled=move || running() || !has_entries()
-                    on:click=move |_| downloads.check_all(state)
-                >
-                    "Check every format"
-                </button>
+                {session_button("download-manifest", "Manifest (JSON)", Downloads::download_manifest)}
+                {session_button("download-report", "Run report (JSON)", Downloads::download_report)}
+                {session_button("check-exports", "Check every format", Downloads::check_all)}
             </div>
             <p class="muted">
                 {move || {
