@@ -419,8 +419,8 @@ function checkLlamaFactoryFile(text, items, options) {
   return rows;
 }
 
-/** A TRL conversation read against its source: calls grouped by turn, thoughts as asked. */
-function checkTrlConversation(read, item, goal, options, where) {
+/** A chat conversation (TRL or OpenAI) read against its source: calls grouped by turn, thoughts as asked. */
+function checkChatConversation(read, item, goal, options, where) {
   assert.equal(read.goal, goal, `${where}: the goal`);
   assert.equal(read.system, item.source.system, `${where}: system`);
   assert.deepEqual(
@@ -444,7 +444,7 @@ function checkTrlSftFile(text, items, options) {
     const where = `trl-sft row ${i + 1} (${item.id}, ${item.kind})`;
     for (const k of ['prompt', 'completion', 'chosen', 'rejected']) assert.equal(row[k], undefined, `${where}: ${k}`);
     const read = readTrl(row.messages, declaredFunctions(row.tools, where), where);
-    checkTrlConversation(read, item, item.goal, options, where);
+    checkChatConversation(read, item, item.goal, options, where);
     if (options.provenance) checkProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
@@ -462,8 +462,8 @@ function checkTrlPreferenceFile(text, items, options) {
     const declared = declaredFunctions(row.tools, where);
     const chosen = readTrl(row.chosen, declared, `${where} chosen`);
     const rejected = readTrl(row.rejected, declared, `${where} rejected`);
-    checkTrlConversation(chosen, item, item.goal, options, `${where} chosen`);
-    checkTrlConversation(rejected, item, item.source.goal, options, `${where} rejected`);
+    checkChatConversation(chosen, item, item.goal, options, `${where} chosen`);
+    checkChatConversation(rejected, item, item.source.goal, options, `${where} rejected`);
     // The two sides differ only in the user's goal.
     assert.equal(row.chosen.length, row.rejected.length, `${where}: same length`);
     const differ = row.chosen
@@ -484,18 +484,7 @@ function checkOpenAiFile(text, items, options) {
     const item = items[i];
     const where = `openai row ${i + 1} (${item.id}, ${item.kind})`;
     const read = readOpenAi(row, where);
-    assert.equal(read.goal, item.goal, `${where}: the goal`);
-    assert.equal(read.system, item.source.system, `${where}: system`);
-    assert.deepEqual(
-      read.turns.map((t) => t.calls.map((c) => [c.name, c.args, c.result])),
-      item.source.turns.map((t) => t.calls.map((c) => [c.name, c.args, c.result])),
-      `${where}: turns, calls and results`,
-    );
-    assert.deepEqual(
-      read.turns.map((t) => t.thought),
-      item.source.turns.map((t) => (options.thoughts && t.thought.trim() ? t.thought : null)),
-      `${where}: thoughts`,
-    );
+    checkChatConversation(read, item, item.goal, options, where);
     const calls = read.turns.flatMap((t) => t.calls);
     const source = callsOf(item.source);
     if (item.source.sourceIds) {
@@ -509,7 +498,6 @@ function checkOpenAiFile(text, items, options) {
       });
     }
     const closing = closingOf(item.source);
-    assert.equal(read.closing, closing.text, `${where}: closing answer`);
     assert.equal(read.closingWeight, closing.derived ? 0 : undefined, `${where}: a derived closing is not trained on`);
   });
   return rows;

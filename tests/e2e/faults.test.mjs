@@ -149,6 +149,17 @@ const EXPECTED = {
 };
 const IDS = Object.keys(EXPECTED);
 
+/** Loads run-a.jsonl and points the app at `endpoint`, with the rule-based Stages 1 and 2. */
+async function loadRunA(page, endpoint) {
+  await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
+  await page.getByTestId('file-row').waitFor();
+  await configure(page, {
+    baseUrl: endpoint.url,
+    model: 'scripted-model',
+    selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
+  });
+}
+
 test('the endpoint goes away mid-run: the run pauses, and Resume finishes it once it is back', { timeout: 300_000 }, async () => {
   const endpoint = await startEndpoint({ delayMs: 150 });
   let app;
@@ -251,13 +262,7 @@ test('a cut-off reply and a truncated prompt are flagged with advice in the deta
   try {
     app = await openApp();
     const { page } = app;
-    await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
-    await page.getByTestId('file-row').waitFor();
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
-    });
+    await loadRunA(page, endpoint);
     await runToEnd(page);
     const relabel = endpoint.requests.find((r) => r.kind === 'relabel_reply' && r.scenario === 'accept');
     const chars = relabel.body.messages.reduce((n, m) => n + m.role.length + m.content.length, 0);
@@ -300,13 +305,7 @@ test('Retry failed runs again only what the endpoint refused', { timeout: 120_00
   try {
     app = await openApp();
     const { page } = app;
-    await pickFiles(page, [join(DATA, 'run-a.jsonl')]);
-    await page.getByTestId('file-row').waitFor();
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
-    });
+    await loadRunA(page, endpoint);
     const retry = page.getByTestId('retry-failed');
     assert.equal(await retry.isDisabled(), true);
     await runToEnd(page);
