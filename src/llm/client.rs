@@ -36,6 +36,10 @@ pub enum ChatError {
         exhausted: bool,
         last: Box<ChatError>,
     },
+    /// The request was never sent: the run was stopped or paused before it went out (see
+    /// [`RunGuard`](super::retry::RunGuard)). `cause` is why (a stop, or the error that paused
+    /// the run). Such a call costs nothing and is not counted as a call.
+    NotSent { cause: Box<ChatError> },
 }
 
 impl fmt::Display for ChatError {
@@ -63,6 +67,12 @@ impl fmt::Display for ChatError {
                 "{last} (after {retries} {})",
                 if *retries == 1 { "retry" } else { "retries" }
             ),
+            ChatError::NotSent { cause } if cause.is_cancelled() => {
+                write!(f, "not sent: the run was stopped")
+            }
+            ChatError::NotSent { cause } => {
+                write!(f, "not sent: the run paused after {cause}")
+            }
         }
     }
 }
@@ -83,6 +93,7 @@ impl ChatError {
     pub fn root(&self) -> &ChatError {
         match self {
             ChatError::Retried { last, .. } => last.root(),
+            ChatError::NotSent { cause } => cause.root(),
             other => other,
         }
     }
@@ -93,6 +104,11 @@ impl ChatError {
             ChatError::Retried { retries, .. } => *retries,
             _ => 0,
         }
+    }
+
+    /// Whether the call never went out (see [`ChatError::NotSent`]).
+    pub fn is_not_sent(&self) -> bool {
+        matches!(self, ChatError::NotSent { .. })
     }
 
     /// Whether the user cancelled the call.
