@@ -85,10 +85,14 @@ impl Prices {
 /// message, as [`estimate_prompt_tokens`] counts them): detect, extract, relabel, judge.
 pub type PromptChars = [u64; 4];
 
-/// The prompt sizes of a session's trajectories, rendered once each and kept.
+/// The prompt sizes of a session's trajectories, rendered once each (when first needed) and
+/// kept.
 #[derive(Debug, Default)]
 pub struct PromptSizes {
-    sizes: Vec<PromptChars>,
+    sizes: std::collections::HashMap<usize, PromptChars>,
+    /// The session length they were measured on: entries are only ever added at the end, so a
+    /// shorter session is another one.
+    measured_len: usize,
     templates: Option<Templates>,
 }
 
@@ -104,27 +108,42 @@ impl PromptSizes {
         Self::default()
     }
 
-    /// Renders the prompts of the entries not measured yet (entries are only ever added at the
-    /// end; a shorter session than measured starts over).
-    pub fn update(&mut self, session: &Session) {
-        if session.entries.len() < self.sizes.len() {
+    /// Renders the prompts of the entries at `items` not measured yet.
+    pub fn ensure(&mut self, session: &Session, items: &[usize]) {
+        if session.entries.len() < self.measured_len {
             self.sizes.clear();
         }
+        self.measured_len = session.entries.len();
         let templates = self.templates.get_or_insert_with(Templates::defaults);
-        for entry in &session.entries[self.sizes.len()..] {
+        for &i in items {
+            if self.sizes.contains_key(&i) {
+                continue;
+            }
+            let Some(entry) = session.entries.get(i) else {
+                continue;
+            };
             let t = &entry.trajectory;
             let size = |m: Result<Vec<crate::llm::ChatMessage>, _>| m.map_or(0, |m| chars(&m));
-            self.sizes.push([
-                size(templates.render_detect(t)),
-                size(templates.render_extract(t)),
-                size(templates.render_relabel(t, &entry.rules.extracted)),
-                size(templates.render_judge(t, &t.original_prompt)),
-            ]);
+            self.sizes.insert(
+                i,
+                [
+                    size(templates.render_detect(t)),
+                    size(templates.render_extract(t)),
+                    size(templates.render_relabel(t, &entry.rules.extracted)),
+                    size(templates.render_judge(t, &t.original_prompt)),
+                ],
+            );
         }
     }
 
+    /// Renders every entry's prompts.
+    pub fn update(&mut self, session: &Session) {
+        let all: Vec<usize> = (0..session.entries.len()).collect();
+        self.ensure(session, &all);
+    }
+
     pub fn get(&self, index: usize) -> Option<&PromptChars> {
-        self.sizes.get(index)
+        self.sizes.get(&index)
     }
 
     pub fn len(&self) -> usize {
@@ -134,6 +153,61 @@ impl PromptSizes {
     pub fn is_empty(&self) -> bool {
         self.sizes.is_empty()
     }
+}
+
+/// At most this many trajectories are rendered for one estimate: beyond it, an even sample
+/// stands for all (and as many results for the calibration).
+pub const SAMPLE: usize = 2_000;
+
+/// Every `len / n`-th of `items` (all of them when there are at most `n`).
+pub fn sample(items: &[usize], n: usize) -> Vec<usize> {
+    if items.len() <= n || n == 0 {
+        return items.to_vec();
+    }
+    (0..n).map(|k| items[k * items.len() / n]).collect()
+}
+
+/// The estimate for running `items` of `session`: renders (a sample of) their prompts and of
+/// the results' prompts as needed, calibrates with the results, and scales a sample up to
+/// all of `items`. `ms_per_call` is the time per call a run measured, if one did.
+pub fn estimate_run(
+    session: &Session,
+    sizes: &mut PromptSizes,
+    items: &[usize],
+    basis: Basis<'_>,
+    ms_per_call: Option<f64>,
+) -> Estimate {
+    let done: Vec<usize> = session
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.result.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let done = sample(&done, SAMPLE);
+    sizes.ensure(session, &done);
+    let mut calibration = Calibration::default();
+    for &i in &done {
+        if let (Some(result), Some(size)) = (&session.entries[i].result, sizes.get(i)) {
+            calibration.learn(result, size);
+        }
+    }
+    calibration.ms_per_call = ms_per_call;
+    let picked = sample(items, SAMPLE);
+    sizes.ensure(session, &picked);
+    let mut estimate = Estimate::new(session, sizes, &calibration, &picked, basis);
+    if picked.len() < items.len() {
+        let scale = items.len() as f64 / picked.len() as f64;
+        for stage in &mut estimate.stages {
+            stage.calls *= scale;
+            stage.prompt_tokens *= scale;
+            stage.completion_tokens *= scale;
+        }
+        estimate.skipped_by_rules = (estimate.skipped_by_rules as f64 * scale).round() as usize;
+        estimate.trajectories = items.len();
+        estimate.ms = estimate.time_ms(basis.settings, &calibration, basis.latency_ms);
+    }
+    estimate
 }
 
 /// What the results so far say about the calls to come.
@@ -362,7 +436,7 @@ impl Estimate {
         estimate
     }
 
-    fn time_ms(&self, s: &Settings, calibration: &Calibration, latency: Option<f64>) -> f64 {
+    pub fn time_ms(&self, s: &Settings, calibration: &Calibration, latency: Option<f64>) -> f64 {
         let calls = self.calls();
         if calls == 0.0 {
             return 0.0;
@@ -785,6 +859,31 @@ mod tests {
             "{}",
             e.summary()
         );
+    }
+
+    #[test]
+    fn a_sample_stands_for_a_large_run() {
+        assert_eq!(sample(&[1, 2, 3], 5), [1, 2, 3]);
+        assert_eq!(sample(&(0..10).collect::<Vec<_>>(), 5), [0, 2, 4, 6, 8]);
+        let s = session();
+        let settings = settings();
+        // The first four pass the gates: a sample of every other one, scaled, estimates all.
+        let items = [0, 1, 2, 3];
+        let mut sizes = PromptSizes::new();
+        let full = estimate_run(&s, &mut sizes, &items, basis(&settings), None);
+        assert_eq!(sizes.len(), 4, "only what the estimate needs is rendered");
+        let picked = sample(&items, 2);
+        let mut sizes = PromptSizes::new();
+        sizes.ensure(&s, &picked);
+        let half = Estimate::new(
+            &s,
+            &sizes,
+            &Calibration::default(),
+            &picked,
+            basis(&settings),
+        );
+        assert!((full.calls() - 2.0 * half.calls()).abs() < 1e-9);
+        assert_eq!(full.trajectories, 4);
     }
 
     #[test]
