@@ -25,7 +25,7 @@
 //!   has measured the time per call itself.
 //! - **Cost** from the prices per million input and output tokens the user entered.
 
-use crate::llm::{estimate_prompt_tokens, CallKind, Templates, UsageByStage};
+use crate::llm::{CallKind, Templates, UsageByStage};
 use crate::pipeline::{Mode, Settings, TrajectoryResult};
 use crate::progress::format_count;
 use crate::session::Session;
@@ -609,7 +609,7 @@ impl Deviation {
 mod tests {
     use super::*;
     use crate::llm::testing::ScriptedClient;
-    use crate::llm::{ChatRequest, Usage};
+    use crate::llm::{estimate_prompt_tokens, ChatRequest, Usage};
     use crate::pipeline::{process, Outcome};
     use crate::stages::detect::rules::Lexicon;
     use futures::executor::block_on;

@@ -71,7 +71,7 @@ impl fmt::Display for ChatError {
                 write!(f, "not sent: the run was stopped")
             }
             ChatError::NotSent { cause } => {
-                write!(f, "not sent: the run paused after {cause}")
+                write!(f, "not sent: the run was paused ({cause})")
             }
         }
     }

@@ -197,7 +197,7 @@ impl RunGuard {
     pub fn give_up(&self, error: &ChatError) {
         let mut state = self.0.borrow_mut();
         if state.gave_up.is_none() {
-            state.gave_up = Some(error.root().clone());
+            state.gave_up = Some(error.clone());
         }
     }
 
@@ -340,11 +340,7 @@ impl<C: ChatClient, S: Sleep> ChatClient for RetryingClient<C, S> {
             };
             let retryable = self.policy.should_retry(&last);
             if !retryable || attempts >= max_attempts {
-                if retryable {
-                    // The endpoint outlasted the retries: the run's other calls hold.
-                    self.guard.give_up(&last);
-                }
-                return Err(if retries == 0 {
+                let error = if retries == 0 {
                     last
                 } else {
                     ChatError::Retried {
@@ -352,7 +348,12 @@ impl<C: ChatClient, S: Sleep> ChatClient for RetryingClient<C, S> {
                         exhausted: retryable,
                         last: Box::new(last),
                     }
-                });
+                };
+                if retryable {
+                    // The endpoint outlasted the retries: the run's other calls hold.
+                    self.guard.give_up(&error);
+                }
+                return Err(error);
             }
             let pause = self.policy.delay_ms(attempts, &last, self.unit());
             previous = Some(last);
