@@ -565,7 +565,7 @@ mod tests {
         assert!(held.is_not_sent() && held.is_transient(), "{held:?}");
         assert_eq!(
             held.to_string(),
-            "not sent: the run paused after network error: refused"
+            "not sent: the run was paused (gave up after 4 attempts: network error: refused)"
         );
         assert_eq!(down.request_count(), 4);
         assert_eq!(guard.counts().sent, 4);
