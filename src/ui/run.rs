@@ -401,10 +401,10 @@ pub fn RunSection() -> impl IntoView {
                             .map(|k| {
                                 let (e, a): (&StageFigures, &StageFigures) = d.stage(*k);
                                 view! {
-                                    <tr data-stage=k.as_str()>
+                                    <tr data-stage=k.as_str() data-testid="deviation-stage">
                                         <td>{k.as_str()}</td>
-                                        <td>{versus(e.calls, a.calls)}</td>
-                                        <td>{versus(e.prompt_tokens, a.prompt_tokens)}</td>
+                                        <td data-testid="deviation-stage-calls">{versus(e.calls, a.calls)}</td>
+                                        <td data-testid="deviation-stage-prompt">{versus(e.prompt_tokens, a.prompt_tokens)}</td>
                                         <td>{versus(e.completion_tokens, a.completion_tokens)}</td>
                                     </tr>
                                 }
