@@ -244,6 +244,19 @@ pub struct TrajectoryResult {
 }
 
 impl TrajectoryResult {
+    /// A result with no stage record, only its outcome (for tests).
+    #[cfg(test)]
+    pub(crate) fn bare(outcome: Outcome) -> Self {
+        TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome,
+        }
+    }
+
     /// Calls and tokens this trajectory cost, per stage.
     pub fn usage(&self) -> UsageByStage {
         let mut usage = UsageByStage::default();
@@ -1509,16 +1522,9 @@ mod tests {
         assert!(c.is_stopped());
         assert_eq!(c.start_next(), None);
         assert!(!c.is_settled(), "two still in flight");
-        let cancelled = TrajectoryResult {
-            trajectory_id: String::new(),
-            analysis: None,
-            extracted: None,
-            relabel: None,
-            stage_calls: vec![],
-            outcome: Outcome::Cancelled {
-                stage: Stage::Relabeling,
-            },
-        };
+        let cancelled = TrajectoryResult::bare(Outcome::Cancelled {
+            stage: Stage::Relabeling,
+        });
         assert_eq!(c.finished(0, &cancelled), Verdict::Record);
         assert_eq!(c.finished(1, &cancelled), Verdict::Record);
         assert!(c.is_settled() && !c.is_paused());

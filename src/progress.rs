@@ -375,17 +375,10 @@ mod tests {
         ));
         s.set_result(
             0,
-            crate::pipeline::TrajectoryResult {
-                trajectory_id: String::new(),
-                analysis: None,
-                extracted: None,
-                relabel: None,
-                stage_calls: vec![],
-                outcome: Outcome::Skipped {
-                    stage: crate::pipeline::Stage::Gate,
-                    reason: "r".into(),
-                },
-            },
+            crate::pipeline::TrajectoryResult::bare(Outcome::Skipped {
+                stage: crate::pipeline::Stage::Gate,
+                reason: "r".into(),
+            }),
         );
         let text = reset_summary(&s, 1234);
         assert!(

@@ -11,6 +11,20 @@ fn count(v: f64) -> String {
     format_count(v.max(0.0).round() as usize)
 }
 
+/// The head of a table of calls and tokens per stage.
+fn figures_head() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th scope="col">"Stage"</th>
+                <th scope="col">"Calls"</th>
+                <th scope="col">"Prompt tokens"</th>
+                <th scope="col">"Completion tokens"</th>
+            </tr>
+        </thead>
+    }
+}
+
 /// The estimate, stage by stage.
 fn estimate_table(e: &Estimate) -> impl IntoView {
     let rows = CallKind::ALL
@@ -30,14 +44,7 @@ fn estimate_table(e: &Estimate) -> impl IntoView {
     view! {
         <table class="stages" data-testid="estimate-table">
             <caption class="muted">"Expected calls and tokens per stage"</caption>
-            <thead>
-                <tr>
-                    <th scope="col">"Stage"</th>
-                    <th scope="col">"Calls"</th>
-                    <th scope="col">"Prompt tokens"</th>
-                    <th scope="col">"Completion tokens"</th>
-                </tr>
-            </thead>
+            {figures_head()}
             <tbody>{rows}</tbody>
         </table>
     }
@@ -431,14 +438,7 @@ pub fn RunSection() -> impl IntoView {
                                     {cost}
                                 </p>
                                 <table class="stages">
-                                    <thead>
-                                        <tr>
-                                            <th scope="col">"Stage"</th>
-                                            <th scope="col">"Calls"</th>
-                                            <th scope="col">"Prompt tokens"</th>
-                                            <th scope="col">"Completion tokens"</th>
-                                        </tr>
-                                    </thead>
+                                    {figures_head()}
                                     <tbody>{rows}</tbody>
                                 </table>
                             </div>
