@@ -120,7 +120,12 @@ pub fn RunSection() -> impl IntoView {
                                 });
                             view! {
                                 <h3>"Estimate for Run"</h3>
-                                <p data-testid="estimate-summary">
+                                <p
+                                    data-testid="estimate-summary"
+                                    data-calls=e.calls().to_string()
+                                    data-tokens=(e.prompt_tokens() + e.completion_tokens()).to_string()
+                                    data-cost=e.cost().to_string()
+                                >
                                     {e.summary()}
                                     "."
                                     {skipped}
