@@ -82,12 +82,10 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
 
     // The pilot: the first 6 (one of each scenario), under the confirmation threshold.
     await setField(page, 'pilot-size', 6);
-    const coldCalls = await estimatedCalls(page);
     await page.getByTestId('run-first').click();
     await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
     const pilotServed = chatRequests(endpoint);
-    const coldText = await page.getByTestId('deviation').textContent();
-    console.log(`# cold estimate (pilot of 6): calls ${await page.getByTestId('deviation-calls').textContent()}, tokens ${await page.getByTestId('deviation-tokens').textContent()} (${coldText.length} chars of comparison)`);
+    console.log(`# cold estimate of the pilot of 6: calls ${await page.getByTestId('deviation-calls').textContent()}, tokens ${await page.getByTestId('deviation-tokens').textContent()}, ${pilotServed} requests`);
     assert.equal(await stat(page, 'calls'), pilotServed, 'calls are the requests the endpoint received');
     assert.equal(await stat(page, 'sent'), pilotServed);
 
@@ -107,12 +105,12 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
     const estimateCalls = await estimatedCalls(page);
     assert.match(text, /cost about [\d.]+/);
     const estimateCost = Number(await summary.getAttribute('data-cost'));
+    await page.screenshot({ path: join(REPO, 'public', 'screenshots', 'estimate.png'), clip: await estimateClip(page), fullPage: true });
     await setField(page, 'price-input', 0.3);
     await setField(page, 'price-output', 1.2);
     await page.waitForFunction((c) => Number(document.querySelector('[data-testid="estimate-summary"]').dataset.cost) !== c, estimateCost);
     const doubled = Number(await summary.getAttribute('data-cost'));
     assert.ok(estimateCost > 0 && Math.abs(doubled - 2 * estimateCost) <= 1e-9, `doubling the prices: ${estimateCost} → ${doubled}`);
-    await page.screenshot({ path: join(REPO, 'public', 'screenshots', 'estimate.png'), clip: await estimateClip(page) });
 
     // 24 trajectories at a price, above the threshold of 10: the run asks first.
     await page.getByTestId('run').click();
@@ -127,7 +125,7 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
     const callsOff = (restServed - estimateCalls) / estimateCalls;
     const shownCalls = percent(await page.getByTestId('deviation-calls').textContent());
     const shownTokens = percent(await page.getByTestId('deviation-tokens').textContent());
-    console.log(`# calibrated estimate of the rest: ${estimateCalls} calls estimated, ${restServed} sent (${(callsOff * 100).toFixed(1)}%); page: calls ${shownCalls}%, tokens ${shownTokens}% (cold estimate of the pilot: ${coldCalls} calls for ${pilotServed})`);
+    console.log(`# calibrated estimate of the rest: ${estimateCalls} calls estimated, ${restServed} sent (${(callsOff * 100).toFixed(1)}%); page: calls ${shownCalls}%, tokens ${shownTokens}%`);
     assert.ok(Math.abs(callsOff) <= 0.1, `calls off by ${callsOff}`);
     assert.ok(Math.abs(shownCalls) <= 10, `calls off by ${shownCalls}%`);
     assert.ok(Math.abs(shownTokens) <= 25, `tokens off by ${shownTokens}%`);
@@ -138,12 +136,14 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
   }
 });
 
-/** The part of the page from the estimate to the first row of buttons. */
+/** The part of the page from the estimate to the pilot's comparison with its estimate. */
 async function estimateClip(page) {
   const a = await page.getByTestId('estimate').boundingBox();
-  const b = await page.getByTestId('run-filtered').boundingBox();
-  const top = Math.max(0, a.y - 60);
-  return { x: Math.max(0, a.x - 16), y: top, width: Math.min(1280, a.width + 32), height: b.y + b.height + 16 - top };
+  const b = await page.getByTestId('deviation').boundingBox();
+  // Bounding boxes are relative to the viewport; a full-page clip to the page.
+  const scrollY = await page.evaluate(() => window.scrollY);
+  const top = Math.max(0, a.y + scrollY - 60);
+  return { x: Math.max(0, a.x - 16), y: top, width: Math.min(1280, a.width + 32), height: b.y + scrollY + b.height + 16 - top };
 }
 
 test('Stop mid-run: the counters equal the requests the endpoint received; what never started is said', { timeout: 180_000 }, async () => {
