@@ -31,6 +31,7 @@ fn step(thought: &str, name: &str, input: &str, observation: &str) -> Step {
         action_input: object(input),
         observation: observation.into(),
         call: None,
+        kind: Default::default(),
     }
 }
 
@@ -92,6 +93,7 @@ fn imported_run() -> Trajectory {
                 }
             })],
             succeeded: false,
+            ..Default::default()
         }),
     };
     let calls = [

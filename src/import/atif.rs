@@ -11,9 +11,10 @@
 //! `agent.tool_definitions` when present; the metadata keeps `agent` and `schema_version`.
 
 use super::chat::{assemble, Args, Call, Conversation, Outcome};
+use super::reward::verdict;
 use super::{
     content_text, function_tools, member, object, opt_array, opt_id, opt_object, opt_string, path,
-    req_array, req_string, stated_reason, success_signal, Invalid, SourceFormat,
+    req_array, req_string, stated_reason, Invalid, SourceFormat,
 };
 use crate::json::{Json, JsonObject};
 use crate::model::Trajectory;
@@ -55,7 +56,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
     ] {
         if let Some(obj) = obj {
             if succeeded.is_none() {
-                succeeded = success_signal(obj, at)?;
+                succeeded = verdict(obj, at)?;
             }
             if reason.is_none() {
                 reason = stated_reason(obj, at)?;
@@ -79,7 +80,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         parts,
         Outcome {
             trajectory_id: opt_id(o, "", "session_id")?.unwrap_or_default(),
-            succeeded: succeeded.unwrap_or(false),
+            verdict: succeeded,
             reason,
             tools,
             metadata,

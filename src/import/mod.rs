@@ -51,9 +51,11 @@
 
 mod atif;
 mod chat;
+mod messages;
 mod native;
 mod openai;
 pub mod react;
+mod reward;
 mod sharegpt;
 mod tau;
 mod toolbench;
@@ -382,22 +384,6 @@ fn content_text(value: Option<&Json>, field: &str) -> Result<String, Invalid> {
     }
 }
 
-/// Whether the source marks the run as successful, from the generic signals (see the module
-/// documentation); `None` when it does not say. `prefix` names where `o` is.
-fn success_signal(o: &JsonObject, prefix: &str) -> Result<Option<bool>, Invalid> {
-    for key in ["success", "succeeded", "resolved", "is_resolved", "passed"] {
-        if let Some(b) = opt_bool(o, prefix, key)? {
-            return Ok(Some(b));
-        }
-    }
-    Ok(opt_number(o, prefix, "reward")?.map(reward_succeeded))
-}
-
-/// A reward counts as success when it reaches 1 (allowing for rounding).
-fn reward_succeeded(reward: &Number) -> bool {
-    reward.as_f64() >= 1.0 - 1e-6
-}
-
 /// What the data says about why the run failed: a non-empty `failure_reason` or `error`
 /// string, else an expected answer (`expected_answer`, `gold_answer`, `ground_truth`).
 fn stated_reason(o: &JsonObject, prefix: &str) -> Result<Option<String>, Invalid> {
@@ -600,21 +586,6 @@ mod tests {
         assert_eq!(
             content_text(Some(&Json::from(3)), "c").unwrap_err().reason,
             "expected a string, null or a list of content parts, found a number"
-        );
-    }
-
-    #[test]
-    fn success_signals() {
-        let s = |t: &str| success_signal(parse(t).unwrap().as_object().unwrap(), "");
-        assert_eq!(s(r#"{"success": true, "reward": 0}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 1.0}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 0.9999999}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 0.5}"#).unwrap(), Some(false));
-        assert_eq!(s(r#"{"resolved": false}"#).unwrap(), Some(false));
-        assert_eq!(s(r#"{"reward": null}"#).unwrap(), None);
-        assert_eq!(
-            s(r#"{"success": "yes"}"#).unwrap_err(),
-            Invalid::at("success", "expected a boolean, found a string")
         );
     }
 }

@@ -473,6 +473,7 @@ fn sample() -> (Trajectory, ExtractedOutcome) {
                 observation: "1) KeyQuiet 87, $95.00, 4.6 stars\n2) SilentType Pro, $120.00"
                     .to_owned(),
                 call: None,
+                kind: Default::default(),
             },
             Step {
                 thought: String::new(),
@@ -480,6 +481,7 @@ fn sample() -> (Trajectory, ExtractedOutcome) {
                 action_input: crate::json::JsonObject::new(),
                 observation: String::new(),
                 call: None,
+                kind: Default::default(),
             },
         ],
         final_answer: "No keyboard under $80 was found.".to_owned(),
