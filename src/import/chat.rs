@@ -219,7 +219,7 @@ impl Conversation {
         let (reasoning, answer): (Vec<_>, Vec<_>) = self.pending.into_iter().partition(|p| p.0);
         let final_answer: Vec<String> = answer.into_iter().map(|(_, t)| t).collect();
         let final_thought: Vec<String> = reasoning.into_iter().map(|(_, t)| t).collect();
-        if self.steps.is_empty() && final_answer.is_empty() {
+        if self.steps.is_empty() && final_answer.is_empty() && final_thought.is_empty() {
             return Err(Invalid::at(
                 field,
                 "no assistant message: the agent did nothing to relabel",
