@@ -266,10 +266,10 @@ struct Closed {
     from_reply: bool,
 }
 
-/// The final answer; or, when the run gave none and its last step is a reply to the user with
-/// text, that reply; or the last non-blank observation (trimmed and cut to
-/// [`RESULT_MAX_CHARS`] code points, as the native response cuts results); or
-/// [`EMPTY_CLOSING`] when nothing was observed.
+/// The final answer (with the reasoning that came with it); or, when the run gave none and its
+/// last step is a reply to the user with text, that reply; or the reasoning the run ended on;
+/// or the last non-blank observation (trimmed and cut to [`RESULT_MAX_CHARS`] code points, as
+/// the native response cuts results); or [`EMPTY_CLOSING`] when nothing was observed.
 fn closed(t: &Trajectory) -> Closed {
     let thought = t.final_thought().to_owned();
     if !t.final_answer.trim().is_empty() {
@@ -294,6 +294,17 @@ fn closed(t: &Trajectory) -> Closed {
                 derived: false,
             },
             from_reply: true,
+        };
+    }
+    if !thought.trim().is_empty() {
+        // The run ended on the agent's reasoning: its last words.
+        return Closed {
+            closing: Closing {
+                text: thought,
+                thought: String::new(),
+                derived: false,
+            },
+            from_reply: false,
         };
     }
     let last = t
