@@ -336,7 +336,7 @@ fn check(dir: &str, name: &str, format: SourceFormat, want: [usize; 5]) -> ReadR
     report
 }
 
-fn record<'a>(report: &'a ReadReport, i: usize) -> &'a Trajectory {
+fn record(report: &ReadReport, i: usize) -> &Trajectory {
     &report.records[i].trajectory
 }
 

@@ -326,7 +326,8 @@ fn closed(t: &Trajectory) -> Closed {
     }
 }
 
-/// The closing answer of a trajectory (see [`closed`]).
+/// The closing answer of a trajectory: its final answer, its last reply, the reasoning it
+/// ended on, its last observation, or [`EMPTY_CLOSING`] (see the module documentation).
 pub fn closing(t: &Trajectory) -> Closing {
     closed(t).closing
 }

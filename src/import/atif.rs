@@ -7,7 +7,7 @@
 //! no tool call (an action outside tool calling) becomes one step named `message` with input
 //! `{"text": message}`. The id is `session_id`. Success comes from the generic signals in
 //! `extra`, `final_metrics.extra` or `final_metrics` (in that order); when none says, the run is
-//! a failure to relabel with the unknown reason, unless `extra` states one. Tools come from
+//! a failure whose verdict is unknown, with the unknown reason unless `extra` states one. Tools come from
 //! `agent.tool_definitions` when present; the metadata keeps `agent` and `schema_version`.
 
 use super::chat::{assemble, Args, Call, Conversation, Outcome};

@@ -1,13 +1,12 @@
 //! OpenAI chat messages with tool calls: one record per run, `{messages, tools?, ...}` (or a
 //! bare list of messages).
 //!
-//! Roles: `system` / `developer` (system prompt), `user`, `assistant` (text, optional
-//! `reasoning_content` / `reasoning`, `tool_calls` of `{id, function: {name, arguments}}`, or
-//! the older single `function_call`), `tool` (a result with its `tool_call_id`) and the older
-//! `function` (a result, matched by order). Record fields: `trajectory_id` / `id` /
+//! The messages are read as [`super::messages`] says (roles, content parts, LLaMA-Factory's
+//! typed `{type, value}` parts with reasoning and tool calls). Record fields: `trajectory_id` / `id` /
 //! `conversation_id` for the id; `tools` (or the older `functions`); the generic success
-//! signals; `failure_reason` / `error` / an expected answer, or a tau-bench style `info` with
-//! reward details, for the reason; `metadata` and `reward` are kept in the metadata.
+//! signals (else a stated failure, else the verdict is unknown); `failure_reason` / `error` /
+//! an expected answer, or a tau-bench style `info` with reward details, for the reason;
+//! `metadata` and `reward` are kept in the metadata.
 
 use super::chat::{assemble, Conversation, Outcome};
 use super::messages::read_messages;
