@@ -14,6 +14,8 @@ use agenther::stages::detect::rules::Lexicon;
 use std::process::Command;
 
 mod support;
+#[path = "support/texts.rs"]
+mod texts;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
 
@@ -136,6 +138,17 @@ fn every_sample_file_is_detected_and_read_whole() {
         read("atif/hello_resolved.json").summary.format,
         InputFormat::JsonValues
     );
+}
+
+/// Every sample file keeps at least 99% of its texts (system prompt, user turns, assistant
+/// texts and reasoning, calls and arguments, tool results) in the trajectories.
+#[test]
+fn every_sample_file_keeps_its_texts() {
+    for (name, format, _, _) in FIXTURES {
+        let report = read(name);
+        let (ratio, lost) = texts::preserved(format, &fixture(name), &report);
+        assert!(ratio >= 0.99, "{name}: {ratio} preserved, lost {lost:#?}");
+    }
 }
 
 #[test]
