@@ -545,7 +545,8 @@ impl Sniff {
                 return Some((i + 1, true));
             }
             let first = line.iter().find(|b| !b.is_ascii_whitespace());
-            if matches!(first, Some(b'{' | b'[')) {
+            // A Python dict printed by a log (`{'steps': 2, ...}`) is no JSON.
+            if matches!(first, Some(b'{' | b'[')) && !react::is_python_dict_line(line) {
                 return Some((i + 1, false));
             }
             self.lines += 1;

@@ -782,6 +782,11 @@ fn text_files_without_react_markers_stay_jsonl() {
     let report = read_all("late.txt", late.as_bytes());
     assert_eq!(report.summary.format, InputFormat::Jsonl);
     assert_eq!(report.rejected.len(), lines + 3);
+    // A Python dict a log printed is no JSON line.
+    let stats = "Claim: c\n{'steps': 1, 'reward': 0}\nThought: t\nAction: Finish[x]\n";
+    let report = read_all("stats.txt", stats.as_bytes());
+    assert_eq!(report.summary.source_format, SourceFormat::React);
+    assert_eq!(report.records.len(), 1);
     // Markers after a long preamble (a Reflexion log opening with its reflections) still do.
     let early = format!("{}Thought: t\nAction: a\n", "some text\n".repeat(300));
     let report = read_all("early.txt", early.as_bytes());

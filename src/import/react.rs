@@ -148,10 +148,10 @@ fn marker(line: &str) -> Option<(Marker, &str, &str)> {
 /// A run's evaluation output: a Python dict line (`{'steps': 2, ...}`) or a line of three or
 /// more numbers only, one of them with a decimal point (a timing line, `1 1 1.0 4.08`).
 fn is_stats(line: &str) -> bool {
-    let t = line.trim();
-    if t.starts_with("{'") && t.ends_with('}') {
+    if is_python_dict_line(line.as_bytes()) {
         return true;
     }
+    let t = line.trim();
     let words: Vec<&str> = t.split_whitespace().collect();
     words.len() >= 3
         && words.iter().any(|w| w.contains('.'))
@@ -262,6 +262,14 @@ fn line_kind(raw: &[u8]) -> LineKind {
             None => LineKind::Other,
         }
     }
+}
+
+/// Whether a line is a Python dict a log printed (`{'steps': 2, ...}`), which no JSON file
+/// holds.
+pub(crate) fn is_python_dict_line(line: &[u8]) -> bool {
+    let t = String::from_utf8_lossy(line);
+    let t = t.trim();
+    t.starts_with("{'") && t.ends_with('}')
 }
 
 /// Whether a line starts a step block (`Thought:`, `Action:`, ...): what makes a text file a
