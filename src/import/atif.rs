@@ -11,10 +11,11 @@
 //! `agent.tool_definitions` when present; the metadata keeps `agent` and `schema_version`.
 
 use super::chat::{assemble, Args, Call, Conversation, Outcome};
+use super::messages::content_text;
 use super::reward::verdict;
 use super::{
-    content_text, function_tools, member, object, opt_array, opt_id, opt_object, opt_string, path,
-    req_array, req_string, stated_reason, Invalid, SourceFormat,
+    function_tools, member, object, opt_array, opt_id, opt_object, opt_string, path, req_array,
+    req_string, stated_reason, Invalid, SourceFormat,
 };
 use crate::json::{Json, JsonObject};
 use crate::model::Trajectory;

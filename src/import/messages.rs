@@ -73,6 +73,12 @@ impl Content {
     }
 }
 
+/// The text of a content (see the module documentation): its text parts joined by line
+/// breaks.
+pub(super) fn content_text(value: Option<&Json>, field: &str) -> Result<String, Invalid> {
+    Ok(content(value, field)?.joined())
+}
+
 /// Feeds a list of OpenAI messages (at `prefix`) to `conv`.
 pub(super) fn read_messages(
     messages: &[Json],
@@ -151,4 +157,24 @@ fn function(f: &JsonObject, at: &str, id: String) -> Result<Call, Invalid> {
         name,
         arguments,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse;
+
+    #[test]
+    fn content_parts_join_their_texts() {
+        let parts = parse(
+            r#"["a", {"type": "text", "text": "b"}, {"type": "text", "value": "c"}, {"type": "image_url", "image_url": {}}]"#,
+        )
+        .unwrap();
+        assert_eq!(content_text(Some(&parts), "c").unwrap(), "a\nb\nc");
+        assert_eq!(content_text(Some(&Json::Null), "c").unwrap(), "");
+        assert_eq!(
+            content_text(Some(&Json::from(3)), "c").unwrap_err().reason,
+            "expected a string, null or a list of content parts, found a number"
+        );
+    }
 }

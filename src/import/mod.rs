@@ -366,40 +366,6 @@ fn number_text(n: &Number) -> String {
     python_dumps(&Json::Number(n.clone()))
 }
 
-/// The text of a message's content: a string, null (no text), or a list of content parts
-/// (strings or `{type: text, text}` objects; other parts, such as images, carry no text)
-/// joined by line breaks.
-fn content_text(value: Option<&Json>, field: &str) -> Result<String, Invalid> {
-    match value {
-        None | Some(Json::Null) => Ok(String::new()),
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Array(parts)) => {
-            let mut texts = Vec::new();
-            for (i, part) in parts.iter().enumerate() {
-                match part {
-                    Json::String(s) => texts.push(s.clone()),
-                    Json::Object(p) => {
-                        if let Some(t) = opt_string(p, &format!("{field}[{i}]"), "text")? {
-                            texts.push(t);
-                        }
-                    }
-                    other => {
-                        return Err(Invalid::at(
-                            format!("{field}[{i}]"),
-                            expected("a content part (a string or an object)", other),
-                        ))
-                    }
-                }
-            }
-            Ok(texts.join("\n"))
-        }
-        Some(other) => Err(Invalid::at(
-            field,
-            expected("a string, null or a list of content parts", other),
-        )),
-    }
-}
-
 /// What the data says about why the run failed: a non-empty `failure_reason` or `error`
 /// string, else an expected answer (`expected_answer`, `gold_answer`, `ground_truth`).
 fn stated_reason(o: &JsonObject, prefix: &str) -> Result<Option<String>, Invalid> {
@@ -588,20 +554,6 @@ mod tests {
         assert!(
             e.reason.starts_with("the tool list is not valid JSON"),
             "{e:?}"
-        );
-    }
-
-    #[test]
-    fn content_parts_join_their_texts() {
-        let parts = parse(
-            r#"["a", {"type": "text", "text": "b"}, {"type": "image_url", "image_url": {}}]"#,
-        )
-        .unwrap();
-        assert_eq!(content_text(Some(&parts), "c").unwrap(), "a\nb");
-        assert_eq!(content_text(Some(&Json::Null), "c").unwrap(), "");
-        assert_eq!(
-            content_text(Some(&Json::from(3)), "c").unwrap_err().reason,
-            "expected a string, null or a list of content parts, found a number"
         );
     }
 }
