@@ -971,6 +971,7 @@ mod tests {
             action_input: Default::default(),
             observation: obs.into(),
             call: None,
+            kind: Default::default(),
         }
     }
 
