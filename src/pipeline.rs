@@ -1437,8 +1437,7 @@ mod tests {
             concurrency: 3,
             ..settings()
         };
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
+        let (templates, lexicon) = (Templates::defaults(), Lexicon::default());
         let setup = RunSetup {
             templates: &templates,
             settings: &s,
@@ -1608,8 +1607,7 @@ mod tests {
             concurrency: 1,
             ..settings()
         };
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
+        let (templates, lexicon) = (Templates::defaults(), Lexicon::default());
         let setup = RunSetup {
             templates: &templates,
             settings: &s,

@@ -334,14 +334,7 @@ mod tests {
         );
         let mut s = Session::new(Default::default(), 0.3);
         s.add_report(report);
-        let result = |outcome| TrajectoryResult {
-            trajectory_id: String::new(),
-            analysis: None,
-            extracted: None,
-            relabel: None,
-            stage_calls: vec![],
-            outcome,
-        };
+        let result = TrajectoryResult::bare;
         s.set_result(
             0,
             result(Outcome::Skipped {
