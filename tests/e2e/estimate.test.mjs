@@ -80,6 +80,12 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
     await summary.waitFor();
     assert.match(await summary.textContent(), /^30 trajectories: about [\d,]+ calls/);
 
+    // "Run the filtered rows" takes what the results filter shows.
+    await setField(page, 'filter-text', 'est-1');
+    await page.getByTestId('run-filtered').filter({ hasText: 'Run the filtered rows (10)' }).waitFor();
+    await setField(page, 'filter-text', '');
+    await page.getByTestId('run-filtered').filter({ hasText: 'Run the filtered rows (30)' }).waitFor();
+
     // The pilot: the first 6 (one of each scenario), under the confirmation threshold.
     await setField(page, 'pilot-size', 6);
     await page.getByTestId('run-first').click();
