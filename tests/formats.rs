@@ -1042,6 +1042,11 @@ fn ids_of(file: &export::ExportFile) -> Vec<String> {
         .collect()
 }
 
+/// Each finding as the check table shows it.
+fn texts(findings: &[impl ToString]) -> Vec<String> {
+    findings.iter().map(ToString::to_string).collect()
+}
+
 #[test]
 fn build_validates_rows_and_reports_the_ones_left_out() {
     let s = session();
@@ -1056,20 +1061,14 @@ fn build_validates_rows_and_reports_the_ones_left_out() {
     assert_eq!(file.rows, 1);
     assert_eq!(file.left_out, 1);
     assert_eq!(
-        file.violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>(),
+        texts(&file.violations),
         ["line 2: nan: messages[1].tool_calls[0].function.arguments.score: NaN and Infinity are not JSON: the training tools cannot read them"]
     );
     assert_eq!(validate_file(Target::TrlSft, &file.text), vec![]);
     // The written row's integer beyond 64 bits: a string, said in the file's findings and in
     // the row's provenance.
     assert_eq!(
-        file.rewrites
-            .iter()
-            .map(|r| r.to_string())
-            .collect::<Vec<_>>(),
+        texts(&file.rewrites),
         ["line 1: shop-1: messages[1].tool_calls[0].function.arguments.big: the integer 123456789012345678901234567890 is beyond the signed 64-bit range that Arrow-based loaders (🤗 datasets) read; written as the string \"123456789012345678901234567890\""]
     );
     let v: Value = serde_json::from_str(file.text.lines().next().unwrap()).unwrap();
