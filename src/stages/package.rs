@@ -1,9 +1,12 @@
 //! Stage 4: packaging a relabeled trajectory as the reference's three sample envelopes (sft,
 //! dpo, sharegpt), and the replay line used for differential testing against the reference.
 
-use crate::json::{write_python, write_python_str, Json, JsonObject};
+use crate::json::{
+    write_python, write_python_str, write_serialize, write_styled, Json, JsonObject, Style,
+};
 use crate::model::{Message, Relabel, Sample, SampleFormat, Trajectory};
 use crate::pytext;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Observations are quoted in the rebuilt response up to this many code points.
@@ -137,41 +140,28 @@ pub fn sample_to_value(s: &Sample) -> Value {
 /// as `\u` escapes (as the reference fixtures have them), so that no line splitter that knows
 /// Unicode line breaks cuts the line. Floats are written as Python writes them.
 pub fn value_to_json_line(v: &Value) -> String {
-    value_into_json_line(v.clone())
+    serialize_line(v)
 }
 
-fn value_into_json_line(v: Value) -> String {
-    let json: Json = serde_json::from_value(v).expect("any JSON value converts");
-    escape_unicode_line_breaks(json.to_python_json())
+/// Any `Serialize` value whose floats are finite as one JSONL line (see
+/// [`value_to_json_line`]), written straight from the value.
+fn serialize_line<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    write_serialize(value, Style::Line, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the writer writes UTF-8")
 }
 
 /// A [`Json`] value as one JSONL line (no newline), written as [`value_to_json_line`] writes
 /// lines: Python's `json.dumps` style, with U+0085, U+2028 and U+2029 escaped.
 pub fn json_to_line(json: &Json) -> String {
-    escape_unicode_line_breaks(json.to_python_json())
+    let mut out = String::new();
+    write_styled(json, Style::Line, &mut out);
+    out
 }
 
 /// A sample as one JSONL line (no newline); see [`value_to_json_line`].
 pub fn sample_to_json_line(s: &Sample) -> String {
-    value_into_json_line(sample_to_value(s))
-}
-
-/// Replaces U+0085, U+2028 and U+2029 with their JSON escapes. In JSON text these characters
-/// only occur inside strings, where the escape means the same character.
-fn escape_unicode_line_breaks(line: String) -> String {
-    if !line.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
-        return line;
-    }
-    let mut out = String::with_capacity(line.len() + 16);
-    for c in line.chars() {
-        match c {
-            '\u{85}' => out.push_str("\\u0085"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+    serialize_line(s)
 }
 
 /// The differential replay: rule-based Stage 1 and Stage 2 and the three envelopes packaged
@@ -179,10 +169,13 @@ fn escape_unicode_line_breaks(line: String) -> String {
 /// `tests/fixtures/reference/expected.jsonl`. Used by the `replay` command and the
 /// differential test.
 pub mod replay {
-    use super::{package, sample_to_value, value_into_json_line};
-    use crate::model::{Relabel, SampleFormat, Trajectory};
+    use super::{package, serialize_line};
+    use crate::model::{
+        ExtractedOutcome, FailureAnalysis, FailureType, Relabel, Sample, SampleFormat, Trajectory,
+    };
     use crate::stages::{detect, extract};
-    use serde_json::{json, Value};
+    use serde::Serialize;
+    use serde_json::Value;
 
     /// Prefix of the fixed hindsight prompt (followed by the trajectory id).
     pub const HINDSIGHT_PREFIX: &str = "HINDSIGHT::";
@@ -201,36 +194,65 @@ pub mod replay {
         }
     }
 
+    /// One replay record, fields in the fixture's order.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        trajectory_id: &'a str,
+        analysis: AnalysisFields<'a>,
+        outcome: &'a ExtractedOutcome,
+        sft: Sample,
+        dpo: Sample,
+        sharegpt: Sample,
+    }
+
+    /// The fields of [`FailureAnalysis`] the reference writes (not the weight).
+    #[derive(Serialize)]
+    struct AnalysisFields<'a> {
+        is_failure: bool,
+        failure_type: Option<FailureType>,
+        severity: f64,
+        explanation: &'a str,
+        recoverable: bool,
+    }
+
+    /// Builds the record of `t` from its Stage 1 and Stage 2 results and hands it to `write`.
+    fn with_line<R>(
+        t: &Trajectory,
+        analysis: &FailureAnalysis,
+        outcome: &ExtractedOutcome,
+        write: impl FnOnce(&Line) -> R,
+    ) -> R {
+        let relabel = fixed_relabel(t);
+        let envelope = |format| package(t, &relabel, analysis.severity, format);
+        write(&Line {
+            trajectory_id: &t.trajectory_id,
+            analysis: AnalysisFields {
+                is_failure: analysis.is_failure,
+                failure_type: analysis.failure_type,
+                severity: analysis.severity,
+                explanation: &analysis.explanation,
+                recoverable: analysis.recoverable,
+            },
+            outcome,
+            sft: envelope(SampleFormat::Sft),
+            dpo: envelope(SampleFormat::Dpo),
+            sharegpt: envelope(SampleFormat::Sharegpt),
+        })
+    }
+
     /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
     /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
     pub fn replay_line(t: &Trajectory) -> Value {
-        let analysis = detect::rules::detect(t);
-        let outcome = extract::rules::extract(t);
-        let relabel = fixed_relabel(t);
-        let envelope = |format| sample_to_value(&package(t, &relabel, analysis.severity, format));
-        json!({
-            "trajectory_id": t.trajectory_id,
-            "analysis": {
-                "is_failure": analysis.is_failure,
-                "failure_type": analysis.failure_type.map(|f| f.as_str()),
-                "severity": analysis.severity,
-                "explanation": analysis.explanation,
-                "recoverable": analysis.recoverable,
-            },
-            "outcome": {
-                "actual_achievements": outcome.actual_achievements,
-                "key_observations": outcome.key_observations,
-                "limitations": outcome.limitations,
-            },
-            "sft": envelope(SampleFormat::Sft),
-            "dpo": envelope(SampleFormat::Dpo),
-            "sharegpt": envelope(SampleFormat::Sharegpt),
+        let (analysis, outcome) = (detect::rules::detect(t), extract::rules::extract(t));
+        with_line(t, &analysis, &outcome, |line| {
+            serde_json::to_value(line).expect("a replay record always serializes")
         })
     }
 
     /// [`replay_line`] written as the fixture writes it (no newline).
     pub fn replay_line_text(t: &Trajectory) -> String {
-        value_into_json_line(replay_line(t))
+        let (analysis, outcome) = (detect::rules::detect(t), extract::rules::extract(t));
+        with_line(t, &analysis, &outcome, |line| serialize_line(line))
     }
 }
 
