@@ -1,13 +1,12 @@
 //! Writing JSON the way Python's `json.dumps(value, ensure_ascii=False)` does, for the
-//! project's [`Json`] values and, through [`PythonFormatter`], for any `Serialize` type written
-//! with `serde_json`: one string escaper and one float writer serve both.
+//! project's [`Json`] values and for `serde_json` values: one string escaper and one float
+//! writer serve both, and write straight into the output (no intermediate tree, no second
+//! pass for the line-break escapes).
 
 use super::number::PyFloat;
 use super::Json;
-use serde::Serialize;
-use serde_json::ser::{CharEscape, Formatter, Serializer};
+use serde_json::Value;
 use std::convert::Infallible;
-use std::io;
 
 /// How string literals are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,14 +127,6 @@ const fn escape_table(line_breaks: bool) -> [u8; 256] {
 
 static PYTHON: [u8; 256] = escape_table(false);
 static LINE: [u8; 256] = escape_table(true);
-/// Only the Unicode line breaks: for string pieces whose JSON escapes are already done.
-static LINE_BREAKS_ONLY: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[0xC2] = LEAD;
-    t[0xE2] = LEAD;
-    t
-};
-
 /// The escape of a Unicode line break starting at `bytes[0]`, if one starts there.
 fn line_break_escape(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
@@ -147,7 +138,8 @@ fn line_break_escape(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Hands `s` to `emit` in pieces, each either a run of `s` to copy or an escape, as `table`
-/// says. One pass over the bytes; runs are copied whole.
+/// says. One pass over the bytes, eight at a time where none needs a look; runs are copied
+/// whole.
 fn escape_runs<E>(
     s: &str,
     table: &[u8; 256],
@@ -155,15 +147,17 @@ fn escape_runs<E>(
 ) -> Result<(), E> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    // Any byte of a word that is not ASCII needs a look when the table has lead bytes.
+    let high = table[0xC2] == LEAD;
     let mut run_start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        match table[b as usize] {
-            0 => {
-                i += 1;
-                continue;
-            }
+        i = skip_plain(bytes, i, high);
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        match table[usize::from(b)] {
+            0 => i += 1,
             LEAD => match line_break_escape(&bytes[i..]) {
                 Some(escape) => {
                     // Both ends are character boundaries: a lead byte starts a character.
@@ -207,90 +201,109 @@ fn escape_runs<E>(
     emit(&s[run_start..])
 }
 
-/// A `serde_json` formatter that writes what Python's `json.dumps(value, ensure_ascii=False)`
-/// writes: `", "` and `": "` separators and floats as Python's `repr` (`1e-07`, `100.0`). With
-/// [`Style::Line`] it also escapes the Unicode line breaks inside strings.
-///
-/// `serde_json` writes non-finite floats as `null` before a formatter sees them (Python would
-/// write `NaN`): use it for values whose floats are finite, and [`write_styled`] for [`Json`]
-/// values, which keep `NaN` and integers of any size.
-#[derive(Debug, Clone, Copy)]
-pub struct PythonFormatter {
-    pub style: Style,
+/// The first position from `i` on, moving eight bytes at a time, where a word of `bytes` may
+/// hold a byte a JSON string cannot carry as is (`"`, `\`, below U+0020) or, when `high`, any
+/// byte that is not ASCII; `bytes.len()` or a position before the first such byte.
+pub(crate) fn skip_plain(bytes: &[u8], mut i: usize, high: bool) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let high_mask = if high { HIGHS } else { 0 };
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
+        // Bytes below 0x20; quote; backslash; and the top bit where asked.
+        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let special = below
+            | has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w & high_mask);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
 }
 
-impl Formatter for PythonFormatter {
-    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
-        w.write_all(PyFloat::new(value).as_str().as_bytes())
-    }
-
-    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
-        self.write_f64(w, f64::from(value))
-    }
-
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        match self.style {
-            Style::Python => w.write_all(fragment.as_bytes()),
-            Style::Line => escape_runs(fragment, &LINE_BREAKS_ONLY, |piece| {
-                w.write_all(piece.as_bytes())
-            }),
+/// Appends a `serde_json` value written in `style` to `out`, as [`write_styled`] writes the
+/// [`Json`] it converts to: integers as they are, floats as Python writes them.
+pub fn write_value(value: &Value, style: Style, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => out.push_str(itoa(i128::from(u)).as_str()),
+            (None, Some(i)) => out.push_str(itoa(i128::from(i)).as_str()),
+            (None, None) => write_f64(n.as_f64().unwrap_or(f64::NAN), out),
+        },
+        Value::String(s) => write_str_styled(s, style, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(item, style, out);
+            }
+            out.push(']');
         }
-    }
-
-    fn write_char_escape<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
-        // serde_json's escapes are Python's, except that Python never escapes '/'.
-        match escape {
-            CharEscape::Solidus => w.write_all(b"/"),
-            other => serde_json::ser::CompactFormatter.write_char_escape(w, other),
+        Value::Object(o) => {
+            out.push('{');
+            for (i, (k, v)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str_styled(k, style, out);
+                out.push_str(": ");
+                write_value(v, style, out);
+            }
+            out.push('}');
         }
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
     }
 }
 
-/// Appends `value` written with [`PythonFormatter`] in `style` to `out`.
-pub fn write_serialize<T: Serialize + ?Sized>(
-    value: &T,
-    style: Style,
-    out: &mut Vec<u8>,
-) -> serde_json::Result<()> {
-    let mut ser = Serializer::with_formatter(out, PythonFormatter { style });
-    value.serialize(&mut ser)
+/// A float as `serde_json` values carry them: Python's form when finite, `null` otherwise
+/// (a `serde_json` value cannot hold `NaN`).
+pub fn write_f64(f: f64, out: &mut String) {
+    if f.is_finite() {
+        out.push_str(PyFloat::new(f).as_str());
+    } else {
+        out.push_str("null");
+    }
 }
+
+/// An integer in decimal, on the stack.
+fn itoa(n: i128) -> PyInt {
+    let mut buf = [0u8; 40];
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    PyInt { buf, at }
+}
+
+struct PyInt {
+    buf: [u8; 40],
+    at: usize,
+}
+
+impl PyInt {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.at..]).expect("ASCII digits")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

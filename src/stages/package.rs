@@ -2,11 +2,11 @@
 //! dpo, sharegpt), and the replay line used for differential testing against the reference.
 
 use crate::json::{
-    write_python, write_python_str, write_serialize, write_styled, Json, JsonObject, Style,
+    write_f64, write_python, write_python_str, write_str_styled, write_styled, write_value, Json,
+    JsonObject, Style,
 };
 use crate::model::{Message, Relabel, Sample, SampleFormat, Trajectory};
 use crate::pytext;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Observations are quoted in the rebuilt response up to this many code points.
@@ -140,15 +140,9 @@ pub fn sample_to_value(s: &Sample) -> Value {
 /// as `\u` escapes (as the reference fixtures have them), so that no line splitter that knows
 /// Unicode line breaks cuts the line. Floats are written as Python writes them.
 pub fn value_to_json_line(v: &Value) -> String {
-    serialize_line(v)
-}
-
-/// Any `Serialize` value whose floats are finite as one JSONL line (see
-/// [`value_to_json_line`]), written straight from the value.
-fn serialize_line<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Vec::new();
-    write_serialize(value, Style::Line, &mut out).expect("writing to memory cannot fail");
-    String::from_utf8(out).expect("the writer writes UTF-8")
+    let mut out = String::new();
+    write_value(v, Style::Line, &mut out);
+    out
 }
 
 /// A [`Json`] value as one JSONL line (no newline), written as [`value_to_json_line`] writes
@@ -161,7 +155,51 @@ pub fn json_to_line(json: &Json) -> String {
 
 /// A sample as one JSONL line (no newline); see [`value_to_json_line`].
 pub fn sample_to_json_line(s: &Sample) -> String {
-    serialize_line(s)
+    let mut out = String::new();
+    write_sample(s, &mut out);
+    out
+}
+
+/// Appends [`sample_to_json_line`] of `s` to `out`: the fields of [`Sample`] in their order,
+/// written straight from the struct (a weight that is not finite is `null`, as in a
+/// `serde_json` value).
+pub fn write_sample(s: &Sample, out: &mut String) {
+    let text = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
+    out.push_str("{\"source_trajectory_id\": ");
+    text(&s.source_trajectory_id, out);
+    out.push_str(", \"format\": ");
+    text(s.format.as_str(), out);
+    out.push_str(", \"hindsight_prompt\": ");
+    text(&s.hindsight_prompt, out);
+    out.push_str(", \"weight\": ");
+    write_f64(s.weight, out);
+    for (name, messages) in [("chosen", &s.chosen), ("rejected", &s.rejected)] {
+        out.push_str(", \"");
+        out.push_str(name);
+        out.push_str("\": [");
+        for (i, m) in messages.iter().enumerate() {
+            out.push_str(if i > 0 {
+                ", {\"role\": "
+            } else {
+                "{\"role\": "
+            });
+            text(&m.role, out);
+            out.push_str(", \"content\": ");
+            text(&m.content, out);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push_str(", \"metadata\": {");
+    for (i, (k, v)) in s.metadata.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        text(k, out);
+        out.push_str(": ");
+        write_value(v, Style::Line, out);
+    }
+    out.push_str("}}");
 }
 
 /// The differential replay: rule-based Stage 1 and Stage 2 and the three envelopes packaged
@@ -169,13 +207,13 @@ pub fn sample_to_json_line(s: &Sample) -> String {
 /// `tests/fixtures/reference/expected.jsonl`. Used by the `replay` command and the
 /// differential test.
 pub mod replay {
-    use super::{package, serialize_line};
-    use crate::model::{
-        ExtractedOutcome, FailureAnalysis, FailureType, Relabel, Sample, SampleFormat, Trajectory,
-    };
+    use super::{package, write_sample};
+    use crate::json::{write_f64, write_str_styled, Style};
+    use crate::model::{ExtractedOutcome, FailureAnalysis, Relabel, SampleFormat, Trajectory};
+    use crate::stages::detect::rules::{CompiledLexicon, RuleScan};
     use crate::stages::{detect, extract};
-    use serde::Serialize;
     use serde_json::Value;
+    use std::rc::Rc;
 
     /// Prefix of the fixed hindsight prompt (followed by the trajectory id).
     pub const HINDSIGHT_PREFIX: &str = "HINDSIGHT::";
@@ -194,65 +232,105 @@ pub mod replay {
         }
     }
 
-    /// One replay record, fields in the fixture's order.
-    #[derive(Serialize)]
-    struct Line<'a> {
-        trajectory_id: &'a str,
-        analysis: AnalysisFields<'a>,
-        outcome: &'a ExtractedOutcome,
-        sft: Sample,
-        dpo: Sample,
-        sharegpt: Sample,
-    }
-
-    /// The fields of [`FailureAnalysis`] the reference writes (not the weight).
-    #[derive(Serialize)]
-    struct AnalysisFields<'a> {
-        is_failure: bool,
-        failure_type: Option<FailureType>,
-        severity: f64,
-        explanation: &'a str,
-        recoverable: bool,
-    }
-
-    /// Builds the record of `t` from its Stage 1 and Stage 2 results and hands it to `write`.
-    fn with_line<R>(
-        t: &Trajectory,
-        analysis: &FailureAnalysis,
-        outcome: &ExtractedOutcome,
-        write: impl FnOnce(&Line) -> R,
-    ) -> R {
-        let relabel = fixed_relabel(t);
-        let envelope = |format| package(t, &relabel, analysis.severity, format);
-        write(&Line {
-            trajectory_id: &t.trajectory_id,
-            analysis: AnalysisFields {
-                is_failure: analysis.is_failure,
-                failure_type: analysis.failure_type,
-                severity: analysis.severity,
-                explanation: &analysis.explanation,
-                recoverable: analysis.recoverable,
-            },
-            outcome,
-            sft: envelope(SampleFormat::Sft),
-            dpo: envelope(SampleFormat::Dpo),
-            sharegpt: envelope(SampleFormat::Sharegpt),
-        })
-    }
-
     /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
     /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
     pub fn replay_line(t: &Trajectory) -> Value {
-        let (analysis, outcome) = (detect::rules::detect(t), extract::rules::extract(t));
-        with_line(t, &analysis, &outcome, |line| {
-            serde_json::to_value(line).expect("a replay record always serializes")
-        })
+        serde_json::from_str(&replay_line_text(t)).expect("a replay line is JSON")
     }
 
     /// [`replay_line`] written as the fixture writes it (no newline).
     pub fn replay_line_text(t: &Trajectory) -> String {
-        let (analysis, outcome) = (detect::rules::detect(t), extract::rules::extract(t));
-        with_line(t, &analysis, &outcome, |line| serialize_line(line))
+        let mut out = String::new();
+        Replayer::new().write_line(t, &mut out);
+        out
+    }
+
+    /// Writes replay lines for many trajectories: the reference lexicon compiled once, and
+    /// one [`RuleScan`] of each trajectory's text shared by Stages 1 and 2.
+    pub struct Replayer {
+        lexicon: Rc<CompiledLexicon>,
+        scan: RuleScan,
+    }
+
+    impl Default for Replayer {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Replayer {
+        pub fn new() -> Self {
+            Replayer {
+                lexicon: detect::rules::reference_compiled(),
+                scan: RuleScan::new(),
+            }
+        }
+
+        /// Appends [`replay_line_text`] of `t` to `out`.
+        pub fn write_line(&mut self, t: &Trajectory, out: &mut String) {
+            self.scan.run(t, &self.lexicon);
+            let analysis = detect::rules::detect_scanned(t, &self.lexicon, &self.scan);
+            let outcome = extract::rules::extract_scanned(t, &self.scan);
+            write_record(t, &analysis, &outcome, out);
+        }
+    }
+
+    /// The replay record, fields in the fixture's order.
+    fn write_record(
+        t: &Trajectory,
+        analysis: &FailureAnalysis,
+        outcome: &ExtractedOutcome,
+        out: &mut String,
+    ) {
+        let text = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
+        let texts = |items: &[String], out: &mut String| {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                text(item, out);
+            }
+            out.push(']');
+        };
+        out.push_str("{\"trajectory_id\": ");
+        text(&t.trajectory_id, out);
+        out.push_str(", \"analysis\": {\"is_failure\": ");
+        out.push_str(bool_text(analysis.is_failure));
+        out.push_str(", \"failure_type\": ");
+        match analysis.failure_type {
+            Some(f) => text(f.as_str(), out),
+            None => out.push_str("null"),
+        }
+        out.push_str(", \"severity\": ");
+        write_f64(analysis.severity, out);
+        out.push_str(", \"explanation\": ");
+        text(&analysis.explanation, out);
+        out.push_str(", \"recoverable\": ");
+        out.push_str(bool_text(analysis.recoverable));
+        out.push_str("}, \"outcome\": {\"actual_achievements\": ");
+        texts(&outcome.actual_achievements, out);
+        out.push_str(", \"key_observations\": ");
+        texts(&outcome.key_observations, out);
+        out.push_str(", \"limitations\": ");
+        text(&outcome.limitations, out);
+        out.push('}');
+        let relabel = fixed_relabel(t);
+        for format in SampleFormat::ALL {
+            out.push_str(", \"");
+            out.push_str(format.as_str());
+            out.push_str("\": ");
+            write_sample(&package(t, &relabel, analysis.severity, format), out);
+        }
+        out.push('}');
+    }
+
+    fn bool_text(b: bool) -> &'static str {
+        if b {
+            "true"
+        } else {
+            "false"
+        }
     }
 }
 
