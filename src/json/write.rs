@@ -91,6 +91,13 @@ pub fn write_python_str(s: &str, out: &mut String) {
 pub fn write_str_styled(s: &str, style: Style, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    write_str_contents(s, style, out);
+    out.push('"');
+}
+
+/// Appends the contents of a string literal of `s` (no quotes) in `style` to `out`: a string
+/// given in pieces is written as one literal by writing each piece so.
+pub fn write_str_contents(s: &str, style: Style, out: &mut String) {
     let table = match style {
         Style::Python => &PYTHON,
         Style::Line => &LINE,
@@ -99,7 +106,6 @@ pub fn write_str_styled(s: &str, style: Style, out: &mut String) {
         out.push_str(piece);
         Ok(())
     });
-    out.push('"');
 }
 
 /// What a byte of a string's UTF-8 needs: 0 nothing, [`ESC`] an escape of its own (JSON's
@@ -138,8 +144,8 @@ fn line_break_escape(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Hands `s` to `emit` in pieces, each either a run of `s` to copy or an escape, as `table`
-/// says. One pass over the bytes, eight at a time where none needs a look; runs are copied
-/// whole.
+/// says. One pass over the bytes, eight at a time up to the next byte that may need one; runs
+/// are copied whole.
 fn escape_runs<E>(
     s: &str,
     table: &[u8; 256],
@@ -147,12 +153,11 @@ fn escape_runs<E>(
 ) -> Result<(), E> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    // Any byte of a word that is not ASCII needs a look when the table has lead bytes.
-    let high = table[0xC2] == LEAD;
+    let line_breaks = table[0xC2] == LEAD;
     let mut run_start = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        i = skip_plain(bytes, i, high);
+    loop {
+        i = next_special(bytes, i, line_breaks);
         let Some(&b) = bytes.get(i) else {
             break;
         };
@@ -201,26 +206,33 @@ fn escape_runs<E>(
     emit(&s[run_start..])
 }
 
-/// The first position from `i` on, moving eight bytes at a time, where a word of `bytes` may
-/// hold a byte a JSON string cannot carry as is (`"`, `\`, below U+0020) or, when `high`, any
-/// byte that is not ASCII; `bytes.len()` or a position before the first such byte.
-pub(crate) fn skip_plain(bytes: &[u8], mut i: usize, high: bool) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let high_mask = if high { HIGHS } else { 0 };
+/// The position of the first byte from `i` on that a JSON string cannot carry as is (`"`,
+/// `\`, below U+0020) or, with `line_breaks`, that may start U+0085, U+2028 or U+2029 (0xC2,
+/// 0xE2); `bytes.len()` when there is none. Reads eight bytes at a time.
+pub(crate) fn next_special(bytes: &[u8], mut i: usize, line_breaks: bool) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // The top bit of each zero byte of `v`, and maybe of bytes above the lowest zero byte: so
+    // the lowest bit set marks the first zero byte exactly.
+    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     while let Some(word) = bytes.get(i..i + 8) {
-        let w = u64::from_ne_bytes(word.try_into().expect("eight bytes"));
-        // Bytes below 0x20; quote; backslash; and the top bit where asked.
-        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let special = below
-            | has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w & high_mask);
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let mut special = (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+            | zeros(w ^ (ONES * u64::from(b'"')))
+            | zeros(w ^ (ONES * u64::from(b'\\')));
+        if line_breaks {
+            special |= zeros(w ^ (ONES * 0xC2)) | zeros(w ^ (ONES * 0xE2));
+        }
         if special != 0 {
-            break;
+            return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' || (line_breaks && (b == 0xC2 || b == 0xE2)) {
+            return i;
+        }
+        i += 1;
     }
     i
 }
@@ -233,8 +245,8 @@ pub fn write_value(value: &Value, style: Style, out: &mut String) {
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => out.push_str(itoa(i128::from(u)).as_str()),
-            (None, Some(i)) => out.push_str(itoa(i128::from(i)).as_str()),
+            (Some(u), _) => out.push_str(Decimal::new(u).as_str()),
+            (None, Some(i)) => out.push_str(Decimal::signed(i).as_str()),
             (None, None) => write_f64(n.as_f64().unwrap_or(f64::NAN), out),
         },
         Value::String(s) => write_str_styled(s, style, out),
@@ -273,33 +285,40 @@ pub fn write_f64(f: f64, out: &mut String) {
     }
 }
 
-/// An integer in decimal, on the stack.
-fn itoa(n: i128) -> PyInt {
-    let mut buf = [0u8; 40];
-    let mut at = buf.len();
-    let mut m = n.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    PyInt { buf, at }
-}
-
-struct PyInt {
-    buf: [u8; 40],
+/// An integer written in decimal, on the stack.
+pub struct Decimal {
+    buf: [u8; 20],
     at: usize,
 }
 
-impl PyInt {
-    fn as_str(&self) -> &str {
+impl Decimal {
+    pub fn new(n: u64) -> Decimal {
+        let mut d = Decimal {
+            buf: [b'-'; 20],
+            at: 20,
+        };
+        let mut m = n;
+        loop {
+            d.at -= 1;
+            d.buf[d.at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                return d;
+            }
+        }
+    }
+
+    /// A negative `n` (the only use): its digits after a `-`.
+    fn signed(n: i64) -> Decimal {
+        let mut d = Decimal::new(n.unsigned_abs());
+        if n < 0 {
+            // 19 digits at most, so there is room; the buffer's filler is `-`.
+            d.at -= 1;
+        }
+        d
+    }
+
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf[self.at..]).expect("ASCII digits")
     }
 }
@@ -330,6 +349,68 @@ mod tests {
             python_dumps(&Json::Object(o)),
             "{\"q\": \"naïve \\\"x\\\"\\n\\u0001\", \"f\": {\"max\": 74.0, \"big\": 123456789012345678901234567890}, \"l\": [null, false, 1e-07], \"e\": {}, \"a\": []}"
         );
+    }
+
+    /// Each character escaped on its own, the plain way.
+    fn escaped_char_by_char(s: &str, style: Style) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                '\u{85}' | '\u{2028}' | '\u{2029}' if style == Style::Line => {
+                    out.push_str(&format!("\\u{:04x}", c as u32))
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_escape_as_char_by_char_at_any_offset() {
+        let pieces = [
+            "a", "\"", "\\", "\n", "\u{1}", "\u{1f}", " ", "é", "\u{85}", "\u{2028}", "\u{2029}",
+            "\u{2027}", "\u{2030}", "\u{84}", "\u{86}", "€", "🎮", "\u{7f}", "/", "xxxxxxxx",
+        ];
+        // Every piece at every offset within an eight-byte word, before and after others.
+        for (i, a) in pieces.iter().enumerate() {
+            for b in &pieces[i..] {
+                for pad in 0..9 {
+                    let s = format!("{}{a}{}{b}{}", "p".repeat(pad), "q".repeat(pad), "r");
+                    for style in [Style::Python, Style::Line] {
+                        let mut out = String::new();
+                        write_str_styled(&s, style, &mut out);
+                        assert_eq!(out, escaped_char_by_char(&s, style), "{s:?} {style:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn serde_values_are_written_as_their_json() {
+        let value = serde_json::json!({
+            "i": -3, "u": u64::MAX, "f": 0.1, "w": 100.0, "e": 1e-7, "s": "x\u{2028}\"",
+            "a": [null, true, false, [], {}], "n": {"k": [1.5]}
+        });
+        let json: Json = serde_json::from_value(value.clone()).unwrap();
+        for style in [Style::Python, Style::Line] {
+            let (mut from_value, mut from_json) = (String::new(), String::new());
+            write_value(&value, style, &mut from_value);
+            write_styled(&json, style, &mut from_json);
+            assert_eq!(from_value, from_json);
+        }
+        let mut out = String::new();
+        write_value(&value, Style::Line, &mut out);
+        assert!(out.starts_with("{\"i\": -3, \"u\": 18446744073709551615, \"f\": 0.1, \"w\": 100.0, \"e\": 1e-07, \"s\": \"x\\u2028\\\"\""));
     }
 
     #[test]

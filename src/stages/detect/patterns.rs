@@ -14,7 +14,9 @@ pub struct Patterns {
     /// The class of each byte: bytes that occur in no pattern share class 0.
     classes: [u8; 256],
     classes_len: usize,
-    /// `next[state * classes_len + class]`: the state after reading a byte of `class`.
+    /// `next[row + class]`: the state after reading a byte of `class` in the state whose row
+    /// starts at `row`. A state is known by the start of its row (its index times
+    /// `classes_len`), with [`HAS_OUTPUT`] set when patterns end there.
     next: Vec<u32>,
     /// The patterns that end at each state: `outputs[output_at[s]..output_at[s + 1]]`.
     output_at: Vec<u32>,
@@ -22,6 +24,9 @@ pub struct Patterns {
     /// Each pattern's length in bytes.
     lens: Vec<usize>,
 }
+
+/// The bit of a state that says patterns end there.
+const HAS_OUTPUT: u32 = 1 << 31;
 
 /// Where a scan stands between two pieces of text fed to [`Patterns::feed`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,6 +117,17 @@ impl Patterns {
             outputs.extend_from_slice(e);
         }
         output_at.push(outputs.len() as u32);
+        assert!(
+            states * classes_len < HAS_OUTPUT as usize,
+            "too many patterns for one automaton"
+        );
+        for to in &mut next {
+            let state = *to as usize;
+            *to = (state * classes_len) as u32;
+            if !ends[state].is_empty() {
+                *to |= HAS_OUTPUT;
+            }
+        }
         Patterns {
             classes,
             classes_len,
@@ -140,18 +156,19 @@ impl Patterns {
     /// pattern that ends in `text`, with `end` the offset just after it counted from the
     /// first byte ever fed at this cursor. Text fed in pieces matches as if it were one.
     pub fn feed(&self, cursor: &mut Cursor, text: &[u8], mut found: impl FnMut(usize, usize)) {
-        let mut state = cursor.state as usize;
+        let mut state = cursor.state;
         for (i, &b) in text.iter().enumerate() {
             let class = usize::from(self.classes[usize::from(b)]);
-            state = self.next[state * self.classes_len + class] as usize;
-            let (from, to) = (self.output_at[state], self.output_at[state + 1]);
-            if from != to {
+            state = self.next[(state & !HAS_OUTPUT) as usize + class];
+            if state & HAS_OUTPUT != 0 {
+                let index = (state & !HAS_OUTPUT) as usize / self.classes_len;
+                let (from, to) = (self.output_at[index], self.output_at[index + 1]);
                 for &id in &self.outputs[from as usize..to as usize] {
                     found(id as usize, cursor.offset + i + 1);
                 }
             }
         }
-        cursor.state = state as u32;
+        cursor.state = state;
         cursor.offset += text.len();
     }
 }
