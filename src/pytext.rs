@@ -108,16 +108,39 @@ pub fn lower_into(s: &str, out: &mut String) {
             out.push_str(&lower_in_context(s));
             return;
         }
-        push_ascii_lower(&s[run..i], out);
+        i += c.len_utf8();
+        if is_uncased_block(c) {
+            // Stays as it is: part of the run.
+            continue;
+        }
+        push_ascii_lower(&s[run..i - c.len_utf8()], out);
         if is_later_uppercase(c) {
             out.push(c);
         } else {
             out.extend(c.to_lowercase());
         }
-        i += c.len_utf8();
         run = i;
     }
     push_ascii_lower(&s[run..], out);
+}
+
+/// Blocks where no character has a lower-case mapping (punctuation, symbols, arrows, box
+/// drawing, CJK, Hangul, emoji): frequent in trajectories, and skipped without a table lookup.
+/// A test checks every code point of them against `char::to_lowercase`.
+const UNCASED_BLOCKS: &[(u32, u32)] = &[
+    (0x2000, 0x20FF),
+    (0x2190, 0x23FF),
+    (0x2500, 0x27BF),
+    (0x3000, 0x9FFF),
+    (0xAC00, 0xD7A3),
+    (0x1F000, 0x1FBFF),
+];
+
+fn is_uncased_block(c: char) -> bool {
+    let c = c as u32;
+    UNCASED_BLOCKS
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 fn push_ascii_lower(run: &str, out: &mut String) {
@@ -335,6 +358,77 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(lower(s), *want, "lower({s:?})");
+        }
+    }
+
+    #[test]
+    fn uncased_blocks_have_no_lower_case() {
+        for &(lo, hi) in UNCASED_BLOCKS {
+            for c in (lo..=hi).filter_map(char::from_u32) {
+                assert!(c.to_lowercase().eq([c]), "{c:?} has a lower case");
+                assert!(!is_later_uppercase(c) && c != 'Σ');
+            }
+        }
+    }
+
+    #[test]
+    fn lower_in_one_pass_is_lower_in_context() {
+        // The one-pass path against the contextual one it leaves Σ to, over mixed text.
+        let pieces = [
+            "A",
+            "z",
+            "É",
+            "İ",
+            "\u{212a}",
+            "ǅ",
+            "ẞ",
+            "—",
+            "→",
+            "🎮",
+            "中",
+            "한",
+            "\u{1c89}",
+            "\u{10d50}",
+            "Ⓐ",
+            "Ⅻ",
+            "Ω",
+            " ",
+            ".",
+            "\u{301}",
+            "ß",
+            "Ꙁ",
+            "Ａ",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}x{c}");
+                    assert_eq!(lower(&s), lower_in_context(&s), "lower({s:?})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lower_of_space_joined_parts_is_the_parts_lowered() {
+        // Rule-based detection lower-cases the parts one by one: a space ends any final-sigma
+        // context, as the end of a text does.
+        let parts = [
+            "ΑΣ",
+            "Σ",
+            "ΣΑ",
+            "Α.Σ",
+            "ΑΣ\u{301}",
+            "",
+            "x",
+            "Σ\u{1c89}",
+            "\u{301}Α",
+        ];
+        for a in parts {
+            for b in parts {
+                let joined = lower(&format!("{a} {b}"));
+                assert_eq!(joined, format!("{} {}", lower(a), lower(b)), "{a:?} {b:?}");
+            }
         }
     }
 
