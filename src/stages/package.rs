@@ -544,6 +544,7 @@ mod tests {
             action_input: input,
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 

@@ -411,6 +411,7 @@ mod tests {
             action_input: Default::default(),
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 
