@@ -400,16 +400,19 @@ impl Pool {
 
     fn work(work: &Mutex<Receiver<Work>>, done: &SyncSender<Done>) {
         let mut replayer = Replayer::new();
+        // Each batch's lines start with room for as much as the last batch wrote.
+        let mut room = 0;
         loop {
             let next = work.lock().map(|rx| rx.recv());
             let Ok(Ok((seq, records))) = next else {
                 return;
             };
-            let mut lines = String::new();
+            let mut lines = String::with_capacity(room);
             for record in &records {
                 replayer.write_line(&record.trajectory, &mut lines);
                 lines.push('\n');
             }
+            room = lines.len();
             if done.send((seq, lines, records.len())).is_err() {
                 return;
             }
