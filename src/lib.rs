@@ -7,6 +7,7 @@
 pub mod client;
 pub mod example;
 pub mod export;
+pub mod grounding;
 pub mod import;
 pub mod json;
 pub mod llm;
