@@ -5,6 +5,7 @@
 //! sample), failed (the endpoint or the configuration did not let the stage run; worth
 //! retrying), or cancelled by the user.
 
+use crate::grounding::{self, GroundingMode};
 use crate::llm::Sleep;
 use crate::llm::{CallKind, CallRecord, CallSettings, ChatClient, ChatError, StageError};
 use crate::llm::{StructuredMode, Templates, UsageByStage};
@@ -52,6 +53,8 @@ pub struct Settings {
     pub structured: StructuredMode,
     /// Trajectories processed at once.
     pub concurrency: usize,
+    /// What an accepted goal naming things the run never saw does (default: flag).
+    pub grounding: GroundingMode,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             max_tokens: 2048,
             structured: StructuredMode::JsonSchema,
             concurrency: 4,
+            grounding: GroundingMode::Flag,
         }
     }
 }
@@ -470,10 +474,33 @@ pub async fn process<C: ChatClient>(
         &extracted,
     )
     .await;
+    let mut report = report;
+    check_grounding(&mut report, trajectory, settings.grounding);
     result.extracted = Some(extracted);
     result.outcome = relabel_outcome(&report);
     result.relabel = Some(report);
     result
+}
+
+/// The grounding check after Algorithm 1's acceptance: recorded with the report, and in
+/// [`GroundingMode::Reject`] an ungrounded goal turns the acceptance into a rejection that
+/// says why (the attempts stay as they were).
+pub fn check_grounding(report: &mut RelabelReport, trajectory: &Trajectory, mode: GroundingMode) {
+    if mode == GroundingMode::Off {
+        return;
+    }
+    let Some(goal) = report.relabel().map(|r| r.hindsight_prompt.clone()) else {
+        return;
+    };
+    let check = grounding::check(&goal, trajectory);
+    if mode == GroundingMode::Reject {
+        if let Some(reason) = check.reason() {
+            report.decision = RelabelDecision::Rejected {
+                reason: format!("accepted goal rejected by the grounding check: {reason}"),
+            };
+        }
+    }
+    report.grounding = Some(check);
 }
 
 fn relabel_outcome(report: &RelabelReport) -> Outcome {
@@ -1310,6 +1337,45 @@ mod tests {
         assert!(recorded
             .iter()
             .all(|r| r.as_ref().is_some_and(|r| r.outcome.is_accepted())));
+    }
+
+    #[test]
+    fn an_ungrounded_goal_is_flagged_or_rejected_as_set() {
+        const UNGROUNDED: &str = r#"{"hindsight_prompt": "Find the Lenovo ThinkPad for $649", "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#;
+        let replies = || ScriptedClient::with_replies([Ok(UNGROUNDED), Ok(JUDGE_OK)]);
+        let flagged = run_one(&replies(), &settings(), &good());
+        assert!(flagged.outcome.is_accepted(), "flag is the default");
+        let g = flagged.relabel.as_ref().unwrap().grounding.clone().unwrap();
+        let texts: Vec<&str> = g.ungrounded.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["Lenovo ThinkPad", "$649"]);
+
+        let reject = Settings {
+            grounding: GroundingMode::Reject,
+            ..settings()
+        };
+        let rejected = run_one(&replies(), &reject, &good());
+        match &rejected.outcome {
+            Outcome::Rejected { stage, reason } => {
+                assert_eq!(*stage, Stage::Relabeling);
+                assert!(reason.contains("grounding check"), "{reason}");
+                assert!(reason.contains("“Lenovo ThinkPad” (name)"), "{reason}");
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert!(rejected.sample(&good(), SampleFormat::Sft).is_none());
+        assert_eq!(rejected.relabel.as_ref().unwrap().attempts.len(), 1);
+
+        // A grounded goal passes in every mode; off records nothing.
+        let grounded = || ScriptedClient::with_replies([Ok(RELABEL_OK), Ok(JUDGE_OK)]);
+        let r = run_one(&grounded(), &reject, &good());
+        assert!(r.outcome.is_accepted());
+        assert!(r.relabel.as_ref().unwrap().grounding.as_ref().unwrap().is_grounded());
+        let off = Settings {
+            grounding: GroundingMode::Off,
+            ..settings()
+        };
+        let r = run_one(&replies(), &off, &good());
+        assert!(r.outcome.is_accepted() && r.relabel.unwrap().grounding.is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! written by an older version, or only part of it, still loads. There is no API key here: the
 //! key lives in memory, and only in its own storage slot when the user asks for it.
 
+use crate::grounding::GroundingMode;
 use crate::llm::StructuredMode;
 use crate::pipeline::{Mode, Settings};
 use serde::{Deserialize, Serialize};
@@ -106,6 +107,8 @@ pub struct Prefs {
     pub detection: Mode,
     pub extraction: Mode,
     pub structured: Structured,
+    /// What the grounding check does with an accepted goal naming things the run never saw.
+    pub grounding: GroundingMode,
 }
 
 impl Default for Prefs {
@@ -126,6 +129,7 @@ impl Default for Prefs {
             detection: s.detection,
             extraction: s.extraction,
             structured: Structured::Auto,
+            grounding: s.grounding,
         }
     }
 }
@@ -153,6 +157,7 @@ impl Prefs {
             max_tokens: self.max_tokens,
             structured: self.structured.mode(),
             concurrency: self.concurrency,
+            grounding: self.grounding,
             ..Settings::default()
         }
     }
@@ -187,6 +192,7 @@ pub struct Draft {
     pub detection: String,
     pub extraction: String,
     pub structured: String,
+    pub grounding: String,
 }
 
 impl From<&Prefs> for Draft {
@@ -204,6 +210,7 @@ impl From<&Prefs> for Draft {
             detection: mode_str(p.detection).into(),
             extraction: mode_str(p.extraction).into(),
             structured: p.structured.as_str().into(),
+            grounding: p.grounding.as_str().into(),
         }
     }
 }
@@ -262,6 +269,10 @@ impl Draft {
             errors.push("structured output: choose one of the listed modes".into());
             Structured::Auto
         });
+        let grounding = GroundingMode::parse(&self.grounding).unwrap_or_else(|| {
+            errors.push("grounding check: choose reject, flag or off".into());
+            GroundingMode::Flag
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -278,6 +289,7 @@ impl Draft {
             detection,
             extraction,
             structured,
+            grounding,
         })
     }
 }
@@ -307,6 +319,18 @@ mod tests {
         assert_eq!((p.temperature, p.max_tokens, p.concurrency), (0.3, 2048, 4));
         assert_eq!((p.detection, p.extraction), (Mode::Rules, Mode::Llm));
         assert_eq!(p.structured, Structured::Auto);
+        assert_eq!(p.grounding, GroundingMode::Flag);
+    }
+
+    #[test]
+    fn grounding_mode_is_a_setting() {
+        let mut d = Draft::from(&Prefs::default());
+        d.grounding = "reject".into();
+        let p = d.parse().unwrap();
+        assert_eq!(p.to_pipeline_settings().grounding, GroundingMode::Reject);
+        assert_eq!(Prefs::from_json(&p.to_json()).grounding, GroundingMode::Reject);
+        d.grounding = "sometimes".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("grounding check"));
     }
 
     #[test]

@@ -179,6 +179,9 @@ pub struct RelabelReport {
     pub attempts: Vec<RelabelAttempt>,
     pub theta: f64,
     pub fallback_floor: f64,
+    /// The grounding check of the accepted goal, when it ran ([`crate::grounding`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<crate::grounding::Grounding>,
 }
 
 impl RelabelReport {
@@ -228,6 +231,7 @@ pub async fn relabel<C: ChatClient>(
         attempts: Vec::new(),
         theta,
         fallback_floor: floor,
+        grounding: None,
     };
     let messages = match templates.render_relabel(trajectory, outcome) {
         Ok(m) => m,
