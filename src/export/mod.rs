@@ -89,7 +89,7 @@ impl Target {
 
 /// Choices that shape the tool layouts (the native envelopes are the reference's and ignore
 /// them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExportOptions {
     /// Also write the runs the source marked as successful, unchanged: goal = their original
@@ -102,6 +102,11 @@ pub struct ExportOptions {
     /// Write the sample weight and provenance as extra columns where the layout tolerates them
     /// (LLaMA-Factory, TRL; never OpenAI). On by default.
     pub provenance: bool,
+    /// Of each cluster of near-duplicate goals ([`crate::duplicates`]), write only the sample
+    /// with the highest confidence. Off by default; applies to every target.
+    pub one_per_cluster: bool,
+    /// The similarity at which goals are near-duplicates (the run's setting).
+    pub duplicate_threshold: f64,
 }
 
 impl Default for ExportOptions {
@@ -110,7 +115,22 @@ impl Default for ExportOptions {
             include_successes: false,
             thoughts: false,
             provenance: true,
+            one_per_cluster: false,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
         }
+    }
+}
+
+impl ExportOptions {
+    /// Which entries' relabeled samples are written: all, or the one kept per cluster.
+    fn kept(&self, session: &Session) -> Vec<bool> {
+        if !self.one_per_cluster {
+            return vec![true; session.entries.len()];
+        }
+        crate::duplicates::session_memberships(session, self.duplicate_threshold)
+            .into_iter()
+            .map(|m| m.is_none_or(|m| m.kept))
+            .collect()
     }
 }
 
@@ -271,7 +291,8 @@ pub struct ExportFile {
 /// both rows).
 pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
     let mut out = Vec::new();
-    for e in &session.entries {
+    let kept = options.kept(session);
+    for (e, kept) in session.entries.iter().zip(kept) {
         let t = &e.trajectory;
         let base = |kind| Provenance {
             kind,
@@ -287,7 +308,7 @@ pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportIte
         };
         if let Some(r) = &e.result {
             let relabel = r.relabel.as_ref().and_then(|rep| rep.relabel());
-            let weight = r.analysis.as_ref().map(|a| a.weight);
+            let weight = r.analysis.as_ref().map(|a| a.weight).filter(|_| kept);
             if let (
                 Some(relabel),
                 Some(weight),
@@ -336,7 +357,7 @@ pub fn build(
 ) -> ExportFile {
     let name = target.file_name(stamp);
     if let Target::Native(format) = target {
-        let text = samples_jsonl(session, format);
+        let text = samples_jsonl_kept(session, format, &options.kept(session));
         let rows = text.lines().count();
         return ExportFile {
             target,
@@ -378,8 +399,12 @@ pub fn build(
 
 /// The accepted samples of `session` in `format`, one JSON object per line, in load order.
 pub fn samples_jsonl(session: &Session, format: SampleFormat) -> String {
+    samples_jsonl_kept(session, format, &vec![true; session.entries.len()])
+}
+
+fn samples_jsonl_kept(session: &Session, format: SampleFormat, kept: &[bool]) -> String {
     let mut out = String::new();
-    for e in &session.entries {
+    for (e, _) in session.entries.iter().zip(kept).filter(|(_, k)| **k) {
         if let Some(sample) = e
             .result
             .as_ref()
