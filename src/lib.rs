@@ -6,6 +6,7 @@
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod example;
+pub mod custom;
 pub mod duplicates;
 pub mod export;
 pub mod grounding;

@@ -5,7 +5,9 @@
 //! key lives in memory, and only in its own storage slot when the user asks for it.
 
 use crate::grounding::GroundingMode;
-use crate::llm::StructuredMode;
+use crate::llm::{StructuredMode, TemplateError, TemplateSources, Templates};
+use crate::model::FailureType;
+use crate::stages::detect::rules::{Lexicon, SeverityFormula};
 use crate::pipeline::{Mode, Settings};
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +111,15 @@ pub struct Prefs {
     pub structured: Structured,
     /// What the grounding check does with an accepted goal naming things the run never saw.
     pub grounding: GroundingMode,
+    /// The similarity at which hindsight goals are near-duplicates ([`crate::duplicates`]).
+    pub duplicate_threshold: f64,
+    /// The similarity to the original goal at which a hindsight goal is "not a new goal".
+    pub restate_threshold: f64,
+    /// Edited prompt templates; `None`: the built-in ones. Kept even when they do not render
+    /// (then Run is blocked with the error, see [`Prefs::run_blocker`]).
+    pub templates: Option<TemplateSources>,
+    /// An edited lexicon; `None`: the reference's.
+    pub lexicon: Option<Lexicon>,
 }
 
 impl Default for Prefs {
@@ -130,6 +141,10 @@ impl Default for Prefs {
             extraction: s.extraction,
             structured: Structured::Auto,
             grounding: s.grounding,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
+            restate_threshold: crate::duplicates::DEFAULT_RESTATE_THRESHOLD,
+            templates: None,
+            lexicon: None,
         }
     }
 }
@@ -162,6 +177,24 @@ impl Prefs {
         }
     }
 
+    /// The templates a run uses (the edited ones, else the built-in), or the first error.
+    pub fn templates(&self) -> Result<Templates, TemplateError> {
+        match &self.templates {
+            Some(sources) => Templates::new(sources.clone()),
+            None => Ok(Templates::defaults()),
+        }
+    }
+
+    /// The template sources, edited or built-in.
+    pub fn template_sources(&self) -> TemplateSources {
+        self.templates.clone().unwrap_or_else(TemplateSources::defaults)
+    }
+
+    /// The lexicon rule-based detection uses (the edited one, else the reference's).
+    pub fn lexicon(&self) -> Lexicon {
+        self.lexicon.clone().unwrap_or_default()
+    }
+
     /// The request timeout in milliseconds.
     pub fn timeout_ms(&self) -> u32 {
         self.timeout_secs.saturating_mul(1000)
@@ -171,6 +204,12 @@ impl Prefs {
     pub fn run_blocker(&self) -> Option<String> {
         if self.timeout_secs == 0 {
             return Some("the request timeout must be at least 1 second".into());
+        }
+        if let Err(e) = self.templates() {
+            return Some(format!(
+                "the prompt template {} does not render",
+                crate::custom::error_text(&e)
+            ));
         }
         self.to_pipeline_settings().validate().err()
     }
@@ -193,10 +232,21 @@ pub struct Draft {
     pub extraction: String,
     pub structured: String,
     pub grounding: String,
+    pub duplicate_threshold: String,
+    pub restate_threshold: String,
+    /// The templates as edited (checked when a run starts, not here: a template being typed
+    /// is kept as it is).
+    pub templates: TemplateSources,
+    /// Each failure type's keywords, one per line, in priority order.
+    pub keywords: Vec<(FailureType, String)>,
+    pub severity_base: String,
+    pub severity_per_hit: String,
+    pub severity_cap: String,
 }
 
 impl From<&Prefs> for Draft {
     fn from(p: &Prefs) -> Self {
+        let lexicon = p.lexicon();
         Draft {
             base_url: p.base_url.clone(),
             model: p.model.clone(),
@@ -211,6 +261,13 @@ impl From<&Prefs> for Draft {
             extraction: mode_str(p.extraction).into(),
             structured: p.structured.as_str().into(),
             grounding: p.grounding.as_str().into(),
+            duplicate_threshold: p.duplicate_threshold.to_string(),
+            restate_threshold: p.restate_threshold.to_string(),
+            templates: p.template_sources(),
+            keywords: crate::custom::keyword_lists(&lexicon),
+            severity_base: lexicon.severity.base.to_string(),
+            severity_per_hit: lexicon.severity.per_hit.to_string(),
+            severity_cap: lexicon.severity.cap.to_string(),
         }
     }
 }
@@ -273,6 +330,14 @@ impl Draft {
             errors.push("grounding check: choose reject, flag or off".into());
             GroundingMode::Flag
         });
+        let duplicate_threshold = unit("near-duplicate similarity", &self.duplicate_threshold, &mut errors);
+        let restate_threshold = unit("\"not a new goal\" similarity", &self.restate_threshold, &mut errors);
+        let severity = SeverityFormula {
+            base: unit("severity base", &self.severity_base, &mut errors),
+            per_hit: unit("severity per hit", &self.severity_per_hit, &mut errors),
+            cap: unit("severity cap", &self.severity_cap, &mut errors),
+        };
+        let lexicon = crate::custom::lexicon_from_lists(&self.keywords, severity);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -290,6 +355,11 @@ impl Draft {
             extraction,
             structured,
             grounding,
+            duplicate_threshold,
+            restate_threshold,
+            templates: (self.templates != TemplateSources::defaults())
+                .then(|| self.templates.clone()),
+            lexicon: (lexicon != Lexicon::default()).then_some(lexicon),
         })
     }
 }
@@ -320,6 +390,42 @@ mod tests {
         assert_eq!((p.detection, p.extraction), (Mode::Rules, Mode::Llm));
         assert_eq!(p.structured, Structured::Auto);
         assert_eq!(p.grounding, GroundingMode::Flag);
+    }
+
+    #[test]
+    fn edited_templates_and_lexicon_are_kept_and_checked() {
+        let p = Prefs {
+            model: "m".into(),
+            ..Prefs::default()
+        };
+        let mut d = Draft::from(&p);
+        assert_eq!(d.parse().unwrap(), p, "unedited: nothing stored");
+        *d.templates.file_mut("judge_user.j2").unwrap() =
+            "Goal: {{ hindsight_prompt }}\n{% for s in steps %}\n{{ s.nope }}\n{% endfor %}".into();
+        d.keywords[1].1.push_str("\ngave up");
+        d.severity_per_hit = "0.2".into();
+        let edited = d.parse().expect("a broken template is kept, not refused");
+        let blocker = edited.run_blocker().unwrap();
+        assert!(
+            blocker.starts_with("the prompt template judge_user.j2, line 3: "),
+            "{blocker}"
+        );
+        let lexicon = edited.lexicon();
+        assert!(lexicon.entries[1].keywords.contains(&"gave up".to_string()));
+        assert_eq!(lexicon.severity.per_hit, 0.2);
+        // Saved and read back: the same preferences, and the form shows them again.
+        let back = Prefs::from_json(&edited.to_json());
+        assert_eq!(back, edited);
+        assert_eq!(Draft::from(&back), d);
+        // Reset to defaults: nothing stored again.
+        let reset = Draft::from(&Prefs {
+            templates: None,
+            lexicon: None,
+            ..back
+        });
+        assert_eq!(reset.parse().unwrap(), p);
+        d.severity_cap = "2".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("severity cap"));
     }
 
     #[test]
