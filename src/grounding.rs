@@ -100,9 +100,28 @@ pub struct GoalToken {
     pub text: String,
     pub start: usize,
     pub end: usize,
-    /// The keys it is compared by (one for most tokens; both readings of an ambiguous date).
-    #[serde(skip)]
+}
+
+/// A token with the keys it is compared by (one for most tokens; both readings of an
+/// ambiguous date).
+#[derive(Debug, Clone)]
+struct Scanned {
+    kind: TokenKind,
+    text: String,
+    start: usize,
+    end: usize,
     keys: Vec<String>,
+}
+
+impl Scanned {
+    fn public(self) -> GoalToken {
+        GoalToken {
+            kind: self.kind,
+            text: self.text,
+            start: self.start,
+            end: self.end,
+        }
+    }
 }
 
 /// What the check found for one goal.
@@ -153,11 +172,12 @@ pub fn check(goal: &str, trajectory: &Trajectory) -> Grounding {
 
 /// Checks `goal` against prepared evidence.
 pub fn check_against(goal: &str, evidence: &Evidence) -> Grounding {
-    let tokens = goal_tokens(goal);
+    let tokens = scan(goal);
     let checked = tokens.len();
     let ungrounded = tokens
         .into_iter()
         .filter(|t| !evidence.grounds(t))
+        .map(Scanned::public)
         .collect();
     Grounding {
         checked,
@@ -229,7 +249,7 @@ impl Evidence {
         evidence
     }
 
-    fn grounds(&self, token: &GoalToken) -> bool {
+    fn grounds(&self, token: &Scanned) -> bool {
         let set = match token.kind {
             TokenKind::Number | TokenKind::Amount => &self.numbers,
             TokenKind::Date => &self.dates,
@@ -480,8 +500,8 @@ fn plain_capitalised(word: &str) -> bool {
     chars.next().is_some_and(char::is_uppercase) && chars.all(|c| !c.is_uppercase() && !c.is_ascii_digit())
 }
 
-fn token(kind: TokenKind, text: &str, start: usize, end: usize, keys: Vec<String>) -> GoalToken {
-    GoalToken {
+fn token(kind: TokenKind, text: &str, start: usize, end: usize, keys: Vec<String>) -> Scanned {
+    Scanned {
         kind,
         text: text[start..end].to_owned(),
         start,
@@ -558,7 +578,7 @@ fn meridiem_at(text: &str, from: usize) -> Option<(&'static str, usize)> {
 }
 
 /// Every token of `text`, in order.
-fn scan(text: &str) -> Vec<GoalToken> {
+fn scan(text: &str) -> Vec<Scanned> {
     let lexemes = lex(text);
     let slice = |l: &Lexeme| &text[l.start..l.end];
     // The next lexeme after `i` that is not a single space, and whether a space separated them.
@@ -569,7 +589,7 @@ fn scan(text: &str) -> Vec<GoalToken> {
         }
         lexemes.get(j).map(|_| j)
     };
-    let mut out: Vec<GoalToken> = Vec::new();
+    let mut out: Vec<Scanned> = Vec::new();
     let mut sentence_start = true;
     let mut i = 0;
     while i < lexemes.len() {
@@ -686,7 +706,7 @@ fn year_after(text: &str, lexemes: &[Lexeme], i: usize) -> Option<(u32, usize, u
 
 /// Reads the numeric lexeme at `i` (with a currency, a meridiem, a month after it) into `out`;
 /// returns the index of the next lexeme to read.
-fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<GoalToken>) -> usize {
+fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<Scanned>) -> usize {
     let l = lexemes[i];
     let s = &text[l.start..l.end];
     if let Some(keys) = numeric_date(s) {
@@ -781,7 +801,7 @@ fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<GoalTok
 
 /// The tokens of a goal that the check looks for.
 pub fn goal_tokens(goal: &str) -> Vec<GoalToken> {
-    scan(goal)
+    scan(goal).into_iter().map(Scanned::public).collect()
 }
 
 #[cfg(test)]

@@ -540,7 +540,7 @@ fn first(path: &[u32], store: Store) -> Result<usize, PersistError> {
 /// left out.
 pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
     let record = SessionRecord::from_json(&parts.record)?;
-    let mut session = Session::new(Lexicon::default(), record.prefs.delta);
+    let mut session = Session::new(record.prefs.lexicon(), record.prefs.delta);
 
     let mut results: BTreeMap<usize, TrajectoryResult> = BTreeMap::new();
     for (path, text) in parts.results {

@@ -12,7 +12,7 @@ use crate::llm::{StructuredMode, Templates, UsageByStage};
 use crate::model::{ExtractedOutcome, FailureAnalysis, Sample, SampleFormat, Trajectory};
 use crate::stages::detect::rules::Lexicon;
 use crate::stages::relabel::{
-    relabel, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
+    relabel_judged, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
 };
 use crate::stages::{detect, extract, package};
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -55,6 +55,16 @@ pub struct Settings {
     pub concurrency: usize,
     /// What an accepted goal naming things the run never saw does (default: flag).
     pub grounding: GroundingMode,
+    /// The second judge's endpoint (base URL, never a key) when it is not the relabeler's.
+    pub judge_endpoint: Option<String>,
+    /// Second-judge calls at once on `judge_endpoint`.
+    pub judge_concurrency: usize,
+    /// What the judge's endpoint charges per million tokens (0: not priced), for the report.
+    pub judge_price_per_million: f64,
+    /// The similarity at which two hindsight goals are near-duplicates.
+    pub duplicate_threshold: f64,
+    /// The similarity to the original goal at which a hindsight goal is "not a new goal".
+    pub restate_threshold: f64,
 }
 
 impl Default for Settings {
@@ -75,6 +85,11 @@ impl Default for Settings {
             structured: StructuredMode::JsonSchema,
             concurrency: 4,
             grounding: GroundingMode::Flag,
+            judge_endpoint: None,
+            judge_concurrency: 4,
+            judge_price_per_million: 0.0,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
+            restate_threshold: crate::duplicates::DEFAULT_RESTATE_THRESHOLD,
         }
     }
 }
@@ -108,10 +123,33 @@ impl Settings {
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
         }
+        if self.judge_endpoint.is_some() && self.judge_concurrency == 0 {
+            return Err("the judge's concurrency must be at least 1".into());
+        }
+        if !(self.judge_price_per_million >= 0.0 && self.judge_price_per_million.is_finite()) {
+            return Err(format!(
+                "the judge's price per million tokens must be 0 or more, not {}",
+                self.judge_price_per_million
+            ));
+        }
         if self.model.trim().is_empty() {
             return Err("choose a model: the relabeling stage needs one".into());
         }
         Ok(())
+    }
+
+    /// The second judge's model: `judge_model`, else the relabeler's.
+    pub fn judge_model_name(&self) -> &str {
+        self.judge_model
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or(&self.model)
+    }
+
+    /// Whether the second judge is the relabeling model itself (on the same endpoint or on
+    /// another serving the same model name).
+    pub fn judge_is_same_model(&self) -> bool {
+        self.judge_model_name() == self.model
     }
 
     /// Settings of the LLM-mode detect and extract calls.
@@ -397,9 +435,22 @@ fn stage_error_outcome(stage: Stage, error: &StageError) -> Outcome {
     }
 }
 
-/// Runs the whole pipeline on one trajectory.
+/// Runs the whole pipeline on one trajectory, every call on `client`.
 pub async fn process<C: ChatClient>(
     client: &C,
+    templates: &Templates,
+    settings: &Settings,
+    lexicon: &Lexicon,
+    trajectory: &Trajectory,
+) -> TrajectoryResult {
+    process_judged(client, client, templates, settings, lexicon, trajectory).await
+}
+
+/// Runs the whole pipeline on one trajectory, the second judge's calls on `judge` and every
+/// other call on `client`.
+pub async fn process_judged<C: ChatClient, J: ChatClient>(
+    client: &C,
+    judge: &J,
     templates: &Templates,
     settings: &Settings,
     lexicon: &Lexicon,
@@ -466,8 +517,9 @@ pub async fn process<C: ChatClient>(
     };
 
     // Stage 3.
-    let report = relabel(
+    let report = relabel_judged(
         client,
+        judge,
         templates,
         &settings.relabel_settings(),
         trajectory,
@@ -754,11 +806,30 @@ pub async fn run_controlled<C, S, L, F>(
     client: &C,
     setup: RunSetup<'_>,
     control: &mut RunControl,
+    load: L,
+    yield_now: &S,
+    on_result: F,
+) where
+    C: ChatClient,
+    S: Sleep,
+    L: FnMut(usize) -> Trajectory,
+    F: FnMut(usize, Verdict, TrajectoryResult) -> bool,
+{
+    run_controlled_judged(client, client, setup, control, load, yield_now, on_result).await
+}
+
+/// [`run_controlled`] with the second judge's calls on `judge`.
+pub async fn run_controlled_judged<C, J, S, L, F>(
+    client: &C,
+    judge: &J,
+    setup: RunSetup<'_>,
+    control: &mut RunControl,
     mut load: L,
     yield_now: &S,
     mut on_result: F,
 ) where
     C: ChatClient,
+    J: ChatClient,
     S: Sleep,
     L: FnMut(usize) -> Trajectory,
     F: FnMut(usize, Verdict, TrajectoryResult) -> bool,
@@ -768,8 +839,9 @@ pub async fn run_controlled<C, S, L, F>(
         while let Some(item) = control.start_next() {
             let trajectory = load(item);
             running.push(async move {
-                let result = process(
+                let result = process_judged(
                     client,
+                    judge,
                     setup.templates,
                     setup.settings,
                     setup.lexicon,

@@ -120,6 +120,14 @@ pub struct Prefs {
     pub templates: Option<TemplateSources>,
     /// An edited lexicon; `None`: the reference's.
     pub lexicon: Option<Lexicon>,
+    /// The second judge's endpoint; empty: the relabeler's.
+    pub judge_base_url: String,
+    /// The second judge's model; empty: the relabeler's.
+    pub judge_model: String,
+    /// Second-judge calls at once on its own endpoint.
+    pub judge_concurrency: usize,
+    /// The judge endpoint's price per million tokens (0: not priced).
+    pub judge_price_per_million: f64,
 }
 
 impl Default for Prefs {
@@ -145,6 +153,10 @@ impl Default for Prefs {
             restate_threshold: crate::duplicates::DEFAULT_RESTATE_THRESHOLD,
             templates: None,
             lexicon: None,
+            judge_base_url: String::new(),
+            judge_model: String::new(),
+            judge_concurrency: s.judge_concurrency,
+            judge_price_per_million: 0.0,
         }
     }
 }
@@ -173,7 +185,39 @@ impl Prefs {
             structured: self.structured.mode(),
             concurrency: self.concurrency,
             grounding: self.grounding,
+            judge_model: Some(self.judge_model.trim().to_owned()).filter(|m| !m.is_empty()),
+            judge_endpoint: self.judge_endpoint().map(|u| endpoint_for_report(&u)),
+            judge_concurrency: self.judge_concurrency,
+            judge_price_per_million: self.judge_price_per_million,
+            duplicate_threshold: self.duplicate_threshold,
+            restate_threshold: self.restate_threshold,
             ..Settings::default()
+        }
+    }
+
+    /// The second judge's own endpoint, when it has one other than the relabeler's.
+    pub fn judge_endpoint(&self) -> Option<String> {
+        let url = self.judge_base_url.trim();
+        let normalize = crate::llm::diagnose::normalize_base_url;
+        (!url.is_empty() && normalize(url) != normalize(&self.base_url)).then(|| url.to_owned())
+    }
+
+    /// What the page says of the second judge: on which endpoint, which model, and whether it
+    /// is the relabeling model itself.
+    pub fn judge_note(&self) -> String {
+        let settings = self.to_pipeline_settings();
+        let model = settings.judge_model_name();
+        let model = if model.is_empty() { "the relabeling model" } else { model };
+        let place = match self.judge_endpoint() {
+            Some(url) => format!("on {}", endpoint_for_report(&url)),
+            None => "on the relabeling endpoint".to_owned(),
+        };
+        if settings.judge_is_same_model() {
+            format!(
+                "The second judge is the relabeling model itself ({model}, {place}) at temperature 0: it is not an independent judge. Name another model to make it one."
+            )
+        } else {
+            format!("The second judge is {model}, {place}, at temperature 0.")
         }
     }
 
@@ -242,6 +286,10 @@ pub struct Draft {
     pub severity_base: String,
     pub severity_per_hit: String,
     pub severity_cap: String,
+    pub judge_base_url: String,
+    pub judge_model: String,
+    pub judge_concurrency: String,
+    pub judge_price_per_million: String,
 }
 
 impl From<&Prefs> for Draft {
@@ -268,6 +316,10 @@ impl From<&Prefs> for Draft {
             severity_base: lexicon.severity.base.to_string(),
             severity_per_hit: lexicon.severity.per_hit.to_string(),
             severity_cap: lexicon.severity.cap.to_string(),
+            judge_base_url: p.judge_base_url.clone(),
+            judge_model: p.judge_model.clone(),
+            judge_concurrency: p.judge_concurrency.to_string(),
+            judge_price_per_million: p.judge_price_per_million.to_string(),
         }
     }
 }
@@ -338,6 +390,15 @@ impl Draft {
             cap: unit("severity cap", &self.severity_cap, &mut errors),
         };
         let lexicon = crate::custom::lexicon_from_lists(&self.keywords, severity);
+        let judge_concurrency =
+            count("judge concurrency", &self.judge_concurrency, 1, 64, &mut errors) as usize;
+        let judge_price_per_million = match self.judge_price_per_million.trim().parse::<f64>() {
+            Ok(v) if v >= 0.0 && v.is_finite() => v,
+            _ => {
+                errors.push("judge price per million tokens: enter 0 or more".into());
+                0.0
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -360,6 +421,10 @@ impl Draft {
             templates: (self.templates != TemplateSources::defaults())
                 .then(|| self.templates.clone()),
             lexicon: (lexicon != Lexicon::default()).then_some(lexicon),
+            judge_base_url: self.judge_base_url.trim().to_owned(),
+            judge_model: self.judge_model.trim().to_owned(),
+            judge_concurrency,
+            judge_price_per_million,
         })
     }
 }
@@ -426,6 +491,45 @@ mod tests {
         assert_eq!(reset.parse().unwrap(), p);
         d.severity_cap = "2".into();
         assert!(d.parse().unwrap_err()[0].starts_with("severity cap"));
+    }
+
+    #[test]
+    fn a_judge_on_another_endpoint() {
+        let p = Prefs {
+            model: "relabeler".into(),
+            ..Prefs::default()
+        };
+        assert!(p.judge_note().contains("relabeling model itself (relabeler"), "{}", p.judge_note());
+        let same_url = Prefs {
+            judge_base_url: "http://localhost:11434/v1/".into(),
+            ..p.clone()
+        };
+        assert_eq!(same_url.judge_endpoint(), None, "the same endpoint written otherwise");
+        let other = Prefs {
+            judge_base_url: "http://judge:9/v1".into(),
+            judge_model: " judge-model ".into(),
+            judge_concurrency: 2,
+            judge_price_per_million: 0.6,
+            ..p.clone()
+        };
+        let s = other.to_pipeline_settings();
+        assert_eq!(s.judge_endpoint.as_deref(), Some("http://judge:9/v1"));
+        assert_eq!((s.judge_model_name(), s.judge_is_same_model()), ("judge-model", false));
+        assert_eq!((s.judge_concurrency, s.judge_price_per_million), (2, 0.6));
+        assert_eq!(
+            other.judge_note(),
+            "The second judge is judge-model, on http://judge:9/v1, at temperature 0."
+        );
+        // The same model name on another endpoint is still the same model.
+        let twin = Prefs {
+            judge_model: "relabeler".into(),
+            ..other.clone()
+        };
+        assert!(twin.judge_note().contains("not an independent judge"));
+        assert_eq!(Draft::from(&other).parse().unwrap(), Prefs { judge_model: "judge-model".into(), ..other });
+        let mut d = Draft::from(&p);
+        d.judge_price_per_million = "-1".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("judge price"));
     }
 
     #[test]

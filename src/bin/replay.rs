@@ -11,13 +11,17 @@ use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, 
 use agenther::import::SourceFormat;
 use agenther::reader::{self, ReadEvent, Record};
 use agenther::stages::detect;
-use agenther::stages::package::replay::{fixed_relabel, replay_line_text, CONFIDENCE};
+use agenther::custom;
+use agenther::llm::{TemplateSources, Templates};
+use agenther::model::Trajectory;
+use agenther::stages::detect::rules::Lexicon;
+use agenther::stages::package::replay::{fixed_relabel, replay_line_text_with, CONFIDENCE};
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT]
+Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT] [--templates DIR] [--lexicon FILE]
 
 Reads INPUT (a JSON array of trajectories, JSONL, or a ReAct text log), runs rule-based failure
 detection and outcome extraction, packages the sft, dpo and sharegpt samples with a fixed
@@ -39,8 +43,17 @@ Options:
                       trl-sft         TRL conversational SFT (messages, tools)
                       trl-preference  TRL preference pairs (chosen, rejected)
                       openai          OpenAI chat fine-tuning (messages, tools)
+                      prompts         the messages each prompt template renders for the
+                                      trajectory (detect, extract, relabel, and judge
+                                      with the fixed hindsight prompt)
                     Each row is checked against the format's rules; a row that breaks one
                     is left out and reported on standard error.
+  --templates DIR   prompt templates: each file DIR/NAME.j2 (detect_system.j2, detect_user.j2,
+                    extract_..., relabel_..., judge_...) replaces that built-in template; a
+                    template that does not render stops the command with its file and line
+  --lexicon FILE    the rule-based lexicon, a JSON file: {\"entries\": [{\"failure_type\",
+                    \"keywords\"}, ...], \"severity\": {\"base\", \"per_hit\", \"cap\"}}
+                    (see the README); detection and the sample weight use it
   -h, --help        print this help
 
 Exit status: 0 when INPUT was read (even with rejected records), 2 on a usage error or when
@@ -52,17 +65,72 @@ struct Args {
     /// `None`: detect the format.
     format: Option<SourceFormat>,
     /// `None`: the native replay lines.
-    export: Option<Target>,
+    export: Option<Output>,
+    /// A directory of `.j2` templates.
+    templates: Option<String>,
+    /// A lexicon file.
+    lexicon: Option<String>,
 }
 
-/// The `--export` formats: `native`, or a training tool's layout.
-fn parse_export(id: &str) -> Result<Option<Target>, String> {
+/// What `--export` writes besides the native lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Output {
+    Layout(Target),
+    Prompts,
+}
+
+/// The templates and lexicon a run of the command uses.
+struct Method {
+    templates: Templates,
+    lexicon: Lexicon,
+}
+
+/// Reads the `.j2` files of `dir` (other files are ignored).
+fn read_templates(dir: &str) -> Result<TemplateSources, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("cannot read {dir}: {e}"))?.path();
+        if path.extension().is_some_and(|x| x == "j2") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            files.push((name, text));
+        }
+    }
+    files.sort();
+    custom::templates_from_files(files).map_err(|e| format!("{dir}: {e}"))
+}
+
+fn load_method(args: &Args) -> Result<Method, String> {
+    let lexicon = match &args.lexicon {
+        None => Lexicon::reference(),
+        Some(file) => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            custom::parse_lexicon(&text).map_err(|e| format!("{file}: {e}"))?
+        }
+    };
+    let templates = match &args.templates {
+        None => Templates::defaults(),
+        Some(dir) => Templates::new(read_templates(dir)?)
+            .map_err(|e| format!("{dir}: {}", custom::error_text(&e)))?,
+    };
+    Ok(Method { templates, lexicon })
+}
+
+/// The `--export` formats: `native`, `prompts`, or a training tool's layout.
+fn parse_export(id: &str) -> Result<Option<Output>, String> {
     match id {
         "native" => Ok(None),
+        "prompts" => Ok(Some(Output::Prompts)),
         _ => Target::TOOLS
             .into_iter()
             .find(|t| t.id() == id)
-            .map(Some)
+            .map(|t| Some(Output::Layout(t)))
             .ok_or_else(|| format!("unknown export format {id:?}")),
     }
 }
@@ -76,7 +144,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     let mut input = None;
     let mut out = None;
     let mut format = None;
-    let mut export: Option<Option<Target>> = None;
+    let mut export: Option<Option<Output>> = None;
+    let mut templates = None;
+    let mut lexicon = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -105,6 +175,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 }
                 export = Some(parse_export(&s["--export=".len()..])?);
             }
+            "--templates" => match args.next() {
+                Some(dir) if templates.is_none() => templates = Some(dir),
+                Some(_) => return Err("--templates given twice".to_owned()),
+                None => return Err("--templates needs a directory".to_owned()),
+            },
+            "--lexicon" => match args.next() {
+                Some(file) if lexicon.is_none() => lexicon = Some(file),
+                Some(_) => return Err("--lexicon given twice".to_owned()),
+                None => return Err("--lexicon needs a file".to_owned()),
+            },
             s if s.starts_with('-') && s != "-" => {
                 return Err(format!("unknown option {s}"));
             }
@@ -125,6 +205,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             out,
             format,
             export: export.flatten(),
+            templates,
+            lexicon,
         })),
         None => Err("missing INPUT".to_owned()),
     }
@@ -139,6 +221,13 @@ fn main() -> ExitCode {
         }
         Err(message) => {
             eprintln!("replay: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let method = match load_method(&args) {
+        Ok(m) => m,
+        Err(message) => {
+            eprintln!("replay: {message}");
             return ExitCode::from(2);
         }
     };
@@ -178,14 +267,14 @@ fn main() -> ExitCode {
             }
         };
         reader.push(&chunk[..n], &mut events);
-        if let Err(e) = drain(&mut events, args.export, &mut sink, &mut counts) {
+        if let Err(e) = drain(&mut events, args.export, &method, &mut sink, &mut counts) {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
     }
     let summary = reader.finish(&mut events);
     if let Err(e) =
-        drain(&mut events, args.export, &mut sink, &mut counts).and_then(|_| sink.flush())
+        drain(&mut events, args.export, &method, &mut sink, &mut counts).and_then(|_| sink.flush())
     {
         eprintln!("replay: write failed: {e}");
         return ExitCode::from(1);
@@ -193,9 +282,19 @@ fn main() -> ExitCode {
     drop(sink);
     let elapsed = started.elapsed();
     let left_out = match args.export {
-        Some(target) => format!(", {} {} rows left out", counts.left_out, target.id()),
-        None => String::new(),
+        Some(Output::Layout(target)) => {
+            format!(", {} {} rows left out", counts.left_out, target.id())
+        }
+        _ => String::new(),
     };
+    if args.templates.is_some() || args.lexicon.is_some() {
+        eprintln!(
+            "replay: templates {} sha256:{}, lexicon sha256:{}",
+            method.templates.version(),
+            method.templates.fingerprint(),
+            custom::lexicon_fingerprint(&method.lexicon)
+        );
+    }
     eprintln!(
         "replay: {}: read as {} ({}, {}): {} failures, {} successes, {} rejected",
         summary.file,
@@ -237,7 +336,8 @@ struct Counts {
 /// to stderr.
 fn drain(
     events: &mut Vec<ReadEvent>,
-    export: Option<Target>,
+    export: Option<Output>,
+    method: &Method,
     sink: &mut dyn Write,
     counts: &mut Counts,
 ) -> io::Result<()> {
@@ -246,8 +346,11 @@ fn drain(
             ReadEvent::Record(record) if record.trajectory.succeeded() => {}
             ReadEvent::Record(record) => {
                 let line = match export {
-                    None => Some(replay_line_text(&record.trajectory)),
-                    Some(target) => export_line(target, &record, counts.written + 1),
+                    None => Some(replay_line_text_with(&record.trajectory, &method.lexicon)),
+                    Some(Output::Prompts) => Some(prompts_line(&record.trajectory, method)),
+                    Some(Output::Layout(target)) => {
+                        export_line(target, &record, counts.written + 1, &method.lexicon)
+                    }
                 };
                 match line {
                     Some(line) => {
@@ -263,9 +366,33 @@ fn drain(
     Ok(())
 }
 
+/// The messages each template renders for `t` as one JSON line (a template error in place of
+/// the messages of a prompt that does not render for this trajectory).
+fn prompts_line(t: &Trajectory, method: &Method) -> String {
+    let templates = &method.templates;
+    let outcome = agenther::stages::extract::rules::extract(t);
+    let goal = fixed_relabel(t).hindsight_prompt;
+    let rendered = [
+        ("detect", templates.render_detect(t)),
+        ("extract", templates.render_extract(t)),
+        ("relabel", templates.render_relabel(t, &outcome)),
+        ("judge", templates.render_judge(t, &goal)),
+    ];
+    let mut line = serde_json::Map::new();
+    line.insert("trajectory_id".into(), t.trajectory_id.clone().into());
+    for (name, messages) in rendered {
+        let value = match messages {
+            Ok(m) => serde_json::to_value(m).expect("messages serialize"),
+            Err(e) => serde_json::json!({"error": custom::error_text(&e)}),
+        };
+        line.insert(name.into(), value);
+    }
+    serde_json::Value::Object(line).to_string()
+}
+
 /// The record's row in `target`'s layout with the fixed relabeling, or `None` after reporting
 /// on stderr every rule the row broke.
-fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
+fn export_line(target: Target, record: &Record, line: usize, lexicon: &Lexicon) -> Option<String> {
     let t = &record.trajectory;
     let relabel = fixed_relabel(t);
     let provenance = Provenance {
@@ -279,8 +406,10 @@ fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
         relabel_confidence: Some(CONFIDENCE),
         judge_confidence: None,
         judges: Some("fixed relabeling".to_owned()),
+        relabel_model: None,
+        judge_model: None,
     };
-    let weight = detect::rules::detect(t).severity;
+    let weight = detect::rules::detect_with(t, lexicon).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);
     match export::checked_line(target, line, &item, &ExportOptions::default())? {
         Ok(text) => Some(text),

@@ -204,7 +204,12 @@ pub mod replay {
     /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
     /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
     pub fn replay_line(t: &Trajectory) -> Value {
-        let analysis = detect::rules::detect(t);
+        replay_line_with(t, &detect::rules::Lexicon::reference())
+    }
+
+    /// [`replay_line`] with rule-based detection using `lexicon`.
+    pub fn replay_line_with(t: &Trajectory, lexicon: &detect::rules::Lexicon) -> Value {
+        let analysis = detect::rules::detect_with(t, lexicon);
         let outcome = extract::rules::extract(t);
         let relabel = fixed_relabel(t);
         let envelope = |format| sample_to_value(&package(t, &relabel, analysis.severity, format));
@@ -231,6 +236,11 @@ pub mod replay {
     /// [`replay_line`] written as the fixture writes it (no newline).
     pub fn replay_line_text(t: &Trajectory) -> String {
         value_into_json_line(replay_line(t))
+    }
+
+    /// [`replay_line_text`] with rule-based detection using `lexicon`.
+    pub fn replay_line_text_with(t: &Trajectory, lexicon: &detect::rules::Lexicon) -> String {
+        value_into_json_line(replay_line_with(t, lexicon))
     }
 }
 
