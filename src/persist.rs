@@ -29,7 +29,6 @@ use crate::pipeline::{Outcome, TrajectoryResult};
 use crate::prefs::Prefs;
 use crate::reader::SourcePos;
 use crate::session::{Entry, LoadedFile, Session};
-use crate::stages::detect::rules::Lexicon;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -628,6 +627,7 @@ pub fn session_id(now_ms: f64, salt: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::stages::detect::rules::Lexicon;
     use super::*;
     use crate::llm::testing::ScriptedClient;
     use crate::llm::{ChatError, ChatRequest, ChatResponse, Templates, Usage};
