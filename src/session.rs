@@ -243,6 +243,22 @@ impl Session {
         *self = Session::new(lexicon, delta);
     }
 
+    /// The lexicon the rule views use.
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// Changes the lexicon and recomputes every rule view (results of runs stay as they are).
+    pub fn set_lexicon(&mut self, lexicon: Lexicon) {
+        if lexicon == self.lexicon {
+            return;
+        }
+        self.lexicon = lexicon;
+        for e in &mut self.entries {
+            e.rules = rule_view(&e.trajectory, &self.lexicon, self.delta);
+        }
+    }
+
     /// Changes δ and recomputes the rule views' gate verdicts.
     pub fn set_delta(&mut self, delta: f64) {
         if delta == self.delta {

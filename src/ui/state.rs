@@ -6,10 +6,10 @@ use crate::client::{CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::{
     AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, ExchangeLog,
-    RetryPolicy, RetryingClient, Templates,
+    Limited, RetryPolicy, RetryingClient, Templates,
 };
 use crate::persist::{self, Journal, Restored, SessionRecord};
-use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Verdict};
+use crate::pipeline::{run_controlled_judged, RunControl, RunSetup, Settings, Totals, Verdict};
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
@@ -178,6 +178,12 @@ impl<C: ChatClient> ChatClient for Saving<C> {
     }
 }
 
+/// The templates and lexicon a run uses.
+struct Method {
+    templates: Templates,
+    lexicon: Lexicon,
+}
+
 /// Every signal of the page.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -191,6 +197,10 @@ pub struct AppState {
     pub remember_key: RwSignal<bool>,
     pub models: RwSignal<Vec<String>>,
     pub connection: RwSignal<Option<Connection>>,
+    /// The second judge's key, in memory only.
+    pub judge_api_key: RwSignal<String>,
+    pub judge_models: RwSignal<Vec<String>>,
+    pub judge_connection: RwSignal<Option<Connection>>,
     pub run: RwSignal<RunView>,
     pub cancel: StoredValue<Option<CancelToken>, LocalStorage>,
     /// A paused run's control, kept for Resume.
@@ -228,7 +238,7 @@ impl AppState {
             .unwrap_or_default();
         let stored_key = browser::load(prefs::KEY_STORAGE_KEY);
         AppState {
-            session: RwSignal::new(Session::new(Lexicon::default(), prefs.delta)),
+            session: RwSignal::new(Session::new(prefs.lexicon(), prefs.delta)),
             loading: RwSignal::new(None),
             load_error: RwSignal::new(None),
             draft: RwSignal::new(Draft::from(&prefs)),
@@ -236,6 +246,9 @@ impl AppState {
             remember_key: RwSignal::new(stored_key.is_some()),
             models: RwSignal::new(Vec::new()),
             connection: RwSignal::new(None),
+            judge_api_key: RwSignal::new(String::new()),
+            judge_models: RwSignal::new(Vec::new()),
+            judge_connection: RwSignal::new(None),
             run: RwSignal::new(RunView::default()),
             cancel: StoredValue::new_local(None),
             paused_run: StoredValue::new_local(None),
@@ -560,6 +573,10 @@ impl AppState {
                 self.session.update_untracked(|s| s.set_delta(p.delta));
                 self.session.notify();
             }
+            let lexicon = p.lexicon();
+            if self.session.with_untracked(|s| *s.lexicon() != lexicon) {
+                self.session.update(|s| s.set_lexicon(lexicon));
+            }
             // The saved session keeps the settings as they are, but a run's own while it goes.
             let used_key = self.has_key();
             let delta = p.delta;
@@ -744,6 +761,50 @@ impl AppState {
         }));
     }
 
+    /// "Check connection" of the second judge's endpoint (its own key; the relabeler's when
+    /// it has none).
+    pub async fn check_judge_connection(self) {
+        let prefs = match self.prefs() {
+            Ok(p) => p,
+            Err(errors) => {
+                self.judge_connection.set(Some(Connection::Done {
+                    ok: false,
+                    title: "Fix the settings first".into(),
+                    advice: errors.join("; "),
+                }));
+                return;
+            }
+        };
+        let Some(url) = prefs.judge_endpoint() else {
+            self.judge_connection.set(Some(Connection::Done {
+                ok: true,
+                title: "The judge uses the relabeling endpoint".into(),
+                advice: "Enter another base URL to put the judge on its own endpoint.".into(),
+            }));
+            return;
+        };
+        let model = prefs.to_pipeline_settings().judge_model_name().to_owned();
+        let origin = browser::origin();
+        self.judge_connection.set(Some(Connection::Checking));
+        let diagnosis = match pre_check(&url, &origin) {
+            Some(d) => d,
+            None => {
+                let key = self.judge_api_key.get_untracked();
+                let client = HttpClient::new(&url, &key, prefs.timeout_ms());
+                let probe = client.probe().await;
+                diagnose(&probe, &origin, &model)
+            }
+        };
+        if let Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } = &diagnosis {
+            self.judge_models.set(models.clone());
+        }
+        self.judge_connection.set(Some(Connection::Done {
+            ok: diagnosis.is_ok(),
+            title: diagnosis.title(),
+            advice: diagnosis.advice(),
+        }));
+    }
+
     /// Why Run cannot start now, if it cannot.
     pub fn run_blocker(&self) -> Option<String> {
         let prefs = match self.prefs() {
@@ -859,16 +920,55 @@ impl AppState {
         .with_seed(browser::now_ms().to_bits());
         let log = self.exchanges.get_value();
         let client = Saving {
-            inner: CachingClient::new(retrying, log, &prefs.base_url),
+            inner: CachingClient::new(retrying, log.clone(), &prefs.base_url),
             state: self,
         };
+        // The second judge on its own endpoint: its own key, retries and concurrency; its
+        // answers go to the same exchange log (keyed by its base URL).
+        let judge = prefs.judge_endpoint().map(|url| {
+            let http = HttpClient::new(&url, &self.judge_api_key.get_untracked(), {
+                prefs.timeout_ms()
+            })
+            .with_cancel(token.clone());
+            let retrying = RetryingClient::new(
+                http,
+                RetryPolicy::default(),
+                browser::RetrySleep(token.clone()),
+            )
+            .with_seed(browser::now_ms().to_bits() ^ 1);
+            let saving = Saving {
+                inner: CachingClient::new(retrying, log, &url),
+                state: self,
+            };
+            Limited::new(saving, prefs.judge_concurrency)
+        });
         let settings = prefs.to_pipeline_settings();
+        let method = Method {
+            templates: prefs.templates().unwrap_or_default(),
+            lexicon: prefs.lexicon(),
+        };
         leptos::task::spawn_local(async move {
-            if prefs.structured.adaptive() {
-                let client = AdaptiveClient::new(client, settings.structured);
-                self.drive(&client, &settings, &mut control).await;
-            } else {
-                self.drive(&client, &settings, &mut control).await;
+            let mode = settings.structured;
+            match (prefs.structured.adaptive(), judge) {
+                (true, Some(judge)) => {
+                    let client = AdaptiveClient::new(client, mode);
+                    let judge = AdaptiveClient::new(judge, mode);
+                    self.drive(&client, &judge, &method, &settings, &mut control)
+                        .await;
+                }
+                (true, None) => {
+                    let client = AdaptiveClient::new(client, mode);
+                    self.drive(&client, &client, &method, &settings, &mut control)
+                        .await;
+                }
+                (false, Some(judge)) => {
+                    self.drive(&client, &judge, &method, &settings, &mut control)
+                        .await;
+                }
+                (false, None) => {
+                    self.drive(&client, &client, &method, &settings, &mut control)
+                        .await;
+                }
             }
             let stopped = token.is_cancelled();
             let pause = control.pause_reason().map(|reason| Pause {
@@ -909,20 +1009,26 @@ impl AppState {
         });
     }
 
-    async fn drive<C: ChatClient>(self, client: &C, settings: &Settings, control: &mut RunControl) {
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
+    async fn drive<C: ChatClient, J: ChatClient>(
+        self,
+        client: &C,
+        judge: &J,
+        method: &Method,
+        settings: &Settings,
+        control: &mut RunControl,
+    ) {
         let setup = RunSetup {
-            templates: &templates,
+            templates: &method.templates,
             settings,
-            lexicon: &lexicon,
+            lexicon: &method.lexicon,
         };
         let mut pending = Totals::default();
         let mut pending_done = 0;
         let mut last = browser::now_ms();
         let yield_now = |ms: u64| browser::sleep(ms as i32);
-        run_controlled(
+        run_controlled_judged(
             client,
+            judge,
             setup,
             control,
             |i| {
