@@ -130,7 +130,7 @@ pub fn lexicon_from_lists(lists: &[(FailureType, String)], severity: SeverityFor
             .iter()
             .filter_map(|(t, text)| {
                 let keywords = parse_keywords(text);
-                (!keywords.is_empty()).then(|| crate::stages::detect::rules::LexiconEntry {
+                (!keywords.is_empty()).then_some(crate::stages::detect::rules::LexiconEntry {
                     failure_type: *t,
                     keywords,
                 })

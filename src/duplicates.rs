@@ -234,7 +234,9 @@ const MINHASH_ROWS: usize = 8;
 /// probability 0.9990, one at J = 0.4 with 0.0068), each verified exactly.
 fn pairs_minhash(sets: &[Vec<u64>], threshold: f64) -> Vec<(usize, usize)> {
     let hashes = MINHASH_BANDS * MINHASH_ROWS;
-    let seeds: Vec<u64> = (0..hashes as u64).map(|k| mix(k.wrapping_add(0x9e37_79b9))).collect();
+    let seeds: Vec<u64> = (0..hashes as u64)
+        .map(|k| mix(k.wrapping_add(0x9e37_79b9)))
+        .collect();
     let mut buckets: HashMap<(usize, u64), Vec<usize>> = HashMap::new();
     let mut signature = vec![0u64; hashes];
     let mut seen: Vec<usize> = vec![usize::MAX; sets.len()];
@@ -289,10 +291,9 @@ pub fn memberships(goals: &[(&str, f64)], threshold: f64) -> Vec<Membership> {
         };
         goals.len()
     ];
-    let mut number = 0;
     let (many, single): (Vec<_>, Vec<_>) = groups.into_iter().partition(|g| g.len() > 1);
-    for group in many.iter().chain(single.iter()) {
-        number += 1;
+    for (index, group) in many.iter().chain(single.iter()).enumerate() {
+        let number = index + 1;
         let best = group
             .iter()
             .copied()
@@ -339,10 +340,7 @@ pub fn session_memberships(
     let goals = accepted_goals(session);
     let present: Vec<(&str, f64)> = goals.iter().flatten().copied().collect();
     let mut found = memberships(&present, threshold).into_iter();
-    goals
-        .iter()
-        .map(|g| g.and_then(|_| found.next()))
-        .collect()
+    goals.iter().map(|g| g.and_then(|_| found.next())).collect()
 }
 
 #[cfg(test)]
@@ -351,7 +349,10 @@ mod tests {
 
     #[test]
     fn words_and_shingles() {
-        assert_eq!(words("Find the Dell XPS-13!"), ["find", "the", "dell", "xps", "13"]);
+        assert_eq!(
+            words("Find the Dell XPS-13!"),
+            ["find", "the", "dell", "xps", "13"]
+        );
         assert_eq!(shingles("Find the Dell XPS-13!").len(), 4);
         assert_eq!(shingles("hello"), shingles("HELLO!"));
         assert!(shingles("  ").is_empty());

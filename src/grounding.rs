@@ -53,7 +53,11 @@ pub enum GroundingMode {
 }
 
 impl GroundingMode {
-    pub const ALL: [GroundingMode; 3] = [GroundingMode::Reject, GroundingMode::Flag, GroundingMode::Off];
+    pub const ALL: [GroundingMode; 3] = [
+        GroundingMode::Reject,
+        GroundingMode::Flag,
+        GroundingMode::Off,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -359,7 +363,9 @@ fn month(word: &str) -> Option<u32> {
     }
     MONTHS
         .iter()
-        .position(|m| *m == w || (w.len() == 3 && m.starts_with(w)) || (w == "sept" && *m == "september"))
+        .position(|m| {
+            *m == w || (w.len() == 3 && m.starts_with(w)) || (w == "sept" && *m == "september")
+        })
         .map(|i| i as u32 + 1)
 }
 
@@ -497,7 +503,8 @@ fn name_like(word: &str) -> bool {
 /// Capitalised and nothing more ("Find"), as any word opening a sentence is.
 fn plain_capitalised(word: &str) -> bool {
     let mut chars = word.chars();
-    chars.next().is_some_and(char::is_uppercase) && chars.all(|c| !c.is_uppercase() && !c.is_ascii_digit())
+    chars.next().is_some_and(char::is_uppercase)
+        && chars.all(|c| !c.is_uppercase() && !c.is_ascii_digit())
 }
 
 fn token(kind: TokenKind, text: &str, start: usize, end: usize, keys: Vec<String>) -> Scanned {
@@ -516,7 +523,10 @@ fn numeric_date(s: &str) -> Option<Vec<String>> {
     if parts.len() != 3 || s.contains([',', '.', ':']) {
         return None;
     }
-    let n: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let n: Vec<u32> = parts
+        .iter()
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let valid = |y: u32, m: u32, d: u32| (1..=12).contains(&m) && (1..=31).contains(&d) && y > 0;
     let key = |y: u32, m: u32, d: u32| format!("{y:04}-{m:02}-{d:02}");
     let mut keys = Vec::new();
@@ -525,7 +535,11 @@ fn numeric_date(s: &str) -> Option<Vec<String>> {
             keys.push(key(n[0], n[1], n[2]));
         }
     } else if parts[2].len() == 4 || parts[2].len() == 2 {
-        let y = if parts[2].len() == 2 { 2000 + n[2] } else { n[2] };
+        let y = if parts[2].len() == 2 {
+            2000 + n[2]
+        } else {
+            n[2]
+        };
         if valid(y, n[0], n[1]) {
             keys.push(key(y, n[0], n[1]));
         }
@@ -569,7 +583,11 @@ fn meridiem_at(text: &str, from: usize) -> Option<(&'static str, usize)> {
     for (form, which) in [("a.m.", "am"), ("p.m.", "pm"), ("am", "am"), ("pm", "pm")] {
         if lower.starts_with(form) {
             let end = from + skipped + form.len();
-            if !text[end..].chars().next().is_some_and(char::is_alphanumeric) {
+            if !text[end..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+            {
                 return Some((which, end));
             }
         }
@@ -675,7 +693,10 @@ fn scan(text: &str) -> Vec<Scanned> {
                 sentence_start = false;
             }
             Piece::Other => {
-                if matches!(s, "." | "!" | "?" | ":" | ";" | "\n" | "(" | "-" | "•" | "*") {
+                if matches!(
+                    s,
+                    "." | "!" | "?" | ":" | ";" | "\n" | "(" | "-" | "•" | "*"
+                ) {
                     sentence_start = true;
                 } else if !s.trim().is_empty() && !matches!(s, "," | "\"" | "'") {
                     sentence_start = false;
@@ -729,10 +750,9 @@ fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<Scanned
     // `15 March (2024)`: a day before a month.
     if let Ok(day) = s.parse::<u32>() {
         let mut j = i + 1;
-        if lexemes
-            .get(j)
-            .is_some_and(|x| x.piece == Piece::Word && matches!(&text[x.start..x.end], "st" | "nd" | "rd" | "th"))
-        {
+        if lexemes.get(j).is_some_and(|x| {
+            x.piece == Piece::Word && matches!(&text[x.start..x.end], "st" | "nd" | "rd" | "th")
+        }) {
             j += 1;
         }
         if lexemes.get(j).is_some_and(|x| &text[x.start..x.end] == " ") {
@@ -766,7 +786,13 @@ fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<Scanned
             if !part.is_empty() {
                 let start = offset;
                 let end = start + part.len();
-                out.push(token(TokenKind::Number, text, start, end, vec![number_key(part)]));
+                out.push(token(
+                    TokenKind::Number,
+                    text,
+                    start,
+                    end,
+                    vec![number_key(part)],
+                ));
             }
             offset += part.len() + 1;
         }
@@ -778,7 +804,11 @@ fn numeric_token(text: &str, lexemes: &[Lexeme], i: usize, out: &mut Vec<Scanned
     let mut kind = TokenKind::Number;
     let before = text[..l.start].trim_end_matches(' ');
     if before.len() + 1 >= l.start {
-        if let Some(sign) = before.chars().next_back().filter(|c| CURRENCY_SIGNS.contains(c)) {
+        if let Some(sign) = before
+            .chars()
+            .next_back()
+            .filter(|c| CURRENCY_SIGNS.contains(c))
+        {
             start = before.len() - sign.len_utf8();
             kind = TokenKind::Amount;
         }
@@ -817,7 +847,8 @@ mod tests {
 
     #[test]
     fn tokens_of_a_goal_with_spans() {
-        let goal = "Find the Dell XPS 13 for $1,299.00 on March 15, 2024 at 3:30 pm named \"blue widget\"";
+        let goal =
+            "Find the Dell XPS 13 for $1,299.00 on March 15, 2024 at 3:30 pm named \"blue widget\"";
         let tokens = goal_tokens(goal);
         for t in &tokens {
             assert_eq!(&goal[t.start..t.end], t.text);
@@ -837,11 +868,20 @@ mod tests {
 
     #[test]
     fn sentence_openers_are_not_names_but_names_after_them_are() {
-        assert_eq!(kinds("Book a table. Then call Maria"), vec![(TokenKind::Name, "Maria".into())]);
-        assert_eq!(kinds("Find iPhone cases"), vec![(TokenKind::Name, "iPhone".into())]);
+        assert_eq!(
+            kinds("Book a table. Then call Maria"),
+            vec![(TokenKind::Name, "Maria".into())]
+        );
+        assert_eq!(
+            kinds("Find iPhone cases"),
+            vec![(TokenKind::Name, "iPhone".into())]
+        );
         assert_eq!(
             kinds("Compare New York and Boston hotels"),
-            vec![(TokenKind::Name, "New York".into()), (TokenKind::Name, "Boston".into())]
+            vec![
+                (TokenKind::Name, "New York".into()),
+                (TokenKind::Name, "Boston".into())
+            ]
         );
         assert!(kinds("I want a cheap laptop").is_empty());
     }

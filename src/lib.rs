@@ -5,9 +5,9 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
-pub mod example;
 pub mod custom;
 pub mod duplicates;
+pub mod example;
 pub mod export;
 pub mod grounding;
 pub mod import;

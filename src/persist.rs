@@ -627,12 +627,12 @@ pub fn session_id(now_ms: f64, salt: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::stages::detect::rules::Lexicon;
     use super::*;
     use crate::llm::testing::ScriptedClient;
     use crate::llm::{ChatError, ChatRequest, ChatResponse, Templates, Usage};
     use crate::pipeline::{run, Mode, Settings};
     use crate::reader::read_all;
+    use crate::stages::detect::rules::Lexicon;
     use futures::executor::block_on;
 
     /// IndexedDB as far as this layout uses it: ordered keys, prefix deletions, transactions

@@ -1441,7 +1441,14 @@ mod tests {
         let grounded = || ScriptedClient::with_replies([Ok(RELABEL_OK), Ok(JUDGE_OK)]);
         let r = run_one(&grounded(), &reject, &good());
         assert!(r.outcome.is_accepted());
-        assert!(r.relabel.as_ref().unwrap().grounding.as_ref().unwrap().is_grounded());
+        assert!(r
+            .relabel
+            .as_ref()
+            .unwrap()
+            .grounding
+            .as_ref()
+            .unwrap()
+            .is_grounded());
         let off = Settings {
             grounding: GroundingMode::Off,
             ..settings()

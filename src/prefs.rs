@@ -7,8 +7,8 @@
 use crate::grounding::GroundingMode;
 use crate::llm::{StructuredMode, TemplateError, TemplateSources, Templates};
 use crate::model::FailureType;
-use crate::stages::detect::rules::{Lexicon, SeverityFormula};
 use crate::pipeline::{Mode, Settings};
+use crate::stages::detect::rules::{Lexicon, SeverityFormula};
 use serde::{Deserialize, Serialize};
 
 /// The localStorage key of the preferences.
@@ -207,7 +207,11 @@ impl Prefs {
     pub fn judge_note(&self) -> String {
         let settings = self.to_pipeline_settings();
         let model = settings.judge_model_name();
-        let model = if model.is_empty() { "the relabeling model" } else { model };
+        let model = if model.is_empty() {
+            "the relabeling model"
+        } else {
+            model
+        };
         let place = match self.judge_endpoint() {
             Some(url) => format!("on {}", endpoint_for_report(&url)),
             None => "on the relabeling endpoint".to_owned(),
@@ -231,7 +235,9 @@ impl Prefs {
 
     /// The template sources, edited or built-in.
     pub fn template_sources(&self) -> TemplateSources {
-        self.templates.clone().unwrap_or_else(TemplateSources::defaults)
+        self.templates
+            .clone()
+            .unwrap_or_else(TemplateSources::defaults)
     }
 
     /// The lexicon rule-based detection uses (the edited one, else the reference's).
@@ -382,16 +388,29 @@ impl Draft {
             errors.push("grounding check: choose reject, flag or off".into());
             GroundingMode::Flag
         });
-        let duplicate_threshold = unit("near-duplicate similarity", &self.duplicate_threshold, &mut errors);
-        let restate_threshold = unit("\"not a new goal\" similarity", &self.restate_threshold, &mut errors);
+        let duplicate_threshold = unit(
+            "near-duplicate similarity",
+            &self.duplicate_threshold,
+            &mut errors,
+        );
+        let restate_threshold = unit(
+            "\"not a new goal\" similarity",
+            &self.restate_threshold,
+            &mut errors,
+        );
         let severity = SeverityFormula {
             base: unit("severity base", &self.severity_base, &mut errors),
             per_hit: unit("severity per hit", &self.severity_per_hit, &mut errors),
             cap: unit("severity cap", &self.severity_cap, &mut errors),
         };
         let lexicon = crate::custom::lexicon_from_lists(&self.keywords, severity);
-        let judge_concurrency =
-            count("judge concurrency", &self.judge_concurrency, 1, 64, &mut errors) as usize;
+        let judge_concurrency = count(
+            "judge concurrency",
+            &self.judge_concurrency,
+            1,
+            64,
+            &mut errors,
+        ) as usize;
         let judge_price_per_million = match self.judge_price_per_million.trim().parse::<f64>() {
             Ok(v) if v >= 0.0 && v.is_finite() => v,
             _ => {
@@ -499,12 +518,21 @@ mod tests {
             model: "relabeler".into(),
             ..Prefs::default()
         };
-        assert!(p.judge_note().contains("relabeling model itself (relabeler"), "{}", p.judge_note());
+        assert!(
+            p.judge_note()
+                .contains("relabeling model itself (relabeler"),
+            "{}",
+            p.judge_note()
+        );
         let same_url = Prefs {
             judge_base_url: "http://localhost:11434/v1/".into(),
             ..p.clone()
         };
-        assert_eq!(same_url.judge_endpoint(), None, "the same endpoint written otherwise");
+        assert_eq!(
+            same_url.judge_endpoint(),
+            None,
+            "the same endpoint written otherwise"
+        );
         let other = Prefs {
             judge_base_url: "http://judge:9/v1".into(),
             judge_model: " judge-model ".into(),
@@ -514,7 +542,10 @@ mod tests {
         };
         let s = other.to_pipeline_settings();
         assert_eq!(s.judge_endpoint.as_deref(), Some("http://judge:9/v1"));
-        assert_eq!((s.judge_model_name(), s.judge_is_same_model()), ("judge-model", false));
+        assert_eq!(
+            (s.judge_model_name(), s.judge_is_same_model()),
+            ("judge-model", false)
+        );
         assert_eq!((s.judge_concurrency, s.judge_price_per_million), (2, 0.6));
         assert_eq!(
             other.judge_note(),
@@ -526,7 +557,13 @@ mod tests {
             ..other.clone()
         };
         assert!(twin.judge_note().contains("not an independent judge"));
-        assert_eq!(Draft::from(&other).parse().unwrap(), Prefs { judge_model: "judge-model".into(), ..other });
+        assert_eq!(
+            Draft::from(&other).parse().unwrap(),
+            Prefs {
+                judge_model: "judge-model".into(),
+                ..other
+            }
+        );
         let mut d = Draft::from(&p);
         d.judge_price_per_million = "-1".into();
         assert!(d.parse().unwrap_err()[0].starts_with("judge price"));
@@ -538,7 +575,10 @@ mod tests {
         d.grounding = "reject".into();
         let p = d.parse().unwrap();
         assert_eq!(p.to_pipeline_settings().grounding, GroundingMode::Reject);
-        assert_eq!(Prefs::from_json(&p.to_json()).grounding, GroundingMode::Reject);
+        assert_eq!(
+            Prefs::from_json(&p.to_json()).grounding,
+            GroundingMode::Reject
+        );
         d.grounding = "sometimes".into();
         assert!(d.parse().unwrap_err()[0].starts_with("grounding check"));
     }

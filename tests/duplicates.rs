@@ -39,14 +39,28 @@ fn the_threshold_is_respected() {
     assert!((s - 10.0 / 14.0).abs() < 1e-12, "{s}");
     // "repository" and "repo": 8 of 10, exactly the default threshold.
     assert_eq!(similarity(GOALS[5], GOALS[7]), 0.8);
-    assert_eq!(clusters(&GOALS[3..5], s), vec![vec![0, 1]], "at the similarity: together");
-    assert_eq!(clusters(&GOALS[3..5], s + 1e-6), vec![vec![0], vec![1]], "above it: apart");
+    assert_eq!(
+        clusters(&GOALS[3..5], s),
+        vec![vec![0, 1]],
+        "at the similarity: together"
+    );
+    assert_eq!(
+        clusters(&GOALS[3..5], s + 1e-6),
+        vec![vec![0], vec![1]],
+        "above it: apart"
+    );
     // A threshold of 0 puts goals sharing nothing together too; 1 only identical word lists.
     assert!(clusters(&GOALS, 1.0).contains(&vec![6, 8]));
-    assert_eq!(clusters(&GOALS, 1.0).len(), 7, "0 and 1 differ only in punctuation");
+    assert_eq!(
+        clusters(&GOALS, 1.0).len(),
+        7,
+        "0 and 1 differ only in punctuation"
+    );
     for pair in clusters(&GOALS, 0.6) {
         for &a in &pair {
-            assert!(pair.iter().any(|&b| a == b || similarity(GOALS[a], GOALS[b]) >= 0.6));
+            assert!(pair
+                .iter()
+                .any(|&b| a == b || similarity(GOALS[a], GOALS[b]) >= 0.6));
         }
     }
 }
@@ -68,8 +82,17 @@ fn single_linkage_chains_clusters() {
 /// cities and numbers, deterministic.
 fn generated(n: usize) -> Vec<String> {
     let verbs = ["Find", "Look up", "Check", "Compare", "Report"];
-    let things = ["laptop", "phone", "hotel room", "flight", "monitor", "desk chair"];
-    let places = ["Paris", "Lyon", "Boston", "Austin", "Osaka", "Cairo", "Lima", "Oslo"];
+    let things = [
+        "laptop",
+        "phone",
+        "hotel room",
+        "flight",
+        "monitor",
+        "desk chair",
+    ];
+    let places = [
+        "Paris", "Lyon", "Boston", "Austin", "Osaka", "Cairo", "Lima", "Oslo",
+    ];
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
         state ^= state << 13;
@@ -111,15 +134,26 @@ fn minhash_never_adds_a_pair_and_finds_these_clusters() {
         }
     }
     for members in &minhash {
-        assert!(members.iter().all(|&i| cluster_of[i] == cluster_of[members[0]]));
+        assert!(members
+            .iter()
+            .all(|&i| cluster_of[i] == cluster_of[members[0]]));
     }
-    assert!(exact.iter().any(|c| c.len() > 1), "the generator makes near-duplicates");
+    assert!(
+        exact.iter().any(|c| c.len() > 1),
+        "the generator makes near-duplicates"
+    );
     // Brute force over all pairs agrees with the exact method on a sample.
     let small = &refs[..400];
     let exact_small = clusters_with(small, 0.8, Method::Exact);
     let mut root: Vec<usize> = (0..small.len()).collect();
     fn find(root: &mut [usize], x: usize) -> usize {
-        if root[x] == x { x } else { let r = find(root, root[x]); root[x] = r; r }
+        if root[x] == x {
+            x
+        } else {
+            let r = find(root, root[x]);
+            root[x] = r;
+            r
+        }
     }
     for a in 0..small.len() {
         for b in a + 1..small.len() {
@@ -151,7 +185,11 @@ fn one_per_cluster_keeps_the_highest_confidence() {
     ];
     let m = memberships(&goals, DEFAULT_THRESHOLD);
     assert_eq!((m[0].cluster, m[0].size, m[0].kept), (1, 3, false));
-    assert_eq!((m[2].cluster, m[2].kept), (1, true), "the first of the highest");
+    assert_eq!(
+        (m[2].cluster, m[2].kept),
+        (1, true),
+        "the first of the highest"
+    );
     assert_eq!((m[3].cluster, m[3].kept), (1, false));
     assert_eq!((m[1].cluster, m[1].size, m[1].kept), (2, 1, true));
 }
@@ -159,12 +197,32 @@ fn one_per_cluster_keeps_the_highest_confidence() {
 #[test]
 fn a_goal_restating_the_original_is_not_new() {
     let original = "Buy the cheapest Dell XPS 13 laptop under $500";
-    assert!(restates(original, "Buy the cheapest Dell XPS 13 laptop under $500.", 0.8));
-    assert!(restates(original, "buy the cheapest dell xps 13 laptop under 500", 0.8));
-    assert!(!restates(original, "Find the price of the Dell XPS 13 laptop", 0.8));
+    assert!(restates(
+        original,
+        "Buy the cheapest Dell XPS 13 laptop under $500.",
+        0.8
+    ));
+    assert!(restates(
+        original,
+        "buy the cheapest dell xps 13 laptop under 500",
+        0.8
+    ));
+    assert!(!restates(
+        original,
+        "Find the price of the Dell XPS 13 laptop",
+        0.8
+    ));
     let s = similarity(original, "Buy the cheapest Dell XPS 13 laptop under $900");
-    assert!(restates(original, "Buy the cheapest Dell XPS 13 laptop under $900", s));
-    assert!(!restates(original, "Buy the cheapest Dell XPS 13 laptop under $900", s + 1e-6));
+    assert!(restates(
+        original,
+        "Buy the cheapest Dell XPS 13 laptop under $900",
+        s
+    ));
+    assert!(!restates(
+        original,
+        "Buy the cheapest Dell XPS 13 laptop under $900",
+        s + 1e-6
+    ));
 }
 
 /// For BENCHMARKS.md: the two methods on 100,000 generated goals, five runs each.
@@ -192,8 +250,14 @@ fn benchmark_100k_goals() {
         v[v.len() / 2]
     };
     let (e, m) = (median(&mut times[0]), median(&mut times[1]));
-    println!("{n} goals: exact {e:.3} s, minhash {m:.3} s (minhash / exact = {:.2})", m / e);
-    println!("goals in clusters of 2 or more: exact {}, minhash {}", sizes[0], sizes[1]);
+    println!(
+        "{n} goals: exact {e:.3} s, minhash {m:.3} s (minhash / exact = {:.2})",
+        m / e
+    );
+    println!(
+        "goals in clusters of 2 or more: exact {}, minhash {}",
+        sizes[0], sizes[1]
+    );
 }
 
 mod export {
@@ -224,9 +288,18 @@ mod export {
             ..Settings::default()
         };
         let goals = [
-            ("List running shoes from Nike and Adidas with their prices", 0.8),
-            ("List running shoes from Nike and Adidas with their prices.", 1.0),
-            ("list running shoes from nike and adidas with their prices", 0.6),
+            (
+                "List running shoes from Nike and Adidas with their prices",
+                0.8,
+            ),
+            (
+                "List running shoes from Nike and Adidas with their prices.",
+                1.0,
+            ),
+            (
+                "list running shoes from nike and adidas with their prices",
+                0.6,
+            ),
             ("Compare the Nike Pegasus with the Adidas Run", 1.0),
         ];
         for (i, (goal, c)) in goals.into_iter().enumerate() {
@@ -237,7 +310,13 @@ mod export {
                 Ok(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#.to_owned()),
             ]);
             let t = session.entries[i].trajectory.clone();
-            let r = block_on(process(&client, &Templates::defaults(), &settings, &Lexicon::default(), &t));
+            let r = block_on(process(
+                &client,
+                &Templates::defaults(),
+                &settings,
+                &Lexicon::default(),
+                &t,
+            ));
             assert!(r.outcome.is_accepted(), "{:?}", r.outcome);
             session.set_result(i, r);
         }
@@ -253,7 +332,12 @@ mod export {
             .collect();
         assert_eq!(
             m,
-            [Some((1, 3, false)), Some((1, 3, true)), Some((1, 3, false)), Some((2, 1, true))]
+            [
+                Some((1, 3, false)),
+                Some((1, 3, true)),
+                Some((1, 3, false)),
+                Some((2, 1, true))
+            ]
         );
         let all = ExportOptions::default();
         let one = ExportOptions {
@@ -266,7 +350,11 @@ mod export {
             assert_eq!((every.rows, kept.rows), (4, 2), "{}", target.id());
             assert!(kept.text.contains("Compare the Nike Pegasus"));
             assert!(kept.text.contains("with their prices."), "{}", target.id());
-            assert!(!kept.text.contains("with their prices\""), "{}", target.id());
+            assert!(
+                !kept.text.contains("with their prices\""),
+                "{}",
+                target.id()
+            );
         }
     }
 }

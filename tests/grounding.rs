@@ -50,7 +50,11 @@ fn shop() -> Trajectory {
 }
 
 fn ungrounded_texts(goal: &str, t: &Trajectory) -> Vec<String> {
-    check(goal, t).ungrounded.into_iter().map(|u| u.text).collect()
+    check(goal, t)
+        .ungrounded
+        .into_iter()
+        .map(|u| u.text)
+        .collect()
 }
 
 #[test]
@@ -90,7 +94,10 @@ fn a_goal_naming_what_the_run_never_saw_is_ungrounded_with_spans() {
         ]
     );
     let reason = g.reason().unwrap();
-    assert!(reason.starts_with("ungrounded: the goal names “Lenovo ThinkPad” (name)"), "{reason}");
+    assert!(
+        reason.starts_with("ungrounded: the goal names “Lenovo ThinkPad” (name)"),
+        "{reason}"
+    );
     assert!(reason.contains("“$899” (amount)") && reason.ends_with("which the run never observed"));
     // The original prompt is not evidence: it named the ThinkPad, the run never saw one.
     assert!(t.original_prompt.contains("ThinkPad"));
@@ -110,7 +117,11 @@ fn thoughts_are_not_evidence_but_arguments_and_the_final_answer_are() {
 #[test]
 fn normalisation_of_numbers_case_quotes_and_space() {
     let t = run(
-        vec![step("s", &[], "Total: 1299 EUR, rate 0.50, room 007, code “blue   widget”")],
+        vec![step(
+            "s",
+            &[],
+            "Total: 1299 EUR, rate 0.50, room 007, code “blue   widget”",
+        )],
         "",
     );
     for goal in [
@@ -151,7 +162,10 @@ fn dates_compare_by_day_in_any_written_form() {
     ] {
         assert!(check(goal, &t).is_grounded(), "{goal}");
     }
-    assert_eq!(ungrounded_texts("Leave on July 5, 2024", &t), ["July 5, 2024"]);
+    assert_eq!(
+        ungrounded_texts("Leave on July 5, 2024", &t),
+        ["July 5, 2024"]
+    );
     assert_eq!(ungrounded_texts("Leave on 2023-07-04", &t), ["2023-07-04"]);
 }
 
@@ -159,14 +173,21 @@ fn dates_compare_by_day_in_any_written_form() {
 
 #[test]
 fn limit_units_and_currencies_are_not_compared() {
-    let t = run(vec![step("route", &[], "The route is 5 miles, toll 45 EUR")], "");
+    let t = run(
+        vec![step("route", &[], "The route is 5 miles, toll 45 EUR")],
+        "",
+    );
     assert!(check("Find a 5 km route with a $45 toll", &t).is_grounded());
 }
 
 #[test]
 fn limit_paraphrase_is_not_recognised() {
     let t = run(
-        vec![step("search", &[], "Found 3 laptops from Hewlett-Packard in New York City")],
+        vec![step(
+            "search",
+            &[],
+            "Found 3 laptops from Hewlett-Packard in New York City",
+        )],
         "",
     );
     // Spelled-out numbers and a nickname name nothing to check: passed, right or wrong.
@@ -187,7 +208,11 @@ fn limit_clock_conventions_differ() {
 #[test]
 fn limit_counts_the_run_never_wrote_are_flagged() {
     let t = run(
-        vec![step("search", &[], "Flights: UA 100 at $320; DL 200 at $280; AA 300 at $410")],
+        vec![step(
+            "search",
+            &[],
+            "Flights: UA 100 at $320; DL 200 at $280; AA 300 at $410",
+        )],
         "",
     );
     assert_eq!(

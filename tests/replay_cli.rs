@@ -184,13 +184,23 @@ fn the_default_lexicon_and_templates_given_as_files_change_nothing() {
         templates.to_str().unwrap(),
     ]);
     std::fs::remove_dir_all(&dir).ok();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let expected = std::fs::read(format!("{FIXTURES}/expected.jsonl")).unwrap();
-    assert!(run.stdout == expected, "the same lines as without the files");
+    assert!(
+        run.stdout == expected,
+        "the same lines as without the files"
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     let defaults = agenther::llm::Templates::defaults();
     assert!(
-        stderr.contains(&format!("templates custom sha256:{}", defaults.fingerprint())),
+        stderr.contains(&format!(
+            "templates custom sha256:{}",
+            defaults.fingerprint()
+        )),
         "{stderr}"
     );
 }
@@ -212,20 +222,34 @@ fn an_edited_lexicon_changes_detection_and_weights() {
     )
     .unwrap();
     let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let line: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(line["analysis"]["failure_type"], "off_topic");
     assert_eq!(line["analysis"]["severity"], 0.75);
     assert_eq!(line["sft"]["weight"], 0.75);
 
     // A bad lexicon stops the command with where and what.
-    std::fs::write(&file, r#"{"entries": [{"failure_type": "sad", "keywords": []}]}"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{"entries": [{"failure_type": "sad", "keywords": []}]}"#,
+    )
+    .unwrap();
     let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("line 1 column") && stderr.contains("sad"), "{stderr}");
-    std::fs::write(&file, r#"{"entries": [], "severity": {"base": 2, "per_hit": 0.1, "cap": 1}}"#)
-        .unwrap();
+    assert!(
+        stderr.contains("line 1 column") && stderr.contains("sad"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &file,
+        r#"{"entries": [], "severity": {"base": 2, "per_hit": 0.1, "cap": 1}}"#,
+    )
+    .unwrap();
     let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&run.stderr).contains("severity.base must be between 0 and 1"));
     std::fs::remove_dir_all(&dir).ok();
@@ -240,8 +264,18 @@ fn edited_templates_change_the_prompts_and_errors_name_their_line() {
     )
     .unwrap();
     let input = format!("{FIXTURES}/corpus.jsonl");
-    let run = replay(&[&input, "--templates", dir.to_str().unwrap(), "--export", "prompts"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = replay(&[
+        &input,
+        "--templates",
+        dir.to_str().unwrap(),
+        "--export",
+        "prompts",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let first: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().next().unwrap()).unwrap();
     let relabel = first["relabel"].as_array().unwrap();
@@ -249,17 +283,26 @@ fn edited_templates_change_the_prompts_and_errors_name_their_line() {
     assert!(user.starts_with("Say what was done, in French."), "{user}");
     assert!(first["judge"][0]["content"].as_str().is_some());
 
-    std::fs::write(dir.join("judge_user.j2"), "Goal: {{ hindsight_prompt }}\n\n{{ no_such_field }}\n")
-        .unwrap();
+    std::fs::write(
+        dir.join("judge_user.j2"),
+        "Goal: {{ hindsight_prompt }}\n\n{{ no_such_field }}\n",
+    )
+    .unwrap();
     let run = replay(&[&input, "--templates", dir.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("judge_user.j2, line 3: undefined value"), "{stderr}");
+    assert!(
+        stderr.contains("judge_user.j2, line 3: undefined value"),
+        "{stderr}"
+    );
 
     std::fs::write(dir.join("judge_usr.j2"), "x").unwrap();
     let run = replay(&[&input, "--templates", dir.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("judge_usr.j2: not a template of this app"), "{stderr}");
+    assert!(
+        stderr.contains("judge_usr.j2: not a template of this app"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
     let run = replay(&[&input, "--templates"]);
     assert_eq!(run.status.code(), Some(2));

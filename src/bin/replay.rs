@@ -7,13 +7,13 @@
 //! `--export FORMAT`, one row per failed trajectory in a training tool's layout, each row
 //! checked against that layout's rules.
 
+use agenther::custom;
 use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, Target};
 use agenther::import::SourceFormat;
-use agenther::reader::{self, ReadEvent, Record};
-use agenther::stages::detect;
-use agenther::custom;
 use agenther::llm::{TemplateSources, Templates};
 use agenther::model::Trajectory;
+use agenther::reader::{self, ReadEvent, Record};
+use agenther::stages::detect;
 use agenther::stages::detect::rules::Lexicon;
 use agenther::stages::package::replay::{fixed_relabel, replay_line_text_with, CONFIDENCE};
 use std::io::{self, BufWriter, Read, Write};
@@ -508,10 +508,15 @@ mod tests {
         assert_eq!(export(&["in"]), Ok(None));
         assert_eq!(export(&["in", "--export", "native"]), Ok(None));
         for target in Target::TOOLS {
-            assert_eq!(export(&["in", "--export", target.id()]), Ok(Some(target)));
+            let layout = Ok(Some(Output::Layout(target)));
+            assert_eq!(export(&["in", "--export", target.id()]), layout);
             let joined = format!("--export={}", target.id());
-            assert_eq!(export(&[&joined, "in"]), Ok(Some(target)));
+            assert_eq!(export(&[&joined, "in"]), layout);
         }
+        assert_eq!(
+            export(&["in", "--export", "prompts"]),
+            Ok(Some(Output::Prompts))
+        );
         assert!(export(&["in", "--export", "sft"])
             .unwrap_err()
             .contains("unknown export"));

@@ -22,10 +22,10 @@ pub use validate::{validate_file, validate_line, Violation};
 
 use crate::json::{Json, JsonObject};
 use crate::llm::TemplateSources;
-use crate::stages::detect::rules::Lexicon;
 use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
 use crate::session::Session;
+use crate::stages::detect::rules::Lexicon;
 use crate::stages::package::{json_to_line, sample_to_json_line};
 use crate::stages::relabel::Judges;
 use serde::{Deserialize, Serialize};
@@ -365,7 +365,12 @@ pub fn accepted_models(r: &crate::pipeline::TrajectoryResult) -> (Option<String>
     let judge = a
         .judge
         .as_ref()
-        .filter(|j| matches!(j.verdict, crate::stages::relabel::JudgeVerdict::Accepted { .. }))
+        .filter(|j| {
+            matches!(
+                j.verdict,
+                crate::stages::relabel::JudgeVerdict::Accepted { .. }
+            )
+        })
         .and_then(|j| j.call.as_ref())
         .map(|c| c.request.model.clone());
     (Some(a.call.request.model.clone()), judge)

@@ -718,6 +718,10 @@ mod tests {
         edited.version = "other".into();
         let mut same = TemplateSources::defaults();
         same.judge.user.push(' ');
-        assert_eq!(edited.fingerprint(), same.fingerprint(), "the version is not hashed");
+        assert_eq!(
+            edited.fingerprint(),
+            same.fingerprint(),
+            "the version is not hashed"
+        );
     }
 }

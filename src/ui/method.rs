@@ -256,12 +256,15 @@ fn TemplateEditor() -> impl IntoView {
         match preview_entry(state) {
             Some((t, goal)) => custom::preview(&sources, &name, &t, goal.as_deref())
                 .map_err(|e| (custom::error_file(&e), custom::error_text(&e))),
-            None => check_templates(&sources).map(|()| {
-                "Load a trajectory to see this template rendered on it.".to_string()
-            }),
+            None => check_templates(&sources)
+                .map(|()| "Load a trajectory to see this template rendered on it.".to_string()),
         }
     });
-    let edited = move || state.draft.with(|d| d.templates != TemplateSources::defaults());
+    let edited = move || {
+        state
+            .draft
+            .with(|d| d.templates != TemplateSources::defaults())
+    };
     view! {
         <h3 class="subtle">"Prompt templates"</h3>
         <p class="muted">

@@ -1,16 +1,16 @@
 //! Section 5: the results table, its filters and paging, and the trajectory detail panel.
 
 use super::state::{status_slug, AppState, PAGE_SIZE};
-use crate::llm::CallRecord;
-use crate::model::{ExtractedOutcome, FailureAnalysis, FailureType};
-use crate::progress::{format_count, format_unit};
-use crate::session::{Entry, Row, Status};
-use crate::stages::relabel::{JudgeVerdict, RelabelAttempt};
 use crate::duplicates::{
     restates, session_memberships, Membership, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD,
 };
 use crate::grounding::Grounding;
+use crate::llm::CallRecord;
+use crate::model::{ExtractedOutcome, FailureAnalysis, FailureType};
+use crate::progress::{format_count, format_unit};
 use crate::session::Session;
+use crate::session::{Entry, Row, Status};
+use crate::stages::relabel::{JudgeVerdict, RelabelAttempt};
 use leptos::prelude::*;
 
 /// What the method checks say of a row's accepted goal.
@@ -25,7 +25,9 @@ impl Checks {
     fn of(s: &Session, i: usize, clusters: Option<&[Option<Membership>]>, restate: f64) -> Self {
         let e = &s.entries[i];
         let report = e.result.as_ref().and_then(|r| r.relabel.as_ref());
-        let goal = report.and_then(|r| r.relabel()).map(|r| r.hindsight_prompt.as_str());
+        let goal = report
+            .and_then(|r| r.relabel())
+            .map(|r| r.hindsight_prompt.as_str());
         Checks {
             cluster: clusters.and_then(|c| c.get(i).copied().flatten()),
             grounding: report.and_then(|r| r.grounding.clone()),
@@ -48,8 +50,15 @@ impl Checks {
 fn goal_view(goal: String, grounding: Option<&Grounding>) -> impl IntoView {
     let mut parts = Vec::new();
     let mut at = 0;
-    for t in grounding.map(|g| g.ungrounded.as_slice()).unwrap_or_default() {
-        if t.start < at || t.end > goal.len() || !goal.is_char_boundary(t.start) || !goal.is_char_boundary(t.end) {
+    for t in grounding
+        .map(|g| g.ungrounded.as_slice())
+        .unwrap_or_default()
+    {
+        if t.start < at
+            || t.end > goal.len()
+            || !goal.is_char_boundary(t.start)
+            || !goal.is_char_boundary(t.end)
+        {
             continue;
         }
         parts.push(view! { <span>{goal[at..t.start].to_owned()}</span> }.into_any());
@@ -171,10 +180,11 @@ pub fn ResultsSection() -> impl IntoView {
     // The indexes that match the filters; rows are built only for the page shown.
     let checks_filter = RwSignal::new("all".to_string());
     let thresholds = move || {
-        state.prefs().map_or(
-            (DEFAULT_THRESHOLD, DEFAULT_RESTATE_THRESHOLD),
-            |p| (p.duplicate_threshold, p.restate_threshold),
-        )
+        state
+            .prefs()
+            .map_or((DEFAULT_THRESHOLD, DEFAULT_RESTATE_THRESHOLD), |p| {
+                (p.duplicate_threshold, p.restate_threshold)
+            })
     };
     // Clusters of the accepted goals; not recomputed while a run goes on.
     let clusters = Memo::new(move |_| {
