@@ -3,6 +3,7 @@
 //! preview on the selected trajectory). Everything is kept in the settings form
 //! ([`crate::prefs::Draft`]) and so saved with the preferences and in saved sessions.
 
+use super::settings::{connection_view, field};
 use super::state::{AppState, Connection};
 use crate::custom;
 use crate::grounding::GroundingMode;
@@ -11,57 +12,6 @@ use crate::prefs::{Draft, Prefs};
 use crate::stages::detect::rules::Lexicon;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-
-/// A text or number input bound to one field of the settings form.
-fn input(
-    state: AppState,
-    label: &'static str,
-    testid: &'static str,
-    kind: &'static str,
-    get: fn(&Draft) -> &String,
-    set: fn(&mut Draft, String),
-    hint: &'static str,
-) -> impl IntoView {
-    view! {
-        <label class="field">
-            <span class="label">{label}</span>
-            <input
-                type=kind
-                step="any"
-                data-testid=testid
-                title=hint
-                placeholder=hint
-                prop:value=move || state.draft.with(|d| get(d).clone())
-                on:input=move |ev| {
-                    let v = event_target_value(&ev);
-                    state.draft.update(|d| set(d, v));
-                }
-            />
-        </label>
-    }
-}
-
-fn connection_view(c: Option<Connection>, testid: &'static str) -> Option<impl IntoView> {
-    c.map(|c| {
-        let (status, title, advice) = match c {
-            Connection::Checking => ("checking", "Checking…".to_string(), String::new()),
-            Connection::Done { ok, title, advice } => {
-                (if ok { "ok" } else { "error" }, title, advice)
-            }
-        };
-        view! {
-            <div
-                class=format!("status status-{status}")
-                role="status"
-                data-testid=testid
-                data-status=status
-            >
-                <p class="title">{title}</p>
-                {(!advice.is_empty()).then(|| view! { <p class="advice">{advice}</p> })}
-            </div>
-        }
-    })
-}
 
 /// The second judge, the grounding check and the near-duplicate thresholds.
 #[component]
@@ -91,7 +41,7 @@ pub fn MethodSection() -> impl IntoView {
             <h2 id="method-title">"Second judge, grounding and duplicates"</h2>
             <h3 class="subtle">"Second judge"</h3>
             <div class="grid endpoint">
-                {input(
+                {field(
                     state,
                     "Judge base URL",
                     "judge-base-url",
@@ -137,7 +87,7 @@ pub fn MethodSection() -> impl IntoView {
                 </label>
             </div>
             <div class="grid numbers">
-                {input(
+                {field(
                     state,
                     "Judge concurrency",
                     "judge-concurrency",
@@ -146,7 +96,7 @@ pub fn MethodSection() -> impl IntoView {
                     |d, v| d.judge_concurrency = v,
                     "judge calls at once",
                 )}
-                {input(
+                {field(
                     state,
                     "Judge price / M tokens",
                     "judge-price",
@@ -185,7 +135,7 @@ pub fn MethodSection() -> impl IntoView {
                         {grounding_options}
                     </select>
                 </label>
-                {input(
+                {field(
                     state,
                     "Near-duplicate similarity",
                     "duplicate-threshold",
@@ -194,7 +144,7 @@ pub fn MethodSection() -> impl IntoView {
                     |d, v| d.duplicate_threshold = v,
                     "Jaccard of word pairs, 0 to 1",
                 )}
-                {input(
+                {field(
                     state,
                     "\"Not a new goal\" similarity",
                     "restate-threshold",
@@ -418,7 +368,7 @@ fn LexiconEditor() -> impl IntoView {
         </p>
         <div class="grid lexicon">{lists}</div>
         <div class="grid numbers">
-            {input(
+            {field(
                 state,
                 "Severity base",
                 "severity-base",
@@ -427,7 +377,7 @@ fn LexiconEditor() -> impl IntoView {
                 |d, v| d.severity_base = v,
                 "0.3 in the reference",
             )}
-            {input(
+            {field(
                 state,
                 "Severity per hit",
                 "severity-per-hit",
@@ -436,7 +386,7 @@ fn LexiconEditor() -> impl IntoView {
                 |d, v| d.severity_per_hit = v,
                 "0.1 in the reference",
             )}
-            {input(
+            {field(
                 state,
                 "Severity cap",
                 "severity-cap",

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 /// One text or number field of the settings form.
-fn field(
+pub(super) fn field(
     state: AppState,
     label: &'static str,
     testid: &'static str,
@@ -62,6 +62,32 @@ fn mode_select(
             </select>
         </label>
     }
+}
+
+/// What a connection check found, as the page shows it.
+pub(super) fn connection_view(
+    c: Option<Connection>,
+    testid: &'static str,
+) -> Option<impl IntoView> {
+    c.map(|c| {
+        let (status, title, advice) = match c {
+            Connection::Checking => ("checking", "Checking…".to_string(), String::new()),
+            Connection::Done { ok, title, advice } => {
+                (if ok { "ok" } else { "error" }, title, advice)
+            }
+        };
+        view! {
+            <div
+                class=format!("status status-{status}")
+                role="status"
+                data-testid=testid
+                data-status=status
+            >
+                <p class="title">{title}</p>
+                {(!advice.is_empty()).then(|| view! { <p class="advice">{advice}</p> })}
+            </div>
+        }
+    })
 }
 
 #[component]
@@ -245,33 +271,7 @@ pub fn SettingsSection() -> impl IntoView {
                     "Check connection"
                 </button>
             </div>
-            {move || {
-                state
-                    .connection
-                    .get()
-                    .map(|c| {
-                        let (status, title, advice) = match c {
-                            Connection::Checking => {
-                                ("checking", "Checking…".to_string(), String::new())
-                            }
-                            Connection::Done { ok, title, advice } => {
-                                (if ok { "ok" } else { "error" }, title, advice)
-                            }
-                        };
-                        view! {
-                            <div
-                                class=format!("status status-{status}")
-                                role="status"
-                                data-testid="connection-status"
-                                data-status=status
-                            >
-                                <p class="title">{title}</p>
-                                {(!advice.is_empty())
-                                    .then(|| view! { <p class="advice">{advice}</p> })}
-                            </div>
-                        }
-                    })
-            }}
+            {move || connection_view(state.connection.get(), "connection-status")}
         </section>
     }
 }

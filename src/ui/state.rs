@@ -178,6 +178,44 @@ impl<C: ChatClient> ChatClient for Saving<C> {
     }
 }
 
+impl Connection {
+    fn settings_error(errors: Vec<String>) -> Self {
+        Connection::Done {
+            ok: false,
+            title: "Fix the settings first".into(),
+            advice: errors.join("; "),
+        }
+    }
+
+    fn of(diagnosis: &Diagnosis) -> Self {
+        Connection::Done {
+            ok: diagnosis.is_ok(),
+            title: diagnosis.title(),
+            advice: diagnosis.advice(),
+        }
+    }
+}
+
+/// What `{url}/models` says of the endpoint and of `model`.
+async fn probe_endpoint(url: &str, key: &str, prefs: &Prefs, model: &str) -> Diagnosis {
+    let origin = browser::origin();
+    match pre_check(url, &origin) {
+        Some(d) => d,
+        None => {
+            let probe = HttpClient::new(url, key, prefs.timeout_ms()).probe().await;
+            diagnose(&probe, &origin, model)
+        }
+    }
+}
+
+/// The models an endpoint listed, when it answered.
+fn listed_models(diagnosis: &Diagnosis) -> Option<&[String]> {
+    match diagnosis {
+        Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } => Some(models),
+        _ => None,
+    }
+}
+
 /// The templates and lexicon a run uses.
 struct Method {
     templates: Templates,
@@ -728,51 +766,32 @@ impl AppState {
         let prefs = match self.prefs() {
             Ok(p) => p,
             Err(errors) => {
-                self.connection.set(Some(Connection::Done {
-                    ok: false,
-                    title: "Fix the settings first".into(),
-                    advice: errors.join("; "),
-                }));
-                return;
+                return self
+                    .connection
+                    .set(Some(Connection::settings_error(errors)))
             }
         };
-        let origin = browser::origin();
         self.connection.set(Some(Connection::Checking));
-        let diagnosis = match pre_check(&prefs.base_url, &origin) {
-            Some(d) => d,
-            None => {
-                let key = self.api_key.get_untracked();
-                let client = HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
-                let probe = client.probe().await;
-                diagnose(&probe, &origin, &prefs.model)
-            }
-        };
-        if let Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } = &diagnosis {
-            self.models.set(models.clone());
+        let key = self.api_key.get_untracked();
+        let diagnosis = probe_endpoint(&prefs.base_url, &key, &prefs, &prefs.model).await;
+        if let Some(models) = listed_models(&diagnosis) {
+            self.models.set(models.to_vec());
             if prefs.model.is_empty() && models.len() == 1 {
                 let only = models[0].clone();
                 self.draft.update(|d| d.model = only);
             }
         }
-        self.connection.set(Some(Connection::Done {
-            ok: diagnosis.is_ok(),
-            title: diagnosis.title(),
-            advice: diagnosis.advice(),
-        }));
+        self.connection.set(Some(Connection::of(&diagnosis)));
     }
 
-    /// "Check connection" of the second judge's endpoint (its own key; the relabeler's when
-    /// it has none).
+    /// "Check connection" of the second judge's endpoint, with its own key.
     pub async fn check_judge_connection(self) {
         let prefs = match self.prefs() {
             Ok(p) => p,
             Err(errors) => {
-                self.judge_connection.set(Some(Connection::Done {
-                    ok: false,
-                    title: "Fix the settings first".into(),
-                    advice: errors.join("; "),
-                }));
-                return;
+                return self
+                    .judge_connection
+                    .set(Some(Connection::settings_error(errors)))
             }
         };
         let Some(url) = prefs.judge_endpoint() else {
@@ -784,25 +803,13 @@ impl AppState {
             return;
         };
         let model = prefs.to_pipeline_settings().judge_model_name().to_owned();
-        let origin = browser::origin();
         self.judge_connection.set(Some(Connection::Checking));
-        let diagnosis = match pre_check(&url, &origin) {
-            Some(d) => d,
-            None => {
-                let key = self.judge_api_key.get_untracked();
-                let client = HttpClient::new(&url, &key, prefs.timeout_ms());
-                let probe = client.probe().await;
-                diagnose(&probe, &origin, &model)
-            }
-        };
-        if let Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } = &diagnosis {
-            self.judge_models.set(models.clone());
+        let key = self.judge_api_key.get_untracked();
+        let diagnosis = probe_endpoint(&url, &key, &prefs, &model).await;
+        if let Some(models) = listed_models(&diagnosis) {
+            self.judge_models.set(models.to_vec());
         }
-        self.judge_connection.set(Some(Connection::Done {
-            ok: diagnosis.is_ok(),
-            title: diagnosis.title(),
-            advice: diagnosis.advice(),
-        }));
+        self.judge_connection.set(Some(Connection::of(&diagnosis)));
     }
 
     /// Why Run cannot start now, if it cannot.
