@@ -3,7 +3,7 @@
 //! preview on the selected trajectory). Everything is kept in the settings form
 //! ([`crate::prefs::Draft`]) and so saved with the preferences and in saved sessions.
 
-use super::settings::{connection_view, field};
+use super::settings::{connection_view, endpoint_fields, field, Endpoint};
 use super::state::{AppState, Connection};
 use crate::custom;
 use crate::grounding::GroundingMode;
@@ -40,52 +40,19 @@ pub fn MethodSection() -> impl IntoView {
         <section class="card" aria-labelledby="method-title">
             <h2 id="method-title">"Second judge, grounding and duplicates"</h2>
             <h3 class="subtle">"Second judge"</h3>
-            <div class="grid endpoint">
-                {field(
-                    state,
-                    "Judge base URL",
-                    "judge-base-url",
-                    "url",
-                    |d| &d.judge_base_url,
-                    |d, v| d.judge_base_url = v,
-                    "empty: the relabeling endpoint",
-                )}
-                <label class="field">
-                    <span class="label">"Judge API key"</span>
-                    <input
-                        type="password"
-                        autocomplete="off"
-                        data-testid="judge-api-key"
-                        placeholder="none (kept in memory only)"
-                        prop:value=move || state.judge_api_key.get()
-                        on:input=move |ev| state.judge_api_key.set(event_target_value(&ev))
-                    />
-                </label>
-                <label class="field">
-                    <span class="label">"Judge model"</span>
-                    <input
-                        type="text"
-                        list="judge-model-list"
-                        data-testid="judge-model"
-                        placeholder="empty: the relabeling model"
-                        prop:value=move || state.draft.with(|d| d.judge_model.clone())
-                        on:input=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| d.judge_model = v);
-                        }
-                    />
-                    <datalist id="judge-model-list">
-                        {move || {
-                            state
-                                .judge_models
-                                .get()
-                                .into_iter()
-                                .map(|m| view! { <option value=m></option> })
-                                .collect_view()
-                        }}
-                    </datalist>
-                </label>
-            </div>
+            {endpoint_fields(
+                state,
+                Endpoint {
+                    judge: true,
+                    url_hint: "empty: the relabeling endpoint",
+                    url: (|d| &d.judge_base_url, |d, v| d.judge_base_url = v),
+                    key: state.judge_api_key,
+                    key_hint: "none (kept in memory only)",
+                    model: (|d| &d.judge_model, |d, v| d.judge_model = v),
+                    model_hint: "empty: the relabeling model",
+                    models: state.judge_models,
+                },
+            )}
             <div class="grid numbers">
                 {field(
                     state,

@@ -761,15 +761,17 @@ impl AppState {
         self.notice.set(Some(message));
     }
 
+    /// The preferences for a connection check, or `None` after `status` says to fix them.
+    fn prefs_for_check(&self, status: RwSignal<Option<Connection>>) -> Option<Prefs> {
+        self.prefs()
+            .map_err(|errors| status.set(Some(Connection::settings_error(errors))))
+            .ok()
+    }
+
     /// "Check connection".
     pub async fn check_connection(self) {
-        let prefs = match self.prefs() {
-            Ok(p) => p,
-            Err(errors) => {
-                return self
-                    .connection
-                    .set(Some(Connection::settings_error(errors)))
-            }
+        let Some(prefs) = self.prefs_for_check(self.connection) else {
+            return;
         };
         self.connection.set(Some(Connection::Checking));
         let key = self.api_key.get_untracked();
@@ -786,13 +788,8 @@ impl AppState {
 
     /// "Check connection" of the second judge's endpoint, with its own key.
     pub async fn check_judge_connection(self) {
-        let prefs = match self.prefs() {
-            Ok(p) => p,
-            Err(errors) => {
-                return self
-                    .judge_connection
-                    .set(Some(Connection::settings_error(errors)))
-            }
+        let Some(prefs) = self.prefs_for_check(self.judge_connection) else {
+            return;
         };
         let Some(url) = prefs.judge_endpoint() else {
             self.judge_connection.set(Some(Connection::Done {
