@@ -16,6 +16,7 @@ fn step(action: &str, args: &[(&str, &str)], observation: &str) -> Step {
         action_input: input,
         observation: observation.into(),
         call: None,
+        kind: Default::default(),
     }
 }
 
