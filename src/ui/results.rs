@@ -1,6 +1,6 @@
 //! Section 5: the results table, its filters and paging, and the trajectory detail panel.
 
-use super::state::{status_slug, AppState, PAGE_SIZE};
+use super::state::{status_slug, AppState, Phase, PAGE_SIZE};
 use crate::duplicates::{
     restates, session_memberships, Membership, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD,
 };
@@ -204,8 +204,9 @@ pub fn ResultsSection() -> impl IntoView {
             })
     };
     // Clusters of the accepted goals; not recomputed while a run goes on.
+    let running = Memo::new(move |_| state.run.with(|r| r.phase == Phase::Running));
     let clusters = Memo::new(move |_| {
-        if state.is_busy() {
+        if running.get() {
             return None;
         }
         let (threshold, _) = thresholds();

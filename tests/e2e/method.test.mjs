@@ -125,7 +125,7 @@ test('a judge on a second endpoint, an edited template, grounding flags and near
     await runToEnd(page);
 
     // Each endpoint received only its own calls.
-    const chat = (ep) => ep.requests.filter((r) => r.path.endsWith('/chat/completions'));
+    const chat = (ep) => ep.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/chat/completions'));
     const mainKinds = new Set(chat(main).map((r) => r.kind));
     assert.ok(!mainKinds.has('judge_reply'), `main endpoint got ${[...mainKinds]}`);
     assert.ok(mainKinds.has('relabel_reply'));
