@@ -608,6 +608,20 @@ mod tests {
     }
 
     #[test]
+    fn an_edited_lexicon_redoes_the_rule_views() {
+        let mut s = session();
+        assert_eq!(s.row(0).unwrap().severity, 0.4);
+        let mut lexicon = Lexicon::default();
+        lexicon.severity.per_hit = 0.3;
+        lexicon.entries[3].keywords.push("budget".into());
+        s.set_lexicon(lexicon.clone());
+        assert_eq!(s.lexicon(), &lexicon);
+        // "exceeds" and "budget": two hits at 0.3 each over the 0.3 base.
+        assert!((s.row(0).unwrap().severity - 0.9).abs() < 1e-12);
+        assert_eq!(s.entries[0].rules.hits[3].keywords, ["exceeds", "budget"]);
+    }
+
+    #[test]
     fn successes_are_kept_apart() {
         let file = concat!(
             r#"{"id": "ok", "success": true, "messages": [{"role": "user", "content": "Find tea"}, {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "Found green tea for $4"}, {"role": "assistant", "content": "Green tea, $4."}]}"#,
