@@ -20,7 +20,7 @@
 //!
 //! Text comparisons ignore case, runs of white space and the difference between straight and
 //! curly quotes. A token counts as grounded when it occurs in the run's **evidence**: every
-//! step's observation, every argument value of every action, and the final answer (not the
+//! step's action name, observation and argument values, and the final answer (not the
 //! original prompt, not the agent's thoughts: neither is something the run observed).
 //!
 //! What it cannot know, on purpose (each is tested):
@@ -205,6 +205,7 @@ impl Evidence {
     pub fn of(t: &Trajectory) -> Self {
         let mut parts: Vec<String> = Vec::new();
         for step in &t.steps {
+            parts.push(step.action_name.clone());
             parts.push(step.observation.clone());
             for (_, value) in step.action_input.iter() {
                 json_texts(value, &mut parts);

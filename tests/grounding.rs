@@ -111,6 +111,8 @@ fn thoughts_are_not_evidence_but_arguments_and_the_final_answer_are() {
     assert_eq!(ungrounded_texts("Find a Lenovo laptop", &t), ["Lenovo"]);
     // "Best Buy" appears only as an argument, "1,299 dollars" only in the final answer.
     assert!(check("Search Best Buy for it", &t).is_grounded());
+    // The tools the run called are part of what it did.
+    assert!(check("Summarize what the Check_delivery step found", &t).is_grounded());
     t.steps[0].observation = "nothing".into();
     assert!(check("Confirm the laptop is $1299", &t).is_grounded());
 }

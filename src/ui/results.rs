@@ -138,6 +138,8 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
             </td>
             <td data-testid="cell-hindsight">
                 {goal_view(row.hindsight_prompt.unwrap_or_default(), checks.grounding.as_ref())}
+            </td>
+            <td data-testid="cell-checks">
                 {checks
                     .grounding
                     .as_ref()
@@ -162,8 +164,6 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                             </span>
                         }
                     })}
-            </td>
-            <td data-testid="cell-cluster">
                 {checks
                     .cluster
                     .filter(|m| m.size > 1)
@@ -326,7 +326,7 @@ pub fn ResultsSection() -> impl IntoView {
                             <th>"Recoverable"</th>
                             <th>"Outcome"</th>
                             <th>"Hindsight prompt"</th>
-                            <th>"Cluster"</th>
+                            <th>"Checks"</th>
                             <th>"Confidence"</th>
                             <th>"Judges"</th>
                         </tr>
