@@ -7,6 +7,7 @@
 pub mod client;
 pub mod custom;
 pub mod duplicates;
+pub mod estimate;
 pub mod example;
 pub mod export;
 pub mod grounding;

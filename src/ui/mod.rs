@@ -7,6 +7,7 @@ mod load;
 mod method;
 mod results;
 mod run;
+mod running;
 mod saved;
 mod settings;
 pub mod state;
@@ -26,6 +27,7 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
+    provide_context(state.running);
     view! {
         <div class="app">
             <header class="app-header">

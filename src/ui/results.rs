@@ -204,7 +204,7 @@ pub fn ResultsSection() -> impl IntoView {
             })
     };
     // Clusters of the accepted goals; not recomputed while a run goes on.
-    let running = Memo::new(move |_| state.run.with(|r| r.phase == Phase::Running));
+    let running = Memo::new(move |_| state.running.run.with(|r| r.phase == Phase::Running));
     let clusters = Memo::new(move |_| {
         if running.get() {
             return None;
