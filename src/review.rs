@@ -324,15 +324,17 @@ impl Session {
     /// no longer accepted (after Reset results) is kept but has no effect until a run accepts
     /// it again.
     pub fn decision(&self, index: usize) -> Option<&Decision> {
-        self.review
-            .get(index)
-            .filter(|_| self.reviewable(index))
+        self.review.get(index).filter(|_| self.reviewable(index))
     }
 
     /// The goal the exports use for entry `index`: the reviewer's edit, else the model's.
     pub fn goal(&self, index: usize) -> Option<&str> {
         let model = self.accepted(index)?.model_goal;
-        Some(self.decision(index).and_then(Decision::goal).unwrap_or(model))
+        Some(
+            self.decision(index)
+                .and_then(Decision::goal)
+                .unwrap_or(model),
+        )
     }
 
     /// What review has decided so far, over the reviewable entries.
@@ -425,7 +427,11 @@ pub(crate) mod tests {
             let text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
             let reply = if text.contains("rejection_reason") {
                 // The second judge sees the hindsight goal, not the original one.
-                let c2 = if text.contains("running shoes") { 0.92 } else { 0.6 };
+                let c2 = if text.contains("running shoes") {
+                    0.92
+                } else {
+                    0.6
+                };
                 format!(r#"{{"is_valid":true,"confidence":{c2},"rejection_reason":""}}"#)
             } else {
                 let (goal, c) = if text.contains("Buy shoes") {
@@ -503,7 +509,12 @@ pub(crate) mod tests {
         assert_eq!(s.goal(0), Some("List running shoes with prices"));
         let counts = s.review_counts();
         assert_eq!(
-            (counts.accepted, counts.edited, counts.rejected, counts.unreviewed()),
+            (
+                counts.accepted,
+                counts.edited,
+                counts.rejected,
+                counts.unreviewed()
+            ),
             (1, 1, 1, 0)
         );
         assert_eq!(counts.summary(), "Reviewed 3 / 3");
@@ -519,7 +530,10 @@ pub(crate) mod tests {
 
     #[test]
     fn an_edit_equal_to_the_model_goal_is_an_acceptance_and_a_blank_one_is_refused() {
-        assert_eq!(Decision::edited(" Find a hat ", "Find a hat"), Ok(Decision::Accepted));
+        assert_eq!(
+            Decision::edited(" Find a hat ", "Find a hat"),
+            Ok(Decision::Accepted)
+        );
         assert!(Decision::edited("   ", "Find a hat").is_err());
         let d = Decision::edited("Find two hats", "Find a hat").unwrap();
         assert_eq!(d.goal(), Some("Find two hats"));
@@ -578,7 +592,12 @@ pub(crate) mod tests {
         for (state, none, accepted, rej) in [
             (ReviewState::Unreviewed, true, false, false),
             (ReviewState::Reviewed, false, true, true),
-            (ReviewState::Decided(DecisionKind::Rejected), false, false, true),
+            (
+                ReviewState::Decided(DecisionKind::Rejected),
+                false,
+                false,
+                true,
+            ),
         ] {
             assert_eq!(state.matches(None), none);
             assert_eq!(state.matches(Some(&Decision::Accepted)), accepted);
@@ -591,7 +610,10 @@ pub(crate) mod tests {
     fn decisions_serialize_tagged() {
         let d = Decision::edited("New", "Old").unwrap();
         let text = serde_json::to_string(&d).unwrap();
-        assert_eq!(text, r#"{"decision":"edited","goal":"New","model_goal":"Old"}"#);
+        assert_eq!(
+            text,
+            r#"{"decision":"edited","goal":"New","model_goal":"Old"}"#
+        );
         assert_eq!(serde_json::from_str::<Decision>(&text).unwrap(), d);
         assert_eq!(
             serde_json::to_string(&Decision::rejected("")).unwrap(),

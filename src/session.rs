@@ -570,8 +570,7 @@ impl Session {
         filter
             .review
             .is_none_or(|state| state.matches(self.decision(i)))
-            && (!filter.fallback
-                || a.judges == crate::stages::relabel::Judges::SingleJudgeFallback)
+            && (!filter.fallback || a.judges == crate::stages::relabel::Judges::SingleJudgeFallback)
             && filter.confidence_below.is_none_or(|x| a.confidence < x)
     }
 
@@ -934,7 +933,10 @@ mod tests {
         let weights: Vec<f64> = all.iter().map(|&i| s.row(i).unwrap().weight).collect();
         assert!(weights.windows(2).all(|w| w[0] >= w[1]), "{weights:?}");
         s.sort(&mut all, by(SortKey::Id, true));
-        let ids: Vec<String> = all.iter().map(|&i| s.row(i).unwrap().trajectory_id).collect();
+        let ids: Vec<String> = all
+            .iter()
+            .map(|&i| s.row(i).unwrap().trajectory_id)
+            .collect();
         assert_eq!(ids, ["b#2", "b", "a#4", "a#3", "a#2", "a"]);
         // No confidence before a run: every row compares equal, load order stays.
         let mut again: Vec<usize> = (0..s.len()).collect();
