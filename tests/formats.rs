@@ -134,6 +134,9 @@ fn provenance(t: &Trajectory) -> Provenance {
         relabel_confidence: Some(0.9),
         judge_confidence: Some(0.8),
         judges: Some("relabeler + judge".into()),
+        model_goal: None,
+        review: None,
+        edited_goal: None,
     }
 }
 
@@ -150,8 +153,8 @@ fn line(target: Target, t: &Trajectory, goal: &str, options: &ExportOptions) -> 
     }
 }
 
-const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
-const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
+const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "model_goal": null, "review": null, "edited_goal": null}"#;
+const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "model_goal": null, "review": null, "edited_goal": null}"#;
 
 #[test]
 fn llamafactory_row_of_a_native_run() {
@@ -443,6 +446,7 @@ fn every_row_passes_its_validator() {
                     thoughts,
                     provenance,
                     include_successes: false,
+                    reviewed_only: false,
                 };
                 for target in Target::TOOLS {
                     let text = line(target, &t, "Report what the catalogue lists", &options);
@@ -909,7 +913,10 @@ fn build_validates_rows_and_reports_the_ones_left_out() {
         &ExportOptions::default(),
         "s",
     );
-    assert_eq!(native.text, export::samples_jsonl(&s, SampleFormat::Dpo));
+    assert_eq!(
+        native.text,
+        export::samples_jsonl(&s, SampleFormat::Dpo, &ExportOptions::default())
+    );
     assert_eq!(native.rows, 2);
     assert_eq!(native.name, "agenther-dpo-s.jsonl");
 }
@@ -982,6 +989,7 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
         templates: &templates,
         created_at: "2026-11-22T10:15:00Z",
         elapsed_ms: None,
+        review: agenther::review::ReviewCounts::default(),
     };
     let refs: Vec<&export::ExportFile> = files.iter().collect();
     let m = manifest(&ctx, &options, &refs);

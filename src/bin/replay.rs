@@ -279,6 +279,9 @@ fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
         relabel_confidence: Some(CONFIDENCE),
         judge_confidence: None,
         judges: Some("fixed relabeling".to_owned()),
+        model_goal: Some(relabel.hindsight_prompt.clone()),
+        review: None,
+        edited_goal: None,
     };
     let weight = detect::rules::detect(t).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);

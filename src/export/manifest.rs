@@ -11,7 +11,8 @@ pub fn manifest_file_name(stamp: &str) -> String {
 /// The manifest of a download set: product and version, when it was made (`ctx.created_at`),
 /// the endpoint's base URL, the model(s), every setting (there is no API key among them), the
 /// prompt templates' version and fingerprint, the export options, and for each file its name,
-/// target, row count and how many rows were left out for breaking a rule of the target.
+/// target, row count and how many rows were left out for breaking a rule of the target, and
+/// what review accepted, edited and rejected.
 pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Value {
     let mut formats: Vec<&str> = Vec::new();
     for f in files {
@@ -32,6 +33,7 @@ pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]
             "fingerprint": ctx.templates.fingerprint(),
         },
         "export_options": options,
+        "review": super::review_json(&ctx.review),
         "formats": formats,
         "files": files.iter().map(|f| json!({
             "name": f.name,
