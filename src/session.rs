@@ -574,6 +574,22 @@ impl Session {
             && filter.confidence_below.is_none_or(|x| a.confidence < x)
     }
 
+    /// How many trajectories stand at each status, in [`Status::ALL`] order, statuses with none
+    /// left out.
+    pub fn status_counts(&self) -> Vec<(Status, usize)> {
+        let mut counts = [0usize; Status::ALL.len()];
+        for i in 0..self.len() {
+            if let Some(s) = self.status(i) {
+                counts[Status::ALL.iter().position(|x| *x == s).unwrap_or(0)] += 1;
+            }
+        }
+        Status::ALL
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// The names of the loaded files with how many trajectories each holds, in load order
     /// (a file loaded twice is listed once).
     pub fn file_counts(&self) -> Vec<(String, usize)> {
@@ -918,6 +934,10 @@ mod tests {
         assert_eq!(
             s.file_counts(),
             vec![("f.jsonl".to_string(), 3), ("g.jsonl".to_string(), 3)]
+        );
+        assert_eq!(
+            s.status_counts(),
+            vec![(Status::Pending, 4), (Status::WillSkip, 2)]
         );
         let in_g = s.matching(&Filter {
             file: Some("g.jsonl".into()),

@@ -3,8 +3,10 @@
 
 pub mod browser;
 mod downloads;
+mod filters;
 mod load;
 mod results;
+mod review;
 mod run;
 mod saved;
 mod settings;
@@ -25,6 +27,8 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
+    provide_context(results::TableFilters(filters::Filters::new()));
+    provide_context(review::ReviewQueue::new());
     view! {
         <div class="app">
             <header class="app-header">
@@ -41,6 +45,7 @@ pub fn App() -> impl IntoView {
                 <settings::SettingsSection />
                 <run::RunSection />
                 <results::ResultsSection />
+                <review::ReviewSection />
                 <downloads::DownloadSection />
                 {move || {
                     state

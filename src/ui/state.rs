@@ -13,15 +13,12 @@ use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Ve
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress::{self, Progress};
 use crate::reader::{ReadEvent, Reader};
-use crate::session::{Filter, Session, Status};
+use crate::session::Session;
 use crate::stages::detect::rules::Lexicon;
 use crate::store::{Db, StoreError};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::rc::Rc;
-
-/// Rows of the results table per page.
-pub const PAGE_SIZE: usize = 50;
 
 /// How often the page redraws the session's views while a file loads, in milliseconds.
 const LOAD_PUBLISH_MS: f64 = 250.0;
@@ -202,10 +199,6 @@ pub struct AppState {
     pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
     /// When files were last added to the session (ms since the epoch; 0 before any).
     pub loaded_ms: StoredValue<f64>,
-    pub filter_status: RwSignal<String>,
-    pub filter_type: RwSignal<String>,
-    pub filter_text: RwSignal<String>,
-    pub page: RwSignal<usize>,
     pub selected: RwSignal<Option<usize>>,
     pub notice: RwSignal<Option<String>>,
     pub storage: RwSignal<Storage>,
@@ -213,11 +206,6 @@ pub struct AppState {
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
-}
-
-/// `will skip` → `will-skip`, the form the DOM uses.
-pub fn status_slug(status: Status) -> String {
-    status.as_str().replace(' ', "-")
 }
 
 impl AppState {
@@ -241,10 +229,6 @@ impl AppState {
             paused_run: StoredValue::new_local(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
             loaded_ms: StoredValue::new(0.0),
-            filter_status: RwSignal::new("all".into()),
-            filter_type: RwSignal::new("all".into()),
-            filter_text: RwSignal::new(String::new()),
-            page: RwSignal::new(0),
             selected: RwSignal::new(None),
             notice: RwSignal::new(None),
             storage: RwSignal::new(Storage::Opening),
@@ -458,7 +442,6 @@ impl AppState {
             journal,
         } = restored;
         self.selected.set(None);
-        self.page.set(0);
         self.run.set(RunView {
             base: progress::settled_totals(&session),
             ..RunView::default()
@@ -607,7 +590,6 @@ impl AppState {
             return;
         }
         self.selected.set(None);
-        self.page.set(0);
         self.paused_run.set_value(None);
         self.run.set(RunView::default());
         self.session.update(Session::clear);
@@ -996,24 +978,20 @@ impl AppState {
         self.save_session();
     }
 
-    pub fn filter(&self) -> Filter {
-        let status = self.filter_status.get();
-        let failure_type = self.filter_type.get();
-        Filter {
-            status: Status::ALL.into_iter().find(|s| status_slug(*s) == status),
-            failure_type: match failure_type.as_str() {
-                "all" => None,
-                "none" => Some(None),
-                t => crate::model::FailureType::parse(t).map(Some),
-            },
-            text: self.filter_text.get(),
+    /// Review decided (or undid) the decisions on `indexes`: saves them.
+    pub fn decisions_changed(self, indexes: &[usize]) {
+        if indexes.is_empty() {
+            return;
         }
-    }
-
-    /// The indexes of the entries matching the filters.
-    pub fn matching(&self) -> Vec<usize> {
-        let filter = self.filter();
-        self.session.with(|s| s.matching(&filter))
+        self.begin_saving();
+        self.journal.update_value(|j| {
+            if let Some(j) = j {
+                for &i in indexes {
+                    j.review_changed(i);
+                }
+            }
+        });
+        self.save_session();
     }
 }
 
