@@ -475,42 +475,33 @@ impl Journal {
             }
             self.files = session.files.len();
         }
-        while budget > 0 {
-            let Some(i) = self.results.pop_first() else {
-                break;
-            };
-            let key = Key::new(&id, vec![index_key(i)]);
-            match session.entries.get(i).and_then(|e| e.result.as_ref()) {
-                Some(result) => batch.puts.push(Put {
-                    store: Store::Results,
-                    key,
-                    value: serde_json::to_string(result).expect("a result serializes"),
-                }),
-                None => batch.deletes.push(Prefix {
-                    store: Store::Results,
-                    key,
-                }),
-            }
-            budget -= 1;
-        }
-        while budget > 0 {
-            let Some(i) = self.reviews.pop_first() else {
-                break;
-            };
-            let key = Key::new(&id, vec![index_key(i)]);
-            match session.review.get(i) {
-                Some(decision) => batch.puts.push(Put {
-                    store: Store::Reviews,
-                    key,
-                    value: serde_json::to_string(decision).expect("a decision serializes"),
-                }),
-                None => batch.deletes.push(Prefix {
-                    store: Store::Reviews,
-                    key,
-                }),
-            }
-            budget -= 1;
-        }
+        budget = drain(
+            &mut self.results,
+            budget,
+            &mut batch,
+            &id,
+            Store::Results,
+            |i| {
+                session
+                    .entries
+                    .get(i)
+                    .and_then(|e| e.result.as_ref())
+                    .map(|result| serde_json::to_string(result).expect("a result serializes"))
+            },
+        );
+        drain(
+            &mut self.reviews,
+            budget,
+            &mut batch,
+            &id,
+            Store::Reviews,
+            |i| {
+                session
+                    .review
+                    .get(i)
+                    .map(|d| serde_json::to_string(d).expect("a decision serializes"))
+            },
+        );
         self.record.saved_ms = now_ms;
         self.record.format = SCHEMA_VERSION;
         self.record.reviewed = session.review.len();
@@ -546,6 +537,30 @@ impl Journal {
     pub fn delete(&self) -> Batch {
         delete_session(&self.record.id)
     }
+}
+
+/// Moves up to `budget` of the entries marked in `changed` into `batch`: a put in `store` of
+/// `value(i)`, or a deletion when it is `None`. Returns what is left of the budget.
+fn drain(
+    changed: &mut BTreeSet<usize>,
+    mut budget: usize,
+    batch: &mut Batch,
+    id: &str,
+    store: Store,
+    value: impl Fn(usize) -> Option<String>,
+) -> usize {
+    while budget > 0 {
+        let Some(i) = changed.pop_first() else {
+            break;
+        };
+        let key = Key::new(id, vec![index_key(i)]);
+        match value(i) {
+            Some(value) => batch.puts.push(Put { store, key, value }),
+            None => batch.deletes.push(Prefix { store, key }),
+        }
+        budget -= 1;
+    }
+    budget
 }
 
 /// The deletion of everything stored for session `id`.
@@ -811,19 +826,7 @@ mod tests {
             extraction: Mode::Rules,
             ..prefs().to_pipeline_settings()
         };
-        let trajectories = s.trajectories();
-        let mut results = Vec::new();
-        block_on(run(
-            &endpoint(),
-            &Templates::defaults(),
-            &settings,
-            &Lexicon::default(),
-            &trajectories,
-            |i, r| results.push((i, r)),
-        ));
-        for (i, r) in results {
-            s.set_result(i, r);
-        }
+        s.run_all(&endpoint(), &settings);
         s
     }
 

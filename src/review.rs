@@ -399,11 +399,10 @@ impl Session {
 pub(crate) mod tests {
     use super::*;
     use crate::llm::testing::ScriptedClient;
-    use crate::llm::{ChatRequest, Templates};
-    use crate::pipeline::{run, Mode, Settings};
+    use crate::llm::ChatRequest;
+    use crate::pipeline::{Mode, Settings};
     use crate::reader::read_all;
     use crate::stages::detect::rules::Lexicon;
-    use futures::executor::block_on;
 
     /// Three shopping runs: "a" accepted by both judges (c 0.95, c2 0.92), "b" by the
     /// single-judge fallback, "c" by both judges with c2 0.6; "d" is skipped by the gates.
@@ -452,19 +451,7 @@ pub(crate) mod tests {
             extraction: Mode::Rules,
             ..Settings::default()
         };
-        let trajectories = s.trajectories();
-        let mut results = Vec::new();
-        block_on(run(
-            &client,
-            &Templates::defaults(),
-            &settings,
-            &Lexicon::default(),
-            &trajectories,
-            |i, r| results.push((i, r)),
-        ));
-        for (i, r) in results {
-            s.set_result(i, r);
-        }
+        s.run_all(&client, &settings);
         s
     }
 

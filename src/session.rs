@@ -655,6 +655,30 @@ impl Session {
 }
 
 #[cfg(test)]
+impl Session {
+    /// Runs every trajectory through the pipeline with `client` and records the results.
+    pub(crate) fn run_all<C: crate::llm::ChatClient>(
+        &mut self,
+        client: &C,
+        settings: &crate::pipeline::Settings,
+    ) {
+        let trajectories = self.trajectories();
+        let mut results = Vec::new();
+        futures::executor::block_on(crate::pipeline::run(
+            client,
+            &crate::llm::Templates::defaults(),
+            settings,
+            &Lexicon::default(),
+            &trajectories,
+            |i, r| results.push((i, r)),
+        ));
+        for (i, r) in results {
+            self.set_result(i, r);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::reader::read_all;

@@ -140,6 +140,25 @@ fn option(value: String, label: &str, count: Option<usize>) -> impl IntoView {
     view! { <option value=value>{text}</option> }
 }
 
+/// A select bound to `value`, with the options `options` draws.
+fn select<V: IntoView + 'static>(
+    testid: &'static str,
+    label: &'static str,
+    value: RwSignal<String>,
+    options: impl Fn() -> V + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <select
+            data-testid=testid
+            aria-label=label
+            prop:value=move || value.get()
+            on:change=move |ev| value.set(event_target_value(&ev))
+        >
+            {options}
+        </select>
+    }
+}
+
 /// The select of statuses, each with how many trajectories have it.
 #[component]
 pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
@@ -153,16 +172,7 @@ pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoVi
             }))
             .collect_view()
     };
-    view! {
-        <select
-            data-testid="filter-status"
-            aria-label="Status"
-            prop:value=move || filters.status.get()
-            on:change=move |ev| filters.status.set(event_target_value(&ev))
-        >
-            {options}
-        </select>
-    }
+    select("filter-status", "Status", filters.status, options)
 }
 
 /// The select of failure types (as the rule-based stages or the run classified them).
@@ -186,16 +196,7 @@ pub fn TypeFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
         }))
         .collect_view()
     };
-    view! {
-        <select
-            data-testid="filter-type"
-            aria-label="Failure type"
-            prop:value=move || filters.failure_type.get()
-            on:change=move |ev| filters.failure_type.set(event_target_value(&ev))
-        >
-            {options}
-        </select>
-    }
+    select("filter-type", "Failure type", filters.failure_type, options)
 }
 
 /// The select of loaded files, each with its trajectories.
@@ -211,16 +212,7 @@ pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
             )
             .collect_view()
     };
-    view! {
-        <select
-            data-testid="filter-file"
-            aria-label="File"
-            prop:value=move || filters.file.get()
-            on:change=move |ev| filters.file.set(event_target_value(&ev))
-        >
-            {options}
-        </select>
-    }
+    select("filter-file", "File", filters.file, options)
 }
 
 /// The search box.
@@ -241,23 +233,18 @@ pub fn TextFilter(filters: Filters) -> impl IntoView {
 /// The filters only review has: review state, fallbacks, confidence bound.
 #[component]
 pub fn ReviewFilters(filters: Filters) -> impl IntoView {
-    let states = std::iter::once(("all", "all decisions"))
-        .chain(
-            ReviewState::ALL
-                .into_iter()
-                .map(|s| (s.as_str(), s.as_str())),
-        )
-        .map(|(v, l)| option(v.to_owned(), l, None))
-        .collect_view();
+    let states = || {
+        std::iter::once(("all", "all decisions"))
+            .chain(
+                ReviewState::ALL
+                    .into_iter()
+                    .map(|s| (s.as_str(), s.as_str())),
+            )
+            .map(|(v, l)| option(v.to_owned(), l, None))
+            .collect_view()
+    };
     view! {
-        <select
-            data-testid="filter-review"
-            aria-label="Review"
-            prop:value=move || filters.review.get()
-            on:change=move |ev| filters.review.set(event_target_value(&ev))
-        >
-            {states}
-        </select>
+        {select("filter-review", "Review", filters.review, states)}
         <label class="check">
             <input
                 type="checkbox"

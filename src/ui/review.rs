@@ -355,99 +355,90 @@ fn bulk_view(queue: ReviewQueue, state: AppState) -> impl IntoView {
     }
 }
 
-/// The form under the goals: the reason of a rejection, or the edited goal.
+/// The form under the goals: the reason of a rejection, or the edited goal. Enter submits
+/// (Shift+Enter starts a new line of a goal), Esc closes it.
 fn form_view(queue: ReviewQueue, state: AppState) -> impl IntoView {
+    let submit = move || match queue.form.get_untracked() {
+        Form::Reject(reason) => queue.reject(state, &reason),
+        Form::Edit(goal) => queue.save_edit(state, &goal),
+        Form::None => {}
+    };
+    let keys = move |ev: web_sys::KeyboardEvent| match ev.key().as_str() {
+        "Escape" => {
+            ev.prevent_default();
+            queue.close_form();
+        }
+        "Enter" if !ev.shift_key() => {
+            ev.prevent_default();
+            submit();
+        }
+        _ => {}
+    };
+    // Redrawn when the kind of form changes, not as the reviewer types.
+    let kind = Memo::new(move |_| {
+        queue.form.with(|f| match f {
+            Form::None => 0,
+            Form::Reject(_) => 1,
+            Form::Edit(_) => 2,
+        })
+    });
     move || {
-        match queue.form.get() {
-        Form::None => None,
-        Form::Reject(reason) => Some(
-            view! {
-                <form
-                    class="review-form"
-                    on:submit=move |ev| {
-                        ev.prevent_default();
-                        let reason = match queue.form.get_untracked() {
-                            Form::Reject(r) => r,
-                            _ => String::new(),
-                        };
-                        queue.reject(state, &reason);
-                    }
-                >
-                    <label class="field">
-                        <span class="label">"Why reject it? (optional)"</span>
-                        <input
-                            type="text"
-                            data-testid="review-reason"
-                            prop:value=reason
-                            on:input=move |ev| queue.form.set(Form::Reject(event_target_value(&ev)))
-                            on:keydown=move |ev| {
-                                if ev.key() == "Escape" {
-                                    ev.prevent_default();
-                                    queue.close_form();
-                                }
-                            }
-                        />
-                    </label>
-                    <div class="buttons">
-                        <button type="submit" class="primary" data-testid="review-reject-confirm">
-                            "Reject (Enter)"
-                        </button>
-                        <button type="button" on:click=move |_| queue.close_form()>
-                            "Cancel (Esc)"
-                        </button>
-                    </div>
-                </form>
-            }
-            .into_any(),
-        ),
-        Form::Edit(goal) => Some(
-            view! {
-                <form
-                    class="review-form"
-                    on:submit=move |ev| {
-                        ev.prevent_default();
-                        if let Form::Edit(goal) = queue.form.get_untracked() {
-                            queue.save_edit(state, &goal);
-                        }
-                    }
-                >
-                    <label class="field">
-                        <span class="label">"The goal this run achieves (exported instead of the model's)"</span>
-                        <textarea
-                            data-testid="review-edit-input"
-                            rows="3"
-                            prop:value=goal
-                            on:input=move |ev| queue.form.set(Form::Edit(event_target_value(&ev)))
-                            on:keydown=move |ev| {
-                                match ev.key().as_str() {
-                                    "Escape" => {
-                                        ev.prevent_default();
-                                        queue.close_form();
-                                    }
-                                    "Enter" if !ev.shift_key() => {
-                                        ev.prevent_default();
-                                        if let Form::Edit(goal) = queue.form.get_untracked() {
-                                            queue.save_edit(state, &goal);
-                                        }
-                                    }
-                                    _ => {}
-                                }
-                            }
-                        ></textarea>
-                    </label>
-                    <div class="buttons">
-                        <button type="submit" class="primary" data-testid="review-edit-save">
-                            "Save goal (Enter)"
-                        </button>
-                        <button type="button" on:click=move |_| queue.close_form()>
-                            "Cancel (Esc)"
-                        </button>
-                    </div>
-                </form>
-            }
-            .into_any(),
-        ),
-    }
+        kind.track();
+        let (label, submit_label, testid, field) = match queue.form.get_untracked() {
+            Form::None => return None,
+            Form::Reject(reason) => (
+                "Why reject it? (optional)",
+                "Reject (Enter)",
+                "review-reject-confirm",
+                view! {
+                    <input
+                        type="text"
+                        data-testid="review-reason"
+                        prop:value=reason
+                        on:input=move |ev| queue.form.set(Form::Reject(event_target_value(&ev)))
+                        on:keydown=keys
+                    />
+                }
+                .into_any(),
+            ),
+            Form::Edit(goal) => (
+                "The goal this run achieves (exported instead of the model's)",
+                "Save goal (Enter)",
+                "review-edit-save",
+                view! {
+                    <textarea
+                        data-testid="review-edit-input"
+                        rows="3"
+                        prop:value=goal
+                        on:input=move |ev| queue.form.set(Form::Edit(event_target_value(&ev)))
+                        on:keydown=keys
+                    ></textarea>
+                }
+                .into_any(),
+            ),
+        };
+        Some(view! {
+            <form
+                class="review-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    submit();
+                }
+            >
+                <label class="field">
+                    <span class="label">{label}</span>
+                    {field}
+                </label>
+                <div class="buttons">
+                    <button type="submit" class="primary" data-testid=testid>
+                        {submit_label}
+                    </button>
+                    <button type="button" on:click=move |_| queue.close_form()>
+                        "Cancel (Esc)"
+                    </button>
+                </div>
+            </form>
+        })
     }
 }
 
