@@ -10,7 +10,7 @@
 
 use crate::pipeline::Outcome;
 use crate::session::Session;
-use crate::stages::relabel::Judges;
+use crate::stages::relabel::{JudgeVerdict, Judges};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -31,6 +31,9 @@ pub enum Decision {
         goal: String,
         /// The model's hindsight goal the edit replaced.
         model_goal: String,
+        /// The second judge's verdict on `goal`, when the reviewer asked for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        judged: Option<JudgeVerdict>,
     },
 }
 
@@ -55,6 +58,7 @@ impl Decision {
             Decision::Edited {
                 goal: goal.to_owned(),
                 model_goal: model_goal.to_owned(),
+                judged: None,
             }
         })
     }
@@ -243,6 +247,22 @@ impl Review {
         }
         changed.reverse();
         Some(changed)
+    }
+
+    /// Records the second judge's `verdict` on the edited goal `goal` of entry `index`, when that
+    /// is still its decision (not an undo step: it adds to the edit). Returns whether it did.
+    pub fn set_judged(&mut self, index: usize, goal: &str, verdict: JudgeVerdict) -> bool {
+        match self.decisions.get_mut(&index) {
+            Some(Decision::Edited {
+                goal: edited,
+                judged,
+                ..
+            }) if edited == goal => {
+                *judged = Some(verdict);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Puts back a decision read from storage, outside the history.
@@ -606,5 +626,58 @@ pub(crate) mod tests {
             serde_json::to_string(&Decision::rejected("")).unwrap(),
             r#"{"decision":"rejected"}"#
         );
+    }
+
+    #[test]
+    fn an_edited_goal_can_be_judged_once_more() {
+        use crate::llm::{testing::ScriptedClient, Templates};
+        use crate::stages::relabel::judge_goal;
+        let mut s = reviewed_session();
+        let goal = "Compare two running shoes by price";
+        s.decide(
+            0,
+            Some(Decision::edited(goal, "List running shoes with prices").unwrap()),
+        );
+        let client = ScriptedClient::with_replies([Ok(
+            r#"{"is_valid":true,"confidence":0.85,"rejection_reason":""}"#,
+        )]);
+        let settings = Settings {
+            model: "m".into(),
+            ..Settings::default()
+        }
+        .relabel_settings();
+        let call = futures::executor::block_on(judge_goal(
+            &client,
+            &Templates::defaults(),
+            &settings,
+            &s.entries[0].trajectory,
+            goal,
+        ));
+        let sent: String = client.requests()[0]
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
+        assert!(sent.contains(goal), "the judge sees the edited goal");
+        assert!(
+            !sent.contains("Buy shoes under $50"),
+            "and not the original one"
+        );
+        assert_eq!(call.verdict, JudgeVerdict::Accepted { confidence: 0.85 });
+        assert!(!s.review.set_judged(0, "another goal", call.verdict.clone()));
+        assert!(s.review.set_judged(0, goal, call.verdict.clone()));
+        assert!(
+            !s.review.set_judged(1, goal, call.verdict.clone()),
+            "not an edit"
+        );
+        let Some(Decision::Edited { judged, .. }) = s.review.get(0) else {
+            panic!("an edit")
+        };
+        assert_eq!(judged, &Some(JudgeVerdict::Accepted { confidence: 0.85 }));
+        let text = serde_json::to_string(s.review.get(0).unwrap()).unwrap();
+        assert!(text.contains(r#""judged":{"#), "{text}");
+        // One undo takes back the edit, verdict and all.
+        assert_eq!(s.review.undo(), Some(vec![0]));
+        assert_eq!(s.review.get(0), None);
     }
 }

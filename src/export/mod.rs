@@ -607,9 +607,16 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                         Decision::Rejected { reason } => {
                             review["reason"] = json!(reason);
                         }
-                        Decision::Edited { goal, model_goal } => {
+                        Decision::Edited {
+                            goal,
+                            model_goal,
+                            judged,
+                        } => {
                             review["goal"] = json!(goal);
                             review["model_goal"] = json!(model_goal);
+                            if let Some(verdict) = judged {
+                                review["judged"] = json!(verdict);
+                            }
                         }
                     }
                     t.insert("review".into(), review);

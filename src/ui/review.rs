@@ -13,9 +13,10 @@ use super::results::{
     analysis_section, detail_parts, extraction_section, goals_view, steps_view, verdict_view,
 };
 use super::state::AppState;
-use crate::progress::format_count;
+use crate::progress::{format_count, format_unit};
 use crate::review::{Bulk, Decision, ReviewCounts};
 use crate::session::{Filter, Session};
+use crate::stages::relabel::{judge_goal, JudgeVerdict};
 use leptos::prelude::*;
 
 /// Items of the queue's list shown around the current one.
@@ -51,6 +52,8 @@ pub struct ReviewQueue {
     pub bulk: RwSignal<Option<PendingBulk>>,
     /// Why the last action could not be done.
     pub error: RwSignal<Option<String>>,
+    /// The entry whose edited goal the second judge is looking at.
+    pub judging: RwSignal<Option<usize>>,
 }
 
 impl ReviewQueue {
@@ -61,6 +64,7 @@ impl ReviewQueue {
             form: RwSignal::new(Form::None),
             bulk: RwSignal::new(None),
             error: RwSignal::new(None),
+            judging: RwSignal::new(None),
         }
     }
 
@@ -165,6 +169,57 @@ impl ReviewQueue {
             self.error.set(None);
             self.refocus();
         }
+    }
+
+    /// Asks the second judge, with one call to the endpoint of the settings, about the edited
+    /// goal of entry `index`, and records its verdict with the edit.
+    pub fn rejudge(&self, state: AppState, index: usize) {
+        let goal = state.session.with_untracked(|s| {
+            s.decision(index)
+                .and_then(Decision::goal)
+                .map(str::to_owned)
+        });
+        let Some(goal) = goal else { return };
+        let prefs = match state.prefs() {
+            Ok(p) => p,
+            Err(_) => return self.error.set(Some("Fix the settings first.".into())),
+        };
+        if let Some(reason) = prefs.run_blocker() {
+            return self
+                .error
+                .set(Some(format!("The judge cannot be asked: {reason}.")));
+        }
+        let Some(trajectory) = state
+            .session
+            .with_untracked(|s| s.entries.get(index).map(|e| e.trajectory.clone()))
+        else {
+            return;
+        };
+        let queue = *self;
+        let key = state.api_key.get_untracked();
+        queue.judging.set(Some(index));
+        queue.error.set(None);
+        leptos::task::spawn_local(async move {
+            let settings = prefs.to_pipeline_settings();
+            let relabel = settings.relabel_settings();
+            let http = crate::client::HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
+            let templates = crate::llm::Templates::defaults();
+            let call = if prefs.structured.adaptive() {
+                let client = crate::llm::AdaptiveClient::new(http, settings.structured);
+                judge_goal(&client, &templates, &relabel, &trajectory, &goal).await
+            } else {
+                judge_goal(&http, &templates, &relabel, &trajectory, &goal).await
+            };
+            let mut changed = false;
+            state
+                .session
+                .update(|s| changed = s.review.set_judged(index, &goal, call.verdict));
+            if changed {
+                state.decisions_changed(&[index]);
+            }
+            queue.judging.set(None);
+            queue.refocus();
+        });
     }
 
     /// Counts what `bulk` would decide over the queue's filter, to confirm first.
@@ -442,6 +497,44 @@ fn form_view(queue: ReviewQueue, state: AppState) -> impl IntoView {
     }
 }
 
+/// The second judge on an edited goal: its verdict, or the button that asks for it.
+fn rejudge_view(
+    queue: ReviewQueue,
+    state: AppState,
+    index: usize,
+    decision: Option<&Decision>,
+) -> Option<impl IntoView> {
+    let Some(Decision::Edited { judged, .. }) = decision else {
+        return None;
+    };
+    let verdict = judged.as_ref().map(|v| match v {
+        JudgeVerdict::Accepted { confidence } => format!(
+            "The second judge accepts your goal (c2 {}).",
+            format_unit(*confidence)
+        ),
+        JudgeVerdict::Rejected { reason } => {
+            format!("The second judge rejects your goal: {reason}.")
+        }
+        JudgeVerdict::Unavailable { reason } => format!("No verdict on your goal: {reason}."),
+    });
+    Some(view! {
+        <div class="rejudge">
+            {verdict.map(|v| view! { <p data-testid="rejudge-verdict">{v}</p> })}
+            <button
+                data-testid="review-rejudge"
+                disabled=move || queue.judging.get().is_some()
+                on:click=move |_| queue.rejudge(state, index)
+            >
+                {move || if queue.judging.get() == Some(index) {
+                    "Asking the judge…"
+                } else {
+                    "Re-judge the edited goal (1 call)"
+                }}
+            </button>
+        </div>
+    })
+}
+
 /// The decision badge of an item.
 fn decision_badge(d: Option<&Decision>) -> impl IntoView {
     let kind = d.map_or("unreviewed", |d| d.kind().as_str());
@@ -588,6 +681,7 @@ pub fn ReviewSection() -> impl IntoView {
                     "Undo " <kbd>"u"</kbd>
                 </button>
             </div>
+            {rejudge_view(queue, state, index, parts.decision.as_ref())}
             {form_view(queue, state)}
             {move || queue.error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {steps_view(&e, false)}

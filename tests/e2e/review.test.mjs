@@ -3,7 +3,8 @@
 // shown first), that bulk action undone as one step and done again. After a reload the resumed
 // session has every decision, and every download honours them exactly: rejected rows absent,
 // the edited goal used with the model's goal and the edit in provenance, the manifest and the
-// report counting what review decided, "reviewed rows only" keeping only the reviewed rows, and
+// report counting what review decided (with the second judge's verdict on the edited goal, asked
+// for once more), "reviewed rows only" keeping only the reviewed rows, and
 // the preview showing a layout's first row as downloaded.
 
 import { test } from 'node:test';
@@ -172,6 +173,19 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     await expectCurrent(page, 'rv-hotel');
     assert.equal((await card.getByTestId('goal-edited').textContent()).trim(), EDITED_GOAL);
     assert.equal((await card.getByTestId('goal-hindsight').textContent()).trim(), modelGoal('rv-hotel'));
+    // The edited goal judged once more: one call, the judge prompt with the reviewer's goal.
+    const judgeCalls = endpoint.counts().judge_reply;
+    await tabTo(page, 'review-rejudge');
+    await page.keyboard.press('Enter');
+    await card.getByTestId('rejudge-verdict').waitFor();
+    assert.equal(
+      (await card.getByTestId('rejudge-verdict').textContent()).trim(),
+      'The second judge accepts your goal (c2 0.80).',
+    );
+    assert.equal(endpoint.counts().judge_reply, judgeCalls + 1);
+    const lastJudge = endpoint.requests.filter((r) => r.kind === 'judge_reply').at(-1);
+    assert.ok(JSON.stringify(lastJudge.body.messages).includes(EDITED_GOAL), 'the judge saw the edit');
+    await expectCurrent(page, 'rv-hotel');
     // Accept one more, then undo it: it is unreviewed again and shown.
     await page.keyboard.press('ArrowDown');
     await expectCurrent(page, 'rv-sql');
@@ -287,6 +301,7 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
       decision: 'edited',
       goal: EDITED_GOAL,
       model_goal: modelGoal('rv-hotel'),
+      judged: { verdict: 'accepted', confidence: 0.8 },
     });
     assert.deepEqual(byId['rv-sql'].review, { decision: 'unreviewed' });
     assert.equal(byId['rv-weather'].review, undefined);
