@@ -438,7 +438,8 @@ fn form_view(queue: ReviewQueue, state: AppState) -> impl IntoView {
         })
     });
     move || {
-        kind.track();
+        // Read, not only tracked: a memo nobody reads is never computed, so never changes.
+        let _ = kind.get();
         let (label, submit_label, testid, field) = match queue.form.get_untracked() {
             Form::None => return None,
             Form::Reject(reason) => (

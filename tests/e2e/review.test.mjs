@@ -97,14 +97,23 @@ async function queueStates(page) {
   return out;
 }
 
-/** The trajectory under review, once the card shows `id`. */
+/** Waits until the element with test id `testid` has focus (focus moves on the next frame). */
+async function waitFocus(page, testid) {
+  await page
+    .waitForFunction((testid) => document.activeElement?.getAttribute('data-testid') === testid, testid, {
+      timeout: 5_000,
+    })
+    .catch(async () => assert.fail(`focus is on ${await focused(page)}, not ${testid}`));
+}
+
+/** The trajectory under review, once the card shows `id`, with focus in the queue (never left
+ * on the page body). */
 async function expectCurrent(page, id) {
   await page.waitForFunction(
     (id) => document.querySelector('[data-testid="review-id"]')?.textContent.trim() === id,
     id,
   );
-  const where = await focused(page);
-  assert.notEqual(where, 'BODY', 'focus never falls to the page body');
+  await waitFocus(page, 'review-card');
 }
 
 test('review by keyboard, kept across a reload, honoured by every download', { timeout: 240_000 }, async () => {
@@ -145,7 +154,7 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     // r: reject with a reason typed in the form that opens, Enter confirms.
     await page.keyboard.press('r');
     await page.getByTestId('review-reason').waitFor();
-    assert.equal(await focused(page), 'review-reason');
+    await waitFocus(page, 'review-reason');
     await page.keyboard.type(REASON);
     await page.keyboard.press('Enter');
     await expectCurrent(page, 'rv-invoice');
@@ -157,13 +166,14 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     await expectCurrent(page, 'rv-hotel');
     await page.keyboard.press('e');
     await page.getByTestId('review-edit-input').waitFor();
-    assert.equal(await focused(page), 'review-edit-input');
+    await waitFocus(page, 'review-edit-input');
     await page.keyboard.press('Escape');
     await page.getByTestId('review-edit-input').waitFor({ state: 'detached' });
-    assert.equal(await focused(page), 'review-card');
+    await waitFocus(page, 'review-card');
     assert.equal((await queueStates(page))['rv-hotel'], 'unreviewed');
     await page.keyboard.press('e');
     await page.getByTestId('review-edit-input').waitFor();
+    await waitFocus(page, 'review-edit-input');
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type(EDITED_GOAL);
     await page.keyboard.press('Enter');
@@ -205,13 +215,14 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     assert.equal(await pending.getAttribute('data-count'), '2');
     assert.match(await pending.textContent(), /Reject 2 unreviewed single-judge fallbacks/);
     assert.equal((await queueStates(page))['rv-ci'], 'unreviewed', 'nothing decided before confirming');
-    assert.equal(await focused(page), 'bulk-confirm');
+    await waitFocus(page, 'bulk-confirm');
     await page.keyboard.press('Enter');
     await pending.waitFor({ state: 'detached' });
-    assert.equal(await focused(page), 'review-card');
+    await waitFocus(page, 'review-card');
     let states = await queueStates(page);
     assert.deepEqual([states['rv-invoice'], states['rv-ci']], ['rejected', 'rejected']);
     // One undo takes the whole bulk action back.
+    await waitFocus(page, 'review-card');
     await page.keyboard.press('u');
     await page.waitForFunction(() =>
       [...document.querySelectorAll('[data-testid="review-item"]')].every(
@@ -224,9 +235,10 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     // And again, for good.
     await tabTo(page, 'bulk-reject-fallbacks', 'Shift+Tab');
     await page.keyboard.press('Enter');
-    await page.getByTestId('bulk-confirm').waitFor();
+    await waitFocus(page, 'bulk-confirm');
     await page.keyboard.press('Enter');
     await pending.waitFor({ state: 'detached' });
+    await waitFocus(page, 'review-card');
     assert.deepEqual(await queueStates(page), FINAL);
     assert.match(await progress.textContent(), /Reviewed 5 \/ 7 · 1 accepted, 1 edited, 3 rejected/);
 
