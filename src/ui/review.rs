@@ -557,6 +557,14 @@ pub fn ReviewSection() -> impl IntoView {
                 .or_else(|| items.first().copied())
         })
     });
+    // What is shown is where the reviewer is: a filter that hid the item under review moves
+    // them to the first one it shows, and they stay there when the filter changes back.
+    Effect::new(move |_| {
+        let shown = current.get();
+        if shown.is_some() && queue.current.get_untracked() != shown {
+            queue.current.set(shown);
+        }
+    });
     let position = move || {
         current
             .get()
