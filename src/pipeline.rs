@@ -777,6 +777,7 @@ mod tests {
             action_input: Default::default(),
             observation: obs.into(),
             call: None,
+            kind: Default::default(),
         }
     }
 

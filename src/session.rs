@@ -115,6 +115,9 @@ pub struct Row {
     pub review: Option<DecisionKind>,
     /// The reviewer's goal, when the model's was edited.
     pub edited_goal: Option<String>,
+    /// The source gives no verdict: the run is taken for a failure without the source saying
+    /// so.
+    pub verdict_unknown: bool,
 }
 
 /// What the table shows. `None` fields match everything.
@@ -508,6 +511,7 @@ impl Session {
                 .decision(index)
                 .and_then(|d| d.goal())
                 .map(str::to_owned),
+            verdict_unknown: e.trajectory.verdict_unknown(),
         })
     }
 

@@ -31,6 +31,7 @@ fn step(thought: &str, name: &str, input: &str, observation: &str) -> Step {
         action_input: object(input),
         observation: observation.into(),
         call: None,
+        kind: Default::default(),
     }
 }
 
@@ -92,6 +93,7 @@ fn imported_run() -> Trajectory {
                 }
             })],
             succeeded: false,
+            ..Default::default()
         }),
     };
     let calls = [
@@ -1092,4 +1094,138 @@ fn openai_row_of_a_call_whose_source_arguments_are_not_an_object_uses_the_parsed
         v["messages"][1]["tool_calls"][0]["function"]["arguments"],
         r#"{"input": "Colorado orogeny"}"#
     );
+}
+
+/// A run with replies to the user: a question answered, a call, a user message right after its
+/// result, and a last reply the user closed with `###STOP###`.
+fn conversation_run() -> Trajectory {
+    Trajectory {
+        trajectory_id: "talk-1".into(),
+        original_prompt: "Book a table for tonight".into(),
+        steps: vec![
+            Step::respond("ask first".into(), "For how many?".into(), "Four.".into()),
+            step(
+                "look",
+                "search",
+                r#"{"q": "table for 4"}"#,
+                "Table 5 is free",
+            ),
+            Step::respond(String::new(), String::new(), "Make it quick.".into()),
+            Step::respond("done".into(), "Booked table 5.".into(), "###STOP###".into()),
+        ],
+        final_answer: String::new(),
+        failure_reason: "wrong time".into(),
+        metadata: Default::default(),
+        origin: Some(Origin {
+            format: "tau_bench".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn roles_and_texts(messages: &Value) -> Vec<(String, String)> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let role = m["role"].as_str().or(m["from"].as_str()).unwrap();
+            let text = match (&m["content"], &m["value"], &m["tool_calls"]) {
+                (Value::String(c), _, _) if !c.is_empty() => c.clone(),
+                (_, Value::String(v), _) => v.clone(),
+                (_, _, Value::Array(calls)) => format!("call {}", calls[0]["function"]["name"]),
+                _ => String::new(),
+            };
+            (role.to_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn replies_to_the_user_are_messages_not_calls() {
+    let t = conversation_run();
+    let off = ExportOptions::default();
+    let on = ExportOptions {
+        thoughts: true,
+        ..ExportOptions::default()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    for target in [Target::TrlSft, Target::OpenAi] {
+        let row: Value = serde_json::from_str(&line(target, &t, "Book a table", &off)).unwrap();
+        assert_eq!(
+            roles_and_texts(&row["messages"]),
+            pairs(&[
+                ("user", "Book a table"),
+                ("assistant", "For how many?"),
+                ("user", "Four."),
+                ("assistant", "call \"search\""),
+                ("tool", "Table 5 is free"),
+                ("user", "Make it quick."),
+                ("assistant", "Booked table 5."),
+            ]),
+            "{}",
+            target.id()
+        );
+        // The tools declare the tool called, and no `respond` function.
+        let tools = row["tools"].to_string();
+        assert!(tools.contains("search") && !tools.contains("respond"));
+        let row: Value = serde_json::from_str(&line(target, &t, "Book a table", &on)).unwrap();
+        let texts = roles_and_texts(&row["messages"]);
+        assert_eq!(texts[1].1, "ask first\n\nFor how many?");
+        assert_eq!(texts[6].1, "done\n\nBooked table 5.");
+    }
+    let row: Value = serde_json::from_str(&line(Target::LlamaFactory, &t, "Book", &off)).unwrap();
+    assert_eq!(
+        roles_and_texts(&row["conversations"]),
+        pairs(&[
+            ("human", "Book"),
+            ("gpt", "For how many?"),
+            ("human", "Four."),
+            (
+                "function_call",
+                r#"{"name": "search", "arguments": {"q": "table for 4"}}"#
+            ),
+            ("observation", "Table 5 is free\n\nMake it quick."),
+            ("gpt", "Booked table 5."),
+        ])
+    );
+    let row: Value = serde_json::from_str(&line(Target::LlamaFactory, &t, "Book", &on)).unwrap();
+    let texts = roles_and_texts(&row["conversations"]);
+    assert_eq!(texts[1].1, "<think>\nask first\n</think>\n\nFor how many?");
+    let pair: Value =
+        serde_json::from_str(&line(Target::TrlPreference, &t, "Book a table", &off)).unwrap();
+    assert_eq!(pair["rejected"][0]["content"], "Book a table for tonight");
+    assert_eq!(pair["chosen"][2]["content"], "Four.");
+}
+
+/// Every run of the real logs (`tests/fixtures/real`) gives a valid row in every layout.
+#[test]
+fn every_real_run_passes_every_validator() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real");
+    let mut rows = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            continue;
+        }
+        let report = agenther::reader::read_all(&name, &std::fs::read(&path).unwrap());
+        for r in &report.records {
+            for thoughts in [false, true] {
+                let options = ExportOptions {
+                    thoughts,
+                    ..ExportOptions::default()
+                };
+                for target in Target::TOOLS {
+                    line(target, &r.trajectory, "Say what the run did", &options);
+                    rows += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(rows, 39 * 2 * Target::TOOLS.len());
 }

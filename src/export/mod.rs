@@ -589,6 +589,10 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 json!(e.trajectory.origin.as_ref().map(|o| o.format.as_str())),
             );
             t.insert("succeeded".into(), json!(e.trajectory.succeeded()));
+            t.insert(
+                "verdict_unknown".into(),
+                json!(e.trajectory.verdict_unknown()),
+            );
             if let Some(r) = &e.result {
                 t.insert("stage".into(), json!(r.outcome.stage().as_str()));
                 t.insert("reason".into(), json!(r.outcome.reason()));
@@ -668,6 +672,11 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             "files": session.files.len(),
             "trajectories": session.len(),
             "rejected_records": session.rejected_count(),
+            "verdict_unknown": session
+                .entries
+                .iter()
+                .filter(|e| e.trajectory.verdict_unknown())
+                .count(),
         },
         "totals": session.totals(),
         "retries": session.totals().retries(),

@@ -247,6 +247,7 @@ mod tests {
             action_input: input,
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 

@@ -73,6 +73,10 @@ fn confidence_text(row: &Row) -> String {
     }
 }
 
+/// What the "verdict unknown" badge means.
+const VERDICT_UNKNOWN: &str =
+    "Verdict unknown: the source does not say whether this run succeeded; it is treated as a failure.";
+
 fn row_view(state: AppState, row: Row) -> impl IntoView {
     let index = row.index;
     let status = status_slug(row.status);
@@ -123,6 +127,19 @@ fn row_view(state: AppState, row: Row) -> impl IntoView {
             <td data-testid="cell-recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
             <td data-testid="cell-outcome">
                 <span class=format!("badge status-{status}")>{row.status.as_str()}</span>
+                {row
+                    .verdict_unknown
+                    .then(|| {
+                        view! {
+                            <span
+                                class="badge verdict-unknown"
+                                data-testid="verdict-unknown"
+                                title=VERDICT_UNKNOWN
+                            >
+                                "verdict unknown"
+                            </span>
+                        }
+                    })}
                 <span class="reason" title=outcome.clone()>
                     {row.reason}
                 </span>
@@ -382,6 +399,17 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            if s.is_respond() {
+                return view! {
+                    <li class="step reply" data-testid="detail-step">
+                        <p class="label">{format!("Step {}: reply to the user", i + 1)}</p>
+                        <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
+                        <p><span class="k">"Reply: "</span>{s.reply().to_owned()}</p>
+                        <p><span class="k">"The user: "</span>{s.observation.clone()}</p>
+                    </li>
+                }
+                .into_any();
+            }
             let input = serde_json::to_string(&s.action_input).unwrap_or_default();
             view! {
                 <li class="step" data-testid="detail-step">
@@ -394,6 +422,7 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
                     <pre class="obs">{s.observation.clone()}</pre>
                 </li>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -401,6 +430,22 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
             <summary>{format!("Steps ({})", t.steps.len())}</summary>
             <ol class="steps">{steps}</ol>
             <p><span class="k">"Final answer: "</span>{t.final_answer.clone()}</p>
+            {(!t.final_thought().is_empty())
+                .then(|| {
+                    view! {
+                        <p>
+                            <span class="k">"Final thought: "</span>
+                            {t.final_thought().to_owned()}
+                        </p>
+                    }
+                })}
+            {t
+                .verdict_unknown()
+                .then(|| {
+                    view! {
+                        <p class="muted" data-testid="detail-verdict-unknown">{VERDICT_UNKNOWN}</p>
+                    }
+                })}
             <p><span class="k">"Failure reason: "</span>{t.failure_reason.clone()}</p>
         </details>
     }

@@ -212,6 +212,7 @@ mod tests {
             action_input: Default::default(),
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 

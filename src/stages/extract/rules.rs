@@ -112,6 +112,7 @@ mod tests {
                     action_input: Default::default(),
                     observation: (*o).to_owned(),
                     call: None,
+                    kind: Default::default(),
                 })
                 .collect(),
             final_answer: String::new(),
