@@ -739,7 +739,7 @@ fn detail(state: AppState, parts: DetailParts) -> impl IntoView {
             <p class="outcome"><b>"Outcome: "</b>{outcome}</p>
             {review}
             <ul class="flags">{flags}</ul>
-            {steps_view(e, false)}
+            {steps_view(e, true)}
             {analysis_section(e)}
             {extraction_section(e)}
             <details class="fold" open=has_calls>

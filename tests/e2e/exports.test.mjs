@@ -608,6 +608,7 @@ function checkManifest(manifest, files, { endpoint, options }) {
     include_successes: options.successes,
     thoughts: options.thoughts,
     provenance: options.provenance,
+    reviewed_only: false,
   });
   assert.deepEqual([...manifest.formats].sort(), [...NATIVE, ...TOOLS].sort());
   assert.ok(isObject(manifest.settings));

@@ -252,7 +252,7 @@ test('a run over two loaded files: table, progress, detail and the four download
     assert.equal(report.product, 'agenther');
     assert.equal(report.endpoint, endpoint.url);
     assert.equal(report.settings.model, 'scripted-model');
-    assert.deepEqual(report.loaded, { files: 2, trajectories: IDS.length, rejected_records: 1 });
+    assert.deepEqual(report.loaded, { files: 2, trajectories: IDS.length, rejected_records: 1, verdict_unknown: 0 });
     assert.equal(report.samples_per_format, ACCEPTED.length);
     const totals = report.totals;
     assert.equal(totals.done, IDS.length);
