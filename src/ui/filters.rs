@@ -16,6 +16,8 @@ pub fn status_slug(status: Status) -> String {
 /// One list's filters, order and page.
 #[derive(Clone, Copy)]
 pub struct Filters {
+    /// What the test ids of this list's filters start with (`filter`, `review-filter`).
+    pub prefix: &'static str,
     /// `all` or a [`status_slug`].
     pub status: RwSignal<String>,
     /// `all`, `none` or a failure type.
@@ -34,8 +36,9 @@ pub struct Filters {
 }
 
 impl Filters {
-    pub fn new() -> Self {
+    pub fn new(prefix: &'static str) -> Self {
         Filters {
+            prefix,
             status: RwSignal::new("all".into()),
             failure_type: RwSignal::new("all".into()),
             text: RwSignal::new(String::new()),
@@ -125,12 +128,6 @@ impl Filters {
     }
 }
 
-impl Default for Filters {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// An option of a filter's select, with its count when known.
 fn option(value: String, label: &str, count: Option<usize>) -> impl IntoView {
     let text = match count {
@@ -142,7 +139,7 @@ fn option(value: String, label: &str, count: Option<usize>) -> impl IntoView {
 
 /// A select bound to `value`, with the options `options` draws.
 fn select<V: IntoView + 'static>(
-    testid: &'static str,
+    testid: String,
     label: &'static str,
     value: RwSignal<String>,
     options: impl Fn() -> V + Send + Sync + 'static,
@@ -172,7 +169,12 @@ pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoVi
             }))
             .collect_view()
     };
-    select("filter-status", "Status", filters.status, options)
+    select(
+        format!("{}-status", filters.prefix),
+        "Status",
+        filters.status,
+        options,
+    )
 }
 
 /// The select of failure types (as the rule-based stages or the run classified them).
@@ -196,7 +198,12 @@ pub fn TypeFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
         }))
         .collect_view()
     };
-    select("filter-type", "Failure type", filters.failure_type, options)
+    select(
+        format!("{}-type", filters.prefix),
+        "Failure type",
+        filters.failure_type,
+        options,
+    )
 }
 
 /// The select of loaded files, each with its trajectories.
@@ -212,7 +219,12 @@ pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
             )
             .collect_view()
     };
-    select("filter-file", "File", filters.file, options)
+    select(
+        format!("{}-file", filters.prefix),
+        "File",
+        filters.file,
+        options,
+    )
 }
 
 /// The search box.
@@ -221,7 +233,7 @@ pub fn TextFilter(filters: Filters) -> impl IntoView {
     view! {
         <input
             type="search"
-            data-testid="filter-text"
+            data-testid=format!("{}-text", filters.prefix)
             placeholder="Search id or goal"
             aria-label="Search"
             prop:value=move || filters.text.get()
@@ -244,11 +256,11 @@ pub fn ReviewFilters(filters: Filters) -> impl IntoView {
             .collect_view()
     };
     view! {
-        {select("filter-review", "Review", filters.review, states)}
+        {select(format!("{}-review", filters.prefix), "Review", filters.review, states)}
         <label class="check">
             <input
                 type="checkbox"
-                data-testid="filter-fallback"
+                data-testid=format!("{}-fallback", filters.prefix)
                 prop:checked=move || filters.fallback.get()
                 on:change=move |ev| filters.fallback.set(event_target_checked(&ev))
             />
@@ -262,7 +274,7 @@ pub fn ReviewFilters(filters: Filters) -> impl IntoView {
                 max="1"
                 step="0.05"
                 inputmode="decimal"
-                data-testid="filter-below"
+                data-testid=format!("{}-below", filters.prefix)
                 prop:value=move || filters.below.get()
                 on:input=move |ev| filters.below.set(event_target_value(&ev))
             />

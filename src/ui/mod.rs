@@ -27,7 +27,7 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
-    provide_context(results::TableFilters(filters::Filters::new()));
+    provide_context(results::TableFilters(filters::Filters::new("filter")));
     provide_context(review::ReviewQueue::new());
     view! {
         <div class="app">

@@ -59,7 +59,7 @@ pub struct ReviewQueue {
 impl ReviewQueue {
     pub fn new() -> Self {
         ReviewQueue {
-            filters: Filters::new(),
+            filters: Filters::new("review-filter"),
             current: RwSignal::new(None),
             form: RwSignal::new(Form::None),
             bulk: RwSignal::new(None),
@@ -559,9 +559,15 @@ pub fn ReviewSection() -> impl IntoView {
     });
     // What is shown is where the reviewer is: a filter that hid the item under review moves
     // them to the first one it shows, and they stay there when the filter changes back.
+    // (Until the reviewer picks one, the first item is shown, also as a run adds items.)
     Effect::new(move |_| {
         let shown = current.get();
-        if shown.is_some() && queue.current.get_untracked() != shown {
+        if shown.is_some()
+            && queue
+                .current
+                .get_untracked()
+                .is_some_and(|c| Some(c) != shown)
+        {
             queue.current.set(shown);
         }
     });

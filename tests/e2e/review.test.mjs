@@ -243,10 +243,10 @@ test('review by keyboard, kept across a reload, honoured by every download', { t
     assert.match(await progress.textContent(), /Reviewed 5 \/ 7 · 1 accepted, 1 edited, 3 rejected/);
 
     // The review filter: only the unreviewed ones.
-    await page.getByTestId('filter-review').selectOption('unreviewed');
+    await page.getByTestId('review-filter-review').selectOption('unreviewed');
     assert.deepEqual(Object.keys(await queueStates(page)), ['rv-sql', 'rv-calendar']);
     assert.match(await page.getByTestId('review-count').textContent(), /^2 in this filter/);
-    await page.getByTestId('filter-review').selectOption('all');
+    await page.getByTestId('review-filter-review').selectOption('all');
     await page.getByTestId('review-card').focus();
     await expectCurrent(page, 'rv-sql');
     await page.getByTestId('review-section').screenshot({ path: join(SCRATCH, 'review.png') });
