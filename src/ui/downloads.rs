@@ -58,7 +58,7 @@ impl Downloads {
     /// so that every file of one set carries the same stamp, however far apart the clicks, and
     /// `dataset_info.json` and the manifest name the files as they were saved.
     fn stamp(state: &AppState) -> String {
-        let started = state.run.with_untracked(|r| r.started_ms);
+        let started = state.running.run.with_untracked(|r| r.started_ms);
         let at = started.max(state.loaded_ms.get_value());
         let at = if at > 0.0 { at } else { browser::now_ms() };
         progress::file_stamp(at)
@@ -168,7 +168,7 @@ fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
     let templates = Templates::defaults();
     let created_at = progress::iso_time(browser::now_ms());
     let endpoint = prefs::endpoint_for_report(&prefs.base_url);
-    let elapsed_ms = state.run.with_untracked(RunView::elapsed_ms);
+    let elapsed_ms = state.running.run.with_untracked(RunView::elapsed_ms);
     let review = state
         .session
         .with_untracked(crate::session::Session::review_counts);
@@ -224,7 +224,7 @@ pub fn DownloadSection() -> impl IntoView {
         })
     };
     let has_entries = move || state.session.with(|s| !s.files.is_empty());
-    let running = move || state.run.with(|r| r.phase == Phase::Running);
+    let running = move || state.running.run.with(|r| r.phase == Phase::Running);
     let has_samples =
         move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
     let button = move |target: Target| {

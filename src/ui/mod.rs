@@ -8,6 +8,7 @@ mod load;
 mod results;
 mod review;
 mod run;
+mod running;
 mod saved;
 mod settings;
 pub mod state;
@@ -27,7 +28,8 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
-    provide_context(results::TableFilters(filters::Filters::new("filter")));
+    provide_context(state.running);
+    provide_context(results::TableFilters(state.table));
     provide_context(review::ReviewQueue::new());
     view! {
         <div class="app">
