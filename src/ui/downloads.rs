@@ -3,6 +3,7 @@
 //! manifest of the download set and the run report.
 
 use super::browser;
+use super::filters::select;
 use super::state::{AppState, Phase, RunView};
 use crate::export::{self, ExportFile, ExportOptions, RunContext, Target};
 use crate::llm::Templates;
@@ -445,17 +446,20 @@ fn Preview(downloads: Downloads) -> impl IntoView {
         <div class="preview">
             <label class="inline-field">
                 "Preview the first rows of"
-                <select
-                    data-testid="preview-target"
-                    prop:value=move || target.get()
-                    on:change=move |ev| target.set(event_target_value(&ev))
-                >
-                    <option value="">"— choose a layout —"</option>
-                    {Target::ALL
-                        .into_iter()
-                        .map(|t| view! { <option value=t.id()>{label(t)}</option> })
-                        .collect_view()}
-                </select>
+                {select(
+                    "preview-target".into(),
+                    "Layout to preview",
+                    target,
+                    || {
+                        view! {
+                            <option value="">"— choose a layout —"</option>
+                            {Target::ALL
+                                .into_iter()
+                                .map(|t| view! { <option value=t.id()>{label(t)}</option> })
+                                .collect_view()}
+                        }
+                    },
+                )}
             </label>
             {move || {
                 lines

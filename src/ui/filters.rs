@@ -138,7 +138,7 @@ fn option(value: String, label: &str, count: Option<usize>) -> impl IntoView {
 }
 
 /// A select bound to `value`, with the options `options` draws.
-fn select<V: IntoView + 'static>(
+pub fn select<V: IntoView + 'static>(
     testid: String,
     label: &'static str,
     value: RwSignal<String>,
