@@ -21,6 +21,7 @@ pub mod prefs;
 pub mod progress;
 pub mod pytext;
 pub mod reader;
+pub mod review;
 pub mod session;
 pub mod stages;
 #[cfg(target_arch = "wasm32")]

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with five object stores. Every key
+//! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with six object stores. Every key
 //! is an array that starts with the session's id, so each session's records sit together and a
 //! key range over `[id]` … `[id, []]` selects (or deletes) all of them. Every value is JSON text.
 //!
@@ -14,13 +14,24 @@
 //! | `trajectories` | `[id, index]`            | a trajectory as read, its source position and which duplicate of its id it is |
 //! | `results`      | `[id, index]`            | the pipeline's [`TrajectoryResult`]            |
 //! | `exchanges`    | `[id, seq]`              | a completed chat [`Exchange`] of the exchange log, in the order saved |
+//! | `reviews`      | `[id, index]`            | a reviewer's [`Decision`] on that trajectory     |
 //!
 //! Records are written in small batches as the session grows ([`Journal::batch`]): the
 //! trajectories of each chunk of a file as it is read, the results of each slice of a run, and
-//! the exchanges the exchange log took in as soon as they complete ([`Journal::exchanges`]). The
-//! rule-based views are not stored: they are recomputed from the trajectories. A session record
-//! whose `format` is not [`SCHEMA_VERSION`] is not read; when the layout changes, the version
-//! goes up.
+//! the exchanges the exchange log took in as soon as they complete ([`Journal::exchanges`]), and
+//! each review decision as it is made (an undone one is deleted). The rule-based views are not
+//! stored: they are recomputed from the trajectories. Review's undo history is not stored: after
+//! a reload the decisions stand and undo starts afresh.
+//!
+//! # Versions
+//!
+//! When the layout changes, [`SCHEMA_VERSION`] goes up; opening the database at the new version
+//! creates the stores it lacks. A session record whose `format` is in [`READABLE_FORMATS`] is
+//! read, any other is not (the page says it was saved by another version).
+//!
+//! - 1: the first five stores.
+//! - 2: `reviews` added; the session record counts the decisions (`reviewed`, 0 when absent).
+//!   A session saved at format 1 opens with no decisions and is saved at 2 from then on.
 
 use crate::json::{Json, JsonObject};
 use crate::llm::exchange::Exchange;
@@ -28,6 +39,7 @@ use crate::model::Trajectory;
 use crate::pipeline::{Outcome, TrajectoryResult};
 use crate::prefs::Prefs;
 use crate::reader::SourcePos;
+use crate::review::Decision;
 use crate::session::{Entry, LoadedFile, Session};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,7 +50,10 @@ pub const DB_NAME: &str = "agenther";
 
 /// The version of the layout: the database's IndexedDB version and every session record's
 /// `format`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The session formats this version reads: its own, and those it only adds stores to.
+pub const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 1..=SCHEMA_VERSION;
 
 /// Trajectories or results written per batch at most.
 pub const BATCH_RECORDS: usize = 500;
@@ -51,15 +66,17 @@ pub enum Store {
     Trajectories,
     Results,
     Exchanges,
+    Reviews,
 }
 
 impl Store {
-    pub const ALL: [Store; 5] = [
+    pub const ALL: [Store; 6] = [
         Store::Sessions,
         Store::Files,
         Store::Trajectories,
         Store::Results,
         Store::Exchanges,
+        Store::Reviews,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +86,7 @@ impl Store {
             Store::Trajectories => "trajectories",
             Store::Results => "results",
             Store::Exchanges => "exchanges",
+            Store::Reviews => "reviews",
         }
     }
 }
@@ -180,6 +198,9 @@ pub struct SessionRecord {
     pub trajectories: usize,
     /// Trajectories with a result a run keeps (anything but failed or cancelled).
     pub done: usize,
+    /// Review decisions (none in format 1).
+    #[serde(default)]
+    pub reviewed: usize,
 }
 
 impl SessionRecord {
@@ -196,13 +217,14 @@ impl SessionRecord {
         let format = serde_json::from_str::<Format>(text)
             .map_err(|e| corrupt(Store::Sessions, e))?
             .format;
-        if format != SCHEMA_VERSION {
+        if !READABLE_FORMATS.contains(&format) {
             return Err(PersistError::Version { found: format });
         }
         serde_json::from_str(text).map_err(|e| corrupt(Store::Sessions, e))
     }
 
-    /// What the session holds, in a phrase: "8 trajectories in 2 files, 5 done".
+    /// What the session holds, in a phrase: "8 trajectories in 2 files, 5 done" (and ", 3
+    /// reviewed" when review decided some).
     pub fn summary(&self) -> String {
         let plural = |n: usize, one: &str, many: &str| {
             format!(
@@ -211,12 +233,19 @@ impl SessionRecord {
                 if n == 1 { one } else { many }
             )
         };
-        format!(
+        let mut text = format!(
             "{} in {}, {} done",
             plural(self.trajectories, "trajectory", "trajectories"),
             plural(self.files, "file", "files"),
             crate::progress::format_count(self.done)
-        )
+        );
+        if self.reviewed > 0 {
+            text.push_str(&format!(
+                ", {} reviewed",
+                crate::progress::format_count(self.reviewed)
+            ));
+        }
+        text
     }
 }
 
@@ -328,6 +357,8 @@ pub struct Journal {
     trajectories: usize,
     /// Results to write (or delete, when the entry has none).
     results: BTreeSet<usize>,
+    /// Review decisions to write (or delete, when the entry has none).
+    reviews: BTreeSet<usize>,
     /// Results and exchanges were all dropped since the last batch.
     cleared: bool,
     /// The `seq` of the next exchange saved.
@@ -349,10 +380,12 @@ impl Journal {
                 files: 0,
                 trajectories: 0,
                 done: 0,
+                reviewed: 0,
             },
             files: 0,
             trajectories: 0,
             results: BTreeSet::new(),
+            reviews: BTreeSet::new(),
             cleared: false,
             next_exchange: 0,
         }
@@ -383,6 +416,12 @@ impl Journal {
         self.results.insert(index);
     }
 
+    /// The review decision on entry `index` changed (made, changed or undone): the next batch
+    /// writes it.
+    pub fn review_changed(&mut self, index: usize) {
+        self.reviews.insert(index);
+    }
+
     /// Every result was dropped, and the exchange log emptied: the next batch deletes the
     /// stored results and exchanges.
     pub fn results_cleared(&mut self) {
@@ -394,6 +433,7 @@ impl Journal {
     pub fn behind(&self, session: &Session) -> bool {
         self.cleared
             || !self.results.is_empty()
+            || !self.reviews.is_empty()
             || self.files < session.files.len()
             || self.trajectories < session.len()
     }
@@ -434,25 +474,36 @@ impl Journal {
             }
             self.files = session.files.len();
         }
-        while budget > 0 {
-            let Some(i) = self.results.pop_first() else {
-                break;
-            };
-            let key = Key::new(&id, vec![index_key(i)]);
-            match session.entries.get(i).and_then(|e| e.result.as_ref()) {
-                Some(result) => batch.puts.push(Put {
-                    store: Store::Results,
-                    key,
-                    value: serde_json::to_string(result).expect("a result serializes"),
-                }),
-                None => batch.deletes.push(Prefix {
-                    store: Store::Results,
-                    key,
-                }),
-            }
-            budget -= 1;
-        }
+        budget = drain(
+            &mut self.results,
+            budget,
+            &mut batch,
+            &id,
+            Store::Results,
+            |i| {
+                session
+                    .entries
+                    .get(i)
+                    .and_then(|e| e.result.as_ref())
+                    .map(|result| serde_json::to_string(result).expect("a result serializes"))
+            },
+        );
+        drain(
+            &mut self.reviews,
+            budget,
+            &mut batch,
+            &id,
+            Store::Reviews,
+            |i| {
+                session
+                    .review
+                    .get(i)
+                    .map(|d| serde_json::to_string(d).expect("a decision serializes"))
+            },
+        );
         self.record.saved_ms = now_ms;
+        self.record.format = SCHEMA_VERSION;
+        self.record.reviewed = session.review.len();
         self.record.files = self.files;
         self.record.trajectories = self.trajectories;
         self.record.done = session.entries[..self.trajectories]
@@ -487,6 +538,30 @@ impl Journal {
     }
 }
 
+/// Moves up to `budget` of the entries marked in `changed` into `batch`: a put in `store` of
+/// `value(i)`, or a deletion when it is `None`. Returns what is left of the budget.
+fn drain(
+    changed: &mut BTreeSet<usize>,
+    mut budget: usize,
+    batch: &mut Batch,
+    id: &str,
+    store: Store,
+    value: impl Fn(usize) -> Option<String>,
+) -> usize {
+    while budget > 0 {
+        let Some(i) = changed.pop_first() else {
+            break;
+        };
+        let key = Key::new(id, vec![index_key(i)]);
+        match value(i) {
+            Some(value) => batch.puts.push(Put { store, key, value }),
+            None => batch.deletes.push(Prefix { store, key }),
+        }
+        budget -= 1;
+    }
+    budget
+}
+
 /// The deletion of everything stored for session `id`.
 pub fn delete_session(id: &str) -> Batch {
     Batch {
@@ -510,6 +585,7 @@ pub struct StoredParts {
     pub trajectories: Vec<(Vec<u32>, String)>,
     pub results: Vec<(Vec<u32>, String)>,
     pub exchanges: Vec<(Vec<u32>, String)>,
+    pub reviews: Vec<(Vec<u32>, String)>,
 }
 
 /// A session rebuilt from storage.
@@ -559,6 +635,14 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
             results.remove(&expected),
         );
     }
+    for (path, text) in parts.reviews {
+        let i = first(&path, Store::Reviews)?;
+        let decision: Decision =
+            serde_json::from_str(&text).map_err(|e| corrupt(Store::Reviews, e))?;
+        if i < session.len() {
+            session.review.restore(i, decision);
+        }
+    }
     for (_, text) in sorted(parts.files) {
         let file: LoadedFile = serde_json::from_str(&text).map_err(|e| corrupt(Store::Files, e))?;
         session.files.push(file);
@@ -575,13 +659,16 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
 
     let journal = Journal {
         record: SessionRecord {
+            format: SCHEMA_VERSION,
             files: session.files.len(),
             trajectories: session.len(),
+            reviewed: session.review.len(),
             ..record.clone()
         },
         files: session.files.len(),
         trajectories: session.len(),
         results: BTreeSet::new(),
+        reviews: BTreeSet::new(),
         cleared: false,
         next_exchange,
     };
@@ -669,6 +756,7 @@ mod tests {
                 trajectories: self.records(Store::Trajectories, id),
                 results: self.records(Store::Results, id),
                 exchanges: self.records(Store::Exchanges, id),
+                reviews: self.records(Store::Reviews, id),
             }
         }
 
@@ -738,19 +826,7 @@ mod tests {
             extraction: Mode::Rules,
             ..prefs().to_pipeline_settings()
         };
-        let trajectories = s.trajectories();
-        let mut results = Vec::new();
-        block_on(run(
-            &endpoint(),
-            &Templates::defaults(),
-            &settings,
-            &Lexicon::default(),
-            &trajectories,
-            |i, r| results.push((i, r)),
-        ));
-        for (i, r) in results {
-            s.set_result(i, r);
-        }
+        s.run_all(&endpoint(), &settings);
         s
     }
 
@@ -1065,7 +1141,7 @@ mod tests {
         db.sync(&mut journal, &session);
 
         let mut parts = db.parts("s");
-        parts.record = parts.record.replace("\"format\":1", "\"format\":99");
+        parts.record = parts.record.replace("\"format\":2", "\"format\":99");
         assert_eq!(
             rebuild(parts).unwrap_err(),
             PersistError::Version { found: 99 }
@@ -1100,14 +1176,17 @@ mod tests {
                 .unwrap()
                 .value;
             if format != SCHEMA_VERSION {
-                r = r.replace("\"format\":1", &format!("\"format\":{format}"));
+                r = r.replace(
+                    &format!("\"format\":{SCHEMA_VERSION}"),
+                    &format!("\"format\":{format}"),
+                );
             }
             r
         };
         let records = vec![
             record("old", 10.0, 1),
-            record("future", 30.0, 2),
-            record("new", 20.0, 1),
+            record("future", 30.0, SCHEMA_VERSION + 1),
+            record("new", 20.0, SCHEMA_VERSION),
         ];
         let (first, others) = latest(&records, None);
         assert_eq!(first.unwrap().id, "new");
@@ -1152,5 +1231,90 @@ mod tests {
         let b = session_id(1_700_000_000_001.0, 1);
         assert_eq!(a, "s1700000000000-beef1234");
         assert!(a < b);
+    }
+
+    #[test]
+    fn review_decisions_are_saved_as_made_and_undone_ones_deleted() {
+        use crate::review::Decision;
+        let mut session = crate::review::tests::reviewed_session();
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s", 0.0, prefs(), false);
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+        db.sync(&mut journal, &session);
+        let edit = Decision::edited("Compare two shoes", "List running shoes with prices").unwrap();
+        for (i, d) in [
+            (0, edit.clone()),
+            (1, Decision::rejected("vague")),
+            (2, Decision::Accepted),
+        ] {
+            session.decide(i, Some(d));
+            journal.review_changed(i);
+        }
+        db.sync(&mut journal, &session);
+        assert_eq!(db.records(Store::Reviews, "s").len(), 3);
+        assert_eq!(journal.record().reviewed, 3);
+        assert!(journal.record().summary().ends_with(", 3 reviewed"));
+        // Undo deletes the stored decision.
+        assert_eq!(session.review.undo(), Some(vec![2]));
+        journal.review_changed(2);
+        db.sync(&mut journal, &session);
+        let restored = rebuild(db.parts("s")).unwrap();
+        let decisions: Vec<_> = restored
+            .session
+            .review
+            .iter()
+            .map(|(i, d)| (i, d.clone()))
+            .collect();
+        assert_eq!(decisions, vec![(0, edit), (1, Decision::rejected("vague"))]);
+        assert!(
+            !restored.session.review.can_undo(),
+            "the history is not stored"
+        );
+        assert_eq!(restored.session.goal(0), Some("Compare two shoes"));
+        assert_eq!(restored.journal.record().reviewed, 2);
+        // Reset results keeps the decisions, which a run never touches.
+        journal.results_cleared();
+        session.clear_results();
+        db.sync(&mut journal, &session);
+        assert_eq!(db.records(Store::Reviews, "s").len(), 2);
+        // A broken decision is reported with its store.
+        let mut parts = db.parts("s");
+        parts.reviews[0].1 = r#"{"decision":"maybe"}"#.into();
+        let err = rebuild(parts).unwrap_err();
+        assert!(err.to_string().contains("reviews"), "{err}");
+    }
+
+    #[test]
+    fn a_session_saved_at_format_1_still_opens_and_is_saved_at_the_current_format() {
+        let session = ran();
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("old", 5.0, prefs(), false);
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+        db.sync(&mut journal, &session);
+        // What format 1 wrote: the record without `reviewed`, no reviews store.
+        let mut parts = db.parts("old");
+        let mut record: serde_json::Value = serde_json::from_str(&parts.record).unwrap();
+        record["format"] = 1.into();
+        record.as_object_mut().unwrap().remove("reviewed");
+        parts.record = record.to_string();
+        assert!(parts.reviews.is_empty());
+        assert_eq!(
+            latest(std::slice::from_ref(&parts.record), None)
+                .0
+                .unwrap()
+                .id,
+            "old"
+        );
+        let restored = rebuild(parts).unwrap();
+        assert_eq!(restored.record.format, 1);
+        assert_eq!(restored.session, session);
+        let mut journal = restored.journal;
+        let batch = journal.batch(&restored.session, 9.0);
+        let written = SessionRecord::from_json(&batch.puts.last().unwrap().value).unwrap();
+        assert_eq!((written.format, written.reviewed), (SCHEMA_VERSION, 0));
     }
 }

@@ -5,6 +5,7 @@
 use crate::model::{FailureType, Trajectory};
 use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
 use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
+use crate::review::{DecisionKind, Review, ReviewState};
 use crate::stages::detect::rules::Lexicon;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -108,6 +109,12 @@ pub struct Row {
     pub judge_confidence: Option<f64>,
     /// "relabeler + judge" or "single judge" for accepted trajectories.
     pub judges: Option<&'static str>,
+    /// The goal the run failed.
+    pub original_prompt: String,
+    /// What review decided, for an accepted trajectory.
+    pub review: Option<DecisionKind>,
+    /// The reviewer's goal, when the model's was edited.
+    pub edited_goal: Option<String>,
     /// The source gives no verdict: the run is taken for a failure without the source saying
     /// so.
     pub verdict_unknown: bool,
@@ -119,8 +126,73 @@ pub struct Filter {
     pub status: Option<Status>,
     /// `Some(None)` matches trajectories without a failure type.
     pub failure_type: Option<Option<FailureType>>,
-    /// Case-insensitive substring of the id, the original prompt or the hindsight prompt.
+    /// Case-insensitive substring of the id, the original prompt, the hindsight prompt or the
+    /// reviewer's goal.
     pub text: String,
+    /// The file the trajectory was read from.
+    pub file: Option<String>,
+    /// Accepted trajectories in this review state (the others never match).
+    pub review: Option<ReviewState>,
+    /// Accepted by the single-judge fallback only.
+    pub fallback: bool,
+    /// Accepted with a confidence ((c + c2) / 2, or c for a fallback) below this.
+    pub confidence_below: Option<f64>,
+}
+
+impl Filter {
+    /// Whether it looks only at accepted trajectories.
+    fn needs_acceptance(&self) -> bool {
+        self.review.is_some() || self.fallback || self.confidence_below.is_some()
+    }
+}
+
+/// A column the results table sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortKey {
+    Id,
+    File,
+    FailureType,
+    Severity,
+    Status,
+    OriginalGoal,
+    HindsightGoal,
+    Confidence,
+    Review,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 9] = [
+        SortKey::Id,
+        SortKey::File,
+        SortKey::FailureType,
+        SortKey::Severity,
+        SortKey::Status,
+        SortKey::OriginalGoal,
+        SortKey::HindsightGoal,
+        SortKey::Confidence,
+        SortKey::Review,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Id => "id",
+            SortKey::File => "file",
+            SortKey::FailureType => "type",
+            SortKey::Severity => "severity",
+            SortKey::Status => "status",
+            SortKey::OriginalGoal => "original",
+            SortKey::HindsightGoal => "hindsight",
+            SortKey::Confidence => "confidence",
+            SortKey::Review => "review",
+        }
+    }
+}
+
+/// An order of the table: a column and its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
 }
 
 /// The session.
@@ -128,6 +200,8 @@ pub struct Filter {
 pub struct Session {
     pub files: Vec<LoadedFile>,
     pub entries: Vec<Entry>,
+    /// What review decided, by entry index: never changed by a run.
+    pub review: Review,
     lexicon: Lexicon,
     delta: f64,
     id_counts: HashMap<String, usize>,
@@ -240,7 +314,7 @@ impl Session {
         self.delta
     }
 
-    /// Forgets everything loaded.
+    /// Forgets everything loaded, and every review decision.
     pub fn clear(&mut self) {
         let (lexicon, delta) = (std::mem::take(&mut self.lexicon), self.delta);
         *self = Session::new(lexicon, delta);
@@ -447,6 +521,12 @@ impl Session {
             relabel_confidence,
             judge_confidence,
             judges,
+            original_prompt: e.trajectory.original_prompt.clone(),
+            review: self.decision(index).map(|d| d.kind()),
+            edited_goal: self
+                .decision(index)
+                .and_then(|d| d.goal())
+                .map(str::to_owned),
             verdict_unknown: e.trajectory.verdict_unknown(),
         })
     }
@@ -471,9 +551,9 @@ impl Session {
         })
     }
 
-    /// The indexes of the entries whose rows match `filter`, in load order. Only the status
-    /// and type are looked at unless the filter has text, so a page of the table costs the
-    /// rows it shows, not a row per entry.
+    /// The indexes of the entries whose rows match `filter`, in load order. Only the status,
+    /// type, file and review are looked at unless the filter has text, so a page of the table
+    /// costs the rows it shows, not a row per entry.
     pub fn matching(&self, filter: &Filter) -> Vec<usize> {
         let needle = filter.text.trim().to_lowercase();
         let contains = |text: &str| text.to_lowercase().contains(&needle);
@@ -484,6 +564,8 @@ impl Session {
                     && filter
                         .failure_type
                         .is_none_or(|t| t == self.analysis(e).failure_type)
+                    && filter.file.as_ref().is_none_or(|f| *f == e.source.file)
+                    && (!filter.needs_acceptance() || self.accepted_matches(i, filter))
                     && (needle.is_empty()
                         || contains(&e.trajectory.trajectory_id)
                         || contains(&e.trajectory.original_prompt)
@@ -491,9 +573,128 @@ impl Session {
                             .as_ref()
                             .and_then(|r| r.relabel.as_ref())
                             .and_then(|r| r.relabel())
-                            .is_some_and(|r| contains(&r.hindsight_prompt)))
+                            .is_some_and(|r| contains(&r.hindsight_prompt))
+                        || self
+                            .decision(i)
+                            .and_then(|d| d.goal())
+                            .is_some_and(contains))
             })
             .collect()
+    }
+
+    /// The review part of `filter`, for entry `i`: accepted, and in the state it asks for.
+    fn accepted_matches(&self, i: usize, filter: &Filter) -> bool {
+        let Some(a) = self.accepted(i) else {
+            return false;
+        };
+        filter
+            .review
+            .is_none_or(|state| state.matches(self.decision(i)))
+            && (!filter.fallback || a.judges == crate::stages::relabel::Judges::SingleJudgeFallback)
+            && filter.confidence_below.is_none_or(|x| a.confidence < x)
+    }
+
+    /// How many trajectories stand at each status, in [`Status::ALL`] order, statuses with none
+    /// left out.
+    pub fn status_counts(&self) -> Vec<(Status, usize)> {
+        let mut counts = [0usize; Status::ALL.len()];
+        for i in 0..self.len() {
+            if let Some(s) = self.status(i) {
+                counts[Status::ALL.iter().position(|x| *x == s).unwrap_or(0)] += 1;
+            }
+        }
+        Status::ALL
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// The names of the loaded files with how many trajectories each holds, in load order
+    /// (a file loaded twice is listed once).
+    pub fn file_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for e in &self.entries {
+            match counts.iter_mut().find(|(f, _)| *f == e.source.file) {
+                Some(slot) => slot.1 += 1,
+                None => counts.push((e.source.file.clone(), 1)),
+            }
+        }
+        counts
+    }
+
+    /// Orders `indexes` by `sort` (ties keep load order; rows without a value come last in
+    /// either direction).
+    pub fn sort(&self, indexes: &mut [usize], sort: Sort) {
+        use std::cmp::Ordering;
+        let text = |i: usize| -> Option<String> {
+            let e = &self.entries[i];
+            Some(match sort.key {
+                SortKey::Id => e.trajectory.trajectory_id.clone(),
+                SortKey::File => format!("{}\0{:012}", e.source.file, e.source.line),
+                SortKey::FailureType => self.analysis(e).failure_type?.as_str().to_owned(),
+                SortKey::Status => self.status(i)?.as_str().to_owned(),
+                SortKey::OriginalGoal => e.trajectory.original_prompt.to_lowercase(),
+                SortKey::HindsightGoal => self.goal(i)?.to_lowercase(),
+                SortKey::Review => match self.decision(i) {
+                    Some(d) => d.kind().as_str().to_owned(),
+                    None if self.reviewable(i) => "unreviewed".to_owned(),
+                    None => return None,
+                },
+                SortKey::Severity | SortKey::Confidence => return None,
+            })
+        };
+        let number = |i: usize| -> Option<f64> {
+            match sort.key {
+                SortKey::Severity => Some(self.analysis(&self.entries[i]).weight),
+                SortKey::Confidence => self.accepted(i).map(|a| a.confidence),
+                _ => None,
+            }
+        };
+        let numeric = matches!(sort.key, SortKey::Severity | SortKey::Confidence);
+        let cmp = |a: &usize, b: &usize| -> Ordering {
+            let order = if numeric {
+                match (number(*a), number(*b)) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    (x, y) => return x.is_none().cmp(&y.is_none()),
+                }
+            } else {
+                match (text(*a), text(*b)) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (x, y) => return x.is_none().cmp(&y.is_none()),
+                }
+            };
+            if sort.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        };
+        indexes.sort_by(cmp);
+    }
+}
+
+#[cfg(test)]
+impl Session {
+    /// Runs every trajectory through the pipeline with `client` and records the results.
+    pub(crate) fn run_all<C: crate::llm::ChatClient>(
+        &mut self,
+        client: &C,
+        settings: &crate::pipeline::Settings,
+    ) {
+        let trajectories = self.trajectories();
+        let mut results = Vec::new();
+        futures::executor::block_on(crate::pipeline::run(
+            client,
+            &crate::llm::Templates::defaults(),
+            settings,
+            &Lexicon::default(),
+            &trajectories,
+            |i, r| results.push((i, r)),
+        ));
+        for (i, r) in results {
+            self.set_result(i, r);
+        }
     }
 }
 
@@ -760,6 +961,7 @@ mod tests {
                         status,
                         failure_type,
                         text: text.into(),
+                        ..Filter::default()
                     };
                     let expected: Vec<usize> = (0..s.len())
                         .filter_map(|i| s.row(i))
@@ -781,5 +983,109 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn files_filter_and_sorting_orders_rows() {
+        let mut s = session();
+        s.add_report(read_all("g.jsonl", FILE.as_bytes()));
+        assert_eq!(
+            s.file_counts(),
+            vec![("f.jsonl".to_string(), 3), ("g.jsonl".to_string(), 3)]
+        );
+        assert_eq!(
+            s.status_counts(),
+            vec![(Status::Pending, 4), (Status::WillSkip, 2)]
+        );
+        let in_g = s.matching(&Filter {
+            file: Some("g.jsonl".into()),
+            ..Filter::default()
+        });
+        assert_eq!(in_g, vec![3, 4, 5]);
+        let mut all: Vec<usize> = (0..s.len()).collect();
+        let by = |key, descending| Sort { key, descending };
+        s.sort(&mut all, by(SortKey::OriginalGoal, false));
+        // "Buy shoes", "Buy socks", "Get the weather", each twice, ties in load order.
+        assert_eq!(all, vec![0, 3, 2, 5, 1, 4]);
+        s.sort(&mut all, by(SortKey::Severity, true));
+        let weights: Vec<f64> = all.iter().map(|&i| s.row(i).unwrap().weight).collect();
+        assert!(weights.windows(2).all(|w| w[0] >= w[1]), "{weights:?}");
+        s.sort(&mut all, by(SortKey::Id, true));
+        let ids: Vec<String> = all
+            .iter()
+            .map(|&i| s.row(i).unwrap().trajectory_id)
+            .collect();
+        assert_eq!(ids, ["b#2", "b", "a#4", "a#3", "a#2", "a"]);
+        // No confidence before a run: every row compares equal, load order stays.
+        let mut again: Vec<usize> = (0..s.len()).collect();
+        s.sort(&mut again, by(SortKey::Confidence, true));
+        assert_eq!(again, (0..s.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn review_filters_keep_only_accepted_trajectories() {
+        use crate::review::{Decision, DecisionKind};
+        let mut s = crate::review::tests::reviewed_session();
+        let only = |s: &Session, f: Filter| s.matching(&f);
+        let unreviewed = Filter {
+            review: Some(ReviewState::Unreviewed),
+            ..Filter::default()
+        };
+        assert_eq!(only(&s, unreviewed.clone()), vec![0, 1, 2]);
+        assert_eq!(
+            only(
+                &s,
+                Filter {
+                    fallback: true,
+                    ..Filter::default()
+                }
+            ),
+            vec![1]
+        );
+        let low = Filter {
+            confidence_below: Some(0.8),
+            ..Filter::default()
+        };
+        // a: (0.95 + 0.92) / 2; b: 0.45 alone; c: (0.93 + 0.6) / 2.
+        assert_eq!(only(&s, low), vec![1, 2]);
+        s.decide(
+            2,
+            Some(Decision::edited("Find a red hat", "Find a hat").unwrap()),
+        );
+        assert_eq!(only(&s, unreviewed), vec![0, 1]);
+        assert_eq!(
+            only(
+                &s,
+                Filter {
+                    review: Some(ReviewState::Decided(DecisionKind::Edited)),
+                    ..Filter::default()
+                }
+            ),
+            vec![2]
+        );
+        assert_eq!(
+            only(
+                &s,
+                Filter {
+                    text: "RED HAT".into(),
+                    ..Filter::default()
+                }
+            ),
+            vec![2]
+        );
+        let row = s.row(2).unwrap();
+        assert_eq!(row.review, Some(DecisionKind::Edited));
+        assert_eq!(row.edited_goal.as_deref(), Some("Find a red hat"));
+        assert_eq!(row.hindsight_prompt.as_deref(), Some("Find a hat"));
+        assert_eq!(row.original_prompt, "Buy a hat under $9");
+        let mut all: Vec<usize> = (0..s.len()).collect();
+        s.sort(
+            &mut all,
+            Sort {
+                key: SortKey::Confidence,
+                descending: true,
+            },
+        );
+        assert_eq!(all, vec![0, 2, 1, 3], "the skipped one last");
     }
 }

@@ -321,6 +321,7 @@ impl Db {
                 Store::Trajectories => parts.trajectories = records,
                 Store::Results => parts.results = records,
                 Store::Exchanges => parts.exchanges = records,
+                Store::Reviews => parts.reviews = records,
             }
         }
         Ok(parts)

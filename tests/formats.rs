@@ -139,6 +139,9 @@ fn provenance(t: &Trajectory) -> Provenance {
         judges: Some("relabeler + judge".into()),
         relabel_model: Some("qwen2.5:7b".into()),
         judge_model: Some("llama3.1:8b".into()),
+        model_goal: None,
+        review: None,
+        edited_goal: None,
     }
 }
 
@@ -155,8 +158,8 @@ fn line(target: Target, t: &Trajectory, goal: &str, options: &ExportOptions) -> 
     }
 }
 
-const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b"}"#;
-const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b"}"#;
+const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b", "model_goal": null, "review": null, "edited_goal": null}"#;
+const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b", "model_goal": null, "review": null, "edited_goal": null}"#;
 
 /// The provenance of a TRL row: `base` with the fields whose integers were written as
 /// strings.
@@ -1098,7 +1101,10 @@ fn build_validates_rows_and_reports_the_ones_left_out() {
         &ExportOptions::default(),
         "s",
     );
-    assert_eq!(native.text, export::samples_jsonl(&s, SampleFormat::Dpo));
+    assert_eq!(
+        native.text,
+        export::samples_jsonl(&s, SampleFormat::Dpo, &ExportOptions::default())
+    );
     assert_eq!(native.rows, 2);
     assert_eq!(native.name, "agenther-dpo-s.jsonl");
 }
@@ -1172,6 +1178,7 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
         lexicon: &agenther::stages::detect::rules::Lexicon::default(),
         created_at: "2026-11-22T10:15:00Z",
         elapsed_ms: None,
+        review: agenther::review::ReviewCounts::default(),
     };
     let refs: Vec<&export::ExportFile> = files.iter().collect();
     let m = manifest(&ctx, &options, &refs);

@@ -623,6 +623,9 @@ fn export_line(target: Target, record: &Record, line: usize, lexicon: &Lexicon) 
         judges: Some("fixed relabeling".to_owned()),
         relabel_model: None,
         judge_model: None,
+        model_goal: Some(relabel.hindsight_prompt.clone()),
+        review: None,
+        edited_goal: None,
     };
     let weight = detect::rules::detect_with(t, lexicon).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);

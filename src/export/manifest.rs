@@ -13,8 +13,8 @@ pub fn manifest_file_name(stamp: &str) -> String {
 /// setting (there is no API key among them), the prompt templates' version, SHA-256
 /// fingerprint and full text, the lexicon's fingerprint and content, the export options, and
 /// for each file its name, target, row count, how many rows were left out for breaking a rule
-/// of the target, and every value written differently from the source (integers beyond 64 bits
-/// written as strings).
+/// of the target, every value written differently from the source (integers beyond 64 bits
+/// written as strings), and what review accepted, edited and rejected.
 pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Value {
     let mut formats: Vec<&str> = Vec::new();
     for f in files {
@@ -35,6 +35,7 @@ pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]
         "templates": method["templates"],
         "lexicon": method["lexicon"],
         "export_options": options,
+        "review": super::review_json(&ctx.review),
         "formats": formats,
         "files": files.iter().map(|f| json!({
             "name": f.name,

@@ -26,6 +26,7 @@ use crate::json::{Json, JsonObject};
 use crate::llm::TemplateSources;
 use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
+use crate::review::{Decision, DecisionKind, ReviewCounts};
 use crate::session::Session;
 use crate::stages::detect::rules::Lexicon;
 use crate::stages::package::{json_to_line, sample_to_json_line};
@@ -111,6 +112,9 @@ pub struct ExportOptions {
     pub one_per_cluster: bool,
     /// The similarity at which goals are near-duplicates (the run's setting).
     pub duplicate_threshold: f64,
+    /// Only the samples a reviewer accepted or edited (in every layout, the native envelopes
+    /// included). Rejected samples are left out whatever this says.
+    pub reviewed_only: bool,
 }
 
 impl Default for ExportOptions {
@@ -121,6 +125,7 @@ impl Default for ExportOptions {
             provenance: true,
             one_per_cluster: false,
             duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
+            reviewed_only: false,
         }
     }
 }
@@ -171,6 +176,13 @@ pub struct Provenance {
     pub relabel_model: Option<String>,
     /// The model that judged it (none for the single-judge fallback).
     pub judge_model: Option<String>,
+    /// The model's hindsight goal, when the sample is a relabeling from a run.
+    pub model_goal: Option<String>,
+    /// What review decided (accepted or edited; rejected samples are not exported), `None`
+    /// when unreviewed.
+    pub review: Option<DecisionKind>,
+    /// The reviewer's goal, used instead of the model's, when review edited it.
+    pub edited_goal: Option<String>,
 }
 
 impl Provenance {
@@ -203,6 +215,12 @@ impl Provenance {
         o.insert("judges", opt_s(&self.judges));
         o.insert("relabel_model", opt_s(&self.relabel_model));
         o.insert("judge_model", opt_s(&self.judge_model));
+        o.insert("model_goal", opt_s(&self.model_goal));
+        o.insert(
+            "review",
+            self.review.map_or(Json::Null, |k| Json::from(k.as_str())),
+        );
+        o.insert("edited_goal", opt_s(&self.edited_goal));
         o
     }
 }
@@ -354,14 +372,15 @@ pub struct ExportFile {
     pub rewrites: Vec<Rewrite>,
 }
 
-/// The samples of `session` to export, in load order: each accepted trajectory with its
-/// hindsight goal and Stage 1 weight, and, when `options.include_successes`, each run the
-/// source marked as successful with its own prompt (a success that was also relabeled gives
-/// both rows).
+/// The samples of `session` to export, in load order: each accepted trajectory with its goal
+/// (the reviewer's edit, else the model's hindsight goal) and Stage 1 weight, and, when
+/// `options.include_successes`, each run the source marked as successful with its own prompt
+/// (a success that was also relabeled gives both rows). Samples review rejected are left out,
+/// and so are unreviewed ones when `options.reviewed_only`.
 pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
     let mut out = Vec::new();
     let kept = options.kept(session);
-    for (e, kept) in session.entries.iter().zip(kept) {
+    for (i, e) in session.entries.iter().enumerate() {
         let t = &e.trajectory;
         let base = |kind| Provenance {
             kind,
@@ -376,32 +395,40 @@ pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportIte
             judges: None,
             relabel_model: None,
             judge_model: None,
+            model_goal: None,
+            review: None,
+            edited_goal: None,
         };
-        if let Some(r) = &e.result {
-            let relabel = r.relabel.as_ref().and_then(|rep| rep.relabel());
-            let weight = r.analysis.as_ref().map(|a| a.weight).filter(|_| kept);
-            if let (
-                Some(relabel),
-                Some(weight),
-                Outcome::Accepted {
-                    judges,
-                    confidence,
-                    relabel_confidence,
-                    judge_confidence,
-                    ..
-                },
-            ) = (relabel, weight, &r.outcome)
-            {
+        if let (Some(accepted), Some(weight)) = (
+            session.accepted(i),
+            e.result
+                .as_ref()
+                .and_then(|r| r.analysis.as_ref())
+                .map(|a| a.weight),
+        ) {
+            let decision = session.decision(i);
+            if kept[i] && exported(decision, options) {
+                let edited = decision.and_then(Decision::goal);
+                let (relabel_model, judge_model) =
+                    e.result.as_ref().map(accepted_models).unwrap_or_default();
                 let provenance = Provenance {
-                    confidence: Some(*confidence),
-                    relabel_confidence: Some(*relabel_confidence),
-                    judge_confidence: *judge_confidence,
-                    judges: Some(judges_label(*judges).to_owned()),
-                    relabel_model: accepted_models(r).0,
-                    judge_model: accepted_models(r).1,
+                    confidence: Some(accepted.confidence),
+                    relabel_confidence: Some(accepted.relabel_confidence),
+                    judge_confidence: accepted.judge_confidence,
+                    judges: Some(judges_label(accepted.judges).to_owned()),
+                    relabel_model,
+                    judge_model,
+                    model_goal: Some(accepted.model_goal.to_owned()),
+                    review: decision.map(Decision::kind),
+                    edited_goal: edited.map(str::to_owned),
                     ..base(SampleKind::Relabeled)
                 };
-                out.push(ExportItem::relabeled(t, relabel, weight, provenance));
+                out.push(ExportItem {
+                    trajectory: t,
+                    goal: edited.unwrap_or(accepted.model_goal),
+                    weight,
+                    provenance,
+                });
             }
         }
         if options.include_successes && t.succeeded() {
@@ -438,6 +465,14 @@ pub fn accepted_models(r: &crate::pipeline::TrajectoryResult) -> (Option<String>
     (Some(a.call.request.model.clone()), judge)
 }
 
+/// Whether a relabeled sample with review `decision` is exported under `options`.
+fn exported(decision: Option<&Decision>, options: &ExportOptions) -> bool {
+    match decision {
+        Some(d) => d.keeps(),
+        None => !options.reviewed_only,
+    }
+}
+
 /// How the results table names who accepted a relabeling.
 pub fn judges_label(judges: Judges) -> &'static str {
     match judges {
@@ -455,9 +490,42 @@ pub fn build(
     options: &ExportOptions,
     stamp: &str,
 ) -> ExportFile {
+    build_rows(session, target, options, stamp, usize::MAX)
+}
+
+/// The first `rows` rows [`build`] would write for `target`, one line each: what a download
+/// would hold, to look at before downloading.
+pub fn preview(
+    session: &Session,
+    target: Target,
+    options: &ExportOptions,
+    rows: usize,
+) -> Vec<String> {
+    build_rows(session, target, options, "preview", rows)
+        .text
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// [`build`], stopping after `limit` rows written.
+fn build_rows(
+    session: &Session,
+    target: Target,
+    options: &ExportOptions,
+    stamp: &str,
+    limit: usize,
+) -> ExportFile {
     let name = target.file_name(stamp);
     if let Target::Native(format) = target {
-        let text = samples_jsonl_kept(session, format, &options.kept(session));
+        let text = native_lines(session, format, options).take(limit).fold(
+            String::new(),
+            |mut text, line| {
+                text.push_str(&line);
+                text.push('\n');
+                text
+            },
+        );
         let rows = text.lines().count();
         return ExportFile {
             target,
@@ -480,6 +548,9 @@ pub fn build(
     };
     let mut built = 0;
     for item in items(session, options) {
+        if file.rows >= limit {
+            break;
+        }
         let Some(checked) = checked_line(target, built + 1, &item, options) else {
             continue;
         };
@@ -500,32 +571,74 @@ pub fn build(
     file
 }
 
-/// The accepted samples of `session` in `format`, one JSON object per line, in load order.
-pub fn samples_jsonl(session: &Session, format: SampleFormat) -> String {
-    samples_jsonl_kept(session, format, &vec![true; session.entries.len()])
+/// The accepted samples of `session` in `format`, one JSON object per line, in load order,
+/// as review left them (see [`native_lines`]).
+pub fn samples_jsonl(session: &Session, format: SampleFormat, options: &ExportOptions) -> String {
+    native_lines(session, format, options).fold(String::new(), |mut out, line| {
+        out.push_str(&line);
+        out.push('\n');
+        out
+    })
 }
 
-fn samples_jsonl_kept(session: &Session, format: SampleFormat, kept: &[bool]) -> String {
-    let mut out = String::new();
-    for (e, _) in session.entries.iter().zip(kept).filter(|(_, k)| **k) {
-        if let Some(sample) = e
-            .result
-            .as_ref()
-            .and_then(|r| r.sample(&e.trajectory, format))
-        {
-            out.push_str(&sample_to_json_line(&sample));
-            out.push('\n');
-        }
-    }
-    out
+/// The native envelope lines of the accepted samples: the reference's, except that a sample
+/// review edited opens with the reviewer's goal and its `metadata` adds `review` and
+/// `model_hindsight_prompt` (the model's goal), and a reviewed one adds `review`. Samples review
+/// rejected are left out, and unreviewed ones too when `options.reviewed_only`.
+fn native_lines<'a>(
+    session: &'a Session,
+    format: SampleFormat,
+    options: &'a ExportOptions,
+) -> impl Iterator<Item = String> + 'a {
+    let kept = options.kept(session);
+    session
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, e)| {
+            let result = e.result.as_ref()?;
+            let decision = session.decision(i);
+            if !kept[i] || !exported(decision, options) {
+                return None;
+            }
+            let mut sample = match decision.and_then(Decision::goal) {
+                Some(goal) => {
+                    let mut relabel = result.relabel.as_ref()?.relabel()?.clone();
+                    relabel.hindsight_prompt = goal.to_owned();
+                    let weight = result.analysis.as_ref()?.weight;
+                    let mut sample =
+                        crate::stages::package::package(&e.trajectory, &relabel, weight, format);
+                    sample.metadata.insert(
+                        "model_hindsight_prompt".to_owned(),
+                        Value::from(session.accepted(i)?.model_goal),
+                    );
+                    sample
+                }
+                None => result.sample(&e.trajectory, format)?,
+            };
+            if let Some(d) = decision {
+                sample
+                    .metadata
+                    .insert("review".to_owned(), Value::from(d.kind().as_str()));
+            }
+            Some(sample_to_json_line(&sample))
+        })
 }
 
-/// How many samples [`samples_jsonl`] writes.
+/// How many trajectories a run accepted.
 pub fn accepted_count(session: &Session) -> usize {
     session
         .entries
         .iter()
         .filter(|e| e.result.as_ref().is_some_and(|r| r.outcome.is_accepted()))
+        .count()
+}
+
+/// How many relabeled samples the exports write under `options`: the accepted ones, less what
+/// review rejected (and, with `reviewed_only`, what it has not seen).
+pub fn sample_count(session: &Session, options: &ExportOptions) -> usize {
+    (0..session.len())
+        .filter(|&i| session.reviewable(i) && exported(session.decision(i), options))
         .count()
 }
 
@@ -578,6 +691,8 @@ pub struct RunContext<'a> {
     pub created_at: &'a str,
     /// Wall-clock time the run took, in milliseconds, when a run happened.
     pub elapsed_ms: Option<f64>,
+    /// What review decided ([`Session::review_counts`]).
+    pub review: ReviewCounts,
 }
 
 /// The run report: product and version, settings (no key), templates, files read and the
@@ -663,6 +778,29 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 }) {
                     t.insert("not_a_new_goal".into(), json!(true));
                 }
+                if let Some(d) = session.decision(i) {
+                    let mut review = json!({ "decision": d.kind().as_str() });
+                    match d {
+                        Decision::Accepted => {}
+                        Decision::Rejected { reason } => {
+                            review["reason"] = json!(reason);
+                        }
+                        Decision::Edited {
+                            goal,
+                            model_goal,
+                            judged,
+                        } => {
+                            review["goal"] = json!(goal);
+                            review["model_goal"] = json!(model_goal);
+                            if let Some(verdict) = judged {
+                                review["judged"] = json!(verdict);
+                            }
+                        }
+                    }
+                    t.insert("review".into(), review);
+                } else if session.reviewable(i) {
+                    t.insert("review".into(), json!({ "decision": "unreviewed" }));
+                }
                 let usage = r.usage();
                 let total = usage.total();
                 t.insert(
@@ -717,9 +855,22 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
         "totals": session.totals(),
         "judge_cost": judge_cost(&session.totals(), ctx.settings),
         "retries": session.totals().retries(),
-        "samples_per_format": accepted_count(session),
+        "samples_per_format": sample_count(session, &ExportOptions::default()),
+        "review": review_json(&session.review_counts()),
         "files": files,
         "trajectories": trajectories,
+    })
+}
+
+/// What review decided, as the report and the manifest write it.
+pub fn review_json(counts: &ReviewCounts) -> Value {
+    json!({
+        "reviewable": counts.reviewable,
+        "reviewed": counts.reviewed(),
+        "accepted": counts.accepted,
+        "edited": counts.edited,
+        "rejected": counts.rejected,
+        "unreviewed": counts.unreviewed(),
     })
 }
 
@@ -779,7 +930,7 @@ mod tests {
     fn samples_are_written_for_accepted_trajectories_only() {
         let (session, _) = run_session();
         for format in SampleFormat::ALL {
-            let text = samples_jsonl(&session, format);
+            let text = samples_jsonl(&session, format, &ExportOptions::default());
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), 1, "{format:?}");
             let v: Value = serde_json::from_str(lines[0]).unwrap();
@@ -808,6 +959,7 @@ mod tests {
                 lexicon: &Lexicon::default(),
                 created_at: "2026-11-22T10:15:00Z",
                 elapsed_ms: Some(1234.0),
+                review: ReviewCounts::default(),
             },
         );
         assert_eq!(report["loaded"]["trajectories"], 2);
@@ -867,6 +1019,7 @@ mod tests {
                 lexicon: &Lexicon::default(),
                 created_at: "2026-11-22T10:15:00Z",
                 elapsed_ms: None,
+                review: ReviewCounts::default(),
             },
         );
         assert_eq!(report["retries"], 3);
@@ -885,5 +1038,130 @@ mod tests {
         assert!(ts[0].get("endpoint_unavailable").is_none());
         assert!(ts[1].get("flags").is_none());
         assert_eq!(ts[1]["retries"], 0, "skipped before any call");
+    }
+
+    #[test]
+    fn every_export_honours_review() {
+        let mut session = crate::review::tests::reviewed_session();
+        let edit = Decision::edited(
+            "Compare two running shoes",
+            "List running shoes with prices",
+        )
+        .unwrap();
+        session.decide(0, Some(edit));
+        session.decide(1, Some(Decision::rejected("vague")));
+        let all = ExportOptions::default();
+        let reviewed = ExportOptions {
+            reviewed_only: true,
+            ..ExportOptions::default()
+        };
+        let goal_of = |target: Target, line: &str| -> String {
+            let v: Value = serde_json::from_str(line).unwrap();
+            match target {
+                Target::Native(_) => v["hindsight_prompt"].as_str().unwrap().to_owned(),
+                Target::LlamaFactory => v["conversations"][0]["value"].as_str().unwrap().to_owned(),
+                Target::TrlPreference => v["chosen"][0]["content"].as_str().unwrap().to_owned(),
+                Target::TrlSft | Target::OpenAi => v["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["role"] == "user")
+                    .unwrap()["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            }
+        };
+        for target in Target::ALL {
+            let file = build(&session, target, &all, "s");
+            assert!(
+                file.violations.is_empty(),
+                "{target:?}: {:?}",
+                file.violations
+            );
+            let goals: Vec<String> = file.text.lines().map(|l| goal_of(target, l)).collect();
+            assert_eq!(
+                goals,
+                ["Compare two running shoes", "Find a hat"],
+                "{target:?}: the rejected sample left out, the edit used"
+            );
+            let only = build(&session, target, &reviewed, "s");
+            assert_eq!(only.rows, 1, "{target:?}: reviewed rows only");
+            assert_eq!(
+                preview(&session, target, &all, 1),
+                vec![file.text.lines().next().unwrap().to_owned()],
+                "{target:?}: the preview is the file's first row"
+            );
+        }
+        // Provenance names the model's goal and the edit.
+        let trl = build(&session, Target::TrlSft, &all, "s");
+        let first: Value = serde_json::from_str(trl.text.lines().next().unwrap()).unwrap();
+        assert_eq!(
+            first["provenance"]["model_goal"],
+            "List running shoes with prices"
+        );
+        assert_eq!(
+            first["provenance"]["edited_goal"],
+            "Compare two running shoes"
+        );
+        assert_eq!(first["provenance"]["review"], "edited");
+        let second: Value = serde_json::from_str(trl.text.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(second["provenance"]["review"], Value::Null);
+        assert_eq!(second["provenance"]["edited_goal"], Value::Null);
+        assert_eq!(second["provenance"]["model_goal"], "Find a hat");
+        // So does the native envelope's metadata; an unreviewed one is the reference's.
+        let sft = samples_jsonl(&session, SampleFormat::Sft, &all);
+        let lines: Vec<Value> = sft
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0]["chosen"][0]["content"],
+            "Compare two running shoes"
+        );
+        assert_eq!(
+            lines[0]["metadata"]["model_hindsight_prompt"],
+            "List running shoes with prices"
+        );
+        assert_eq!(lines[0]["metadata"]["review"], "edited");
+        assert!(lines[1]["metadata"].get("review").is_none());
+        assert_eq!(sample_count(&session, &all), 2);
+        assert_eq!(sample_count(&session, &reviewed), 1);
+        assert_eq!(accepted_count(&session), 3);
+
+        // The report counts review and shows each decision.
+        let settings = Settings::default();
+        let templates = Templates::defaults();
+        let ctx = RunContext {
+            endpoint: "http://127.0.0.1:9/v1",
+            settings: &settings,
+            templates: templates.sources(),
+            lexicon: &Lexicon::default(),
+            created_at: "2026-11-22T10:15:00Z",
+            elapsed_ms: None,
+            review: session.review_counts(),
+        };
+        let report = run_report(&session, &ctx);
+        assert_eq!(
+            report["review"],
+            json!({"reviewable": 3, "reviewed": 2, "accepted": 0, "edited": 1, "rejected": 1, "unreviewed": 1})
+        );
+        assert_eq!(report["samples_per_format"], 2);
+        let ts = &report["trajectories"];
+        assert_eq!(
+            ts[0]["review"],
+            json!({"decision": "edited", "goal": "Compare two running shoes", "model_goal": "List running shoes with prices"})
+        );
+        assert_eq!(ts[0]["hindsight_prompt"], "List running shoes with prices");
+        assert_eq!(
+            ts[1]["review"],
+            json!({"decision": "rejected", "reason": "vague"})
+        );
+        assert_eq!(ts[2]["review"], json!({"decision": "unreviewed"}));
+        assert!(ts[3].get("review").is_none(), "skipped: nothing to review");
+        let files = [build(&session, Target::TrlSft, &all, "s")];
+        let m = manifest(&ctx, &all, &files.iter().collect::<Vec<_>>());
+        assert_eq!(m["review"], report["review"]);
+        assert_eq!(m["export_options"]["reviewed_only"], false);
     }
 }

@@ -139,7 +139,7 @@ pub enum AttemptOutcome {
     Cancelled,
 }
 
-/// The second judge's verdict on a candidate.
+/// The second judge's verdict on a goal (a candidate of Algorithm 1, or a reviewer's edit).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum JudgeVerdict {
@@ -303,7 +303,14 @@ pub async fn relabel_judged<C: ChatClient, J: ChatClient>(
         if !reply.is_valid_replay {
             attempt.outcome = AttemptOutcome::NotValidReplay;
         } else if c >= theta {
-            let judge = second_judge(judge, templates, settings, trajectory, &reply).await;
+            let judge = judge_goal(
+                judge,
+                templates,
+                settings,
+                trajectory,
+                &reply.hindsight_prompt,
+            )
+            .await;
             match &judge.verdict {
                 JudgeVerdict::Accepted { confidence } => {
                     report.decision = RelabelDecision::Accepted {
@@ -388,14 +395,17 @@ fn confidence_of(attempt: &RelabelAttempt) -> f64 {
     attempt.reply.as_ref().map_or(0.0, |r| r.confidence)
 }
 
-async fn second_judge<C: ChatClient>(
+/// The second judge's verdict on `goal` for `trajectory`: one call with the judge prompt, which
+/// sees only the goal and the run. Algorithm 1 asks it of each candidate that reaches θ; review
+/// asks it of a goal a reviewer wrote.
+pub async fn judge_goal<C: ChatClient>(
     client: &C,
     templates: &Templates,
     settings: &RelabelSettings,
     trajectory: &Trajectory,
-    candidate: &RelabelReply,
+    goal: &str,
 ) -> JudgeCall {
-    let messages = match templates.render_judge(trajectory, &candidate.hindsight_prompt) {
+    let messages = match templates.render_judge(trajectory, goal) {
         Ok(m) => m,
         Err(e) => {
             return JudgeCall {

@@ -144,3 +144,17 @@ pub fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
     };
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
+
+/// Focuses the first element matching `selector`, after the page has drawn what the last
+/// change rendered. Returns at once; does nothing when there is no such element.
+pub fn focus_soon(selector: String) {
+    leptos::prelude::request_animation_frame(move || {
+        let element = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector(&selector).ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(element) = element {
+            let _ = element.focus();
+        }
+    });
+}

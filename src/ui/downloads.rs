@@ -3,6 +3,7 @@
 //! manifest of the download set and the run report.
 
 use super::browser;
+use super::filters::select;
 use super::state::{AppState, Phase, RunView};
 use crate::export::{self, ExportFile, ExportOptions, RunContext, Target};
 use crate::model::SampleFormat;
@@ -182,6 +183,9 @@ fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
     let created_at = progress::iso_time(browser::now_ms());
     let endpoint = prefs::endpoint_for_report(&prefs.base_url);
     let elapsed_ms = state.running.run.with_untracked(RunView::elapsed_ms);
+    let review = state
+        .session
+        .with_untracked(crate::session::Session::review_counts);
     f(&RunContext {
         endpoint: &endpoint,
         settings: &settings,
@@ -189,6 +193,7 @@ fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
         lexicon: &lexicon,
         created_at: &created_at,
         elapsed_ms,
+        review,
     })
 }
 
@@ -217,7 +222,14 @@ fn label(target: Target) -> &'static str {
 pub fn DownloadSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let downloads = Downloads::new();
-    let accepted = move || state.session.with(export::accepted_count);
+    let options = downloads.options;
+    // The relabeled samples the files hold: accepted by the run, less what review rejected
+    // (and what it has not seen, with "reviewed rows only").
+    let accepted = move || {
+        let o = options.get();
+        state.session.with(|s| export::sample_count(s, &o))
+    };
+    let review = move || state.session.with(crate::session::Session::review_counts);
     let successes = move || {
         state.session.with(|s| {
             s.entries
@@ -228,7 +240,6 @@ pub fn DownloadSection() -> impl IntoView {
     };
     let has_entries = move || state.session.with(|s| !s.files.is_empty());
     let running = move || state.running.run.with(|r| r.phase == Phase::Running);
-    let options = downloads.options;
     let has_samples =
         move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
     let button = move |target: Target| {
@@ -281,7 +292,7 @@ pub fn DownloadSection() -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="download-title">
-            <h2 id="download-title">"6. Download"</h2>
+            <h2 id="download-title">"7. Download"</h2>
             <h3 class="subtle">"For training tools"</h3>
             <div class="buttons">
                 {Target::TOOLS.into_iter().map(button).collect_view()}
@@ -318,6 +329,12 @@ pub fn DownloadSection() -> impl IntoView {
                     |o| o.one_per_cluster,
                     |o, v| o.one_per_cluster = v,
                 )}
+                {checkbox(
+                    "export-reviewed-only",
+                    "Reviewed rows only (accepted or edited in review)",
+                    |o| o.reviewed_only,
+                    |o, v| o.reviewed_only = v,
+                )}
             </div>
             <h3 class="subtle">"Native envelopes, report and manifest"</h3>
             <div class="buttons">
@@ -336,12 +353,21 @@ pub fn DownloadSection() -> impl IntoView {
                     } else if !has_entries() {
                         "Nothing to download yet: load trajectories and run.".to_string()
                     } else {
-                        let mut text = if accepted() == 0 {
+                        let r = review();
+                        let mut text = if r.reviewable == 0 {
                             "No accepted samples yet: the sample files need a run that accepts \
                              some. The report is available."
                                 .to_string()
                         } else {
-                            format!("{} accepted samples.", format_count(accepted()))
+                            format!(
+                                "{} samples to write: {} accepted by the run; review accepted {}, edited {}, rejected {}, {} unreviewed.",
+                                format_count(accepted()),
+                                format_count(r.reviewable),
+                                format_count(r.accepted),
+                                format_count(r.edited),
+                                format_count(r.rejected),
+                                format_count(r.unreviewed()),
+                            )
                         };
                         if successes() > 0 {
                             text.push_str(&format!(
@@ -353,6 +379,7 @@ pub fn DownloadSection() -> impl IntoView {
                     }
                 }}
             </p>
+            <Preview downloads=downloads />
             <Show when=move || downloads.checks.with(|c| !c.is_empty())>
                 <table class="export-checks" data-testid="export-checks">
                     <thead>
@@ -394,6 +421,82 @@ pub fn DownloadSection() -> impl IntoView {
                 </table>
             </Show>
         </section>
+    }
+}
+
+/// Rows shown by the preview.
+const PREVIEW_ROWS: usize = 3;
+
+/// A look at the first rows a layout would write, with the options chosen, before downloading.
+#[component]
+fn Preview(downloads: Downloads) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let target = RwSignal::new(String::new());
+    let lines = Memo::new(move |_| {
+        let target = Target::parse(&target.get())?;
+        let options = downloads.options.get();
+        Some(
+            state
+                .session
+                .with(|s| export::preview(s, target, &options, PREVIEW_ROWS)),
+        )
+    });
+    let pretty = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| line.to_owned())
+    };
+    view! {
+        <div class="preview">
+            <label class="inline-field">
+                "Preview the first rows of"
+                {select(
+                    "preview-target".into(),
+                    "Layout to preview",
+                    target,
+                    || {
+                        view! {
+                            <option value="">"— choose a layout —"</option>
+                            {Target::ALL
+                                .into_iter()
+                                .map(|t| view! { <option value=t.id()>{label(t)}</option> })
+                                .collect_view()}
+                        }
+                    },
+                )}
+            </label>
+            {move || {
+                lines
+                    .get()
+                    .map(|lines| {
+                        if lines.is_empty() {
+                            view! {
+                                <p class="muted" data-testid="preview-empty">
+                                    "No row to write with these options."
+                                </p>
+                            }
+                                .into_any()
+                        } else {
+                            lines
+                                .iter()
+                                .enumerate()
+                                .map(|(i, line)| {
+                                    view! {
+                                        <details class="fold" open=i == 0>
+                                            <summary>{format!("Row {}", i + 1)}</summary>
+                                            <pre class="raw" data-testid="preview-row" tabindex="0">
+                                                {pretty(line)}
+                                            </pre>
+                                        </details>
+                                    }
+                                })
+                                .collect_view()
+                                .into_any()
+                        }
+                    })
+            }}
+        </div>
     }
 }
 

@@ -3,9 +3,11 @@
 
 pub mod browser;
 mod downloads;
+mod filters;
 mod load;
 mod method;
 mod results;
+mod review;
 mod run;
 mod running;
 mod saved;
@@ -28,6 +30,8 @@ pub fn App() -> impl IntoView {
     state.open_storage();
     provide_context(state);
     provide_context(state.running);
+    provide_context(results::TableFilters(state.table));
+    provide_context(review::ReviewQueue::new());
     view! {
         <div class="app">
             <header class="app-header">
@@ -45,6 +49,7 @@ pub fn App() -> impl IntoView {
                 <method::MethodSection />
                 <run::RunSection />
                 <results::ResultsSection />
+                <review::ReviewSection />
                 <downloads::DownloadSection />
                 {move || {
                     state

@@ -1,17 +1,81 @@
-//! Section 5: the results table, its filters and paging, and the trajectory detail panel.
+//! Section 5: the results table (sortable, filtered, navigable with the arrow keys) and the
+//! detail of a trajectory in a panel beside its row (a dialog on narrow screens). The pieces of
+//! the detail (goals, verdict, steps, analysis, extraction) are shared with the review queue.
 
-use super::state::{status_slug, AppState, Phase, PAGE_SIZE};
+use super::browser;
+use super::filters::{status_slug, FileFilter, Filters, StatusFilter, TextFilter, TypeFilter};
+use super::state::{AppState, Phase};
 use crate::duplicates::{
     restates, session_memberships, Membership, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD,
 };
 use crate::grounding::Grounding;
 use crate::llm::CallRecord;
-use crate::model::{ExtractedOutcome, FailureAnalysis, FailureType};
+use crate::model::{ExtractedOutcome, FailureAnalysis};
 use crate::progress::{format_count, format_unit};
-use crate::session::Session;
-use crate::session::{Entry, Row, Status};
-use crate::stages::relabel::{JudgeVerdict, RelabelAttempt};
+use crate::review::Decision;
+use crate::session::{Entry, Row, Session, SortKey};
+use crate::stages::relabel::{JudgeVerdict, Judges, RelabelAttempt};
 use leptos::prelude::*;
+
+/// Rows of the results table per page.
+pub const PAGE_SIZE: usize = 50;
+
+/// The results table's filters (a context of its own).
+#[derive(Clone, Copy)]
+pub struct TableFilters(pub Filters);
+
+/// The selector of the table row of entry `index`.
+fn row_selector(index: usize) -> String {
+    format!("tr[data-testid=result-row][data-index=\"{index}\"]")
+}
+
+/// Opens the detail of entry `index` beside its row and moves focus into it.
+fn open_detail(state: AppState, index: usize) {
+    state.selected.set(Some(index));
+    browser::focus_soon("#detail-title".into());
+}
+
+/// Closes the detail and gives focus back to its row.
+fn close_detail(state: AppState) {
+    if let Some(index) = state.selected.get_untracked() {
+        state.selected.set(None);
+        browser::focus_soon(row_selector(index));
+    }
+}
+
+/// Arrow keys on a row: focus the row above or below (and show its detail when one is open).
+fn move_focus(state: AppState, ev: &web_sys::KeyboardEvent, down: bool) {
+    use wasm_bindgen::JsCast;
+    let Some(row) = ev
+        .current_target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let next = if down {
+        row.next_element_sibling()
+    } else {
+        row.previous_element_sibling()
+    };
+    if let Some(next) = next.and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok()) {
+        ev.prevent_default();
+        let _ = next.focus();
+        let index = next
+            .get_attribute("data-index")
+            .and_then(|i| i.parse::<usize>().ok());
+        if state.selected.get_untracked().is_some() {
+            state.selected.set(index);
+        }
+    }
+}
+
+fn confidence_text(row: &Row) -> String {
+    match (row.relabel_confidence, row.judge_confidence) {
+        (Some(c), Some(c2)) => format!("c {} · c2 {}", format_unit(c), format_unit(c2)),
+        (Some(c), None) => format!("c {}", format_unit(c)),
+        _ => row.confidence.map(format_unit).unwrap_or_default(),
+    }
+}
 
 /// What the "verdict unknown" badge means.
 const VERDICT_UNKNOWN: &str =
@@ -85,26 +149,34 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
     } else {
         format!("{}: {}", row.status.as_str(), row.reason)
     };
-    let confidence = match (row.relabel_confidence, row.judge_confidence) {
-        (Some(c), Some(c2)) => format!("c {} · c2 {}", format_unit(c), format_unit(c2)),
-        (Some(c), None) => format!("c {}", format_unit(c)),
-        _ => row.confidence.map(format_unit).unwrap_or_default(),
+    let confidence = confidence_text(&row);
+    let selected = move || state.selected.get() == Some(index);
+    let review = row.review.map(|k| k.as_str());
+    let hindsight = match (&row.edited_goal, &row.hindsight_prompt) {
+        (Some(edit), _) => edit.clone(),
+        (None, model) => model.clone().unwrap_or_default(),
     };
-    let open = move || state.selected.set(Some(index));
     let id = row.trajectory_id.clone();
     view! {
         <tr
             data-testid="result-row"
             data-id=id
+            data-index=index.to_string()
             data-status=status.clone()
+            data-review=review.unwrap_or("")
             tabindex="0"
-            class:selected=move || state.selected.get() == Some(index)
-            on:click=move |_| open()
-            on:keydown=move |ev| {
-                if ev.key() == "Enter" || ev.key() == " " {
+            aria-selected=move || selected().to_string()
+            class:selected=selected
+            on:click=move |_| open_detail(state, index)
+            on:keydown=move |ev| match ev.key().as_str() {
+                "Enter" | " " => {
                     ev.prevent_default();
-                    open();
+                    open_detail(state, index);
                 }
+                "ArrowDown" => move_focus(state, &ev, true),
+                "ArrowUp" => move_focus(state, &ev, false),
+                "Escape" => close_detail(state),
+                _ => {}
             }
         >
             <td data-testid="cell-id" class="mono">{row.trajectory_id}</td>
@@ -136,8 +208,12 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                     {row.reason}
                 </span>
             </td>
-            <td data-testid="cell-hindsight">
-                {goal_view(row.hindsight_prompt.unwrap_or_default(), checks.grounding.as_ref())}
+            <td data-testid="cell-original" class="goal">{row.original_prompt}</td>
+            <td data-testid="cell-hindsight" class="goal">
+                {goal_view(
+                    hindsight,
+                    checks.grounding.as_ref().filter(|_| row.edited_goal.is_none()),
+                )}
             </td>
             <td data-testid="cell-checks">
                 {checks
@@ -187,14 +263,39 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
             </td>
             <td data-testid="cell-confidence" class="num">{confidence}</td>
             <td data-testid="cell-judges">{row.judges.unwrap_or("")}</td>
+            <td data-testid="cell-review">
+                {review.map(|r| view! { <span class=format!("badge review-{r}")>{r}</span> })}
+            </td>
         </tr>
+    }
+}
+
+/// A header that sorts its column.
+fn sort_header(filters: Filters, key: SortKey, label: &'static str) -> impl IntoView {
+    view! {
+        <th aria-sort=move || filters.aria_sort(key) scope="col">
+            <button
+                class="sort"
+                data-testid=format!("sort-{}", key.as_str())
+                on:click=move |_| filters.toggle_sort(key)
+            >
+                {label}
+                <span aria-hidden="true" class="sort-mark">
+                    {move || match filters.aria_sort(key) {
+                        "ascending" => "▲",
+                        "descending" => "▼",
+                        _ => "",
+                    }}
+                </span>
+            </button>
+        </th>
     }
 }
 
 #[component]
 pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
-    // The indexes that match the filters; rows are built only for the page shown.
+    let TableFilters(filters) = expect_context::<TableFilters>();
     let checks_filter = RwSignal::new("all".to_string());
     let thresholds = move || {
         state
@@ -212,8 +313,9 @@ pub fn ResultsSection() -> impl IntoView {
         let (threshold, _) = thresholds();
         Some(state.session.with(|s| session_memberships(s, threshold)))
     });
+    // The indexes that match the filters, in order; rows are built only for the page shown.
     let rows = Memo::new(move |_| {
-        let matching = state.matching();
+        let matching = filters.matching(state.session);
         let filter = checks_filter.get();
         if filter == "all" {
             return matching;
@@ -231,13 +333,11 @@ pub fn ResultsSection() -> impl IntoView {
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {
-        state.filter_status.track();
-        state.filter_type.track();
-        state.filter_text.track();
+        filters.filter();
         checks_filter.track();
-        state.page.set(0);
+        filters.page.set(0);
     });
-    let page = move || state.page.get().min(pages() - 1);
+    let page = move || filters.page.get().min(pages() - 1);
     let page_rows = move || {
         let start = page() * PAGE_SIZE;
         let restate = thresholds().1;
@@ -257,44 +357,14 @@ pub fn ResultsSection() -> impl IntoView {
             .map(|(row, checks)| row_view(state, row, checks))
             .collect_view()
     };
-    let status_options = std::iter::once(("all".to_string(), "all statuses".to_string()))
-        .chain(
-            Status::ALL
-                .into_iter()
-                .map(|s| (status_slug(s), s.as_str().to_string())),
-        )
-        .map(|(v, l)| view! { <option value=v>{l}</option> })
-        .collect_view();
-    let type_options = [("all", "all types"), ("none", "no type")]
-        .into_iter()
-        .chain(
-            FailureType::ALL
-                .into_iter()
-                .map(|t| (t.as_str(), t.as_str())),
-        )
-        .map(|(v, l)| view! { <option value=v>{l}</option> })
-        .collect_view();
-
+    let session = state.session;
     view! {
         <section class="card" aria-labelledby="results-title">
             <h2 id="results-title">"5. Results"</h2>
             <div class="filters">
-                <select
-                    data-testid="filter-status"
-                    aria-label="Status"
-                    prop:value=move || state.filter_status.get()
-                    on:change=move |ev| state.filter_status.set(event_target_value(&ev))
-                >
-                    {status_options}
-                </select>
-                <select
-                    data-testid="filter-type"
-                    aria-label="Failure type"
-                    prop:value=move || state.filter_type.get()
-                    on:change=move |ev| state.filter_type.set(event_target_value(&ev))
-                >
-                    {type_options}
-                </select>
+                <StatusFilter filters=filters session=session />
+                <TypeFilter filters=filters session=session />
+                <FileFilter filters=filters session=session />
                 <select
                     data-testid="filter-checks"
                     aria-label="Goal checks"
@@ -307,38 +377,53 @@ pub fn ResultsSection() -> impl IntoView {
                     <option value="ungrounded">"ungrounded"</option>
                     <option value="not-new">"not a new goal"</option>
                 </select>
-                <input
-                    type="search"
-                    data-testid="filter-text"
-                    placeholder="Search id or prompt"
-                    aria-label="Search"
-                    prop:value=move || state.filter_text.get()
-                    on:input=move |ev| state.filter_text.set(event_target_value(&ev))
-                />
+                <TextFilter filters=filters />
             </div>
-            <div class="table-wrap">
-                <table class="results" data-testid="results-table">
-                    <thead>
-                        <tr>
-                            <th>"Id"</th>
-                            <th>"Failure type"</th>
-                            <th>"Severity / weight"</th>
-                            <th>"Recoverable"</th>
-                            <th>"Outcome"</th>
-                            <th>"Hindsight prompt"</th>
-                            <th>"Checks"</th>
-                            <th>"Confidence"</th>
-                            <th>"Judges"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{page_rows}</tbody>
-                </table>
+            <p class="muted count" data-testid="filter-count" aria-live="polite">
+                {move || {
+                    let n = rows.with(Vec::len);
+                    let total = session.with(Session::len);
+                    if n == total {
+                        format!("{} trajectories", format_count(total))
+                    } else {
+                        format!("{} of {} trajectories match", format_count(n), format_count(total))
+                    }
+                }}
+            </p>
+            <div class="results-layout" class:with-detail=move || state.selected.with(Option::is_some)>
+                <div class="table-wrap" tabindex="-1">
+                    <table class="results" data-testid="results-table" role="grid" aria-labelledby="results-title">
+                        <thead>
+                            <tr>
+                                {sort_header(filters, SortKey::Id, "Id")}
+                                {sort_header(filters, SortKey::FailureType, "Failure type")}
+                                {sort_header(filters, SortKey::Severity, "Severity / weight")}
+                                <th scope="col">"Recoverable"</th>
+                                {sort_header(filters, SortKey::Status, "Outcome")}
+                                {sort_header(filters, SortKey::OriginalGoal, "Original goal")}
+                                {sort_header(filters, SortKey::HindsightGoal, "Hindsight goal")}
+                                <th scope="col">"Checks"</th>
+                                {sort_header(filters, SortKey::Confidence, "Confidence")}
+                                <th scope="col">"Judges"</th>
+                                {sort_header(filters, SortKey::Review, "Review")}
+                            </tr>
+                        </thead>
+                        <tbody>{page_rows}</tbody>
+                    </table>
+                </div>
+                {move || {
+                    state
+                        .selected
+                        .get()
+                        .and_then(|i| state.session.with(|s| detail_parts(s, i)))
+                        .map(|parts| detail(state, parts))
+                }}
             </div>
             <div class="pager">
                 <button
                     data-testid="page-prev"
                     disabled=move || page() == 0
-                    on:click=move |_| state.page.set(page().saturating_sub(1))
+                    on:click=move |_| filters.page.set(page().saturating_sub(1))
                 >
                     "‹ Previous"
                 </button>
@@ -363,19 +448,221 @@ pub fn ResultsSection() -> impl IntoView {
                 <button
                     data-testid="page-next"
                     disabled=move || { page() + 1 >= pages() }
-                    on:click=move |_| state.page.set(page() + 1)
+                    on:click=move |_| filters.page.set(page() + 1)
                 >
                     "Next ›"
                 </button>
             </div>
-            {move || {
-                state
-                    .selected
-                    .get()
-                    .and_then(|i| state.session.with(|s| s.entries.get(i).cloned()))
-                    .map(|e| detail(state, e))
-            }}
         </section>
+    }
+}
+
+/// What the detail of one entry shows, taken out of the session.
+#[derive(Clone)]
+pub struct DetailParts {
+    pub entry: Entry,
+    pub model_goal: Option<String>,
+    pub decision: Option<Decision>,
+    /// Who accepted it and with what confidences.
+    pub verdict: Option<Verdict>,
+}
+
+/// Why a run accepted a hindsight goal.
+#[derive(Clone)]
+pub struct Verdict {
+    pub judges: Judges,
+    pub confidence: f64,
+    pub c: f64,
+    pub c2: Option<f64>,
+}
+
+pub fn detail_parts(s: &Session, index: usize) -> Option<DetailParts> {
+    let entry = s.entries.get(index)?.clone();
+    let accepted = s.accepted(index);
+    Some(DetailParts {
+        model_goal: accepted.as_ref().map(|a| a.model_goal.to_owned()),
+        decision: s.decision(index).cloned(),
+        verdict: accepted.map(|a| Verdict {
+            judges: a.judges,
+            confidence: a.confidence,
+            c: a.relabel_confidence,
+            c2: a.judge_confidence,
+        }),
+        entry,
+    })
+}
+
+/// The original goal and the hindsight goal side by side (and the reviewer's, when edited).
+pub fn goals_view(parts: &DetailParts) -> impl IntoView {
+    let edited = parts
+        .decision
+        .as_ref()
+        .and_then(Decision::goal)
+        .map(str::to_owned);
+    let hindsight = parts.model_goal.clone();
+    view! {
+        <div class="goals">
+            <div class="goal-box">
+                <p class="label">"Original goal (failed)"</p>
+                <p data-testid="goal-original">{parts.entry.trajectory.original_prompt.clone()}</p>
+            </div>
+            <div class="goal-box hindsight">
+                <p class="label">
+                    {if edited.is_some() { "Hindsight goal (model)" } else { "Hindsight goal" }}
+                </p>
+                <p data-testid="goal-hindsight">
+                    {hindsight.unwrap_or_else(|| "— none yet: no run accepted a goal".into())}
+                </p>
+            </div>
+            {edited.map(|goal| {
+                view! {
+                    <div class="goal-box edited">
+                        <p class="label">"Reviewer's goal (exported)"</p>
+                        <p data-testid="goal-edited">{goal}</p>
+                    </div>
+                }
+            })}
+        </div>
+    }
+}
+
+/// The judges' verdict: c, c2, and why the goal was accepted.
+pub fn verdict_view(verdict: &Verdict) -> impl IntoView {
+    let c2 = verdict.c2.map_or_else(|| "none".to_string(), format_unit);
+    let why = match verdict.judges {
+        Judges::RelabelerAndJudge => {
+            "Accepted by both judges: the relabeler reached θ and the second judge, seeing only \
+             the new goal and the run, agreed."
+        }
+        Judges::SingleJudgeFallback => {
+            "Single-judge fallback: no candidate passed both judges; this one reached 0.8 θ and \
+             the second judge never rejected it. Check it closely."
+        }
+    };
+    let fallback = verdict.judges == Judges::SingleJudgeFallback;
+    view! {
+        <div class="verdict" class:fallback=fallback data-testid="verdict">
+            <p class="scores">
+                <span class="score">"c "<b data-testid="verdict-c">{format_unit(verdict.c)}</b></span>
+                <span class="score">"c2 "<b data-testid="verdict-c2">{c2}</b></span>
+                <span class="score">"confidence "<b>{format_unit(verdict.confidence)}</b></span>
+                <span class=if fallback { "badge judges fallback" } else { "badge judges both" } data-testid="verdict-judges">
+                    {if fallback { "single judge" } else { "both judges" }}
+                </span>
+            </p>
+            <p class="why">{why}</p>
+        </div>
+    }
+}
+
+/// The steps, folded.
+pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
+    let t = &e.trajectory;
+    let steps = t
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.is_respond() {
+                return view! {
+                    <li class="step reply" data-testid="detail-step">
+                        <p class="label">{format!("Step {}: reply to the user", i + 1)}</p>
+                        <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
+                        <p><span class="k">"Reply: "</span>{s.reply().to_owned()}</p>
+                        <p><span class="k">"The user: "</span>{s.observation.clone()}</p>
+                    </li>
+                }
+                .into_any();
+            }
+            let input = serde_json::to_string(&s.action_input).unwrap_or_default();
+            view! {
+                <li class="step" data-testid="detail-step">
+                    <p class="label">{format!("Step {}", i + 1)}</p>
+                    <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
+                    <p class="mono">
+                        <span class="k">"Action: "</span>
+                        {format!("{}({input})", s.action_name)}
+                    </p>
+                    <pre class="obs">{s.observation.clone()}</pre>
+                </li>
+            }
+            .into_any()
+        })
+        .collect_view();
+    view! {
+        <details class="fold" open=open>
+            <summary>{format!("Steps ({})", t.steps.len())}</summary>
+            <ol class="steps">{steps}</ol>
+            <p><span class="k">"Final answer: "</span>{t.final_answer.clone()}</p>
+            {(!t.final_thought().is_empty())
+                .then(|| {
+                    view! {
+                        <p>
+                            <span class="k">"Final thought: "</span>
+                            {t.final_thought().to_owned()}
+                        </p>
+                    }
+                })}
+            {t
+                .verdict_unknown()
+                .then(|| {
+                    view! {
+                        <p class="muted" data-testid="detail-verdict-unknown">{VERDICT_UNKNOWN}</p>
+                    }
+                })}
+            <p><span class="k">"Failure reason: "</span>{t.failure_reason.clone()}</p>
+        </details>
+    }
+}
+
+/// The rule-based analysis and the keywords that fired, and the run's when it differs.
+pub fn analysis_section(e: &Entry) -> impl IntoView {
+    let hits = e
+        .rules
+        .hits
+        .iter()
+        .map(|h| {
+            view! {
+                <li>
+                    <b>{h.failure_type.as_str()}</b>
+                    {format!(": {}", h.keywords.join(", "))}
+                </li>
+            }
+        })
+        .collect_view();
+    let run_analysis = e
+        .result
+        .as_ref()
+        .and_then(|r| r.analysis.as_ref())
+        .filter(|a| **a != e.rules.analysis)
+        .map(|a| {
+            view! {
+                <h4>"Stage 1 of the run"</h4>
+                {analysis_view(a)}
+            }
+        });
+    view! {
+        <details class="fold" open>
+            <summary>"Rule analysis"</summary>
+            {analysis_view(&e.rules.analysis)}
+            <p class="label">"Keywords that fired"</p>
+            <ul>{hits}</ul>
+            {run_analysis}
+        </details>
+    }
+}
+
+/// The extracted outcome: the run's, else the rule-based one.
+pub fn extraction_section(e: &Entry) -> impl IntoView {
+    let (title, outcome) = match e.result.as_ref().and_then(|r| r.extracted.as_ref()) {
+        Some(o) => ("Extracted outcome (run)", o.clone()),
+        None => ("Extracted outcome (rules)", e.rules.extracted.clone()),
+    };
+    view! {
+        <details class="fold" open>
+            <summary>{title}</summary>
+            {outcome_view(&outcome)}
+        </details>
     }
 }
 
@@ -525,52 +812,9 @@ fn attempt_view(a: &RelabelAttempt) -> impl IntoView {
     }
 }
 
-fn detail(state: AppState, e: Entry) -> impl IntoView {
+fn detail(state: AppState, parts: DetailParts) -> impl IntoView {
+    let e = &parts.entry;
     let t = &e.trajectory;
-    let steps = t
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if s.is_respond() {
-                return view! {
-                    <li class="step reply" data-testid="detail-step">
-                        <p class="label">{format!("Step {}: reply to the user", i + 1)}</p>
-                        <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
-                        <p><span class="k">"Reply: "</span>{s.reply().to_owned()}</p>
-                        <p><span class="k">"The user: "</span>{s.observation.clone()}</p>
-                    </li>
-                }
-                .into_any();
-            }
-            let input = serde_json::to_string(&s.action_input).unwrap_or_default();
-            view! {
-                <li class="step" data-testid="detail-step">
-                    <p class="label">{format!("Step {}", i + 1)}</p>
-                    <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
-                    <p class="mono">
-                        <span class="k">"Action: "</span>
-                        {format!("{}({input})", s.action_name)}
-                    </p>
-                    <pre class="obs">{s.observation.clone()}</pre>
-                </li>
-            }
-            .into_any()
-        })
-        .collect_view();
-    let hits = e
-        .rules
-        .hits
-        .iter()
-        .map(|h| {
-            view! {
-                <li>
-                    <b>{h.failure_type.as_str()}</b>
-                    {format!(": {}", h.keywords.join(", "))}
-                </li>
-            }
-        })
-        .collect_view();
     let result = e.result.as_ref();
     let calls = result.map(|r| {
         let stage_calls = r
@@ -618,80 +862,55 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
             None => "not run yet".into(),
         },
     };
-    let run_analysis = result
-        .and_then(|r| r.analysis.as_ref())
-        .filter(|a| **a != e.rules.analysis)
-        .map(|a| {
-            view! {
-                <h4>"Stage 1 of the run"</h4>
-                {analysis_view(a)}
+    let review = parts.decision.as_ref().map(|d| {
+        let text = match d {
+            Decision::Rejected { reason } if !reason.is_empty() => {
+                format!("rejected: {reason}")
             }
-        });
-    let extracted = result.and_then(|r| r.extracted.as_ref()).map(|o| {
-        view! {
-            <h4>"Extracted outcome (run)"</h4>
-            {outcome_view(o)}
-        }
+            d => d.kind().as_str().to_string(),
+        };
+        view! { <p><b>"Review: "</b><span data-testid="detail-review">{text}</span></p> }
     });
+    let has_calls = calls.is_some();
     view! {
-        <aside class="detail" data-testid="trajectory-detail" aria-label="Trajectory detail">
+        <aside
+            class="detail"
+            data-testid="trajectory-detail"
+            role="dialog"
+            aria-modal="false"
+            aria-labelledby="detail-title"
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    ev.prevent_default();
+                    close_detail(state);
+                }
+            }
+        >
             <div class="detail-head">
-                <h3 class="mono">{t.trajectory_id.clone()}</h3>
+                <h3 class="mono" id="detail-title" tabindex="-1">{t.trajectory_id.clone()}</h3>
                 <span class="muted">{format!("{}:{}", e.source.file, e.source.line)}</span>
                 <button
                     class="small"
                     data-testid="close-detail"
-                    on:click=move |_| state.selected.set(None)
+                    aria-label="Close the detail (Esc)"
+                    on:click=move |_| close_detail(state)
                 >
                     "Close"
                 </button>
             </div>
+            {goals_view(&parts)}
+            {parts.verdict.as_ref().map(verdict_view)}
             <p class="outcome"><b>"Outcome: "</b>{outcome}</p>
+            {review}
             <ul class="flags">{flags}</ul>
-            <div class="detail-cols">
-                <div>
-                    <h4>"Trajectory"</h4>
-                    <p><span class="k">"Prompt: "</span>{t.original_prompt.clone()}</p>
-                    <ol class="steps">{steps}</ol>
-                    <p><span class="k">"Final answer: "</span>{t.final_answer.clone()}</p>
-                    {(!t.final_thought().is_empty())
-                        .then(|| {
-                            view! {
-                                <p>
-                                    <span class="k">"Final thought: "</span>
-                                    {t.final_thought().to_owned()}
-                                </p>
-                            }
-                        })}
-                    {t
-                        .verdict_unknown()
-                        .then(|| {
-                            view! {
-                                <p class="muted" data-testid="detail-verdict-unknown">
-                                    {VERDICT_UNKNOWN}
-                                </p>
-                            }
-                        })}
-                    <p><span class="k">"Failure reason: "</span>{t.failure_reason.clone()}</p>
-                </div>
-                <div>
-                    <h4>"Rule-based analysis"</h4>
-                    {analysis_view(&e.rules.analysis)}
-                    <p class="label">"Keywords that fired"</p>
-                    <ul>{hits}</ul>
-                    <h4>"Rule-based extracted outcome"</h4>
-                    {outcome_view(&e.rules.extracted)}
-                    {run_analysis}
-                    {extracted}
-                </div>
-            </div>
-            <h4>"LLM calls"</h4>
-            {if calls.is_none() {
-                Some(view! { <p class="muted">"No calls yet."</p> })
-            } else {
-                None
-            }}
-            {calls}
+            {steps_view(e, true)}
+            {analysis_section(e)}
+            {extraction_section(e)}
+            <details class="fold" open=has_calls>
+                <summary>"LLM calls"</summary>
+                {if has_calls { None } else { Some(view! { <p class="muted">"No calls yet."</p> }) }}
+                {calls}
+            </details>
         </aside>
     }
 }

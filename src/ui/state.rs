@@ -2,6 +2,7 @@
 //! write these; the work itself is done by the core (session, reader, pipeline, export).
 
 use super::browser;
+use super::filters::Filters;
 pub use super::running::{Phase, RunState, RunView};
 use crate::client::HttpClient;
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
@@ -11,7 +12,7 @@ use crate::pipeline::Totals;
 use crate::prefs::{self, Draft, Prefs};
 use crate::progress;
 use crate::reader::{ReadEvent, Reader};
-use crate::session::{Filter, Session, Status};
+use crate::session::Session;
 use crate::store::{Db, StoreError};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -129,10 +130,9 @@ pub struct AppState {
     pub exchanges: StoredValue<ExchangeLog, LocalStorage>,
     /// When files were last added to the session (ms since the epoch; 0 before any).
     pub loaded_ms: StoredValue<f64>,
-    pub filter_status: RwSignal<String>,
-    pub filter_type: RwSignal<String>,
-    pub filter_text: RwSignal<String>,
-    pub page: RwSignal<usize>,
+    /// The results table's filters, order and page (a state of their own, also given to the
+    /// table as its context).
+    pub table: Filters,
     pub selected: RwSignal<Option<usize>>,
     pub notice: RwSignal<Option<String>>,
     pub storage: RwSignal<Storage>,
@@ -151,11 +151,6 @@ impl AppState {
             }
         });
     }
-}
-
-/// `will skip` → `will-skip`, the form the DOM uses.
-pub fn status_slug(status: Status) -> String {
-    status.as_str().replace(' ', "-")
 }
 
 impl AppState {
@@ -181,10 +176,7 @@ impl AppState {
             latency_ms: RwSignal::new(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
             loaded_ms: StoredValue::new(0.0),
-            filter_status: RwSignal::new("all".into()),
-            filter_type: RwSignal::new("all".into()),
-            filter_text: RwSignal::new(String::new()),
-            page: RwSignal::new(0),
+            table: Filters::new("filter"),
             selected: RwSignal::new(None),
             notice: RwSignal::new(None),
             storage: RwSignal::new(Storage::Opening),
@@ -400,7 +392,6 @@ impl AppState {
             journal,
         } = restored;
         self.selected.set(None);
-        self.page.set(0);
         self.running.reset_view(progress::settled_totals(&session));
         self.draft.set(Draft::from(&record.prefs));
         self.exchanges.with_value(|log| {
@@ -549,7 +540,6 @@ impl AppState {
             return;
         }
         self.selected.set(None);
-        self.page.set(0);
         self.running.reset_view(Totals::default());
         self.session.update(Session::clear);
         self.forget_saved();
@@ -699,24 +689,23 @@ impl AppState {
         self.judge_connection.set(Some(Connection::of(&diagnosis)));
     }
 
-    pub fn filter(&self) -> Filter {
-        let status = self.filter_status.get();
-        let failure_type = self.filter_type.get();
-        Filter {
-            status: Status::ALL.into_iter().find(|s| status_slug(*s) == status),
-            failure_type: match failure_type.as_str() {
-                "all" => None,
-                "none" => Some(None),
-                t => crate::model::FailureType::parse(t).map(Some),
-            },
-            text: self.filter_text.get(),
-        }
+    /// The indexes of the entries the results table shows, in its order.
+    pub fn matching(&self) -> Vec<usize> {
+        self.table.matching(self.session)
     }
 
-    /// The indexes of the entries matching the filters.
-    pub fn matching(&self) -> Vec<usize> {
-        let filter = self.filter();
-        self.session.with(|s| s.matching(&filter))
+    /// Review decided (or undid) the decisions on `indexes`: saves them.
+    pub fn decisions_changed(self, indexes: &[usize]) {
+        if indexes.is_empty() {
+            return;
+        }
+        self.begin_saving();
+        self.with_journal(|j| {
+            for &i in indexes {
+                j.review_changed(i);
+            }
+        });
+        self.save_session();
     }
 }
 

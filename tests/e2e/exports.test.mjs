@@ -631,6 +631,7 @@ function checkManifest(manifest, files, { endpoint, options }) {
     provenance: options.provenance,
     one_per_cluster: false,
     duplicate_threshold: 0.8,
+    reviewed_only: false,
   });
   assert.deepEqual([...manifest.formats].sort(), [...NATIVE, ...TOOLS].sort());
   assert.ok(isObject(manifest.settings));

@@ -1,0 +1,283 @@
+//! The filters and order of a list of trajectories: a state of its own, one for the results
+//! table and one for the review queue, turned into the core's [`Filter`] and [`Sort`]. The
+//! filter bar shows how many trajectories each choice holds.
+
+use crate::model::FailureType;
+use crate::progress::format_count;
+use crate::review::ReviewState;
+use crate::session::{Filter, Session, Sort, SortKey, Status};
+use leptos::prelude::*;
+
+/// `will skip` → `will-skip`, the form the DOM uses.
+pub fn status_slug(status: Status) -> String {
+    status.as_str().replace(' ', "-")
+}
+
+/// One list's filters, order and page.
+#[derive(Clone, Copy)]
+pub struct Filters {
+    /// What the test ids of this list's filters start with (`filter`, `review-filter`).
+    pub prefix: &'static str,
+    /// `all` or a [`status_slug`].
+    pub status: RwSignal<String>,
+    /// `all`, `none` or a failure type.
+    pub failure_type: RwSignal<String>,
+    pub text: RwSignal<String>,
+    /// A file name, or empty for every file.
+    pub file: RwSignal<String>,
+    /// `all` or a [`ReviewState`].
+    pub review: RwSignal<String>,
+    /// Only the single-judge fallbacks.
+    pub fallback: RwSignal<bool>,
+    /// A confidence as typed: only accepted samples below it (empty: no bound).
+    pub below: RwSignal<String>,
+    pub sort: RwSignal<Option<Sort>>,
+    pub page: RwSignal<usize>,
+}
+
+impl Filters {
+    pub fn new(prefix: &'static str) -> Self {
+        Filters {
+            prefix,
+            status: RwSignal::new("all".into()),
+            failure_type: RwSignal::new("all".into()),
+            text: RwSignal::new(String::new()),
+            file: RwSignal::new(String::new()),
+            review: RwSignal::new("all".into()),
+            fallback: RwSignal::new(false),
+            below: RwSignal::new(String::new()),
+            sort: RwSignal::new(None),
+            page: RwSignal::new(0),
+        }
+    }
+
+    /// The confidence bound, when what is typed is a number.
+    pub fn below_value(&self) -> Option<f64> {
+        self.below.with(|b| b.trim().parse::<f64>().ok())
+    }
+
+    /// The core's filter (tracked).
+    pub fn filter(&self) -> Filter {
+        let status = self.status.get();
+        let failure_type = self.failure_type.get();
+        let file = self.file.get();
+        Filter {
+            status: Status::ALL.into_iter().find(|s| status_slug(*s) == status),
+            failure_type: match failure_type.as_str() {
+                "all" => None,
+                "none" => Some(None),
+                t => FailureType::parse(t).map(Some),
+            },
+            text: self.text.get(),
+            file: (!file.is_empty()).then_some(file),
+            review: self.review.with(|r| ReviewState::parse(r)),
+            fallback: self.fallback.get(),
+            confidence_below: self.below_value(),
+        }
+    }
+
+    /// The indexes of `session`'s entries that match, in the chosen order (tracked).
+    pub fn matching(&self, session: RwSignal<Session>) -> Vec<usize> {
+        let filter = self.filter();
+        let sort = self.sort.get();
+        session.with(|s| {
+            let mut rows = s.matching(&filter);
+            if let Some(sort) = sort {
+                s.sort(&mut rows, sort);
+            }
+            rows
+        })
+    }
+
+    /// A click on a column's header: sorts by it ascending, then descending, then not at all.
+    pub fn toggle_sort(&self, key: SortKey) {
+        self.sort.update(|sort| {
+            *sort = match *sort {
+                Some(Sort {
+                    key: k,
+                    descending: false,
+                }) if k == key => Some(Sort {
+                    key,
+                    descending: true,
+                }),
+                Some(Sort {
+                    key: k,
+                    descending: true,
+                }) if k == key => None,
+                _ => Some(Sort {
+                    key,
+                    descending: false,
+                }),
+            }
+        });
+        self.page.set(0);
+    }
+
+    /// `aria-sort` of a column.
+    pub fn aria_sort(&self, key: SortKey) -> &'static str {
+        match self.sort.get() {
+            Some(Sort { key: k, descending }) if k == key => {
+                if descending {
+                    "descending"
+                } else {
+                    "ascending"
+                }
+            }
+            _ => "none",
+        }
+    }
+}
+
+/// An option of a filter's select, with its count when known.
+fn option(value: String, label: &str, count: Option<usize>) -> impl IntoView {
+    let text = match count {
+        Some(n) => format!("{label} ({})", format_count(n)),
+        None => label.to_owned(),
+    };
+    view! { <option value=value>{text}</option> }
+}
+
+/// A select bound to `value`, with the options `options` draws.
+pub fn select<V: IntoView + 'static>(
+    testid: String,
+    label: &'static str,
+    value: RwSignal<String>,
+    options: impl Fn() -> V + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <select
+            data-testid=testid
+            aria-label=label
+            prop:value=move || value.get()
+            on:change=move |ev| value.set(event_target_value(&ev))
+        >
+            {options}
+        </select>
+    }
+}
+
+/// The select of statuses, each with how many trajectories have it.
+#[component]
+pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+    let options = move || {
+        let counts = session.with(Session::status_counts);
+        let total: usize = counts.iter().map(|(_, n)| n).sum();
+        std::iter::once(option("all".into(), "all statuses", Some(total)).into_any())
+            .chain(Status::ALL.into_iter().map(|s| {
+                let n = counts.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
+                option(status_slug(s), s.as_str(), Some(n)).into_any()
+            }))
+            .collect_view()
+    };
+    select(
+        format!("{}-status", filters.prefix),
+        "Status",
+        filters.status,
+        options,
+    )
+}
+
+/// The select of failure types (as the rule-based stages or the run classified them).
+#[component]
+pub fn TypeFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+    let options = move || {
+        let counts = session.with(Session::failure_type_counts);
+        let count = |t: Option<FailureType>| counts.iter().find(|(k, _)| *k == t).map(|(_, n)| *n);
+        [
+            option("all".into(), "all types", None).into_any(),
+            option("none".into(), "no type", Some(count(None).unwrap_or(0))).into_any(),
+        ]
+        .into_iter()
+        .chain(FailureType::ALL.into_iter().map(|t| {
+            option(
+                t.as_str().to_owned(),
+                t.as_str(),
+                Some(count(Some(t)).unwrap_or(0)),
+            )
+            .into_any()
+        }))
+        .collect_view()
+    };
+    select(
+        format!("{}-type", filters.prefix),
+        "Failure type",
+        filters.failure_type,
+        options,
+    )
+}
+
+/// The select of loaded files, each with its trajectories.
+#[component]
+pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+    let options = move || {
+        std::iter::once(option(String::new(), "all files", None).into_any())
+            .chain(
+                session
+                    .with(Session::file_counts)
+                    .into_iter()
+                    .map(|(f, n)| option(f.clone(), &f, Some(n)).into_any()),
+            )
+            .collect_view()
+    };
+    select(
+        format!("{}-file", filters.prefix),
+        "File",
+        filters.file,
+        options,
+    )
+}
+
+/// The search box.
+#[component]
+pub fn TextFilter(filters: Filters) -> impl IntoView {
+    view! {
+        <input
+            type="search"
+            data-testid=format!("{}-text", filters.prefix)
+            placeholder="Search id or goal"
+            aria-label="Search"
+            prop:value=move || filters.text.get()
+            on:input=move |ev| filters.text.set(event_target_value(&ev))
+        />
+    }
+}
+
+/// The filters only review has: review state, fallbacks, confidence bound.
+#[component]
+pub fn ReviewFilters(filters: Filters) -> impl IntoView {
+    let states = || {
+        std::iter::once(("all", "all decisions"))
+            .chain(
+                ReviewState::ALL
+                    .into_iter()
+                    .map(|s| (s.as_str(), s.as_str())),
+            )
+            .map(|(v, l)| option(v.to_owned(), l, None))
+            .collect_view()
+    };
+    view! {
+        {select(format!("{}-review", filters.prefix), "Review", filters.review, states)}
+        <label class="check">
+            <input
+                type="checkbox"
+                data-testid=format!("{}-fallback", filters.prefix)
+                prop:checked=move || filters.fallback.get()
+                on:change=move |ev| filters.fallback.set(event_target_checked(&ev))
+            />
+            "Single-judge fallbacks only"
+        </label>
+        <label class="inline-field">
+            "Confidence below"
+            <input
+                type="number"
+                min="0"
+                max="1"
+                step="0.05"
+                inputmode="decimal"
+                data-testid=format!("{}-below", filters.prefix)
+                prop:value=move || filters.below.get()
+                on:input=move |ev| filters.below.set(event_target_value(&ev))
+            />
+        </label>
+    }
+}
