@@ -134,8 +134,8 @@ pub fn LoadSection() -> impl IntoView {
     };
 
     view! {
-        <section class="card" aria-labelledby="load-title">
-            <h2 id="load-title">"1. Load trajectories"</h2>
+        <section class="card step-section" id="step-data" aria-labelledby="load-title">
+            <h2 id="load-title">"Data"</h2>
             <div
                 class="drop-zone"
                 class:dragging=move || dragging.get()

@@ -10,6 +10,7 @@ mod running;
 mod saved;
 mod settings;
 pub mod state;
+mod stepper;
 
 use leptos::prelude::*;
 pub use state::AppState;
@@ -37,6 +38,7 @@ pub fn App() -> impl IntoView {
                 </span>
                 <p class="app-tagline">{TAGLINE}</p>
             </header>
+            <stepper::Stepper />
             <main class="app-main">
                 <saved::SavedSession />
                 <load::LoadSection />

@@ -127,8 +127,8 @@ pub fn ResultsSection() -> impl IntoView {
         .collect_view();
 
     view! {
-        <section class="card" aria-labelledby="results-title">
-            <h2 id="results-title">"5. Results"</h2>
+        <section class="card step-section" id="step-review" aria-labelledby="results-title">
+            <h2 id="results-title">"Results"</h2>
             <div class="filters">
                 <select
                     data-testid="filter-status"
