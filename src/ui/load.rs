@@ -240,7 +240,7 @@ pub fn LoadSection() -> impl IntoView {
                         >
                             "Copy"
                         </button>
-                        <ul class="rejected-list">{rejected}</ul>
+                        <ul class="rejected-list" tabindex="0" aria-label="Rejected records">{rejected}</ul>
                         <Show when=move || { rejected_count() > REJECTED_SHOWN }>
                             <p class="muted">
                                 {move || {
