@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import AxeBuilder from '@axe-core/playwright';
 import { startEndpoint } from './support/endpoint.mjs';
-import { checkConnection, configure, openApp, openDetail, pickFiles, DATA } from './support/browser.mjs';
+import { DATA, REPO, checkConnection, configure, openApp, openDetail, pickFiles } from './support/browser.mjs';
 import { join } from 'node:path';
 
 const PHONE = { width: 390, height: 844 };
@@ -65,6 +65,12 @@ for (const viewport of [DESKTOP, PHONE]) {
         await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
         assert.match(await page.getByTestId('progress-announce').textContent(), /^Run done: /);
         await check(page, viewport, 'done');
+        if (colorScheme === 'light') {
+          // The README's pictures of the workspace after a run: the stepper and the endpoint.
+          await page.locator('#step-endpoint').evaluate((el) => el.scrollIntoView());
+          const name = viewport === PHONE ? 'workspace-phone.png' : 'workspace.png';
+          await page.screenshot({ path: join(REPO, 'public', 'screenshots', name) });
+        }
 
         await openDetail(page, 'run-accept');
         await check(page, viewport, 'detail open');
