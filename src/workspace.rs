@@ -91,7 +91,11 @@ impl Facts {
             ),
             Step::Run => match self.done {
                 0 => "not run yet".into(),
-                d => format!("{} of {} done", format_count(d), format_count(self.failures)),
+                d => format!(
+                    "{} of {} done",
+                    format_count(d),
+                    format_count(self.failures)
+                ),
             },
             Step::Review => match self.done {
                 0 => "nothing to review".into(),
@@ -305,7 +309,10 @@ mod tests {
         assert!(!f.complete(Step::Run));
         f.running = false;
         assert_eq!(f.status(Step::Run), "4 of 10 done");
-        assert_eq!(f.next().1, "6 trajectories not run yet: Run goes on with them.");
+        assert_eq!(
+            f.next().1,
+            "6 trajectories not run yet: Run goes on with them."
+        );
     }
 
     #[test]
@@ -332,7 +339,10 @@ mod tests {
             Some("ollama")
         );
         assert_eq!(Preset::matching("http://example.test/v1"), None);
-        assert!(PRESETS.iter().filter(|p| p.needs_key).all(|p| p.id == "openai"));
+        assert!(PRESETS
+            .iter()
+            .filter(|p| p.needs_key)
+            .all(|p| p.id == "openai"));
         let mut ids: Vec<_> = PRESETS.iter().map(|p| p.id).collect();
         ids.dedup();
         assert_eq!(ids.len(), PRESETS.len());
