@@ -78,6 +78,107 @@ fn Choice(
     }
 }
 
+/// A number field of the advanced settings.
+struct Number {
+    label: &'static str,
+    testid: &'static str,
+    get: fn(&Draft) -> &String,
+    set: fn(&mut Draft, String),
+    help: &'static str,
+}
+
+/// How the relabeling is gated and sampled.
+const RELABELING: [Number; 5] = [
+    Number {
+        label: "θ (confidence)",
+        testid: "theta",
+        get: |d| &d.theta,
+        set: |d, v| d.theta = v,
+        help: "0 to 1. A relabel is kept only when the model is at least this sure; higher keeps fewer, cleaner rows.",
+    },
+    Number {
+        label: "δ (severity weight)",
+        testid: "delta",
+        get: |d| &d.delta,
+        set: |d, v| d.delta = v,
+        help: "0 to 1. How much a failure's severity counts against relabeling it.",
+    },
+    Number {
+        label: "K (attempts)",
+        testid: "max-attempts",
+        get: |d| &d.max_attempts,
+        set: |d, v| d.max_attempts = v,
+        help: "1 to 20. How many times a trajectory is relabeled before giving up.",
+    },
+    Number {
+        label: "Temperature",
+        testid: "temperature",
+        get: |d| &d.temperature,
+        set: |d, v| d.temperature = v,
+        help: "0 to 2. Randomness of the first attempt; retries use 0.7.",
+    },
+    Number {
+        label: "max_tokens",
+        testid: "max-tokens",
+        get: |d| &d.max_tokens,
+        set: |d, v| d.max_tokens = v,
+        help: "The longest reply a call may get.",
+    },
+];
+
+/// How fast a run goes and what it may cost.
+const SPEED_AND_COST: [Number; 5] = [
+    Number {
+        label: "Concurrency",
+        testid: "concurrency",
+        get: |d| &d.concurrency,
+        set: |d, v| d.concurrency = v,
+        help: "Trajectories worked on at once.",
+    },
+    Number {
+        label: "Timeout (s)",
+        testid: "timeout",
+        get: |d| &d.timeout_secs,
+        set: |d, v| d.timeout_secs = v,
+        help: "How long one request may take, in seconds.",
+    },
+    Number {
+        label: "Input price (per 1M tokens)",
+        testid: "price-input",
+        get: |d| &d.price_input,
+        set: |d, v| d.price_input = v,
+        help: "What the endpoint charges per million prompt tokens; 0 for a local endpoint.",
+    },
+    Number {
+        label: "Output price (per 1M tokens)",
+        testid: "price-output",
+        get: |d| &d.price_output,
+        set: |d, v| d.price_output = v,
+        help: "What the endpoint charges per million completion tokens; 0 for a local endpoint.",
+    },
+    Number {
+        label: "Ask before runs over",
+        testid: "confirm-above",
+        get: |d| &d.confirm_above,
+        set: |d, v| d.confirm_above = v,
+        help: "Trajectories; a larger run at a non-zero price shows its estimate and asks first.",
+    },
+];
+
+/// A fieldset of number fields.
+fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
+    let fields = fields
+        .iter()
+        .map(|f| view! { <Field label=f.label testid=f.testid get=f.get set=f.set help=f.help /> })
+        .collect_view();
+    view! {
+        <fieldset>
+            <legend>{legend}</legend>
+            <div class="grid numbers">{fields}</div>
+        </fieldset>
+    }
+}
+
 const MODES: [(&str, &str); 2] = [("rules", "rules (free)"), ("llm", "LLM")];
 
 /// The preset buttons, and what to start on the server of the one the base URL matches.
@@ -240,46 +341,7 @@ pub fn SettingsSection() -> impl IntoView {
                 <p class="muted">
                     "The defaults follow the paper; change them to trade quality, speed and cost."
                 </p>
-                <fieldset>
-                    <legend>"Relabeling"</legend>
-                    <div class="grid numbers">
-                        <Field
-                            label="θ (confidence)"
-                            testid="theta"
-                            get=|d| &d.theta
-                            set=|d, v| d.theta = v
-                            help="0 to 1. A relabel is kept only when the model is at least this sure; higher keeps fewer, cleaner rows."
-                        />
-                        <Field
-                            label="δ (severity weight)"
-                            testid="delta"
-                            get=|d| &d.delta
-                            set=|d, v| d.delta = v
-                            help="0 to 1. How much a failure's severity counts against relabeling it."
-                        />
-                        <Field
-                            label="K (attempts)"
-                            testid="max-attempts"
-                            get=|d| &d.max_attempts
-                            set=|d, v| d.max_attempts = v
-                            help="1 to 20. How many times a trajectory is relabeled before giving up."
-                        />
-                        <Field
-                            label="Temperature"
-                            testid="temperature"
-                            get=|d| &d.temperature
-                            set=|d, v| d.temperature = v
-                            help="0 to 2. Randomness of the first attempt; retries use 0.7."
-                        />
-                        <Field
-                            label="max_tokens"
-                            testid="max-tokens"
-                            get=|d| &d.max_tokens
-                            set=|d, v| d.max_tokens = v
-                            help="The longest reply a call may get."
-                        />
-                    </div>
-                </fieldset>
+                {numbers("Relabeling", &RELABELING)}
                 <fieldset>
                     <legend>"Stages"</legend>
                     <div class="grid numbers">
@@ -309,46 +371,7 @@ pub fn SettingsSection() -> impl IntoView {
                         />
                     </div>
                 </fieldset>
-                <fieldset>
-                    <legend>"Speed and cost"</legend>
-                    <div class="grid numbers">
-                        <Field
-                            label="Concurrency"
-                            testid="concurrency"
-                            get=|d| &d.concurrency
-                            set=|d, v| d.concurrency = v
-                            help="Trajectories worked on at once."
-                        />
-                        <Field
-                            label="Timeout (s)"
-                            testid="timeout"
-                            get=|d| &d.timeout_secs
-                            set=|d, v| d.timeout_secs = v
-                            help="How long one request may take, in seconds."
-                        />
-                        <Field
-                            label="Input price (per 1M tokens)"
-                            testid="price-input"
-                            get=|d| &d.price_input
-                            set=|d, v| d.price_input = v
-                            help="What the endpoint charges per million prompt tokens; 0 for a local endpoint."
-                        />
-                        <Field
-                            label="Output price (per 1M tokens)"
-                            testid="price-output"
-                            get=|d| &d.price_output
-                            set=|d, v| d.price_output = v
-                            help="What the endpoint charges per million completion tokens; 0 for a local endpoint."
-                        />
-                        <Field
-                            label="Ask before runs over"
-                            testid="confirm-above"
-                            get=|d| &d.confirm_above
-                            set=|d, v| d.confirm_above = v
-                            help="Trajectories; a larger run at a non-zero price shows its estimate and asks first."
-                        />
-                    </div>
-                </fieldset>
+                {numbers("Speed and cost", &SPEED_AND_COST)}
             </details>
             {move || {
                 errors()
