@@ -160,6 +160,11 @@ impl JsonObject {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(k, _)| k.as_str())
     }
+
+    /// The members in order, by value.
+    pub fn into_entries(self) -> Vec<(String, Json)> {
+        self.entries
+    }
 }
 
 impl FromIterator<(String, Json)> for JsonObject {

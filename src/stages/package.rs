@@ -429,7 +429,12 @@ pub mod replay {
     /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
     /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
     pub fn replay_line(t: &Trajectory) -> Value {
-        serde_json::from_str(&replay_line_text(t)).expect("a replay line is JSON")
+        replay_line_with(t, &detect::rules::Lexicon::reference())
+    }
+
+    /// [`replay_line`] with rule-based detection using `lexicon`.
+    pub fn replay_line_with(t: &Trajectory, lexicon: &detect::rules::Lexicon) -> Value {
+        serde_json::from_str(&replay_line_text_with(t, lexicon)).expect("a replay line is JSON")
     }
 
     /// [`replay_line`] written as the fixture writes it (no newline).
@@ -455,8 +460,17 @@ pub mod replay {
 
     impl Replayer {
         pub fn new() -> Self {
+            Self::compiled(detect::rules::reference_compiled())
+        }
+
+        /// A replayer whose rule-based detection uses `lexicon`.
+        pub fn with_lexicon(lexicon: &detect::rules::Lexicon) -> Self {
+            Self::compiled(detect::rules::compiled(lexicon))
+        }
+
+        fn compiled(lexicon: Rc<CompiledLexicon>) -> Self {
             Replayer {
-                lexicon: detect::rules::reference_compiled(),
+                lexicon,
                 scan: RuleScan::new(),
                 scratch: String::new(),
             }
@@ -528,6 +542,13 @@ pub mod replay {
         } else {
             "false"
         }
+    }
+
+    /// [`replay_line_text`] with rule-based detection using `lexicon`.
+    pub fn replay_line_text_with(t: &Trajectory, lexicon: &detect::rules::Lexicon) -> String {
+        let mut out = String::new();
+        Replayer::with_lexicon(lexicon).write_line(t, &mut out);
+        out
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod browser;
 mod downloads;
 mod load;
+mod method;
 mod results;
 mod run;
 mod running;
@@ -43,6 +44,7 @@ pub fn App() -> impl IntoView {
                 <saved::SavedSession />
                 <load::LoadSection />
                 <settings::SettingsSection />
+                <method::MethodSection />
                 <run::RunSection />
                 <results::ResultsSection />
                 <downloads::DownloadSection />

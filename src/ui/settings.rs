@@ -220,6 +220,167 @@ fn presets(state: AppState) -> impl IntoView {
     }
 }
 
+/// Reads and writes one text field of the settings form.
+pub(super) type Accessor = (fn(&Draft) -> &String, fn(&mut Draft, String));
+
+/// One text or number field (the form of [`Field`] the method settings use).
+pub(super) fn field(
+    _state: AppState,
+    label: &'static str,
+    testid: &'static str,
+    kind: &'static str,
+    get: fn(&Draft) -> &String,
+    set: fn(&mut Draft, String),
+    help: &'static str,
+) -> impl IntoView {
+    view! { <Field label testid kind get set help /> }
+}
+
+/// The fields of an endpoint: base URL, API key and model (with the models it listed).
+pub(super) struct Endpoint {
+    /// The judge's endpoint (labels "Judge base URL", ..., test ids `judge-base-url`, ...), or
+    /// the relabeling one.
+    pub judge: bool,
+    pub url_hint: &'static str,
+    pub url: Accessor,
+    pub key: RwSignal<String>,
+    pub key_hint: &'static str,
+    pub model: Accessor,
+    pub model_hint: &'static str,
+    pub models: RwSignal<Vec<String>>,
+}
+
+/// An endpoint's base URL, key and model: the model typed, or picked from the list the
+/// endpoint's `/models` returned.
+pub(super) fn endpoint_fields(state: AppState, e: Endpoint) -> impl IntoView {
+    // Label and test id of the base URL, the key, the model and the list of models.
+    let [url, key, model, list] = if e.judge {
+        [
+            ("Judge base URL", "judge-base-url"),
+            ("Judge API key", "judge-api-key"),
+            ("Judge model", "judge-model"),
+            ("Models the judge's endpoint lists", "judge-model-select"),
+        ]
+    } else {
+        [
+            ("Base URL", "base-url"),
+            ("API key", "api-key"),
+            ("Model", "model"),
+            ("Models the endpoint lists", "model-select"),
+        ]
+    };
+    let (get_model, set_model) = e.model;
+    let models = e.models;
+    let key_help = format!("{}-help", key.1);
+    let model_help = format!("{}-help", model.1);
+    let model_help2 = model_help.clone();
+    let model_options = move || {
+        models
+            .get()
+            .into_iter()
+            .map(|m| {
+                let value = m.clone();
+                let text = m.clone();
+                view! {
+                    <option value=m selected=move || state.draft.with(|d| *get_model(d) == value)>
+                        {text}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <div class="grid endpoint">
+            <Field label=url.0 testid=url.1 kind="url" get=e.url.0 set=e.url.1 help=e.url_hint />
+            <label class="field">
+                <span class="label">{key.0}</span>
+                <input
+                    type="password"
+                    autocomplete="off"
+                    data-testid=key.1
+                    placeholder="none"
+                    aria-describedby=key_help.clone()
+                    prop:value=move || e.key.get()
+                    on:input=move |ev| e.key.set(event_target_value(&ev))
+                />
+                <small class="help" id=key_help>{e.key_hint}</small>
+            </label>
+            <div class="field">
+                <label class="label" for=model.1>{model.0}</label>
+                <input
+                    id=model.1
+                    type="text"
+                    data-testid=model.1
+                    aria-describedby=model_help.clone()
+                    prop:value=move || state.draft.with(|d| get_model(d).clone())
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        state.draft.update(|d| set_model(d, v));
+                    }
+                />
+                <Show
+                    when=move || models.with(|m| !m.is_empty())
+                    fallback=move || {
+                        view! {
+                            <small class="help" id=model_help2.clone()>{e.model_hint}</small>
+                        }
+                    }
+                >
+                    <select
+                        data-testid=list.1
+                        aria-label=list.0
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            if !v.is_empty() {
+                                state.draft.update(|d| set_model(d, v));
+                            }
+                        }
+                    >
+                        <option
+                            value=""
+                            selected=move || {
+                                state.draft.with(|d| models.with(|m| !m.contains(get_model(d))))
+                            }
+                        >
+                            "Pick one of the listed models…"
+                        </option>
+                        {model_options}
+                    </select>
+                    <small class="help" id=model_help.clone()>
+                        "Pick a listed model, or type any name above."
+                    </small>
+                </Show>
+            </div>
+        </div>
+    }
+}
+
+/// What a connection check found, as the page shows it.
+pub(super) fn connection_view(
+    c: Option<Connection>,
+    testid: &'static str,
+) -> Option<impl IntoView> {
+    c.map(|c| {
+        let (status, title, advice) = match c {
+            Connection::Checking => ("checking", "Checking…".to_string(), String::new()),
+            Connection::Done { ok, title, advice } => {
+                (if ok { "ok" } else { "error" }, title, advice)
+            }
+        };
+        view! {
+            <div
+                class=format!("status status-{status}")
+                role="status"
+                data-testid=testid
+                data-status=status
+            >
+                <p class="title">{title}</p>
+                {(!advice.is_empty()).then(|| view! { <p class="advice">{advice}</p> })}
+            </div>
+        }
+    })
+}
+
 #[component]
 pub fn SettingsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -228,22 +389,6 @@ pub fn SettingsSection() -> impl IntoView {
         .into_iter()
         .map(|m| (m.as_str(), m.label()))
         .collect();
-    let model_options = move || {
-        state
-            .models
-            .get()
-            .into_iter()
-            .map(|m| {
-                let value = m.clone();
-                let text = m.clone();
-                view! {
-                    <option value=m selected=move || state.draft.with(|d| d.model == value)>
-                        {text}
-                    </option>
-                }
-            })
-            .collect_view()
-    };
 
     view! {
         <section class="card step-section" id="step-endpoint" aria-labelledby="settings-title">
@@ -252,76 +397,19 @@ pub fn SettingsSection() -> impl IntoView {
                 "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one."
             </p>
             {presets(state)}
-            <div class="grid endpoint">
-                <Field
-                    label="Base URL"
-                    testid="base-url"
-                    kind="url"
-                    get=|d| &d.base_url
-                    set=|d, v| d.base_url = v
-                    help="Ends in /v1 for most servers."
-                />
-                <label class="field">
-                    <span class="label">"API key"</span>
-                    <input
-                        type="password"
-                        autocomplete="off"
-                        data-testid="api-key"
-                        placeholder="none"
-                        aria-describedby="api-key-help"
-                        prop:value=move || state.api_key.get()
-                        on:input=move |ev| state.api_key.set(event_target_value(&ev))
-                    />
-                    <small class="help" id="api-key-help">"Leave empty for a local server."</small>
-                </label>
-                <div class="field">
-                    <label class="label" for="model-input">"Model"</label>
-                    <input
-                        id="model-input"
-                        type="text"
-                        data-testid="model"
-                        placeholder="check the connection to list models"
-                        aria-describedby="model-help"
-                        prop:value=move || state.draft.with(|d| d.model.clone())
-                        on:input=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| d.model = v);
-                        }
-                    />
-                    <Show
-                        when=move || state.models.with(|m| !m.is_empty())
-                        fallback=|| {
-                            view! {
-                                <small class="help" id="model-help">
-                                    "Check connection lists the server's models here."
-                                </small>
-                            }
-                        }
-                    >
-                        <select
-                            data-testid="model-select"
-                            aria-label="Models the endpoint lists"
-                            prop:value=move || state.draft.with(|d| d.model.clone())
-                            on:change=move |ev| {
-                                let v = event_target_value(&ev);
-                                if !v.is_empty() {
-                                    state.draft.update(|d| d.model = v);
-                                }
-                            }
-                        >
-                            <option value="" selected=move || {
-                                state.draft.with(|d| state.models.with(|m| !m.contains(&d.model)))
-                            }>
-                                "Pick one of the listed models…"
-                            </option>
-                            {model_options}
-                        </select>
-                        <small class="help" id="model-help">
-                            "Pick a listed model, or type any name above."
-                        </small>
-                    </Show>
-                </div>
-            </div>
+            {endpoint_fields(
+                state,
+                Endpoint {
+                    judge: false,
+                    url_hint: "Ends in /v1 for most servers.",
+                    url: (|d| &d.base_url, |d, v| d.base_url = v),
+                    key: state.api_key,
+                    key_hint: "Leave empty for a local server.",
+                    model: (|d| &d.model, |d, v| d.model = v),
+                    model_hint: "Check connection lists the server's models here.",
+                    models: state.models,
+                },
+            )}
             <label class="check">
                 <input
                     type="checkbox"
@@ -395,33 +483,7 @@ pub fn SettingsSection() -> impl IntoView {
                     "Check connection"
                 </button>
             </div>
-            {move || {
-                state
-                    .connection
-                    .get()
-                    .map(|c| {
-                        let (status, title, advice) = match c {
-                            Connection::Checking => {
-                                ("checking", "Checking…".to_string(), String::new())
-                            }
-                            Connection::Done { ok, title, advice } => {
-                                (if ok { "ok" } else { "error" }, title, advice)
-                            }
-                        };
-                        view! {
-                            <div
-                                class=format!("status status-{status}")
-                                role="status"
-                                data-testid="connection-status"
-                                data-status=status
-                            >
-                                <p class="title">{title}</p>
-                                {(!advice.is_empty())
-                                    .then(|| view! { <p class="advice">{advice}</p> })}
-                            </div>
-                        }
-                    })
-            }}
+            {move || connection_view(state.connection.get(), "connection-status")}
         </section>
     }
 }

@@ -42,6 +42,35 @@ pub struct LexiconEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lexicon {
     pub entries: Vec<LexiconEntry>,
+    /// The severity formula's inputs (the reference's unless edited).
+    #[serde(default)]
+    pub severity: SeverityFormula,
+}
+
+/// `severity = min(cap, base + per_hit × hits)`, hits being the winning type's keyword hits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeverityFormula {
+    pub base: f64,
+    pub per_hit: f64,
+    pub cap: f64,
+}
+
+impl Default for SeverityFormula {
+    /// The reference's: 0.3 base, 0.1 per hit, capped at 1.
+    fn default() -> Self {
+        SeverityFormula {
+            base: BASE_SEVERITY,
+            per_hit: SEVERITY_PER_HIT,
+            cap: 1.0,
+        }
+    }
+}
+
+impl SeverityFormula {
+    /// The severity of `hits` keyword hits, in the reference's floating-point order.
+    pub fn of(&self, hits: usize) -> f64 {
+        (self.base + self.per_hit * hits as f64).min(self.cap)
+    }
 }
 
 impl Lexicon {
@@ -52,6 +81,7 @@ impl Lexicon {
             keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
         };
         Lexicon {
+            severity: SeverityFormula::default(),
             entries: vec![
                 entry(
                     FailureType::ToolError,
@@ -165,6 +195,8 @@ pub struct CompiledLexicon {
     /// Pattern id → keyword (lower-cased). The error markers follow the keywords.
     keywords: Vec<String>,
     patterns: Patterns,
+    /// The severity formula's inputs.
+    severity: SeverityFormula,
 }
 
 impl Lexicon {
@@ -199,6 +231,7 @@ impl Lexicon {
             patterns: Patterns::new(&all),
             entries,
             keywords,
+            severity: self.severity,
         }
     }
 }
@@ -335,7 +368,7 @@ pub fn keyword_hits(t: &Trajectory, lexicon: &Lexicon) -> Vec<TypeHits> {
 /// `min(1.0, 0.3 + 0.1 × hits)`, in that floating-point order (3 hits give
 /// 0.6000000000000001, as in Python).
 pub fn severity_for_hits(hits: usize) -> f64 {
-    (BASE_SEVERITY + SEVERITY_PER_HIT * hits as f64).min(1.0)
+    SeverityFormula::default().of(hits)
 }
 
 /// Rule-based Stage 1 with the reference lexicon.
@@ -380,7 +413,7 @@ pub fn detect_scanned(
     if winner.is_none() && !t.failure_reason.is_empty() {
         winner = Some(FailureType::WrongResult);
     }
-    let severity = severity_for_hits(best);
+    let severity = lexicon.severity.of(best);
     let long_observation =
         (0..t.steps.len()).any(|i| scan.observation_chars(i) > RECOVERABLE_MIN_OBSERVATION);
     let recoverable = long_observation && winner != Some(FailureType::ToolError);
@@ -548,11 +581,22 @@ mod tests {
                 failure_type: FailureType::OffTopic,
                 keywords: vec!["Weather".into(), "weather".into(), String::new()],
             }],
+            severity: SeverityFormula::default(),
         };
         let t = traj("what's the weather", "", "", vec![step("", "")]);
         let a = detect_with(&t, &lexicon);
         assert_eq!(a.failure_type, Some(FailureType::OffTopic));
         assert_eq!(a.severity, 0.4);
+        let steeper = Lexicon {
+            severity: SeverityFormula {
+                base: 0.5,
+                per_hit: 0.25,
+                cap: 0.7,
+            },
+            ..lexicon
+        };
+        assert_eq!(detect_with(&t, &steeper).severity, 0.7);
+        assert_eq!(detect_with(&t, &steeper).weight, 0.7);
     }
 
     #[test]
