@@ -316,7 +316,7 @@ pub fn ResultsSection() -> impl IntoView {
                     on:input=move |ev| state.filter_text.set(event_target_value(&ev))
                 />
             </div>
-            <div class="table-wrap">
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Results table">
                 <table class="results" data-testid="results-table">
                     <thead>
                         <tr>
@@ -465,7 +465,7 @@ fn call_view(title: String, call: &CallRecord, parsed: Option<String>) -> impl I
             {call
                 .reply
                 .as_ref()
-                .map(|r| view! { <pre class="raw" data-testid="raw-reply">{r.clone()}</pre> })}
+                .map(|r| view! { <pre class="raw" data-testid="raw-reply" tabindex="0" aria-label="Raw reply">{r.clone()}</pre> })}
             {parsed.map(|p| view! { <p class="parsed">{p}</p> })}
             {flags}
             <p class="muted">{usage}</p>
@@ -552,7 +552,7 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
                         <span class="k">"Action: "</span>
                         {format!("{}({input})", s.action_name)}
                     </p>
-                    <pre class="obs">{s.observation.clone()}</pre>
+                    <pre class="obs" tabindex="0" aria-label="Observation">{s.observation.clone()}</pre>
                 </li>
             }
             .into_any()
