@@ -376,6 +376,7 @@ pub fn RunSection() -> impl IntoView {
                         view! { <p class="run-message" data-testid="stop-summary" role="status">{line}</p> }
                     })
             }}
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Calls per stage">
             <table class="stages">
                 <caption class="muted">"Calls per stage (requests sent; answers replayed from the log included)"</caption>
                 <thead>
@@ -415,6 +416,7 @@ pub fn RunSection() -> impl IntoView {
                     }}
                 </tbody>
             </table>
+            </div>
             {move || {
                 run.run
                     .with(|r| r.deviation().map(|d| (d, r.label.clone(), r.phase)))
