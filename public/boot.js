@@ -2,7 +2,18 @@
 // Content-Security-Policy (script-src 'self') refuses; this file does the same work from
 // the app's own origin. Trunk.toml's `pattern_script` emits the <script> tag that loads it,
 // with the hashed names of the wasm-bindgen module and the wasm file as data attributes.
+// The placeholder index.html paints (#boot) goes once the app has mounted; if the app cannot
+// start, the placeholder says so instead.
 const tag = document.querySelector("script[data-agenther-js][data-agenther-wasm]");
-const { default: init } = await import(tag.dataset.agentherJs);
-const wasm = await init({ module_or_path: tag.dataset.agentherWasm });
-dispatchEvent(new CustomEvent("TrunkApplicationStarted", { detail: { wasm } }));
+const boot = document.getElementById("boot");
+try {
+  const { default: init } = await import(tag.dataset.agentherJs);
+  const wasm = await init({ module_or_path: tag.dataset.agentherWasm });
+  boot?.remove();
+  dispatchEvent(new CustomEvent("TrunkApplicationStarted", { detail: { wasm } }));
+} catch (err) {
+  const status = document.getElementById("boot-status");
+  if (status) status.textContent = `The app could not start: ${err}`;
+  boot?.removeAttribute("aria-busy");
+  throw err;
+}

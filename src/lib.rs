@@ -28,6 +28,7 @@ pub mod stages;
 pub mod store;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+pub mod workspace;
 
 /// The product's version, as built.
 pub fn version() -> &'static str {

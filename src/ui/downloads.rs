@@ -291,8 +291,8 @@ pub fn DownloadSection() -> impl IntoView {
         }
     };
     view! {
-        <section class="card" aria-labelledby="download-title">
-            <h2 id="download-title">"7. Download"</h2>
+        <section class="card step-section" id="step-export" aria-labelledby="download-title">
+            <h2 id="download-title">"Export"</h2>
             <h3 class="subtle">"For training tools"</h3>
             <div class="buttons">
                 {Target::TOOLS.into_iter().map(button).collect_view()}

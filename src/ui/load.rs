@@ -134,8 +134,8 @@ pub fn LoadSection() -> impl IntoView {
     };
 
     view! {
-        <section class="card" aria-labelledby="load-title">
-            <h2 id="load-title">"1. Load trajectories"</h2>
+        <section class="card step-section" id="step-data" aria-labelledby="load-title">
+            <h2 id="load-title">"Data"</h2>
             <div
                 class="drop-zone"
                 class:dragging=move || dragging.get()
@@ -240,7 +240,7 @@ pub fn LoadSection() -> impl IntoView {
                         >
                             "Copy"
                         </button>
-                        <ul class="rejected-list">{rejected}</ul>
+                        <ul class="rejected-list" tabindex="0" aria-label="Rejected records">{rejected}</ul>
                         <Show when=move || { rejected_count() > REJECTED_SHOWN }>
                             <p class="muted">
                                 {move || {

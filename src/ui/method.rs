@@ -261,7 +261,7 @@ fn TemplateEditor() -> impl IntoView {
             {move || match rendered.get() {
                 Ok(text) => {
                     view! {
-                        <pre class="raw preview" data-testid="template-preview">
+                        <pre class="raw preview" data-testid="template-preview" tabindex="0" aria-label="Rendered prompt">
                             {text}
                         </pre>
                     }

@@ -13,6 +13,7 @@ mod running;
 mod saved;
 mod settings;
 pub mod state;
+mod stepper;
 
 use leptos::prelude::*;
 pub use state::AppState;
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
                 </span>
                 <p class="app-tagline">{TAGLINE}</p>
             </header>
+            <stepper::Stepper />
             <main class="app-main">
                 <saved::SavedSession />
                 <load::LoadSection />

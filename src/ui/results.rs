@@ -359,8 +359,8 @@ pub fn ResultsSection() -> impl IntoView {
     };
     let session = state.session;
     view! {
-        <section class="card" aria-labelledby="results-title">
-            <h2 id="results-title">"5. Results"</h2>
+        <section class="card step-section" id="step-review" aria-labelledby="results-title">
+            <h2 id="results-title">"Results"</h2>
             <div class="filters">
                 <StatusFilter filters=filters session=session />
                 <TypeFilter filters=filters session=session />
@@ -391,7 +391,7 @@ pub fn ResultsSection() -> impl IntoView {
                 }}
             </p>
             <div class="results-layout" class:with-detail=move || state.selected.with(Option::is_some)>
-                <div class="table-wrap" tabindex="-1">
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Results table">
                     <table class="results" data-testid="results-table" role="grid" aria-labelledby="results-title">
                         <thead>
                             <tr>
@@ -752,7 +752,7 @@ fn call_view(title: String, call: &CallRecord, parsed: Option<String>) -> impl I
             {call
                 .reply
                 .as_ref()
-                .map(|r| view! { <pre class="raw" data-testid="raw-reply">{r.clone()}</pre> })}
+                .map(|r| view! { <pre class="raw" data-testid="raw-reply" tabindex="0" aria-label="Raw reply">{r.clone()}</pre> })}
             {parsed.map(|p| view! { <p class="parsed">{p}</p> })}
             {flags}
             <p class="muted">{usage}</p>

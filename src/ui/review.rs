@@ -708,7 +708,7 @@ pub fn ReviewSection() -> impl IntoView {
     view! {
         <section class="card review" aria-labelledby="review-title" data-testid="review-section">
             <div class="review-top">
-                <h2 id="review-title">"6. Review"</h2>
+                <h2 id="review-title">"Review queue"</h2>
                 <p class="review-progress" data-testid="review-progress" aria-live="polite">
                     {move || counts.get().summary()}
                     {move || {

@@ -95,12 +95,13 @@ pub fn RunSection() -> impl IntoView {
 
     view! {
         <section
-            class="card"
+            class="card step-section"
+            id="step-run"
             aria-labelledby="run-title"
             data-testid="run-panel"
             data-state=move || phase().as_str()
         >
-            <h2 id="run-title">"4. Run"</h2>
+            <h2 id="run-title">"Run"</h2>
             <div class="estimate" data-testid="estimate" aria-live="polite">
                 {move || {
                     estimate
@@ -307,6 +308,16 @@ pub fn RunSection() -> impl IntoView {
                         }
                     })
             }}
+            <p class="visually-hidden" role="status" data-testid="progress-announce">
+                {move || {
+                    let tenths = progress.with(|p| (p.fraction() * 10.0).floor() as u32);
+                    match phase() {
+                        Phase::Idle => String::new(),
+                        Phase::Running => format!("Run: {}% done", tenths * 10),
+                        other => format!("Run {}: {}", other.as_str(), progress.with(|p| p.done_text())),
+                    }
+                }}
+            </p>
             <progress
                 max="1"
                 aria-label="Run progress"
@@ -365,6 +376,7 @@ pub fn RunSection() -> impl IntoView {
                         view! { <p class="run-message" data-testid="stop-summary" role="status">{line}</p> }
                     })
             }}
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Calls per stage">
             <table class="stages">
                 <caption class="muted">"Calls per stage (requests sent; answers replayed from the log included)"</caption>
                 <thead>
@@ -404,6 +416,7 @@ pub fn RunSection() -> impl IntoView {
                     }}
                 </tbody>
             </table>
+            </div>
             {move || {
                 run.run
                     .with(|r| r.deviation().map(|d| (d, r.label.clone(), r.phase)))

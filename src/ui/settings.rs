@@ -2,19 +2,22 @@
 
 use super::state::{AppState, Connection};
 use crate::prefs::{Draft, Structured};
+use crate::workspace::{Preset, PRESETS};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-/// One text or number field of the settings form.
-pub(super) fn field(
-    state: AppState,
+/// One text or number field of the settings form, with its help in plain words under it.
+#[component]
+fn Field(
     label: &'static str,
     testid: &'static str,
-    kind: &'static str,
     get: fn(&Draft) -> &String,
     set: fn(&mut Draft, String),
-    hint: &'static str,
+    help: &'static str,
+    #[prop(default = "number")] kind: &'static str,
 ) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let help_id = format!("{testid}-help");
     view! {
         <label class="field">
             <span class="label">{label}</span>
@@ -22,50 +25,216 @@ pub(super) fn field(
                 type=kind
                 step="any"
                 data-testid=testid
-                title=hint
+                aria-describedby=help_id.clone()
                 prop:value=move || state.draft.with(|d| get(d).clone())
                 on:input=move |ev| {
                     let v = event_target_value(&ev);
                     state.draft.update(|d| set(d, v));
                 }
             />
+            <small class="help" id=help_id>{help}</small>
         </label>
     }
 }
 
-/// A `rules` / `llm` select.
-fn mode_select(
-    state: AppState,
+/// A select of the settings form: `options` are (value, label) pairs.
+#[component]
+fn Choice(
     label: &'static str,
     testid: &'static str,
     get: fn(&Draft) -> &String,
     set: fn(&mut Draft, String),
+    options: Vec<(&'static str, &'static str)>,
+    help: &'static str,
 ) -> impl IntoView {
-    let is = move |v: &'static str| move || state.draft.with(|d| get(d) == v);
+    let state = expect_context::<AppState>();
+    let help_id = format!("{testid}-help");
+    let options = options
+        .into_iter()
+        .map(|(value, text)| {
+            view! {
+                <option value=value selected=move || state.draft.with(|d| get(d) == value)>
+                    {text}
+                </option>
+            }
+        })
+        .collect_view();
     view! {
         <label class="field">
             <span class="label">{label}</span>
             <select
                 data-testid=testid
+                aria-describedby=help_id.clone()
                 prop:value=move || state.draft.with(|d| get(d).clone())
                 on:change=move |ev| {
                     let v = event_target_value(&ev);
                     state.draft.update(|d| set(d, v));
                 }
             >
-                <option value="rules" selected=is("rules")>
-                    "rules (free)"
-                </option>
-                <option value="llm" selected=is("llm")>
-                    "LLM"
-                </option>
+                {options}
             </select>
+            <small class="help" id=help_id>{help}</small>
         </label>
+    }
+}
+
+/// A number field of the advanced settings.
+struct Number {
+    label: &'static str,
+    testid: &'static str,
+    get: fn(&Draft) -> &String,
+    set: fn(&mut Draft, String),
+    help: &'static str,
+}
+
+/// How the relabeling is gated and sampled.
+const RELABELING: [Number; 5] = [
+    Number {
+        label: "θ (confidence)",
+        testid: "theta",
+        get: |d| &d.theta,
+        set: |d, v| d.theta = v,
+        help: "0 to 1. A relabel is kept only when the model is at least this sure; higher keeps fewer, cleaner rows.",
+    },
+    Number {
+        label: "δ (severity weight)",
+        testid: "delta",
+        get: |d| &d.delta,
+        set: |d, v| d.delta = v,
+        help: "0 to 1. How much a failure's severity counts against relabeling it.",
+    },
+    Number {
+        label: "K (attempts)",
+        testid: "max-attempts",
+        get: |d| &d.max_attempts,
+        set: |d, v| d.max_attempts = v,
+        help: "1 to 20. How many times a trajectory is relabeled before giving up.",
+    },
+    Number {
+        label: "Temperature",
+        testid: "temperature",
+        get: |d| &d.temperature,
+        set: |d, v| d.temperature = v,
+        help: "0 to 2. Randomness of the first attempt; retries use 0.7.",
+    },
+    Number {
+        label: "max_tokens",
+        testid: "max-tokens",
+        get: |d| &d.max_tokens,
+        set: |d, v| d.max_tokens = v,
+        help: "The longest reply a call may get.",
+    },
+];
+
+/// How fast a run goes and what it may cost.
+const SPEED_AND_COST: [Number; 5] = [
+    Number {
+        label: "Concurrency",
+        testid: "concurrency",
+        get: |d| &d.concurrency,
+        set: |d, v| d.concurrency = v,
+        help: "Trajectories worked on at once.",
+    },
+    Number {
+        label: "Timeout (s)",
+        testid: "timeout",
+        get: |d| &d.timeout_secs,
+        set: |d, v| d.timeout_secs = v,
+        help: "How long one request may take, in seconds.",
+    },
+    Number {
+        label: "Input price (per 1M tokens)",
+        testid: "price-input",
+        get: |d| &d.price_input,
+        set: |d, v| d.price_input = v,
+        help: "What the endpoint charges per million prompt tokens; 0 for a local endpoint.",
+    },
+    Number {
+        label: "Output price (per 1M tokens)",
+        testid: "price-output",
+        get: |d| &d.price_output,
+        set: |d, v| d.price_output = v,
+        help: "What the endpoint charges per million completion tokens; 0 for a local endpoint.",
+    },
+    Number {
+        label: "Ask before runs over",
+        testid: "confirm-above",
+        get: |d| &d.confirm_above,
+        set: |d, v| d.confirm_above = v,
+        help: "Trajectories; a larger run at a non-zero price shows its estimate and asks first.",
+    },
+];
+
+/// A fieldset of number fields.
+fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
+    let fields = fields
+        .iter()
+        .map(|f| view! { <Field label=f.label testid=f.testid get=f.get set=f.set help=f.help /> })
+        .collect_view();
+    view! {
+        <fieldset>
+            <legend>{legend}</legend>
+            <div class="grid numbers">{fields}</div>
+        </fieldset>
+    }
+}
+
+const MODES: [(&str, &str); 2] = [("rules", "rules (free)"), ("llm", "LLM")];
+
+/// The preset buttons, and what to start on the server of the one the base URL matches.
+fn presets(state: AppState) -> impl IntoView {
+    let matching = move || state.draft.with(|d| Preset::matching(&d.base_url));
+    let buttons = PRESETS
+        .iter()
+        .map(|p| {
+            view! {
+                <button
+                    type="button"
+                    class="small preset"
+                    data-testid=format!("preset-{}", p.id)
+                    aria-pressed=move || matching().is_some_and(|m| m.id == p.id).to_string()
+                    on:click=move |_| {
+                        state.draft.update(|d| d.base_url = p.base_url.to_owned());
+                        state.connection.set(None);
+                    }
+                >
+                    {p.name}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="presets" role="group" aria-labelledby="presets-label">
+            <span class="label" id="presets-label">"Presets"</span>
+            {buttons}
+        </div>
+        <p class="muted preset-hint" data-testid="preset-hint">
+            {move || {
+                matching()
+                    .map_or(
+                        "Any OpenAI-compatible server works: pick a preset or enter its base URL.",
+                        |p| p.start,
+                    )
+            }}
+        </p>
     }
 }
 
 /// Reads and writes one text field of the settings form.
 pub(super) type Accessor = (fn(&Draft) -> &String, fn(&mut Draft, String));
+
+/// One text or number field (the form of [`Field`] the method settings use).
+pub(super) fn field(
+    _state: AppState,
+    label: &'static str,
+    testid: &'static str,
+    kind: &'static str,
+    get: fn(&Draft) -> &String,
+    set: fn(&mut Draft, String),
+    help: &'static str,
+) -> impl IntoView {
+    view! { <Field label testid kind get set help /> }
+}
 
 /// The fields of an endpoint: base URL, API key and model (with the models it listed).
 pub(super) struct Endpoint {
@@ -81,70 +250,107 @@ pub(super) struct Endpoint {
     pub models: RwSignal<Vec<String>>,
 }
 
+/// An endpoint's base URL, key and model: the model typed, or picked from the list the
+/// endpoint's `/models` returned.
 pub(super) fn endpoint_fields(state: AppState, e: Endpoint) -> impl IntoView {
-    // Label, test id and list id of the base URL, the key and the model.
+    // Label and test id of the base URL, the key, the model and the list of models.
     let [url, key, model, list] = if e.judge {
         [
             ("Judge base URL", "judge-base-url"),
             ("Judge API key", "judge-api-key"),
             ("Judge model", "judge-model"),
-            ("", "judge-model-list"),
+            ("Models the judge's endpoint lists", "judge-model-select"),
         ]
     } else {
         [
             ("Base URL", "base-url"),
             ("API key", "api-key"),
             ("Model", "model"),
-            ("", "model-list"),
+            ("Models the endpoint lists", "model-select"),
         ]
     };
-    let list = list.1;
     let (get_model, set_model) = e.model;
+    let models = e.models;
+    let key_help = format!("{}-help", key.1);
+    let model_help = format!("{}-help", model.1);
+    let model_help2 = model_help.clone();
+    let model_options = move || {
+        models
+            .get()
+            .into_iter()
+            .map(|m| {
+                let value = m.clone();
+                let text = m.clone();
+                view! {
+                    <option value=m selected=move || state.draft.with(|d| *get_model(d) == value)>
+                        {text}
+                    </option>
+                }
+            })
+            .collect_view()
+    };
     view! {
         <div class="grid endpoint">
-            {field(
-                state,
-                url.0,
-                url.1,
-                "url",
-                e.url.0,
-                e.url.1,
-                e.url_hint,
-            )}
+            <Field label=url.0 testid=url.1 kind="url" get=e.url.0 set=e.url.1 help=e.url_hint />
             <label class="field">
                 <span class="label">{key.0}</span>
                 <input
                     type="password"
                     autocomplete="off"
                     data-testid=key.1
-                    placeholder=e.key_hint
+                    placeholder="none"
+                    aria-describedby=key_help.clone()
                     prop:value=move || e.key.get()
                     on:input=move |ev| e.key.set(event_target_value(&ev))
                 />
+                <small class="help" id=key_help>{e.key_hint}</small>
             </label>
-            <label class="field">
-                <span class="label">{model.0}</span>
+            <div class="field">
+                <label class="label" for=model.1>{model.0}</label>
                 <input
+                    id=model.1
                     type="text"
-                    list=list
                     data-testid=model.1
-                    placeholder=e.model_hint
+                    aria-describedby=model_help.clone()
                     prop:value=move || state.draft.with(|d| get_model(d).clone())
                     on:input=move |ev| {
                         let v = event_target_value(&ev);
                         state.draft.update(|d| set_model(d, v));
                     }
                 />
-                <datalist id=list>
-                    {move || {
-                        e.models
-                            .get()
-                            .into_iter()
-                            .map(|m| view! { <option value=m></option> })
-                            .collect_view()
-                    }}
-                </datalist>
-            </label>
+                <Show
+                    when=move || models.with(|m| !m.is_empty())
+                    fallback=move || {
+                        view! {
+                            <small class="help" id=model_help2.clone()>{e.model_hint}</small>
+                        }
+                    }
+                >
+                    <select
+                        data-testid=list.1
+                        aria-label=list.0
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            if !v.is_empty() {
+                                state.draft.update(|d| set_model(d, v));
+                            }
+                        }
+                    >
+                        <option
+                            value=""
+                            selected=move || {
+                                state.draft.with(|d| models.with(|m| !m.contains(get_model(d))))
+                            }
+                        >
+                            "Pick one of the listed models…"
+                        </option>
+                        {model_options}
+                    </select>
+                    <small class="help" id=model_help.clone()>
+                        "Pick a listed model, or type any name above."
+                    </small>
+                </Show>
+            </div>
         </div>
     }
 }
@@ -179,33 +385,28 @@ pub(super) fn connection_view(
 pub fn SettingsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let errors = move || state.prefs().err();
-    let structured_options = Structured::ALL
+    let structured: Vec<_> = Structured::ALL
         .into_iter()
-        .map(|m| {
-            view! {
-                <option
-                    value=m.as_str()
-                    selected=move || state.draft.with(|d| d.structured == m.as_str())
-                >
-                    {m.label()}
-                </option>
-            }
-        })
-        .collect_view();
+        .map(|m| (m.as_str(), m.label()))
+        .collect();
 
     view! {
-        <section class="card" aria-labelledby="settings-title">
-            <h2 id="settings-title">"2. Endpoint and settings"</h2>
+        <section class="card step-section" id="step-endpoint" aria-labelledby="settings-title">
+            <h2 id="settings-title">"Endpoint"</h2>
+            <p class="intro">
+                "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one."
+            </p>
+            {presets(state)}
             {endpoint_fields(
                 state,
                 Endpoint {
                     judge: false,
-                    url_hint: "An OpenAI-compatible API, e.g. http://localhost:11434/v1",
+                    url_hint: "Ends in /v1 for most servers.",
                     url: (|d| &d.base_url, |d, v| d.base_url = v),
                     key: state.api_key,
-                    key_hint: "none",
+                    key_hint: "Leave empty for a local server.",
                     model: (|d| &d.model, |d, v| d.model = v),
-                    model_hint: "check the connection to list models",
+                    model_hint: "Check connection lists the server's models here.",
                     models: state.models,
                 },
             )}
@@ -223,109 +424,43 @@ pub fn SettingsSection() -> impl IntoView {
                     "The key is stored unencrypted in this browser's local storage: anyone using this browser profile can read it."
                 </p>
             </Show>
-            <div class="grid numbers">
-                {field(state, "θ (confidence)", "theta", "number", |d| &d.theta, |d, v| d.theta = v, "0 to 1")}
-                {field(state, "δ (severity weight)", "delta", "number", |d| &d.delta, |d, v| d.delta = v, "0 to 1")}
-                {field(
-                    state,
-                    "K (attempts)",
-                    "max-attempts",
-                    "number",
-                    |d| &d.max_attempts,
-                    |d, v| d.max_attempts = v,
-                    "1 to 20",
-                )}
-                {field(
-                    state,
-                    "Temperature",
-                    "temperature",
-                    "number",
-                    |d| &d.temperature,
-                    |d, v| d.temperature = v,
-                    "0 to 2; retries use 0.7",
-                )}
-                {field(
-                    state,
-                    "max_tokens",
-                    "max-tokens",
-                    "number",
-                    |d| &d.max_tokens,
-                    |d, v| d.max_tokens = v,
-                    "per call",
-                )}
-                {field(
-                    state,
-                    "Concurrency",
-                    "concurrency",
-                    "number",
-                    |d| &d.concurrency,
-                    |d, v| d.concurrency = v,
-                    "trajectories at once",
-                )}
-                {field(
-                    state,
-                    "Timeout (s)",
-                    "timeout",
-                    "number",
-                    |d| &d.timeout_secs,
-                    |d, v| d.timeout_secs = v,
-                    "per request, in seconds",
-                )}
-                {field(
-                    state,
-                    "Input price (per 1M tokens)",
-                    "price-input",
-                    "number",
-                    |d| &d.price_input,
-                    |d, v| d.price_input = v,
-                    "what the endpoint charges per million prompt tokens; 0 for a local endpoint",
-                )}
-                {field(
-                    state,
-                    "Output price (per 1M tokens)",
-                    "price-output",
-                    "number",
-                    |d| &d.price_output,
-                    |d, v| d.price_output = v,
-                    "what the endpoint charges per million completion tokens; 0 for a local endpoint",
-                )}
-                {field(
-                    state,
-                    "Ask before runs over",
-                    "confirm-above",
-                    "number",
-                    |d| &d.confirm_above,
-                    |d, v| d.confirm_above = v,
-                    "trajectories; a larger run at a non-zero price shows its estimate and asks first",
-                )}
-                {mode_select(
-                    state,
-                    "Stage 1: detection",
-                    "detection-mode",
-                    |d| &d.detection,
-                    |d, v| d.detection = v,
-                )}
-                {mode_select(
-                    state,
-                    "Stage 2: extraction",
-                    "extraction-mode",
-                    |d| &d.extraction,
-                    |d, v| d.extraction = v,
-                )}
-                <label class="field">
-                    <span class="label">"Structured output"</span>
-                    <select
-                        data-testid="structured-mode"
-                        prop:value=move || state.draft.with(|d| d.structured.clone())
-                        on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| d.structured = v);
-                        }
-                    >
-                        {structured_options}
-                    </select>
-                </label>
-            </div>
+            <details class="advanced" data-testid="advanced-settings">
+                <summary>"Advanced settings"</summary>
+                <p class="muted">
+                    "The defaults follow the paper; change them to trade quality, speed and cost."
+                </p>
+                {numbers("Relabeling", &RELABELING)}
+                <fieldset>
+                    <legend>"Stages"</legend>
+                    <div class="grid numbers">
+                        <Choice
+                            label="Stage 1: detection"
+                            testid="detection-mode"
+                            get=|d| &d.detection
+                            set=|d, v| d.detection = v
+                            options=MODES.to_vec()
+                            help="Rules are free and instant; the LLM reads the whole run."
+                        />
+                        <Choice
+                            label="Stage 2: extraction"
+                            testid="extraction-mode"
+                            get=|d| &d.extraction
+                            set=|d, v| d.extraction = v
+                            options=MODES.to_vec()
+                            help="What the run achieved: by rules, or asked of the LLM."
+                        />
+                        <Choice
+                            label="Structured output"
+                            testid="structured-mode"
+                            get=|d| &d.structured
+                            set=|d, v| d.structured = v
+                            options=structured
+                            help="How replies are held to the JSON the stages read; change it when replies do not parse."
+                        />
+                    </div>
+                </fieldset>
+                {numbers("Speed and cost", &SPEED_AND_COST)}
+            </details>
             {move || {
                 errors()
                     .map(|errors| {
@@ -338,9 +473,7 @@ pub fn SettingsSection() -> impl IntoView {
                         }
                     })
             }}
-        </section>
-        <section class="card" aria-labelledby="check-title">
-            <h2 id="check-title">"3. Check the connection"</h2>
+            <h3 id="check-title">"Check the connection"</h3>
             <div class="buttons">
                 <button
                     data-testid="check-connection"

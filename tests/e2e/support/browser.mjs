@@ -156,16 +156,27 @@ export const NETWORK_ERRORS = {
   status: (code) => new RegExp(`Failed to load resource: the server responded with a status of ${code}`),
 };
 
+/**
+ * Makes the element `testid` visible as a user would: opens the folded section (<details>,
+ * such as the advanced settings) it sits in. Returns its locator.
+ */
+export async function reveal(page, testid) {
+  const element = page.getByTestId(testid);
+  const summary = page.locator('details:not([open])', { has: element }).locator('> summary');
+  if ((await summary.count()) > 0) await summary.first().click();
+  return element;
+}
+
 /** Types `value` into the field `testid` and leaves it, as a user does. */
 export async function setField(page, testid, value) {
-  const field = page.getByTestId(testid);
+  const field = await reveal(page, testid);
   await field.fill(String(value));
   await field.blur();
 }
 
 /** Chooses `value` in the select `testid`. */
 export async function choose(page, testid, value) {
-  await page.getByTestId(testid).selectOption(value);
+  await (await reveal(page, testid)).selectOption(value);
 }
 
 /** Points the app at `baseUrl` with `model` and a few other settings (`{testid: value}`). */

@@ -1,0 +1,84 @@
+// Accessibility and narrow screens: axe-core finds no serious or critical violation, and the
+// page never scrolls sideways at 390 px, in every state of the workspace (empty, loaded,
+// running, done, a row's detail open), in the light and the dark theme, on a desktop and on a
+// phone-sized screen.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import AxeBuilder from '@axe-core/playwright';
+import { startEndpoint } from './support/endpoint.mjs';
+import { DATA, REPO, checkConnection, configure, openApp, openDetail, pickFiles } from './support/browser.mjs';
+import { join } from 'node:path';
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
+
+/** The serious and critical violations axe-core finds on the page, one line each. */
+async function violations(page) {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** How wide the page is, in CSS pixels (wider than the viewport: it scrolls sideways). */
+async function scrollWidth(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth);
+}
+
+/** Checks the page in its current state (`state` names it in the messages). */
+async function check(page, viewport, state) {
+  assert.deepEqual(await violations(page), [], `axe-core violations (${state})`);
+  if (viewport.width === PHONE.width) {
+    const width = await scrollWidth(page);
+    assert.ok(width <= PHONE.width, `${state}: the page is ${width} px wide at ${PHONE.width} px`);
+  }
+}
+
+for (const viewport of [DESKTOP, PHONE]) {
+  for (const colorScheme of ['light', 'dark']) {
+    test(`every state passes axe-core and fits the screen (${viewport.width} px, ${colorScheme})`, async () => {
+      const endpoint = await startEndpoint({ delayMs: 300 });
+      const app = await openApp({ viewport });
+      try {
+        const { page } = app;
+        await page.emulateMedia({ colorScheme });
+        await check(page, viewport, 'empty');
+
+        await pickFiles(page, [join(DATA, 'run-a.jsonl'), join(DATA, 'run-b.jsonl')]);
+        await page.getByTestId('file-row').nth(1).waitFor();
+        await check(page, viewport, 'loaded');
+
+        await configure(page, {
+          baseUrl: endpoint.url,
+          model: 'scripted-model',
+          selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
+        });
+        const connection = await checkConnection(page);
+        assert.equal(connection.status, 'ok', connection.text);
+        await check(page, viewport, 'configured, advanced settings open');
+
+        const panel = page.getByTestId('run-panel');
+        await page.getByTestId('run').click();
+        await panel.and(page.locator('[data-state="running"]')).waitFor();
+        await check(page, viewport, 'running');
+        await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
+        assert.match(await page.getByTestId('progress-announce').textContent(), /^Run done: /);
+        await check(page, viewport, 'done');
+        if (colorScheme === 'light') {
+          // The README's pictures of the workspace after a run: the stepper and the endpoint.
+          await page.locator('#step-endpoint').evaluate((el) => el.scrollIntoView());
+          const name = viewport === PHONE ? 'workspace-phone.png' : 'workspace.png';
+          await page.screenshot({ path: join(REPO, 'public', 'screenshots', name) });
+        }
+
+        await openDetail(page, 'run-accept');
+        await check(page, viewport, 'detail open');
+        await app.checkConsole();
+      } finally {
+        await app.close();
+        await endpoint.close();
+      }
+    });
+  }
+}
