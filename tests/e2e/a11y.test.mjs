@@ -26,12 +26,32 @@ async function scrollWidth(page) {
   return page.evaluate(() => document.documentElement.scrollWidth);
 }
 
+/** The elements that reach past the right edge of a `width` px screen, outermost first. */
+async function overflowing(page, width) {
+  return page.evaluate((width) => {
+    const out = [];
+    for (const el of document.body.querySelectorAll('*')) {
+      const r = el.getBoundingClientRect();
+      if (r.right <= width + 0.5 || r.width === 0) continue;
+      if (out.some((o) => o.el.contains(el))) continue;
+      const name = el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') +
+        (el.getAttribute('data-testid') ? `[data-testid=${el.getAttribute('data-testid')}]` : '') +
+        (typeof el.className === 'string' && el.className ? `.${el.className.trim().split(/\s+/).join('.')}` : '');
+      out.push({ el, text: `${name} (${Math.round(r.right)} px)` });
+    }
+    return out.slice(0, 30).map((o) => o.text);
+  }, width);
+}
+
 /** Checks the page in its current state (`state` names it in the messages). */
 async function check(page, viewport, state) {
   assert.deepEqual(await violations(page), [], `axe-core violations (${state})`);
   if (viewport.width === PHONE.width) {
     const width = await scrollWidth(page);
-    assert.ok(width <= PHONE.width, `${state}: the page is ${width} px wide at ${PHONE.width} px`);
+    if (width > PHONE.width) {
+      const culprits = (await overflowing(page, PHONE.width)).join(', ');
+      assert.fail(`${state}: the page is ${width} px wide at ${PHONE.width} px: ${culprits}`);
+    }
   }
 }
 
