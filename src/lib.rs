@@ -23,11 +23,13 @@ pub mod pytext;
 pub mod reader;
 pub mod review;
 pub mod session;
+pub mod slices;
 pub mod stages;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+pub mod wire;
 pub mod workspace;
 
 /// The product's version, as built.

@@ -87,6 +87,18 @@ impl fmt::Display for Rejected {
     }
 }
 
+/// A point of a JSONL file from which the rest can be read on its own (see
+/// [`Reader::resume_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The 1-based number of the next line.
+    pub line: usize,
+    /// The index of the next record (non-blank line).
+    pub index: usize,
+    /// The source format read so far: forced, detected, or `None` while no record showed one.
+    pub format: Option<SourceFormat>,
+}
+
 /// How the file was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,6 +253,49 @@ impl Reader {
             bytes: 0,
             gate: Gate::Holding(Vec::new()),
         }
+    }
+
+    /// Where a JSONL file can be read on from, when the reader is reading one record per line
+    /// and stands at the start of a line (the last byte pushed was a line break): the next
+    /// line's number, the next record's index and the source format so far. `None` in any
+    /// other state (still detecting the layout, another layout, inside a line).
+    pub fn resume_point(&self) -> Option<Resume> {
+        match (&self.gate, &self.bom, &self.state) {
+            (Gate::Open, None, State::Jsonl(jsonl)) if jsonl.buf.is_empty() => Some(Resume {
+                line: jsonl.line,
+                index: jsonl.index,
+                format: self.sink.format,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A reader that goes on reading a JSONL file at `at` (see [`Reader::resume_point`]), with
+    /// the format the file is read in (`forced`, `None` to detect it) and the default limits.
+    /// Fed the rest of the file from that line on, it gives the events the reader of the whole
+    /// file gives there, and a summary that counts only what it read.
+    pub fn resumed(file_name: impl Into<String>, forced: Option<SourceFormat>, at: Resume) -> Self {
+        let mut reader = Self::with_format(file_name, forced);
+        reader.sink.format = forced.or(at.format);
+        reader.state = State::Jsonl(Jsonl {
+            buf: Vec::new(),
+            line: at.line,
+            index: at.index,
+        });
+        reader.bom = None;
+        reader.gate = Gate::Open;
+        reader
+    }
+
+    /// Whether the file has shown a layout other than one record per line (or was refused as
+    /// not text): it will never reach a [`Reader::resume_point`].
+    pub fn beyond_jsonl(&self) -> bool {
+        self.gate == Gate::Refused || matches!(self.state, State::Split(_) | State::React(_))
+    }
+
+    /// The source format as far as the reader has read (forced or detected).
+    pub fn format_so_far(&self) -> Option<SourceFormat> {
+        self.sink.format
     }
 
     /// Feeds the next chunk; completed records/rejections are appended to `out`.
@@ -575,7 +630,7 @@ fn is_json_ws(b: u8) -> bool {
 }
 
 /// Blank for JSONL purposes: ASCII whitespace, including form feed.
-fn is_blank(line: &[u8]) -> bool {
+pub(crate) fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| b.is_ascii_whitespace() || *b == 0x0b)
 }
 
