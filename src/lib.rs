@@ -30,6 +30,8 @@ pub mod store;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 pub mod wire;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 pub mod workspace;
 
 /// The product's version, as built.

@@ -7,6 +7,7 @@ use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
 use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
 use crate::review::{DecisionKind, Review, ReviewState};
 use crate::stages::detect::rules::Lexicon;
+use crate::wire::Item;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -247,6 +248,29 @@ impl Session {
         }
     }
 
+    /// Adds what a background reader found, as [`Session::add_events`] does. Records come with
+    /// their rule-based view, computed with `lexicon` and `delta`: kept when the session still
+    /// uses those, computed again otherwise.
+    pub fn add_items(
+        &mut self,
+        items: impl IntoIterator<Item = Item>,
+        lexicon: &Lexicon,
+        delta: f64,
+        rejected: &mut Vec<Rejected>,
+    ) {
+        let current = *lexicon == self.lexicon && delta.to_bits() == self.delta.to_bits();
+        for item in items {
+            match item {
+                Item::Record(record, rules) => {
+                    let rules = current.then_some(rules);
+                    let (trajectory, occurrence) = self.name(record.trajectory);
+                    self.push_entry_with(trajectory, record.source, occurrence, None, rules);
+                }
+                Item::Rejected(r) => rejected.push(r),
+            }
+        }
+    }
+
     /// Records a file that has been read: its summary and its rejected records (listed in line
     /// order).
     pub fn add_file(&mut self, summary: FileSummary, mut rejected: Vec<Rejected>) {
@@ -256,7 +280,14 @@ impl Session {
 
     /// Adds one trajectory. An id already in the session gets a `#2`, `#3`... suffix so that
     /// every sample names its source unambiguously.
-    pub fn add_trajectory(&mut self, mut trajectory: Trajectory, source: SourcePos) {
+    pub fn add_trajectory(&mut self, trajectory: Trajectory, source: SourcePos) {
+        let (trajectory, occurrence) = self.name(trajectory);
+        self.push_entry(trajectory, source, occurrence, None);
+    }
+
+    /// Counts the trajectory's id and renames it when it is taken: the trajectory and which
+    /// occurrence of its id it is.
+    fn name(&mut self, mut trajectory: Trajectory) -> (Trajectory, usize) {
         let count = self
             .id_counts
             .entry(trajectory.trajectory_id.clone())
@@ -266,7 +297,7 @@ impl Session {
         if occurrence > 1 {
             trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, occurrence);
         }
-        self.push_entry(trajectory, source, occurrence, None);
+        (trajectory, occurrence)
     }
 
     /// Puts back a trajectory saved from a session: its id already renamed as
@@ -299,7 +330,18 @@ impl Session {
         occurrence: usize,
         result: Option<TrajectoryResult>,
     ) {
-        let rules = rule_view(&trajectory, &self.lexicon, self.delta);
+        self.push_entry_with(trajectory, source, occurrence, result, None);
+    }
+
+    fn push_entry_with(
+        &mut self,
+        trajectory: Trajectory,
+        source: SourcePos,
+        occurrence: usize,
+        result: Option<TrajectoryResult>,
+        rules: Option<RuleView>,
+    ) {
+        let rules = rules.unwrap_or_else(|| rule_view(&trajectory, &self.lexicon, self.delta));
         self.entries.push(Entry {
             trajectory,
             source,
@@ -731,6 +773,53 @@ mod tests {
             .map(|e| e.trajectory.trajectory_id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b", "a#2"]);
+    }
+
+    /// What a background reader sends for FILE: its records with rule views computed with
+    /// `lexicon`, and its rejections.
+    fn items(lexicon: &Lexicon) -> (Vec<Item>, FileSummary) {
+        let report = read_all("f.jsonl", FILE.as_bytes());
+        let mut items: Vec<Item> = report
+            .records
+            .into_iter()
+            .map(|r| {
+                let rules = rule_view(&r.trajectory, lexicon, 0.3);
+                Item::Record(r, rules)
+            })
+            .collect();
+        items.extend(report.rejected.into_iter().map(Item::Rejected));
+        (items, report.summary)
+    }
+
+    #[test]
+    fn items_from_a_background_reader_make_the_same_session() {
+        let (items, summary) = items(&Lexicon::default());
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        let mut rejected = Vec::new();
+        s.add_items(items, &Lexicon::default(), 0.3, &mut rejected);
+        s.add_file(summary, rejected);
+        assert_eq!(s, session());
+        assert_eq!(s.entries[2].trajectory.trajectory_id, "a#2");
+    }
+
+    #[test]
+    fn rule_views_made_with_another_lexicon_are_made_again() {
+        // The views were computed with an empty lexicon: no keyword hits anywhere.
+        let empty = Lexicon {
+            entries: Vec::new(),
+            ..Lexicon::default()
+        };
+        let (items, summary) = items(&empty);
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        let mut rejected = Vec::new();
+        s.add_items(items.clone(), &empty, 0.3, &mut rejected);
+        s.add_file(summary.clone(), rejected);
+        assert_eq!(s, session(), "the session's own lexicon is used");
+        // Another δ too.
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        let (items, _) = self::items(&Lexicon::default());
+        s.add_items(items, &Lexicon::default(), 0.9, &mut Vec::new());
+        assert_eq!(s.entries, session().entries);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod downloads;
 mod filters;
 mod load;
 mod method;
+mod pool;
 mod results;
 mod review;
 mod run;

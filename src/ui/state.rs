@@ -3,6 +3,7 @@
 
 use super::browser;
 use super::filters::Filters;
+use super::pool::{self, Pool};
 pub use super::running::{Phase, RunState, RunView};
 use crate::client::HttpClient;
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
@@ -14,6 +15,7 @@ use crate::progress;
 use crate::reader::{ReadEvent, Reader};
 use crate::session::Session;
 use crate::store::{Db, StoreError};
+use crate::wire::RuleSetup;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::rc::Rc;
@@ -30,6 +32,49 @@ pub struct Loading {
     pub file: String,
     pub read: u64,
     pub size: u64,
+}
+
+/// The background readers, as far as the page knows.
+#[derive(Clone, Default)]
+pub enum Workers {
+    #[default]
+    NotStarted,
+    Ready(Rc<Pool>),
+    /// They could not start: files are read on the page.
+    Unavailable,
+}
+
+/// Takes what the background readers send into the session, as it comes.
+struct Taker {
+    state: AppState,
+    file: String,
+    size: u64,
+    /// What the readers computed the rule-based views with.
+    lexicon: crate::stages::detect::rules::Lexicon,
+    delta: f64,
+    rejected: Vec<crate::reader::Rejected>,
+    /// When the page last redrew the session's views.
+    shown: f64,
+}
+
+impl pool::Sink for Taker {
+    fn take(&mut self, items: Vec<crate::wire::Item>, read: u64) {
+        let state = self.state;
+        state.session.update_untracked(|s| {
+            s.add_items(items, &self.lexicon, self.delta, &mut self.rejected)
+        });
+        let now = browser::now_ms();
+        if now - self.shown >= LOAD_PUBLISH_MS {
+            self.shown = now;
+            state.session.notify();
+            state.loading.set(Some(Loading {
+                file: self.file.clone(),
+                read,
+                size: self.size,
+            }));
+        }
+        state.save_session();
+    }
 }
 
 /// What "Check connection" found.
@@ -140,6 +185,7 @@ pub struct AppState {
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
+    pool: StoredValue<Workers, LocalStorage>,
 }
 
 impl AppState {
@@ -183,6 +229,7 @@ impl AppState {
             offer: RwSignal::new(None),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
+            pool: StoredValue::new_local(Workers::NotStarted),
         }
     }
 
@@ -558,42 +605,127 @@ impl AppState {
             self.begin_saving();
         }
         for file in files {
-            let name = file.name();
-            let size = file.size();
-            let mut reader = Reader::with_format(name.clone(), format);
-            let mut events = Vec::new();
-            let mut rejected = Vec::new();
-            let mut offset = 0.0;
-            let mut shown = browser::now_ms();
-            self.loading.set(Some(Loading {
-                file: name.clone(),
-                read: 0,
-                size: size as u64,
-            }));
-            while offset < size {
-                let end = (offset + browser::CHUNK_BYTES).min(size);
-                match browser::read_slice(&file, offset, end).await {
-                    Ok(bytes) => reader.push(&bytes, &mut events),
-                    Err(e) => {
-                        self.load_error.set(Some(format!("{name}: {e}")));
-                        break;
-                    }
-                }
-                offset = end;
-                self.absorb(&mut events, &mut rejected, &mut shown);
-                self.loading.set(Some(Loading {
-                    file: name.clone(),
-                    read: offset as u64,
-                    size: size as u64,
-                }));
-                browser::sleep(0).await;
+            match self.pool().await {
+                Some(pool) => self.load_in_background(&pool, file, format).await,
+                None => self.load_on_page(file, format).await,
             }
-            let summary = reader.finish(&mut events);
-            self.absorb(&mut events, &mut rejected, &mut shown);
-            self.session.update(|s| s.add_file(summary, rejected));
-            self.save_session();
         }
         self.loading.set(None);
+    }
+
+    /// The background readers, started on first use; `None` when files are read on the page
+    /// (the readers could not start, which the page says once, or the test setting).
+    async fn pool(&self) -> Option<Rc<Pool>> {
+        let wanted = pool::workers_wanted();
+        if wanted == 0 {
+            return None;
+        }
+        match self.pool.with_value(|p| p.clone()) {
+            Workers::Ready(pool) if pool.len() == wanted => return Some(pool),
+            Workers::Ready(pool) => pool.stop(),
+            Workers::Unavailable => return None,
+            Workers::NotStarted => {}
+        }
+        match Pool::start(wanted).await {
+            Ok(pool) => {
+                let pool = Rc::new(pool);
+                self.pool.set_value(Workers::Ready(pool.clone()));
+                Some(pool)
+            }
+            Err(e) => {
+                self.pool.set_value(Workers::Unavailable);
+                self.notice.set(Some(format!(
+                    "Files are read on this page, which may stop responding while a large file \
+                     loads: the background readers could not start ({e})."
+                )));
+                None
+            }
+        }
+    }
+
+    /// Reads a file in the background readers: the page only takes in what they send.
+    async fn load_in_background(
+        &self,
+        pool: &Pool,
+        file: web_sys::File,
+        format: Option<crate::import::SourceFormat>,
+    ) {
+        let name = file.name();
+        let size = file.size() as u64;
+        self.loading.set(Some(Loading {
+            file: name.clone(),
+            read: 0,
+            size,
+        }));
+        let (lexicon, delta) = self
+            .session
+            .with_untracked(|s| (s.lexicon().clone(), s.delta()));
+        let rules = RuleSetup {
+            lexicon: serde_json::to_string(&lexicon).expect("a lexicon serializes"),
+            delta,
+        };
+        let mut sink = Taker {
+            state: *self,
+            file: name.clone(),
+            size,
+            lexicon,
+            delta,
+            rejected: Vec::new(),
+            shown: browser::now_ms(),
+        };
+        let result = pool::load(pool, &file, format, &rules, pool::slice_bytes(), &mut sink).await;
+        let rejected = std::mem::take(&mut sink.rejected);
+        match result {
+            Ok(summary) => {
+                self.session.update(|s| s.add_file(summary, rejected));
+                self.save_session();
+            }
+            Err(e) => {
+                self.load_error.set(Some(format!("{name}: {e}")));
+                // A worker that failed may be in any state: start afresh next time.
+                pool.stop();
+                self.pool.set_value(Workers::NotStarted);
+                self.session.notify();
+            }
+        }
+    }
+
+    /// Reads a file on the page itself, a chunk at a time.
+    async fn load_on_page(&self, file: web_sys::File, format: Option<crate::import::SourceFormat>) {
+        let name = file.name();
+        let size = file.size();
+        let mut reader = Reader::with_format(name.clone(), format);
+        let mut events = Vec::new();
+        let mut rejected = Vec::new();
+        let mut offset = 0.0;
+        let mut shown = browser::now_ms();
+        self.loading.set(Some(Loading {
+            file: name.clone(),
+            read: 0,
+            size: size as u64,
+        }));
+        while offset < size {
+            let end = (offset + browser::CHUNK_BYTES).min(size);
+            match browser::read_slice(&file, offset, end).await {
+                Ok(bytes) => reader.push(&bytes, &mut events),
+                Err(e) => {
+                    self.load_error.set(Some(format!("{name}: {e}")));
+                    break;
+                }
+            }
+            offset = end;
+            self.absorb(&mut events, &mut rejected, &mut shown);
+            self.loading.set(Some(Loading {
+                file: name.clone(),
+                read: offset as u64,
+                size: size as u64,
+            }));
+            browser::sleep(0).await;
+        }
+        let summary = reader.finish(&mut events);
+        self.absorb(&mut events, &mut rejected, &mut shown);
+        self.session.update(|s| s.add_file(summary, rejected));
+        self.save_session();
     }
 
     /// Adds what the reader found to the session, telling the page at most every
