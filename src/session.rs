@@ -262,7 +262,7 @@ impl Session {
         for item in items {
             match item {
                 Item::Record(record, rules) => {
-                    let rules = current.then_some(rules);
+                    let rules = current.then_some(*rules);
                     let (trajectory, occurrence) = self.name(record.trajectory);
                     self.push_entry_with(trajectory, record.source, occurrence, None, rules);
                 }
@@ -784,7 +784,7 @@ mod tests {
             .into_iter()
             .map(|r| {
                 let rules = rule_view(&r.trajectory, lexicon, 0.3);
-                Item::Record(r, rules)
+                Item::Record(r, Box::new(rules))
             })
             .collect();
         items.extend(report.rejected.into_iter().map(Item::Rejected));

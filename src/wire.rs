@@ -588,7 +588,7 @@ impl<'a> Reader<'a> {
                     let line = self.usize()?;
                     let index = self.usize()?;
                     let trajectory = self.trajectory()?;
-                    let rules = self.rules()?;
+                    let rules = Box::new(self.rules()?);
                     Item::Record(
                         Record {
                             trajectory,
@@ -656,7 +656,7 @@ impl<'a> Reader<'a> {
 /// A record with its rule-based view, or a rejection, as the page takes them in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Record(Record, RuleView),
+    Record(Record, Box<RuleView>),
     Rejected(Rejected),
 }
 

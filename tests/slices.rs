@@ -174,7 +174,7 @@ mod wire {
                 .map(|e| match e {
                     ReadEvent::Record(r) => {
                         let rules = rule_view(&r.trajectory, &lexicon, 0.3);
-                        Item::Record(r, rules)
+                        Item::Record(r, Box::new(rules))
                     }
                     ReadEvent::Rejected(r) => Item::Rejected(r),
                 })
