@@ -8,8 +8,8 @@ use super::browser;
 use crate::slices::{plan, Assembly, Parsed, Split};
 use crate::wire::{decode_events, decode_summary, Item, Reply, Request, RuleSetup};
 use futures::channel::mpsc;
+use futures::lock::Mutex;
 use futures::StreamExt;
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{File, MessageEvent, Worker};
@@ -34,10 +34,13 @@ const AHEAD_PER_WORKER: usize = 3;
 
 /// A message from a worker: which one, and its reply (`Err`: the worker failed).
 type Message = (usize, Result<Reply, String>);
+type Inbox = mpsc::UnboundedReceiver<Message>;
 
 pub struct Pool {
     workers: Vec<Worker>,
-    inbox: RefCell<mpsc::UnboundedReceiver<Message>>,
+    /// The workers' messages. Whoever holds the lock has the pool to itself: one file is
+    /// loaded at a time, and a second load waits for the first.
+    inbox: Mutex<Inbox>,
     // Kept alive as long as the workers.
     _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
 }
@@ -100,18 +103,19 @@ impl Pool {
         }
         let pool = Pool {
             workers,
-            inbox: RefCell::new(rx),
+            inbox: Mutex::new(rx),
             _handlers: handlers,
         };
         let started = browser::now_ms();
         let mut ready = vec![false; n];
+        let mut inbox = pool.inbox.lock().await;
         while ready.contains(&false) {
             let left = START_MS - (browser::now_ms() - started);
             if left <= 0.0 {
                 pool.stop();
                 return Err("the background readers did not start in time".into());
             }
-            match pool.next_within(left).await {
+            match next_within(&mut inbox, left).await {
                 Some((id, Ok(Reply::Ready))) => ready[id] = true,
                 Some((_, Err(e))) => {
                     pool.stop();
@@ -120,6 +124,7 @@ impl Pool {
                 Some(_) | None => {}
             }
         }
+        drop(inbox);
         Ok(pool)
     }
 
@@ -142,25 +147,22 @@ impl Pool {
             .post_message_with_transfer(&message, &transfer)
             .map_err(|e| js_error(&e))
     }
+}
 
-    async fn next(&self) -> Result<(usize, Reply), String> {
-        let message = self.inbox.borrow_mut().next().await;
-        match message {
-            Some((id, reply)) => reply.map(|r| (id, r)),
-            None => Err("the background readers are gone".into()),
-        }
+async fn next(inbox: &mut Inbox) -> Result<(usize, Reply), String> {
+    match inbox.next().await {
+        Some((id, reply)) => reply.map(|r| (id, r)),
+        None => Err("the background readers are gone".into()),
     }
+}
 
-    /// The next message, or `None` after `ms` milliseconds.
-    async fn next_within(&self, ms: f64) -> Option<Message> {
-        use futures::future::{select, Either};
-        let timer = Box::pin(browser::sleep(ms.ceil() as i32));
-        let mut inbox = self.inbox.borrow_mut();
-        let next = inbox.next();
-        match select(next, timer).await {
-            Either::Left((message, _)) => message,
-            Either::Right(_) => None,
-        }
+/// The next message, or `None` after `ms` milliseconds.
+async fn next_within(inbox: &mut Inbox, ms: f64) -> Option<Message> {
+    use futures::future::{select, Either};
+    let timer = Box::pin(browser::sleep(ms.ceil() as i32));
+    match select(inbox.next(), timer).await {
+        Either::Left((message, _)) => message,
+        Either::Right(_) => None,
     }
 }
 
@@ -181,6 +183,8 @@ pub async fn load(
 ) -> Result<crate::reader::FileSummary, String> {
     let name = file.name();
     let size = file.size() as u64;
+    let mut inbox = pool.inbox.lock().await;
+    let inbox = &mut *inbox;
     let decode_items = |bytes: &[u8]| decode_events(bytes, &name).map_err(|e| e.to_string());
     pool.send(
         0,
@@ -193,7 +197,7 @@ pub async fn load(
         },
     )?;
     let (summary, split): (_, Option<Split>) = loop {
-        match pool.next().await? {
+        match next(inbox).await? {
             (_, Reply::Events { read, events }) => sink.take(decode_items(&events)?, read),
             (_, Reply::HeadDone { summary, split }) => {
                 break (
@@ -247,7 +251,7 @@ pub async fn load(
             )?;
             handed += 1;
         }
-        match pool.next().await? {
+        match next(inbox).await? {
             (
                 _,
                 Reply::Counted {
