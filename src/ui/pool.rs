@@ -198,7 +198,10 @@ pub async fn load(
     )?;
     let (summary, split): (_, Option<Split>) = loop {
         match next(inbox).await? {
-            (_, Reply::Events { read, events }) => sink.take(decode_items(&events)?, read),
+            (_, Reply::Events { read, events }) => {
+                sink.take(decode_items(&events)?, read);
+                browser::sleep(0).await;
+            }
             (_, Reply::HeadDone { summary, split }) => {
                 break (
                     decode_summary(&summary, &name).map_err(|e| e.to_string())?,
@@ -293,6 +296,9 @@ pub async fn load(
                     let read = bounds[taken].1;
                     taken += 1;
                     sink.take(decode_items(&events)?, read);
+                    // Messages that wait are taken in the next task: the page draws and
+                    // answers input between slices.
+                    browser::sleep(0).await;
                 }
                 for task in again {
                     parse(task, &bounds)?;

@@ -89,6 +89,11 @@ async function loadWith(paths, readers) {
       chips: await page.getByTestId('type-count').allTextContents(),
       table: (await tableRows(page)).map((r) => [r.id, r.status]),
     };
+    if (readers.workers !== 0) {
+      // The background readers did the reading.
+      const fallback = page.locator('.notice').filter({ hasText: 'background readers could not start' });
+      assert.equal(await fallback.count(), 0);
+    }
     await app.checkConsole();
     return { saved, shown, app };
   } catch (err) {
