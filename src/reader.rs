@@ -160,18 +160,25 @@ pub fn read_all_as(file_name: &str, bytes: &[u8], format: Option<SourceFormat>) 
     let mut events = Vec::new();
     reader.push(bytes, &mut events);
     let summary = reader.finish(&mut events);
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
-    for event in events {
-        match event {
-            ReadEvent::Record(r) => records.push(r),
-            ReadEvent::Rejected(r) => rejected.push(r),
+    ReadReport::new(events, summary)
+}
+
+impl ReadReport {
+    /// The report of a file whose reading gave `events` and `summary`.
+    pub fn new(events: Vec<ReadEvent>, summary: FileSummary) -> Self {
+        let mut records = Vec::new();
+        let mut rejected = Vec::new();
+        for event in events {
+            match event {
+                ReadEvent::Record(r) => records.push(r),
+                ReadEvent::Rejected(r) => rejected.push(r),
+            }
         }
-    }
-    ReadReport {
-        records,
-        rejected,
-        summary,
+        ReadReport {
+            records,
+            rejected,
+            summary,
+        }
     }
 }
 

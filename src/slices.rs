@@ -370,7 +370,7 @@ pub fn read_sliced(
     }
     let summary = head.finish(&mut events);
     let Some(split) = split else {
-        return report(events, summary);
+        return ReadReport::new(events, summary);
     };
     let ranges = plan(split.offset, size, slice_bytes);
     let read = |a: u64, b: u64| Ok::<_, ()>(bytes[a as usize..b as usize].to_vec());
@@ -405,23 +405,7 @@ pub fn read_sliced(
         tasks.extend(again);
     }
     debug_assert!(assembly.done());
-    report(events, assembly.summary().clone())
-}
-
-fn report(events: Vec<ReadEvent>, summary: FileSummary) -> ReadReport {
-    let mut records = Vec::new();
-    let mut rejected = Vec::new();
-    for event in events {
-        match event {
-            ReadEvent::Record(r) => records.push(r),
-            ReadEvent::Rejected(r) => rejected.push(r),
-        }
-    }
-    ReadReport {
-        records,
-        rejected,
-        summary,
-    }
+    ReadReport::new(events, assembly.summary().clone())
 }
 
 #[cfg(test)]

@@ -69,11 +69,12 @@ fn read(file: &File, start: u64, end: u64) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
-fn describe(e: &JsValue) -> String {
+/// What a browser error says.
+pub fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| e.as_string())
-        .unwrap_or_else(|| "the file could not be read".to_owned())
+        .unwrap_or_else(|| "unknown error".to_owned())
 }
 
 impl State {

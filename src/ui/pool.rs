@@ -7,6 +7,7 @@
 use super::browser;
 use crate::slices::{plan, Assembly, Parsed, Split};
 use crate::wire::{decode_events, decode_summary, Item, Reply, Request, RuleSetup};
+use crate::worker::describe;
 use futures::channel::mpsc;
 use futures::lock::Mutex;
 use futures::StreamExt;
@@ -64,13 +65,6 @@ pub fn slice_bytes() -> u64 {
         .unwrap_or(crate::slices::SLICE_BYTES)
 }
 
-fn js_error(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "unknown error".into())
-}
-
 impl Pool {
     /// Starts `n` workers and waits until each says it is ready.
     pub async fn start(n: usize) -> Result<Pool, String> {
@@ -78,7 +72,7 @@ impl Pool {
         let mut workers = Vec::new();
         let mut handlers = Vec::new();
         for id in 0..n {
-            let worker = Worker::new(WORKER_SCRIPT).map_err(|e| js_error(&e))?;
+            let worker = Worker::new(WORKER_SCRIPT).map_err(|e| describe(&e))?;
             let sender = tx.clone();
             let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
                 let ev: MessageEvent = ev.unchecked_into();
@@ -145,7 +139,7 @@ impl Pool {
         let transfer = js_sys::Array::of1(&bytes.buffer());
         self.workers[worker]
             .post_message_with_transfer(&message, &transfer)
-            .map_err(|e| js_error(&e))
+            .map_err(|e| describe(&e))
     }
 }
 
