@@ -5,6 +5,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
+pub mod checks;
 pub mod custom;
 pub mod duplicates;
 pub mod estimate;
