@@ -173,9 +173,15 @@ mod tests {
                 return Ok(r#"{"is_valid":true,"confidence":0.9,"rejection_reason":""}"#.into());
             }
             let (goal, c) = if text.contains("Buy shoes") {
-                ("List the Nike and Adidas running shoes with their prices", 0.8)
+                (
+                    "List the Nike and Adidas running shoes with their prices",
+                    0.8,
+                )
             } else if text.contains("Buy socks") {
-                ("List the Nike and Adidas running shoes with their prices", 0.9)
+                (
+                    "List the Nike and Adidas running shoes with their prices",
+                    0.9,
+                )
             } else if text.contains("Buy a hat") {
                 ("Find Puma shoes for $120", 0.85)
             } else {
@@ -231,8 +237,13 @@ mod tests {
             .filter_checks(all.clone(), CheckFilter::Clustered, None, 0.8)
             .is_empty());
         // A stricter restatement threshold, and an entry that does not exist.
-        assert!(s.filter_checks(all, CheckFilter::NotNew, None, 1.01).is_empty());
-        assert_eq!(s.goal_checks(9, Some(&clusters), 0.8), GoalChecks::default());
+        assert!(s
+            .filter_checks(all, CheckFilter::NotNew, None, 1.01)
+            .is_empty());
+        assert_eq!(
+            s.goal_checks(9, Some(&clusters), 0.8),
+            GoalChecks::default()
+        );
     }
 
     #[test]

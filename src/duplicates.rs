@@ -398,7 +398,10 @@ impl Clusters {
 
     /// The other members of the cluster of `index`, in entry order.
     pub fn others(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
-        self.members(index).iter().copied().filter(move |&i| i != index)
+        self.members(index)
+            .iter()
+            .copied()
+            .filter(move |&i| i != index)
     }
 
     /// The member of the cluster of `index` that "one per cluster" keeps (`index` itself when

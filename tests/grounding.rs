@@ -268,7 +268,8 @@ fn shown(goal: &str, g: &agenther::grounding::Grounding) -> Vec<(String, Option<
 #[test]
 fn the_parts_a_page_shows_mark_exactly_the_ungrounded_tokens() {
     let t = shop();
-    let goal = "Order the Lenovo Yoga for $1,099 from Best Buy, delivered to New York by 2024-03-20";
+    let goal =
+        "Order the Lenovo Yoga for $1,099 from Best Buy, delivered to New York by 2024-03-20";
     let g = check(goal, &t);
     let parts = shown(goal, &g);
     let marked: Vec<(&str, TokenKind)> = parts
@@ -284,10 +285,15 @@ fn the_parts_a_page_shows_mark_exactly_the_ungrounded_tokens() {
         ]
     );
     // The parts join back into the goal, and plain parts sit between the marked ones.
-    assert_eq!(parts.iter().map(|(t, _)| t.as_str()).collect::<String>(), goal);
+    assert_eq!(
+        parts.iter().map(|(t, _)| t.as_str()).collect::<String>(),
+        goal
+    );
     assert_eq!(parts[0], ("Order the ".to_owned(), None));
     assert_eq!(parts.last().unwrap().1, Some(TokenKind::Date));
-    assert!(parts.windows(2).all(|w| w[0].1.is_none() || w[1].1.is_none()));
+    assert!(parts
+        .windows(2)
+        .all(|w| w[0].1.is_none() || w[1].1.is_none()));
 
     // A grounded goal is one plain part; so is an empty one.
     let grounded = "Find the Dell XPS 13 for $1,299 in New York";
@@ -307,7 +313,10 @@ fn the_parts_of_an_edited_goal_mark_only_spans_that_still_hold_their_token() {
     // The reviewer changed the name in place: its span no longer holds it, the amount's does.
     let edited = "Buy the Lenovo Zeta for $1,099";
     let parts = shown(edited, &g);
-    assert_eq!(parts.iter().map(|(t, _)| t.as_str()).collect::<String>(), edited);
+    assert_eq!(
+        parts.iter().map(|(t, _)| t.as_str()).collect::<String>(),
+        edited
+    );
     let marked: Vec<&str> = parts
         .iter()
         .filter(|(_, k)| k.is_some())

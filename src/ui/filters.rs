@@ -51,6 +51,18 @@ impl Filters {
         }
     }
 
+    /// Back to showing everything (the order is kept).
+    pub fn reset(&self) {
+        self.status.set("all".into());
+        self.failure_type.set("all".into());
+        self.text.set(String::new());
+        self.file.set(String::new());
+        self.review.set("all".into());
+        self.fallback.set(false);
+        self.below.set(String::new());
+        self.page.set(0);
+    }
+
     /// The confidence bound, when what is typed is a number.
     pub fn below_value(&self) -> Option<f64> {
         self.below.with(|b| b.trim().parse::<f64>().ok())

@@ -32,7 +32,9 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(state.running);
     provide_context(results::TableFilters(state.table));
-    provide_context(review::ReviewQueue::new());
+    let checks = results::MethodChecks::new(state);
+    provide_context(checks);
+    provide_context(review::ReviewQueue::new(checks));
     view! {
         <div class="app">
             <header class="app-header">

@@ -10,9 +10,11 @@
 use super::browser;
 use super::filters::{FileFilter, Filters, ReviewFilters, TextFilter, TypeFilter};
 use super::results::{
-    analysis_section, detail_parts, extraction_section, goals_view, steps_view, verdict_view,
+    analysis_section, check_filter, detail_parts, extraction_section, goals_view, steps_view,
+    verdict_view, MethodChecks,
 };
 use super::state::AppState;
+use crate::checks::{CheckFilter, GoalChecks};
 use crate::progress::{format_count, format_unit};
 use crate::review::{Bulk, Decision, ReviewCounts};
 use crate::session::{Filter, Session};
@@ -54,11 +56,16 @@ pub struct ReviewQueue {
     pub error: RwSignal<Option<String>>,
     /// The entry whose edited goal the second judge is looking at.
     pub judging: RwSignal<Option<usize>>,
+    /// The goal checks filter (ungrounded, in a cluster, ...).
+    pub checks: RwSignal<CheckFilter>,
+    method: MethodChecks,
 }
 
 impl ReviewQueue {
-    pub fn new() -> Self {
+    pub fn new(method: MethodChecks) -> Self {
         ReviewQueue {
+            checks: RwSignal::new(CheckFilter::All),
+            method,
             filters: Filters::new("review-filter"),
             current: RwSignal::new(None),
             form: RwSignal::new(Form::None),
@@ -78,7 +85,20 @@ impl ReviewQueue {
     /// The entries in the queue, in order (tracked).
     pub fn items(&self, session: RwSignal<Session>) -> Vec<usize> {
         let filter = self.filter();
-        session.with(|s| s.matching(&filter))
+        let matching = session.with(|s| s.matching(&filter));
+        self.method.filter(session, matching, self.checks.get())
+    }
+
+    /// Shows entry `index`: in the queue as filtered, else after clearing the filters.
+    fn show(&self, state: AppState, index: usize) {
+        if !self.items_untracked(state).contains(&index) {
+            self.filters.reset();
+            self.checks.set(CheckFilter::All);
+        }
+        self.current.set(Some(index));
+        self.form.set(Form::None);
+        self.error.set(None);
+        self.refocus();
     }
 
     /// The current entry if it is in `items`, else the first.
@@ -340,12 +360,6 @@ impl ReviewQueue {
     }
 }
 
-impl Default for ReviewQueue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// The bulk action buttons, and the confirmation with its count.
 fn bulk_view(queue: ReviewQueue, state: AppState) -> impl IntoView {
     let confident = Bulk::AcceptConfident { hundredths: 90 };
@@ -536,6 +550,151 @@ fn rejudge_view(
     })
 }
 
+/// A member of the near-duplicate cluster of the entry under review.
+struct Member {
+    index: usize,
+    id: String,
+    goal: String,
+    kept: bool,
+}
+
+/// The near-duplicate cluster of the entry under review.
+struct ClusterView {
+    number: usize,
+    size: usize,
+    /// The id of the goal "one per cluster" keeps, when it is another one.
+    kept_other: Option<String>,
+    others: Vec<Member>,
+}
+
+impl ClusterView {
+    /// The cluster of entry `index` (`None` while the clusters are not known, or it has no
+    /// accepted goal).
+    fn of(queue: ReviewQueue, s: &Session, index: usize) -> Option<ClusterView> {
+        queue.method.with_clusters(|clusters| {
+            let clusters = clusters?;
+            let m = clusters.membership(index)?;
+            let id = |i: usize| s.entries[i].trajectory.trajectory_id.clone();
+            let others = clusters
+                .others(index)
+                .map(|i| Member {
+                    index: i,
+                    id: id(i),
+                    goal: s
+                        .accepted(i)
+                        .map(|a| a.model_goal.to_owned())
+                        .unwrap_or_default(),
+                    kept: clusters.kept(i) == Some(i),
+                })
+                .collect();
+            Some(ClusterView {
+                number: m.cluster,
+                size: m.size,
+                kept_other: clusters.kept(index).filter(|&k| k != index).map(id),
+                others,
+            })
+        })
+    }
+}
+
+/// What the method's checks say of the goal under review: the grounding check, "not a new
+/// goal", and its near-duplicates (each a button that shows it in the queue).
+fn checks_view(
+    queue: ReviewQueue,
+    state: AppState,
+    checks: GoalChecks,
+    cluster: Option<ClusterView>,
+) -> impl IntoView {
+    let grounding = match &checks.grounding {
+        Some(g) => {
+            let grounded = g.is_grounded();
+            view! {
+                <p data-testid="review-grounding" data-grounded=grounded.to_string()>
+                    {(!grounded).then(|| view! { <span class="badge flag">"ungrounded"</span> " " })}
+                    {g.describe()}
+                    {(!grounded).then_some(" They are marked in the goal above.")}
+                </p>
+            }
+            .into_any()
+        }
+        None => view! {
+            <p class="muted" data-testid="review-grounding">
+                "The grounding check did not look at this goal (it was off for the run)."
+            </p>
+        }
+        .into_any(),
+    };
+    let not_new = checks.restates.then(|| {
+        view! {
+            <p data-testid="review-not-new">
+                <span class="badge flag">"not a new goal"</span>
+                " The hindsight goal restates the original goal: the sample teaches little the failed run was not already asked."
+            </p>
+        }
+    });
+    let cluster = cluster.map(|c| {
+        if c.size <= 1 {
+            return view! {
+                <p class="muted" data-testid="review-cluster" data-size="1">
+                    "No near-duplicate among the accepted goals."
+                </p>
+            }
+            .into_any();
+        }
+        let kept = match &c.kept_other {
+            None => "this one".to_string(),
+            Some(id) => id.clone(),
+        };
+        let others = c
+            .others
+            .into_iter()
+            .map(|m| {
+                let index = m.index;
+                let label = format!("Show {} in the queue", m.id);
+                let data_id = m.id.clone();
+                view! {
+                    <li data-testid="cluster-member" data-id=data_id data-kept=m.kept.to_string()>
+                        <button
+                            type="button"
+                            class="small mono"
+                            data-testid="cluster-jump"
+                            aria-label=label
+                            on:click=move |_| queue.show(state, index)
+                        >
+                            {m.id}
+                        </button>
+                        {m.kept.then(|| view! { <span class="badge cluster">"kept"</span> })}
+                        <span class="item-goal">{m.goal}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div data-testid="review-cluster" data-cluster=c.number data-size=c.size>
+                <p>
+                    <span class="badge cluster">{format!("cluster #{} · {} goals", c.number, c.size)}</span>
+                    {format!(
+                        " A near-duplicate of {} other accepted {}; one per cluster keeps ",
+                        format_count(c.size - 1),
+                        if c.size == 2 { "goal" } else { "goals" },
+                    )}
+                    <strong data-testid="cluster-kept">{kept}</strong>
+                    " (the highest confidence)."
+                </p>
+                <ul class="cluster-members">{others}</ul>
+            </div>
+        }
+        .into_any()
+    });
+    view! {
+        <section class="goal-checks" aria-label="Goal checks" data-testid="review-checks">
+            {grounding}
+            {not_new}
+            {cluster}
+        </section>
+    }
+}
+
 /// The decision badge of an item.
 fn decision_badge(d: Option<&Decision>) -> impl IntoView {
     let kind = d.map_or("unreviewed", |d| d.kind().as_str());
@@ -652,6 +811,8 @@ pub fn ReviewSection() -> impl IntoView {
             return ().into_any();
         };
         let e = parts.entry.clone();
+        let (checks, cluster) =
+            session.with(|s| (queue.method.of(s, index), ClusterView::of(queue, s, index)));
         let total = items.with(Vec::len);
         let at = position().map_or(0, |p| p + 1);
         view! {
@@ -662,6 +823,7 @@ pub fn ReviewSection() -> impl IntoView {
                 <span class="muted position">{format!("{} of {}", format_count(at), format_count(total))}</span>
             </div>
             {goals_view(&parts)}
+            {checks_view(queue, state, checks, cluster)}
             {parts.verdict.as_ref().map(verdict_view)}
             {parts.decision.as_ref().and_then(|d| match d {
                 Decision::Rejected { reason } if !reason.is_empty() => Some(view! {
@@ -735,6 +897,7 @@ pub fn ReviewSection() -> impl IntoView {
             </p>
             <div class="filters review-filters">
                 <ReviewFilters filters=queue.filters />
+                {check_filter("review-filter-checks", queue.checks)}
                 <TypeFilter filters=queue.filters session=session />
                 <FileFilter filters=queue.filters session=session />
                 <TextFilter filters=queue.filters />

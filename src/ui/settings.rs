@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 
 /// One text or number field of the settings form, with its help in plain words under it.
 #[component]
-fn Field(
+pub(super) fn Field(
     label: &'static str,
     testid: &'static str,
     get: fn(&Draft) -> &String,
@@ -39,7 +39,7 @@ fn Field(
 
 /// A select of the settings form: `options` are (value, label) pairs.
 #[component]
-fn Choice(
+pub(super) fn Choice(
     label: &'static str,
     testid: &'static str,
     get: fn(&Draft) -> &String,
@@ -223,19 +223,6 @@ fn presets(state: AppState) -> impl IntoView {
 /// Reads and writes one text field of the settings form.
 pub(super) type Accessor = (fn(&Draft) -> &String, fn(&mut Draft, String));
 
-/// One text or number field (the form of [`Field`] the method settings use).
-pub(super) fn field(
-    _state: AppState,
-    label: &'static str,
-    testid: &'static str,
-    kind: &'static str,
-    get: fn(&Draft) -> &String,
-    set: fn(&mut Draft, String),
-    help: &'static str,
-) -> impl IntoView {
-    view! { <Field label testid kind get set help /> }
-}
-
 /// The fields of an endpoint: base URL, API key and model (with the models it listed).
 pub(super) struct Endpoint {
     /// The judge's endpoint (labels "Judge base URL", ..., test ids `judge-base-url`, ...), or
@@ -417,11 +404,11 @@ pub fn SettingsSection() -> impl IntoView {
                     prop:checked=move || state.remember_key.get()
                     on:change=move |ev| state.remember_key.set(event_target_checked(&ev))
                 />
-                "Remember the key on this device"
+                "Remember the keys on this device"
             </label>
             <Show when=move || state.remember_key.get()>
                 <p class="warning" role="note">
-                    "The key is stored unencrypted in this browser's local storage: anyone using this browser profile can read it."
+                    "The keys (this one and the second judge's) are stored unencrypted in this browser's local storage: anyone using this browser profile can read them."
                 </p>
             </Show>
             <details class="advanced" data-testid="advanced-settings">
