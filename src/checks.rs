@@ -34,6 +34,111 @@ impl GoalChecks {
     }
 }
 
+/// A member of a near-duplicate cluster, as the review queue lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterMember {
+    pub index: usize,
+    pub id: String,
+    /// The model's hindsight goal (what was clustered).
+    pub goal: String,
+    /// "One per cluster" keeps this member.
+    pub kept: bool,
+}
+
+/// The near-duplicate cluster of one entry's accepted goal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSummary {
+    pub number: usize,
+    pub size: usize,
+    /// The id of the member "one per cluster" keeps, when it is not the entry itself.
+    pub kept_other: Option<String>,
+    /// The other members, in entry order.
+    pub others: Vec<ClusterMember>,
+}
+
+/// One line of what the checks say of a goal under review: a badge (empty: none) of a kind
+/// (`flag`, `cluster`), a sentence, and a value for the page (`data-value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckLine {
+    /// `review-grounding`, `review-not-new` or `review-cluster`.
+    pub testid: &'static str,
+    /// Grounding: `true`, `false` or `off`; not new: `true`; cluster: its size.
+    pub value: String,
+    pub kind: &'static str,
+    pub badge: String,
+    pub text: String,
+}
+
+impl GoalChecks {
+    /// What the checks say, line by line: the grounding check, "not a new goal" when the goal
+    /// restates the original one, and the near-duplicate cluster when the clusters are known.
+    pub fn lines(&self, cluster: Option<&ClusterSummary>) -> Vec<CheckLine> {
+        let mut lines = Vec::new();
+        let line = |testid, value: &str, kind, badge: &str, text: String| CheckLine {
+            testid,
+            value: value.to_owned(),
+            kind,
+            badge: badge.to_owned(),
+            text,
+        };
+        lines.push(match &self.grounding {
+            Some(g) if !g.is_grounded() => line(
+                "review-grounding",
+                "false",
+                "flag",
+                "ungrounded",
+                format!("{} They are marked in the goal.", g.describe()),
+            ),
+            Some(g) => line("review-grounding", "true", "", "", g.describe()),
+            None => line(
+                "review-grounding",
+                "off",
+                "",
+                "",
+                "The grounding check did not look at this goal (it was off for the run).".into(),
+            ),
+        });
+        if self.restates {
+            lines.push(line(
+                "review-not-new",
+                "true",
+                "flag",
+                "not a new goal",
+                "The hindsight goal restates the original goal: the sample teaches little the \
+                 failed run was not already asked."
+                    .into(),
+            ));
+        }
+        if let Some(c) = cluster {
+            lines.push(if c.size <= 1 {
+                line(
+                    "review-cluster",
+                    "1",
+                    "",
+                    "",
+                    "No near-duplicate among the accepted goals.".into(),
+                )
+            } else {
+                let others = c.size - 1;
+                line(
+                    "review-cluster",
+                    &c.size.to_string(),
+                    "cluster",
+                    &format!("cluster #{} · {} goals", c.number, c.size),
+                    format!(
+                        "A near-duplicate of {} other accepted goal{}; one per cluster keeps {} \
+                         (the highest confidence).",
+                        crate::progress::format_count(others),
+                        if others == 1 { "" } else { "s" },
+                        c.kept_other.as_deref().unwrap_or("this one"),
+                    ),
+                )
+            });
+        }
+        lines
+    }
+}
+
 /// Which goals a list keeps by their checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CheckFilter {
@@ -119,6 +224,30 @@ impl Session {
                 .is_some_and(|g| restates(&e.trajectory.original_prompt, g, restate_threshold)),
             cluster: clusters.and_then(|c| c.membership(index)),
         }
+    }
+
+    /// The near-duplicate cluster of entry `index` in `clusters` (`None` without an accepted
+    /// goal).
+    pub fn cluster_summary(&self, index: usize, clusters: &Clusters) -> Option<ClusterSummary> {
+        let m = clusters.membership(index)?;
+        let id = |i: usize| self.entries[i].trajectory.trajectory_id.clone();
+        Some(ClusterSummary {
+            number: m.cluster,
+            size: m.size,
+            kept_other: clusters.kept(index).filter(|&k| k != index).map(id),
+            others: clusters
+                .others(index)
+                .map(|i| ClusterMember {
+                    index: i,
+                    id: id(i),
+                    goal: self
+                        .accepted(i)
+                        .map(|a| a.model_goal.to_owned())
+                        .unwrap_or_default(),
+                    kept: clusters.kept(i) == Some(i),
+                })
+                .collect(),
+        })
     }
 
     /// The entries among `indexes` whose checks `filter` keeps, in order.
@@ -244,6 +373,71 @@ mod tests {
             s.goal_checks(9, Some(&clusters), 0.8),
             GoalChecks::default()
         );
+    }
+
+    #[test]
+    fn the_lines_the_review_queue_shows() {
+        let s = checked_session();
+        let clusters = Clusters::of_session(&s, DEFAULT_THRESHOLD);
+        let lines = |i: usize| {
+            let summary = s.cluster_summary(i, &clusters);
+            s.goal_checks(i, Some(&clusters), DEFAULT_RESTATE_THRESHOLD)
+                .lines(summary.as_ref())
+        };
+        let summary = |l: &CheckLine| (l.testid, l.value.clone(), l.badge.clone());
+
+        // "a": grounded, one near-duplicate ("b", which is kept).
+        let a = lines(0);
+        assert_eq!(
+            a.iter().map(summary).collect::<Vec<_>>(),
+            [
+                ("review-grounding", "true".into(), String::new()),
+                ("review-cluster", "2".into(), "cluster #1 · 2 goals".into()),
+            ]
+        );
+        assert!(a[0].text.starts_with("Grounded: all 2 "), "{}", a[0].text);
+        assert_eq!(
+            a[1].text,
+            "A near-duplicate of 1 other accepted goal; one per cluster keeps b (the highest confidence)."
+        );
+        let c = s.cluster_summary(0, &clusters).unwrap();
+        assert_eq!(c.others.len(), 1);
+        assert_eq!((c.others[0].index, c.others[0].id.as_str()), (1, "b"));
+        assert!(c.others[0].kept);
+        assert_eq!(
+            c.others[0].goal,
+            "List the Nike and Adidas running shoes with their prices"
+        );
+        assert!(lines(1)[1]
+            .text
+            .ends_with("keeps this one (the highest confidence)."));
+
+        // "c": ungrounded, no near-duplicate.
+        let c = lines(2);
+        assert_eq!(
+            c.iter().map(summary).collect::<Vec<_>>(),
+            [
+                ("review-grounding", "false".into(), "ungrounded".into()),
+                ("review-cluster", "1".into(), String::new()),
+            ]
+        );
+        assert_eq!(
+            c[0].text,
+            "The goal names “Puma” (name) and “$120” (amount), which the run never observed. \
+             They are marked in the goal."
+        );
+        assert_eq!(c[0].kind, "flag");
+        // "d": not a new goal.
+        let d = lines(3);
+        assert_eq!(d[1].testid, "review-not-new");
+        assert_eq!(d[1].badge, "not a new goal");
+        // Clusters not known yet, grounding off: the grounding line alone, saying so.
+        let mut checks = s.goal_checks(3, None, 1.01);
+        checks.grounding = None;
+        let off = checks.lines(None);
+        assert_eq!(off.len(), 1);
+        assert_eq!((off[0].value.as_str(), off[0].badge.as_str()), ("off", ""));
+        assert!(s.cluster_summary(9, &clusters).is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The browser user interface (Leptos, client-side rendering). Components read and write the
 //! signals of [`state::AppState`] and call the core; they hold no logic of their own.
 
+mod bound;
 pub mod browser;
 mod downloads;
 mod filters;

@@ -120,13 +120,14 @@ impl MethodChecks {
             .with(|c| s.goal_checks(index, c.as_ref(), restate))
     }
 
-    /// The entries among `indexes` that `filter` keeps (tracked).
+    /// The entries among `indexes` that `filter` (a [`CheckFilter`] value) keeps (tracked).
     pub fn filter(
         &self,
         session: RwSignal<Session>,
         indexes: Vec<usize>,
-        filter: CheckFilter,
+        filter: RwSignal<String>,
     ) -> Vec<usize> {
+        let filter = filter.with(|f| CheckFilter::parse(f));
         if filter == CheckFilter::All {
             return indexes;
         }
@@ -141,8 +142,8 @@ impl MethodChecks {
     }
 }
 
-/// The select of the goal checks filter (`testid`), over `filter`.
-pub fn check_filter(testid: &'static str, filter: RwSignal<CheckFilter>) -> impl IntoView {
+/// The select of the goal checks filter (`testid`), over `filter` (a [`CheckFilter`] value).
+pub fn check_filter(testid: &'static str, filter: RwSignal<String>) -> impl IntoView {
     let options = CheckFilter::ALL
         .into_iter()
         .map(|f| view! { <option value=f.as_str()>{f.label()}</option> })
@@ -151,8 +152,8 @@ pub fn check_filter(testid: &'static str, filter: RwSignal<CheckFilter>) -> impl
         <select
             data-testid=testid
             aria-label="Goal checks"
-            prop:value=move || filter.get().as_str()
-            on:change=move |ev| filter.set(CheckFilter::parse(&event_target_value(&ev)))
+            prop:value=move || filter.get()
+            on:change=move |ev| filter.set(event_target_value(&ev))
         >
             {options}
         </select>
@@ -340,11 +341,11 @@ pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let TableFilters(filters) = expect_context::<TableFilters>();
     let checks = expect_context::<MethodChecks>();
-    let checks_filter = RwSignal::new(CheckFilter::All);
+    let checks_filter = RwSignal::new(CheckFilter::All.as_str().to_owned());
     // The indexes that match the filters, in order; rows are built only for the page shown.
     let rows = Memo::new(move |_| {
         let matching = filters.matching(state.session);
-        checks.filter(state.session, matching, checks_filter.get())
+        checks.filter(state.session, matching, checks_filter)
     });
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.

@@ -14,7 +14,7 @@ use super::results::{
     verdict_view, MethodChecks,
 };
 use super::state::AppState;
-use crate::checks::{CheckFilter, GoalChecks};
+use crate::checks::{CheckFilter, CheckLine, ClusterSummary};
 use crate::progress::{format_count, format_unit};
 use crate::review::{Bulk, Decision, ReviewCounts};
 use crate::session::{Filter, Session};
@@ -57,14 +57,14 @@ pub struct ReviewQueue {
     /// The entry whose edited goal the second judge is looking at.
     pub judging: RwSignal<Option<usize>>,
     /// The goal checks filter (ungrounded, in a cluster, ...).
-    pub checks: RwSignal<CheckFilter>,
+    pub checks: RwSignal<String>,
     method: MethodChecks,
 }
 
 impl ReviewQueue {
     pub fn new(method: MethodChecks) -> Self {
         ReviewQueue {
-            checks: RwSignal::new(CheckFilter::All),
+            checks: RwSignal::new(CheckFilter::All.as_str().to_owned()),
             method,
             filters: Filters::new("review-filter"),
             current: RwSignal::new(None),
@@ -86,14 +86,14 @@ impl ReviewQueue {
     pub fn items(&self, session: RwSignal<Session>) -> Vec<usize> {
         let filter = self.filter();
         let matching = session.with(|s| s.matching(&filter));
-        self.method.filter(session, matching, self.checks.get())
+        self.method.filter(session, matching, self.checks)
     }
 
     /// Shows entry `index`: in the queue as filtered, else after clearing the filters.
     fn show(&self, state: AppState, index: usize) {
         if !self.items_untracked(state).contains(&index) {
             self.filters.reset();
-            self.checks.set(CheckFilter::All);
+            self.checks.set(CheckFilter::All.as_str().to_owned());
         }
         self.current.set(Some(index));
         self.form.set(Form::None);
@@ -550,147 +550,56 @@ fn rejudge_view(
     })
 }
 
-/// A member of the near-duplicate cluster of the entry under review.
-struct Member {
-    index: usize,
-    id: String,
-    goal: String,
-    kept: bool,
-}
-
-/// The near-duplicate cluster of the entry under review.
-struct ClusterView {
-    number: usize,
-    size: usize,
-    /// The id of the goal "one per cluster" keeps, when it is another one.
-    kept_other: Option<String>,
-    others: Vec<Member>,
-}
-
-impl ClusterView {
-    /// The cluster of entry `index` (`None` while the clusters are not known, or it has no
-    /// accepted goal).
-    fn of(queue: ReviewQueue, s: &Session, index: usize) -> Option<ClusterView> {
-        queue.method.with_clusters(|clusters| {
-            let clusters = clusters?;
-            let m = clusters.membership(index)?;
-            let id = |i: usize| s.entries[i].trajectory.trajectory_id.clone();
-            let others = clusters
-                .others(index)
-                .map(|i| Member {
-                    index: i,
-                    id: id(i),
-                    goal: s
-                        .accepted(i)
-                        .map(|a| a.model_goal.to_owned())
-                        .unwrap_or_default(),
-                    kept: clusters.kept(i) == Some(i),
-                })
-                .collect();
-            Some(ClusterView {
-                number: m.cluster,
-                size: m.size,
-                kept_other: clusters.kept(index).filter(|&k| k != index).map(id),
-                others,
-            })
-        })
-    }
-}
-
-/// What the method's checks say of the goal under review: the grounding check, "not a new
-/// goal", and its near-duplicates (each a button that shows it in the queue).
+/// What the method's checks say of the goal under review (the core's lines), and the other
+/// members of its near-duplicate cluster, each a button that shows it in the queue.
 fn checks_view(
     queue: ReviewQueue,
     state: AppState,
-    checks: GoalChecks,
-    cluster: Option<ClusterView>,
+    lines: Vec<CheckLine>,
+    cluster: Option<ClusterSummary>,
 ) -> impl IntoView {
-    let grounding = match &checks.grounding {
-        Some(g) => {
-            let grounded = g.is_grounded();
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            let hidden = l.badge.is_empty();
             view! {
-                <p data-testid="review-grounding" data-grounded=grounded.to_string()>
-                    {(!grounded).then(|| view! { <span class="badge flag">"ungrounded"</span> " " })}
-                    {g.describe()}
-                    {(!grounded).then_some(" They are marked in the goal above.")}
+                <p data-testid=l.testid data-value=l.value>
+                    <span class=format!("badge {}", l.kind) hidden=hidden>{l.badge}</span>
+                    " "
+                    {l.text}
                 </p>
             }
-            .into_any()
-        }
-        None => view! {
-            <p class="muted" data-testid="review-grounding">
-                "The grounding check did not look at this goal (it was off for the run)."
-            </p>
-        }
-        .into_any(),
-    };
-    let not_new = checks.restates.then(|| {
-        view! {
-            <p data-testid="review-not-new">
-                <span class="badge flag">"not a new goal"</span>
-                " The hindsight goal restates the original goal: the sample teaches little the failed run was not already asked."
-            </p>
-        }
-    });
-    let cluster = cluster.map(|c| {
-        if c.size <= 1 {
-            return view! {
-                <p class="muted" data-testid="review-cluster" data-size="1">
-                    "No near-duplicate among the accepted goals."
-                </p>
+        })
+        .collect_view();
+    let members = cluster
+        .map(|c| c.others)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let index = m.index;
+            let label = format!("Show {} in the queue", m.id);
+            let kept = if m.kept { "kept · " } else { "" };
+            let data_id = m.id.clone();
+            view! {
+                <li data-testid="cluster-member" data-id=data_id data-kept=m.kept.to_string()>
+                    <button
+                        type="button"
+                        class="small mono"
+                        data-testid="cluster-jump"
+                        aria-label=label
+                        on:click=move |_| queue.show(state, index)
+                    >
+                        {m.id}
+                    </button>
+                    <span class="item-goal">{kept} {m.goal}</span>
+                </li>
             }
-            .into_any();
-        }
-        let kept = match &c.kept_other {
-            None => "this one".to_string(),
-            Some(id) => id.clone(),
-        };
-        let others = c
-            .others
-            .into_iter()
-            .map(|m| {
-                let index = m.index;
-                let label = format!("Show {} in the queue", m.id);
-                let data_id = m.id.clone();
-                view! {
-                    <li data-testid="cluster-member" data-id=data_id data-kept=m.kept.to_string()>
-                        <button
-                            type="button"
-                            class="small mono"
-                            data-testid="cluster-jump"
-                            aria-label=label
-                            on:click=move |_| queue.show(state, index)
-                        >
-                            {m.id}
-                        </button>
-                        {m.kept.then(|| view! { <span class="badge cluster">"kept"</span> })}
-                        <span class="item-goal">{m.goal}</span>
-                    </li>
-                }
-            })
-            .collect_view();
-        view! {
-            <div data-testid="review-cluster" data-cluster=c.number data-size=c.size>
-                <p>
-                    <span class="badge cluster">{format!("cluster #{} · {} goals", c.number, c.size)}</span>
-                    {format!(
-                        " A near-duplicate of {} other accepted {}; one per cluster keeps ",
-                        format_count(c.size - 1),
-                        if c.size == 2 { "goal" } else { "goals" },
-                    )}
-                    <strong data-testid="cluster-kept">{kept}</strong>
-                    " (the highest confidence)."
-                </p>
-                <ul class="cluster-members">{others}</ul>
-            </div>
-        }
-        .into_any()
-    });
+        })
+        .collect_view();
     view! {
         <section class="goal-checks" aria-label="Goal checks" data-testid="review-checks">
-            {grounding}
-            {not_new}
-            {cluster}
+            {lines}
+            <ul class="cluster-members">{members}</ul>
         </section>
     }
 }
@@ -811,8 +720,12 @@ pub fn ReviewSection() -> impl IntoView {
             return ().into_any();
         };
         let e = parts.entry.clone();
-        let (checks, cluster) =
-            session.with(|s| (queue.method.of(s, index), ClusterView::of(queue, s, index)));
+        let (lines, cluster) = session.with(|s| {
+            let cluster = queue
+                .method
+                .with_clusters(|c| c.and_then(|c| s.cluster_summary(index, c)));
+            (queue.method.of(s, index).lines(cluster.as_ref()), cluster)
+        });
         let total = items.with(Vec::len);
         let at = position().map_or(0, |p| p + 1);
         view! {
@@ -823,7 +736,7 @@ pub fn ReviewSection() -> impl IntoView {
                 <span class="muted position">{format!("{} of {}", format_count(at), format_count(total))}</span>
             </div>
             {goals_view(&parts)}
-            {checks_view(queue, state, checks, cluster)}
+            {checks_view(queue, state, lines, cluster)}
             {parts.verdict.as_ref().map(verdict_view)}
             {parts.decision.as_ref().and_then(|d| match d {
                 Decision::Rejected { reason } if !reason.is_empty() => Some(view! {

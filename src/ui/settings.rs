@@ -1,5 +1,6 @@
 //! Sections 2 and 3: endpoint and run settings, and "Check connection".
 
+use super::bound::{BoundCheck, BoundInput};
 use super::state::{AppState, Connection};
 use crate::prefs::{Draft, Structured};
 use crate::workspace::{Preset, PRESETS};
@@ -281,14 +282,13 @@ pub(super) fn endpoint_fields(state: AppState, e: Endpoint) -> impl IntoView {
             <Field label=url.0 testid=url.1 kind="url" get=e.url.0 set=e.url.1 help=e.url_hint />
             <label class="field">
                 <span class="label">{key.0}</span>
-                <input
-                    type="password"
+                <BoundInput
+                    value=e.key
+                    testid=key.1
+                    kind="password"
                     autocomplete="off"
-                    data-testid=key.1
                     placeholder="none"
-                    aria-describedby=key_help.clone()
-                    prop:value=move || e.key.get()
-                    on:input=move |ev| e.key.set(event_target_value(&ev))
+                    describedby=key_help.clone()
                 />
                 <small class="help" id=key_help>{e.key_hint}</small>
             </label>
@@ -397,15 +397,11 @@ pub fn SettingsSection() -> impl IntoView {
                     models: state.models,
                 },
             )}
-            <label class="check">
-                <input
-                    type="checkbox"
-                    data-testid="remember-key"
-                    prop:checked=move || state.remember_key.get()
-                    on:change=move |ev| state.remember_key.set(event_target_checked(&ev))
-                />
-                "Remember the keys on this device"
-            </label>
+            <BoundCheck
+                checked=state.remember_key
+                testid="remember-key"
+                text="Remember the keys on this device"
+            />
             <Show when=move || state.remember_key.get()>
                 <p class="warning" role="note">
                     "The keys (this one and the second judge's) are stored unencrypted in this browser's local storage: anyone using this browser profile can read them."

@@ -195,31 +195,38 @@ test('a judge on a second endpoint, an edited template, grounding flags and near
     assert.match(spoken, /Hilton Oslo \(name the run never observed\)/, spoken);
     assert.match(spoken, /\$249 \(amount the run never observed\)/, spoken);
     const grounding = card.getByTestId('review-grounding');
-    assert.equal(await grounding.getAttribute('data-grounded'), 'false');
+    assert.equal(await grounding.getAttribute('data-value'), 'false');
     assert.match(
       await grounding.textContent(),
       /^ungrounded The goal names “Hilton Oslo” \(name\) and “\$249” \(amount\), which the run never observed\./,
     );
     assert.equal(await card.getByTestId('review-not-new').count(), 0);
+    // Same confidence: one per cluster keeps the first loaded, the hotel run.
+    assert.equal(h.kept, 'true');
     const cluster = card.getByTestId('review-cluster');
-    assert.equal(await cluster.getAttribute('data-size'), '2');
-    assert.equal(await cluster.getAttribute('data-cluster'), w.cluster);
+    assert.equal(await cluster.getAttribute('data-value'), '2');
+    assert.match(
+      await cluster.textContent(),
+      new RegExp(`^cluster #${w.cluster} · 2 goals A near-duplicate of 1 other accepted goal; one per cluster keeps hotel-ok \\(the highest confidence\\)\\.$`),
+    );
     const members = card.getByTestId('cluster-member');
     assert.equal(await members.count(), 1);
     assert.equal(await members.getAttribute('data-id'), 'hotel-ok');
-    assert.equal(await members.getAttribute('data-kept'), h.kept);
-    assert.equal(await members.locator('.item-goal').textContent(), OUTSIDE_GOAL);
-    const keeps = (await card.getByTestId('cluster-kept').textContent()).trim();
-    assert.equal(keeps, h.kept === 'true' ? 'hotel-ok' : 'this one');
+    assert.equal(await members.getAttribute('data-kept'), 'true');
+    assert.match(await members.locator('.item-goal').textContent(), new RegExp(`${OUTSIDE_GOAL.replace('$', '\\$')}$`));
     // The README's picture of the review queue.
+    // (Without the sticky stepper, which would cover the top of the card.)
+    const stepper = page.locator('nav.stepper');
+    await stepper.evaluate((el) => { el.style.display = 'none'; });
     await page.getByTestId('review-section').screenshot({ path: join(REPO, 'public', 'screenshots', 'review.png') });
+    await stepper.evaluate((el) => { el.style.display = ''; });
 
     // The other member is one click away: the filter hid it, so the queue shows every goal again.
     await card.getByTestId('cluster-jump').click();
     await underReview('hotel-ok');
     assert.equal(await page.getByTestId('review-filter-checks').inputValue(), 'all');
     await queueLength(4);
-    assert.equal(await card.getByTestId('review-grounding').getAttribute('data-grounded'), 'true');
+    assert.equal(await card.getByTestId('review-grounding').getAttribute('data-value'), 'true');
     assert.equal(await card.getByTestId('ungrounded-token').count(), 0);
     assert.equal(await card.getByTestId('cluster-member').getAttribute('data-id'), 'weather-bad');
     // "In a cluster": all four goals have a twin; a jump inside the filter keeps the filter.
@@ -298,9 +305,9 @@ test('with grounding set to reject, the ungrounded goal is rejected and says why
     await card.getByTestId('review-id').filter({ hasText: 'restated' }).waitFor();
     assert.equal(await card.getByTestId('review-not-new').count(), 1);
     assert.match(await card.getByTestId('review-not-new').textContent(), /^not a new goal The hindsight goal restates the original goal/);
-    assert.equal(await card.getByTestId('review-cluster').getAttribute('data-size'), '1');
+    assert.equal(await card.getByTestId('review-cluster').getAttribute('data-value'), '1');
     assert.equal(await card.getByTestId('cluster-member').count(), 0);
-    assert.match(await card.getByTestId('review-grounding').textContent(), /^Nothing to check/);
+    assert.match(await card.getByTestId('review-grounding').textContent(), /^ Nothing to check/);
     await choose(page, 'review-filter-checks', 'all');
     await page.locator('[data-testid="review-item"][data-id="hotel-ok"]').click();
     await card.getByTestId('review-id').filter({ hasText: 'hotel-ok' }).waitFor();
