@@ -272,61 +272,33 @@ impl Session {
 mod tests {
     use super::*;
     use crate::duplicates::{DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD};
-    use crate::llm::testing::ScriptedClient;
-    use crate::llm::ChatRequest;
-    use crate::pipeline::{Mode, Settings};
-    use crate::reader::read_all;
-    use crate::stages::detect::rules::Lexicon;
+    use crate::review::tests::{judge_reply, relabel_reply, scripted_session, shop_line};
 
     /// Four shopping runs that observed Nike and Adidas shoes: "a" and "b" get the same goal
     /// (b more confidently), "c" a goal naming a brand and price the run never saw, "d" a goal
     /// that repeats its original goal.
     fn checked_session() -> Session {
-        let line = |id: &str, goal: &str| {
-            format!(
-                r#"{{"trajectory_id":"{id}","original_prompt":"{goal}","steps":[{{"thought":"search","action_name":"search","action_input":{{"q":"x"}},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}}],"failure_reason":"Price exceeds budget"}}"#
-            )
-        };
         let text = [
-            line("a", "Buy shoes under $50"),
-            line("b", "Buy socks under $5"),
-            line("c", "Buy a hat under $9"),
-            line("d", "List the running shoes in stock with their prices"),
+            shop_line("a", "Buy shoes under $50"),
+            shop_line("b", "Buy socks under $5"),
+            shop_line("c", "Buy a hat under $9"),
+            shop_line("d", "List the running shoes in stock with their prices"),
         ]
         .join("\n");
-        let mut s = Session::new(Lexicon::default(), 0.3);
-        s.add_report(read_all("shop.jsonl", text.as_bytes()));
-        let client = ScriptedClient::from_fn(|req: &ChatRequest| {
-            let text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+        scripted_session(&text, |text| {
+            let shoes = "List the Nike and Adidas running shoes with their prices";
             if text.contains("rejection_reason") {
-                return Ok(r#"{"is_valid":true,"confidence":0.9,"rejection_reason":""}"#.into());
-            }
-            let (goal, c) = if text.contains("Buy shoes") {
-                (
-                    "List the Nike and Adidas running shoes with their prices",
-                    0.8,
-                )
+                judge_reply(0.9)
+            } else if text.contains("Buy shoes") {
+                relabel_reply(shoes, 0.8)
             } else if text.contains("Buy socks") {
-                (
-                    "List the Nike and Adidas running shoes with their prices",
-                    0.9,
-                )
+                relabel_reply(shoes, 0.9)
             } else if text.contains("Buy a hat") {
-                ("Find Puma shoes for $120", 0.85)
+                relabel_reply("Find Puma shoes for $120", 0.85)
             } else {
-                ("List the running shoes in stock with their prices", 0.85)
-            };
-            Ok(format!(
-                r#"{{"hindsight_prompt":"{goal}","is_valid_replay":true,"rationale":"r","confidence":{c}}}"#
-            ))
-        });
-        let settings = Settings {
-            model: "m".into(),
-            extraction: Mode::Rules,
-            ..Settings::default()
-        };
-        s.run_all(&client, &settings);
-        s
+                relabel_reply("List the running shoes in stock with their prices", 0.85)
+            }
+        })
     }
 
     #[test]

@@ -80,12 +80,12 @@ pub(super) fn Choice(
 }
 
 /// A number field of the advanced settings.
-struct Number {
-    label: &'static str,
-    testid: &'static str,
-    get: fn(&Draft) -> &String,
-    set: fn(&mut Draft, String),
-    help: &'static str,
+pub(super) struct Number {
+    pub label: &'static str,
+    pub testid: &'static str,
+    pub get: fn(&Draft) -> &String,
+    pub set: fn(&mut Draft, String),
+    pub help: &'static str,
 }
 
 /// How the relabeling is gated and sampled.
@@ -166,12 +166,17 @@ const SPEED_AND_COST: [Number; 5] = [
     },
 ];
 
-/// A fieldset of number fields.
-fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
-    let fields = fields
+/// Number fields, one after the other.
+pub(super) fn number_fields(fields: &'static [Number]) -> impl IntoView {
+    fields
         .iter()
         .map(|f| view! { <Field label=f.label testid=f.testid get=f.get set=f.set help=f.help /> })
-        .collect_view();
+        .collect_view()
+}
+
+/// A fieldset of number fields.
+fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
+    let fields = number_fields(fields);
     view! {
         <fieldset>
             <legend>{legend}</legend>

@@ -6,6 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import AxeBuilder from '@axe-core/playwright';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -220,6 +221,14 @@ test('a judge on a second endpoint, an edited template, grounding flags and near
     await stepper.evaluate((el) => { el.style.display = 'none'; });
     await page.getByTestId('review-section').screenshot({ path: join(REPO, 'public', 'screenshots', 'review.png') });
     await stepper.evaluate((el) => { el.style.display = ''; });
+    // The marks, badges and cluster list pass axe-core in both themes.
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      const { violations } = await new AxeBuilder({ page }).include('[data-testid="review-section"]').analyze();
+      const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      assert.deepEqual(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], colorScheme);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
 
     // The other member is one click away: the filter hid it, so the queue shows every goal again.
     await card.getByTestId('cluster-jump').click();
