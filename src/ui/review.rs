@@ -191,8 +191,9 @@ impl ReviewQueue {
         }
     }
 
-    /// Asks the second judge, with one call to the endpoint of the settings, about the edited
-    /// goal of entry `index`, and records its verdict with the edit.
+    /// Asks the second judge, with one call to its endpoint (the relabeling one when it has
+    /// none of its own) and the templates of the settings, about the edited goal of entry
+    /// `index`, and records its verdict with the edit.
     pub fn rejudge(&self, state: AppState, index: usize) {
         let goal = state.session.with_untracked(|s| {
             s.decision(index)
@@ -216,14 +217,18 @@ impl ReviewQueue {
             return;
         };
         let queue = *self;
-        let key = state.api_key.get_untracked();
+        // The second judge's own endpoint and key when it has one, and the templates in use.
+        let (url, key) = match prefs.judge_endpoint() {
+            Some(url) => (url, state.judge_api_key.get_untracked()),
+            None => (prefs.base_url.clone(), state.api_key.get_untracked()),
+        };
         queue.judging.set(Some(index));
         queue.error.set(None);
         leptos::task::spawn_local(async move {
             let settings = prefs.to_pipeline_settings();
             let relabel = settings.relabel_settings();
-            let http = crate::client::HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
-            let templates = crate::llm::Templates::defaults();
+            let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
+            let templates = prefs.templates().unwrap_or_default();
             let call = if prefs.structured.adaptive() {
                 let client = crate::llm::AdaptiveClient::new(http, settings.structured);
                 judge_goal(&client, &templates, &relabel, &trajectory, &goal).await

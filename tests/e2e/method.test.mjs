@@ -246,6 +246,22 @@ test('a judge on a second endpoint, an edited template, grounding flags and near
     assert.equal(await page.getByTestId('review-filter-checks').inputValue(), 'clustered');
     await choose(page, 'review-filter-checks', 'all');
 
+    // Re-judging an edited goal asks the second judge on its own endpoint, and only it.
+    const [judgeCalls, mainCalls] = [chat(judge).length, chat(main).length];
+    const EDITED = 'Say whether rain is expected tomorrow afternoon';
+    await card.getByTestId('review-edit').click();
+    await page.getByTestId('review-edit-input').fill(EDITED);
+    await page.getByTestId('review-edit-save').click();
+    await page.locator('[data-testid="review-item"][data-id="weather-bad"][data-review="edited"]').click();
+    await underReview('weather-bad');
+    await card.getByTestId('review-rejudge').click();
+    await card.getByTestId('rejudge-verdict').waitFor();
+    assert.equal(chat(main).length, mainCalls, 'the relabeling endpoint was asked');
+    assert.equal(chat(judge).length, judgeCalls + 1);
+    const rejudged = chat(judge).at(-1);
+    assert.equal(rejudged.body.model, 'judge-model');
+    assert.ok(userText(rejudged.body).includes(EDITED));
+
     // The report names both models, per run and as a whole.
     const report = JSON.parse((await download(page, 'download-report')).text);
     assert.equal(report.models.relabel, 'scripted-model');
