@@ -223,17 +223,17 @@ fn row_view(state: AppState, row: Row, checks: GoalChecks) -> impl IntoView {
                 _ => {}
             }
         >
-            <td data-testid="cell-id" class="mono">{row.trajectory_id}</td>
-            <td data-testid="cell-type">{row.failure_type.map_or("—", |t| t.as_str())}</td>
-            <td data-testid="cell-severity" class="num">
+            <td data-testid="cell-id" data-label="Id" class="mono">{row.trajectory_id}</td>
+            <td data-testid="cell-type" data-label="Failure type">{row.failure_type.map_or("—", |t| t.as_str())}</td>
+            <td data-testid="cell-severity" data-label="Severity / weight" class="num">
                 {if row.severity == row.weight {
                     format_unit(row.severity)
                 } else {
                     format!("{} / {}", format_unit(row.severity), format_unit(row.weight))
                 }}
             </td>
-            <td data-testid="cell-recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
-            <td data-testid="cell-outcome">
+            <td data-testid="cell-recoverable" data-label="Recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
+            <td data-testid="cell-outcome" data-label="Outcome">
                 <span class=format!("badge status-{status}")>{row.status.as_str()}</span>
                 {row
                     .verdict_unknown
@@ -252,14 +252,14 @@ fn row_view(state: AppState, row: Row, checks: GoalChecks) -> impl IntoView {
                     {row.reason}
                 </span>
             </td>
-            <td data-testid="cell-original" class="goal">{row.original_prompt}</td>
-            <td data-testid="cell-hindsight" class="goal">
+            <td data-testid="cell-original" data-label="Original goal" class="goal">{row.original_prompt}</td>
+            <td data-testid="cell-hindsight" data-label="Hindsight goal" class="goal">
                 {marked_goal(
                     &hindsight,
                     checks.grounding.as_ref().filter(|_| row.edited_goal.is_none()),
                 )}
             </td>
-            <td data-testid="cell-checks">
+            <td data-testid="cell-checks" data-label="Checks">
                 {checks
                     .grounding
                     .as_ref()
@@ -305,9 +305,9 @@ fn row_view(state: AppState, row: Row, checks: GoalChecks) -> impl IntoView {
                         }
                     })}
             </td>
-            <td data-testid="cell-confidence" class="num">{confidence}</td>
-            <td data-testid="cell-judges">{row.judges.unwrap_or("")}</td>
-            <td data-testid="cell-review">
+            <td data-testid="cell-confidence" data-label="Confidence" class="num">{confidence}</td>
+            <td data-testid="cell-judges" data-label="Judges">{row.judges.unwrap_or("")}</td>
+            <td data-testid="cell-review" data-label="Review">
                 {review.map(|r| view! { <span class=format!("badge review-{r}")>{r}</span> })}
             </td>
         </tr>
@@ -630,19 +630,29 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
 
 /// The rule-based analysis and the keywords that fired, and the run's when it differs.
 pub fn analysis_section(e: &Entry) -> impl IntoView {
-    let hits = e
+    let fired: Vec<_> = e
         .rules
         .hits
         .iter()
-        .map(|h| {
-            view! {
-                <li>
-                    <b>{h.failure_type.as_str()}</b>
-                    {format!(": {}", h.keywords.join(", "))}
-                </li>
-            }
-        })
-        .collect_view();
+        .filter(|h| !h.keywords.is_empty())
+        .collect();
+    let hits = if fired.is_empty() {
+        view! { <p data-testid="keywords-none">"None: no failure keyword appears in the run."</p> }
+            .into_any()
+    } else {
+        let items = fired
+            .into_iter()
+            .map(|h| {
+                view! {
+                    <li>
+                        <b>{h.failure_type.as_str()}</b>
+                        {format!(": {}", h.keywords.join(", "))}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul data-testid="keywords-fired">{items}</ul> }.into_any()
+    };
     let run_analysis = e
         .result
         .as_ref()
@@ -659,7 +669,7 @@ pub fn analysis_section(e: &Entry) -> impl IntoView {
             <summary>"Rule analysis"</summary>
             {analysis_view(&e.rules.analysis)}
             <p class="label">"Keywords that fired"</p>
-            <ul>{hits}</ul>
+            {hits}
             {run_analysis}
         </details>
     }
