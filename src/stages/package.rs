@@ -5,7 +5,7 @@ use crate::json::{
     write_f64, write_python, write_python_str, write_str_contents, write_str_styled, write_styled,
     write_value, Decimal, Json, JsonObject, Style,
 };
-use crate::model::{Message, Relabel, Sample, SampleFormat, Step, Trajectory};
+use crate::model::{Message, Relabel, Sample, SampleFormat, Trajectory};
 use crate::pytext;
 use serde_json::{Map, Value};
 
@@ -42,61 +42,63 @@ pub fn render_response(t: &Trajectory) -> String {
 }
 
 /// A message's content, described rather than built: [`package`] renders it into a string,
-/// [`write_envelope`] writes its pieces straight into the JSON line.
+/// [`EnvelopeText`] writes its pieces straight into the JSON line.
 #[derive(Clone, Copy)]
 enum Content<'a> {
     Text(&'a str),
     /// [`render_response`].
     Response,
-    /// A step's ShareGPT assistant turn: `**Thought:**`, `**Action:**`, and `**Input:**` when
-    /// the input is non-empty.
-    Turn(&'a Step),
+    /// Step `i`'s ShareGPT assistant turn: `**Thought:**`, `**Action:**`, and `**Input:**`
+    /// when the input is non-empty.
+    Turn(usize),
 }
 
-/// Hands the text of `content` to `piece` in pieces; `scratch` holds the action inputs.
-fn content_pieces(
-    t: &Trajectory,
-    content: Content,
-    scratch: &mut String,
-    piece: &mut dyn FnMut(&str),
-) {
-    let mut input = |step: &Step, piece: &mut dyn FnMut(&str)| {
-        scratch.clear();
-        write_action_input(&step.action_input, scratch);
-        piece(scratch);
-    };
+/// A piece of a message's content: text, or step `i`'s action input as
+/// [`action_input_json`] writes it.
+#[derive(Clone, Copy)]
+enum Piece<'a> {
+    Text(&'a str),
+    Input(usize),
+}
+
+/// Hands the text of `content` to `piece` in pieces.
+fn content_pieces(t: &Trajectory, content: Content, piece: &mut dyn FnMut(Piece)) {
     match content {
-        Content::Text(text) => piece(text),
+        Content::Text(s) => piece(Piece::Text(s)),
         Content::Response => {
             for (i, step) in t.steps.iter().enumerate() {
-                piece(if i == 0 { "Step " } else { "\nStep " });
-                piece(Decimal::new(i as u64 + 1).as_str());
-                piece(": ");
-                piece(&step.thought);
-                piece("\n  Action: ");
-                piece(&step.action_name);
-                piece("(");
-                input(step, piece);
-                piece(")\n  Result: ");
-                piece(pytext::prefix(&step.observation, RESULT_MAX_CHARS));
+                piece(Piece::Text(if i == 0 { "Step " } else { "\nStep " }));
+                piece(Piece::Text(Decimal::new(i as u64 + 1).as_str()));
+                piece(Piece::Text(": "));
+                piece(Piece::Text(&step.thought));
+                piece(Piece::Text("\n  Action: "));
+                piece(Piece::Text(&step.action_name));
+                piece(Piece::Text("("));
+                piece(Piece::Input(i));
+                piece(Piece::Text(")\n  Result: "));
+                piece(Piece::Text(pytext::prefix(
+                    &step.observation,
+                    RESULT_MAX_CHARS,
+                )));
             }
             if !t.final_answer.is_empty() {
-                piece(if t.steps.is_empty() {
+                piece(Piece::Text(if t.steps.is_empty() {
                     "\nFinal Answer: "
                 } else {
                     "\n\nFinal Answer: "
-                });
-                piece(&t.final_answer);
+                }));
+                piece(Piece::Text(&t.final_answer));
             }
         }
-        Content::Turn(step) => {
-            piece("**Thought:** ");
-            piece(&step.thought);
-            piece("\n**Action:** ");
-            piece(&step.action_name);
+        Content::Turn(i) => {
+            let step = &t.steps[i];
+            piece(Piece::Text("**Thought:** "));
+            piece(Piece::Text(&step.thought));
+            piece(Piece::Text("\n**Action:** "));
+            piece(Piece::Text(&step.action_name));
             if !step.action_input.is_empty() {
-                piece("\n**Input:** ");
-                input(step, piece);
+                piece(Piece::Text("\n**Input:** "));
+                piece(Piece::Input(i));
             }
         }
     }
@@ -104,7 +106,10 @@ fn content_pieces(
 
 fn render(t: &Trajectory, content: Content) -> String {
     let mut text = String::new();
-    content_pieces(t, content, &mut String::new(), &mut |p| text.push_str(p));
+    content_pieces(t, content, &mut |p| match p {
+        Piece::Text(s) => text.push_str(s),
+        Piece::Input(i) => write_action_input(&t.steps[i].action_input, &mut text),
+    });
     text
 }
 
@@ -156,8 +161,8 @@ impl<'a> Envelope<'a> {
             // The ShareGPT conversation: per step an assistant turn and an `observation` turn,
             // then the final answer as an assistant turn when there is one.
             SampleFormat::Sharegpt => {
-                for step in &t.steps {
-                    message("assistant", Content::Turn(step));
+                for (i, step) in t.steps.iter().enumerate() {
+                    message("assistant", Content::Turn(i));
                     message("observation", Content::Text(&step.observation));
                 }
                 if !t.final_answer.is_empty() {
@@ -224,48 +229,114 @@ pub fn package(t: &Trajectory, relabel: &Relabel, weight: f64, format: SampleFor
     }
 }
 
-/// Appends the JSONL line of [`package`]'s sample to `out` without building the sample: every
-/// message's content written piece by piece into its string literal. `scratch` is a buffer
-/// for the action inputs.
-pub fn write_envelope(
-    t: &Trajectory,
-    relabel: &Relabel,
-    weight: f64,
-    format: SampleFormat,
-    scratch: &mut String,
-    out: &mut String,
-) {
-    let envelope = Envelope { t, relabel, format };
-    let head = Head {
-        id: &t.trajectory_id,
-        format,
-        hindsight_prompt: &relabel.hindsight_prompt,
-        weight,
-    };
-    write_sample_with(
-        head,
-        |side, out| {
-            let mut first = true;
-            envelope.messages(side, &mut |role, content| {
-                write_message(role, &mut first, out, |out| {
-                    content_pieces(t, content, scratch, &mut |piece| {
-                        write_str_contents(piece, Style::Line, out)
-                    })
-                })
-            });
-        },
-        |out| {
-            for (i, (key, value)) in envelope.metadata().enumerate() {
-                write_key(key, i == 0, out);
-                match value {
-                    Meta::Text(s) => write_str_styled(s, Style::Line, out),
-                    Meta::Float(f) => write_f64(f, out),
-                    Meta::Count(n) => out.push_str(Decimal::new(n as u64).as_str()),
+/// Buffers for writing a trajectory's envelopes as JSONL lines without building the samples:
+/// the contents that several envelopes share (the rebuilt response, each step's action input)
+/// are escaped once per trajectory and copied where they recur. Reused from one trajectory to
+/// the next.
+#[derive(Debug, Default)]
+pub struct EnvelopeText {
+    /// [`render_response`], escaped as the inside of a string literal.
+    response: String,
+    /// Each step's [`action_input_json`], escaped, one after the other.
+    inputs: String,
+    /// Where each step's input ends in `inputs`.
+    input_ends: Vec<usize>,
+    scratch: String,
+}
+
+impl EnvelopeText {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Escapes what `t`'s envelopes share; the result writes them.
+    pub fn of<'a>(&'a mut self, t: &'a Trajectory) -> TrajectoryText<'a> {
+        self.inputs.clear();
+        self.input_ends.clear();
+        for step in &t.steps {
+            self.scratch.clear();
+            write_action_input(&step.action_input, &mut self.scratch);
+            write_str_contents(&self.scratch, Style::Line, &mut self.inputs);
+            self.input_ends.push(self.inputs.len());
+        }
+        self.response.clear();
+        let mut text = TrajectoryText {
+            t,
+            response: "",
+            inputs: &self.inputs,
+            input_ends: &self.input_ends,
+        };
+        text.write_content(Content::Response, &mut self.response);
+        text.response = &self.response;
+        text
+    }
+}
+
+/// A trajectory with the escaped contents its envelopes share (see [`EnvelopeText`]).
+pub struct TrajectoryText<'a> {
+    t: &'a Trajectory,
+    response: &'a str,
+    inputs: &'a str,
+    input_ends: &'a [usize],
+}
+
+impl TrajectoryText<'_> {
+    /// Step `i`'s action input, escaped.
+    fn input(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.input_ends[i - 1] };
+        &self.inputs[start..self.input_ends[i]]
+    }
+
+    /// Appends `content` escaped as the inside of a string literal.
+    fn write_content(&self, content: Content, out: &mut String) {
+        if let (Content::Response, false) = (content, self.response.is_empty()) {
+            out.push_str(self.response);
+            return;
+        }
+        content_pieces(self.t, content, &mut |piece| match piece {
+            Piece::Text(s) => write_str_contents(s, Style::Line, out),
+            Piece::Input(i) => out.push_str(self.input(i)),
+        });
+    }
+
+    /// Appends the JSONL line of [`package`]'s sample to `out`: every message's content
+    /// written piece by piece into its string literal.
+    pub fn write_envelope(
+        &self,
+        relabel: &Relabel,
+        weight: f64,
+        format: SampleFormat,
+        out: &mut String,
+    ) {
+        let t = self.t;
+        let envelope = Envelope { t, relabel, format };
+        let head = Head {
+            id: &t.trajectory_id,
+            format,
+            hindsight_prompt: &relabel.hindsight_prompt,
+            weight,
+        };
+        write_sample_with(
+            head,
+            |side, out| {
+                let mut first = true;
+                envelope.messages(side, &mut |role, content| {
+                    write_message(role, &mut first, out, |out| self.write_content(content, out))
+                });
+            },
+            |out| {
+                for (i, (key, value)) in envelope.metadata().enumerate() {
+                    write_key(key, i == 0, out);
+                    match value {
+                        Meta::Text(s) => write_str_styled(s, Style::Line, out),
+                        Meta::Float(f) => write_f64(f, out),
+                        Meta::Count(n) => out.push_str(Decimal::new(n as u64).as_str()),
+                    }
                 }
-            }
-        },
-        out,
-    );
+            },
+            out,
+        );
+    }
 }
 
 /// The scalar fields of a sample.
@@ -401,7 +472,7 @@ pub fn write_sample(s: &Sample, out: &mut String) {
 /// `tests/fixtures/reference/expected.jsonl`. Used by the `replay` command and the
 /// differential test.
 pub mod replay {
-    use super::write_envelope;
+    use super::EnvelopeText;
     use crate::json::{write_f64, write_str_styled, Style};
     use crate::model::{ExtractedOutcome, FailureAnalysis, Relabel, SampleFormat, Trajectory};
     use crate::stages::detect::rules::{CompiledLexicon, RuleScan};
@@ -449,7 +520,7 @@ pub mod replay {
     pub struct Replayer {
         lexicon: Rc<CompiledLexicon>,
         scan: RuleScan,
-        scratch: String,
+        text: EnvelopeText,
     }
 
     impl Default for Replayer {
@@ -472,7 +543,7 @@ pub mod replay {
             Replayer {
                 lexicon,
                 scan: RuleScan::new(),
-                scratch: String::new(),
+                text: EnvelopeText::new(),
             }
         }
 
@@ -481,7 +552,7 @@ pub mod replay {
             self.scan.run(t, &self.lexicon);
             let analysis = detect::rules::detect_scanned(t, &self.lexicon, &self.scan);
             let outcome = extract::rules::extract_scanned(t, &self.scan);
-            write_record(t, &analysis, &outcome, &mut self.scratch, out);
+            write_record(t, &analysis, &outcome, &mut self.text, out);
         }
     }
 
@@ -490,48 +561,49 @@ pub mod replay {
         t: &Trajectory,
         analysis: &FailureAnalysis,
         outcome: &ExtractedOutcome,
-        scratch: &mut String,
+        text: &mut EnvelopeText,
         out: &mut String,
     ) {
-        let text = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
-        let texts = |items: &[String], out: &mut String| {
+        let string = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
+        let strings = |items: &[String], out: &mut String| {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                text(item, out);
+                string(item, out);
             }
             out.push(']');
         };
         out.push_str("{\"trajectory_id\": ");
-        text(&t.trajectory_id, out);
+        string(&t.trajectory_id, out);
         out.push_str(", \"analysis\": {\"is_failure\": ");
         out.push_str(bool_text(analysis.is_failure));
         out.push_str(", \"failure_type\": ");
         match analysis.failure_type {
-            Some(f) => text(f.as_str(), out),
+            Some(f) => string(f.as_str(), out),
             None => out.push_str("null"),
         }
         out.push_str(", \"severity\": ");
         write_f64(analysis.severity, out);
         out.push_str(", \"explanation\": ");
-        text(&analysis.explanation, out);
+        string(&analysis.explanation, out);
         out.push_str(", \"recoverable\": ");
         out.push_str(bool_text(analysis.recoverable));
         out.push_str("}, \"outcome\": {\"actual_achievements\": ");
-        texts(&outcome.actual_achievements, out);
+        strings(&outcome.actual_achievements, out);
         out.push_str(", \"key_observations\": ");
-        texts(&outcome.key_observations, out);
+        strings(&outcome.key_observations, out);
         out.push_str(", \"limitations\": ");
-        text(&outcome.limitations, out);
+        string(&outcome.limitations, out);
         out.push('}');
         let relabel = fixed_relabel(t);
+        let text = text.of(t);
         for format in SampleFormat::ALL {
             out.push_str(", \"");
             out.push_str(format.as_str());
             out.push_str("\": ");
-            write_envelope(t, &relabel, analysis.severity, format, scratch, out);
+            text.write_envelope(&relabel, analysis.severity, format, out);
         }
         out.push('}');
     }
@@ -713,15 +785,16 @@ mod tests {
             traj(Vec::new(), "only an answer"),
             traj(Vec::new(), ""),
         ];
-        let mut scratch = String::new();
+        let mut text = EnvelopeText::new();
         for t in &cases {
+            let text = text.of(t);
             for (weight, format) in [(0.5, SampleFormat::Sft), (1e-7, SampleFormat::Dpo)]
                 .into_iter()
                 .chain([(f64::NAN, SampleFormat::Sharegpt), (1.0, SampleFormat::Sft)])
             {
                 let sample = package(t, &relabel(), weight, format);
                 let mut written = String::new();
-                write_envelope(t, &relabel(), weight, format, &mut scratch, &mut written);
+                text.write_envelope(&relabel(), weight, format, &mut written);
                 assert_eq!(written, sample_to_json_line(&sample), "{format:?}");
                 assert_eq!(
                     serde_json::from_str::<Value>(&written).unwrap(),
