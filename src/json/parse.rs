@@ -60,6 +60,7 @@ pub fn parse_with(text: &str, limits: &Limits) -> Result<Json, ParseError> {
         bytes: text.as_bytes(),
         pos: 0,
         max_depth: limits.max_depth,
+        scratch: String::new(),
     }
     .run()
 }
@@ -169,6 +170,8 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     max_depth: usize,
+    /// The text of a string with escapes, while it is read.
+    scratch: String,
 }
 
 impl Parser<'_> {
@@ -350,32 +353,44 @@ impl Parser<'_> {
         }
     }
 
-    /// A string, from its opening quote at `pos`.
+    /// A string, from its opening quote at `pos`. A string without escapes is copied once
+    /// into a string of its size; one with escapes is put together in the reused `scratch`
+    /// first.
     fn string(&mut self) -> Result<String, ParseError> {
         self.pos += 1;
-        let mut out = String::new();
-        loop {
-            let run = self.pos;
-            self.pos = super::write::next_special(self.bytes, self.pos, false);
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+        let run = self.pos;
+        self.pos = super::write::next_special(self.bytes, self.pos, false);
+        if self.peek() == Some(b'"') {
             // The run stops only at ASCII bytes, so it ends on a character boundary.
-            out.push_str(&self.text[run..self.pos]);
+            let s = self.text[run..self.pos].to_owned();
+            self.pos += 1;
+            return Ok(s);
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.push_str(&self.text[run..self.pos]);
+        let result = self.string_rest(&mut out);
+        self.scratch = out;
+        result
+    }
+
+    /// The rest of a string whose first run is in `out`, from the byte after that run.
+    fn string_rest(&mut self, out: &mut String) -> Result<String, ParseError> {
+        loop {
             match self.peek() {
                 None => return Err(self.error("unexpected end of input inside a string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(out.as_str().to_owned());
                 }
                 Some(b'\\') => out.push(self.escape()?),
                 Some(b) => {
                     return Err(self.error(format!("raw control character U+{b:04X} in a string")))
                 }
             }
+            let run = self.pos;
+            self.pos = super::write::next_special(self.bytes, self.pos, false);
+            out.push_str(&self.text[run..self.pos]);
         }
     }
 
