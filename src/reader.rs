@@ -742,7 +742,7 @@ impl Jsonl {
     }
 
     fn feed(&mut self, mut input: &[u8], sink: &mut Sink, out: &mut Vec<ReadEvent>) {
-        while let Some(nl) = input.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', input) {
             if self.buf.is_empty() {
                 // A whole line in this chunk is read where it lies.
                 self.line_ends(&input[..nl], sink, out);
