@@ -101,16 +101,23 @@ pub fn lower_into(s: &str, out: &mut String) {
 /// handed on alone.
 pub fn lower_but_ascii(s: &str, piece: &mut dyn FnMut(&str)) {
     let bytes = s.as_bytes();
-    // U+03A3 is CE A3.
-    if memchr::memchr(0xCE, bytes).is_some() && s.contains('Σ') {
-        // Its lower case depends on the letters around it.
-        piece(&lower_in_context(s));
-        return;
-    }
     let mut run = 0;
+    // The length of what was handed on so far, lowered.
+    let mut lowered = 0;
     let mut i = next_non_ascii(bytes, 0);
     while let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) {
         let end = i + c.len_utf8();
+        if c == 'Σ' {
+            // Its lower case depends on the letters around it: the rest comes from the whole
+            // text lowered in context, which begins with what was handed on (lower-casing is
+            // character by character before the first capital sigma).
+            if run < i {
+                piece(&s[run..i]);
+                lowered += i - run;
+            }
+            piece(&lower_in_context(s)[lowered..]);
+            return;
+        }
         if !is_uncased_block(c) && !is_later_uppercase(c) {
             let mut buf = [0u8; 12];
             let mut n = 0;
@@ -120,8 +127,10 @@ pub fn lower_but_ascii(s: &str, piece: &mut dyn FnMut(&str)) {
             if buf[..n] != bytes[i..end] {
                 if run < i {
                     piece(&s[run..i]);
+                    lowered += i - run;
                 }
                 piece(std::str::from_utf8(&buf[..n]).expect("encoded characters"));
+                lowered += n;
                 run = end;
             }
         }
@@ -423,6 +432,7 @@ mod tests {
             "ß",
             "Ꙁ",
             "Ａ",
+            "Σ",
         ];
         for a in pieces {
             for b in pieces {
@@ -447,7 +457,8 @@ mod tests {
         assert_eq!(pieces("Error: ÉTÉ — ok"), ["Error: ", "é", "T", "é", " — ok"]);
         assert_eq!(pieces("naïve → Done"), ["naïve → Done"]);
         assert_eq!(pieces("İX"), ["i\u{307}", "X"]);
-        assert_eq!(pieces("ΟΔΟΣ x"), ["οδος x"]);
+        assert_eq!(pieces("ΟΔΟΣ x"), ["ο", "δ", "ο", "ς x"]);
+        assert_eq!(pieces("Ab ΣΑ"), ["Ab ", "σα"]);
         assert!(pieces("").is_empty());
     }
 
