@@ -143,14 +143,10 @@ impl JsonObject {
         }
     }
 
-    /// Appends without looking for an existing key. For builders that know keys are unique
-    /// (the parser checks uniqueness itself, faster than `insert` on wide objects).
-    pub(crate) fn push_unchecked(&mut self, key: String, value: Json) {
-        self.entries.push((key, value));
-    }
-
-    pub(crate) fn set_at(&mut self, index: usize, value: Json) {
-        self.entries[index].1 = value;
+    /// An object of `entries`, whose keys the caller knows to be distinct (the parser checks
+    /// that itself, faster than `insert` on wide objects).
+    pub(crate) fn from_unique_entries(entries: Vec<(String, Json)>) -> Self {
+        JsonObject { entries }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {

@@ -102,66 +102,57 @@ fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 /// Objects narrower than this find repeated keys by a linear scan; wider ones get an index.
 const INDEXED_WIDTH: usize = 16;
 
-/// An object being built: its members so far and the key whose value is being read.
-struct ObjectBuilder {
-    object: JsonObject,
-    index: Option<HashMap<String, usize>>,
-    key: String,
-}
-
-impl ObjectBuilder {
-    fn new(key: String) -> Self {
-        ObjectBuilder {
-            object: JsonObject::new(),
-            index: None,
-            key,
-        }
-    }
-
-    /// Adds the pending member; a repeated key keeps its first place and takes the new value.
-    fn finish_member(&mut self, value: Json) {
-        let key = std::mem::take(&mut self.key);
-        let existing = match &self.index {
-            Some(_) => None,
-            None => self.object.keys().position(|k| k == key),
-        };
-        if let Some(index) = &mut self.index {
-            match index.get(&key) {
-                Some(&at) => self.object.set_at(at, value),
-                None => {
-                    index.insert(key.clone(), self.object.len());
-                    self.object.push_unchecked(key, value);
-                }
-            }
-        } else if let Some(at) = existing {
-            self.object.set_at(at, value);
-        } else {
-            self.object.push_unchecked(key, value);
-            if self.object.len() >= INDEXED_WIDTH {
-                let index = self
-                    .object
-                    .keys()
-                    .enumerate()
-                    .map(|(i, k)| (k.to_owned(), i))
-                    .collect();
-                self.index = Some(index);
-            }
-        }
-    }
-}
-
-/// An open array or object.
+/// An open array or object. Their members wait on the parser's two shared stacks (`items`
+/// and `members`) from `start` on, and move into a list of their exact size when it closes:
+/// no list grows member by member.
 enum Frame {
-    Array(Vec<Json>),
-    Object(ObjectBuilder),
+    Array {
+        start: usize,
+    },
+    Object {
+        start: usize,
+        /// Key → position among the object's members, once it is wide.
+        index: Option<HashMap<String, usize>>,
+        /// The key whose value is being read.
+        key: String,
+    },
 }
 
 impl Frame {
     fn end_of_input_message(&self) -> &'static str {
         match self {
-            Frame::Array(_) => "unexpected end of input inside an array",
-            Frame::Object(_) => "unexpected end of input inside an object",
+            Frame::Array { .. } => "unexpected end of input inside an array",
+            Frame::Object { .. } => "unexpected end of input inside an object",
         }
+    }
+}
+
+/// Adds the pending member `key: value` to the object whose members are `members[start..]`;
+/// a repeated key keeps its first place and takes the new value.
+fn finish_member(
+    members: &mut Vec<(String, Json)>,
+    start: usize,
+    index: &mut Option<HashMap<String, usize>>,
+    key: String,
+    value: Json,
+) {
+    let open = &mut members[start..];
+    let existing = match index {
+        Some(index) => index.get(&key).copied(),
+        None => open.iter().position(|(k, _)| *k == key),
+    };
+    if let Some(at) = existing {
+        open[at].1 = value;
+        return;
+    }
+    if let Some(index) = index {
+        index.insert(key.clone(), open.len());
+    }
+    members.push((key, value));
+    let width = members.len() - start;
+    if index.is_none() && width >= INDEXED_WIDTH {
+        let keys = members[start..].iter().enumerate();
+        *index = Some(keys.map(|(i, (k, _))| (k.clone(), i)).collect());
     }
 }
 
@@ -177,6 +168,8 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn run(mut self) -> Result<Json, ParseError> {
         let mut stack: Vec<Frame> = Vec::new();
+        let mut items: Vec<Json> = Vec::new();
+        let mut members: Vec<(String, Json)> = Vec::new();
         'value: loop {
             // Read one value. An array or object that has members opens a frame and goes back
             // to read its first member.
@@ -197,7 +190,7 @@ impl Parser<'_> {
                         self.pos += 1;
                         Json::Array(Vec::new())
                     } else {
-                        stack.push(Frame::Array(Vec::new()));
+                        stack.push(Frame::Array { start: items.len() });
                         continue 'value;
                     }
                 }
@@ -212,7 +205,11 @@ impl Parser<'_> {
                         }
                         Some(b'"') => {
                             let key = self.key()?;
-                            stack.push(Frame::Object(ObjectBuilder::new(key)));
+                            stack.push(Frame::Object {
+                                start: members.len(),
+                                index: None,
+                                key,
+                            });
                             continue 'value;
                         }
                         None => return Err(self.error("unexpected end of input inside an object")),
@@ -225,7 +222,7 @@ impl Parser<'_> {
 
             // Hand the value to the open container, closing containers as they end.
             loop {
-                let Some(frame) = stack.pop() else {
+                let Some(frame) = stack.last_mut() else {
                     self.skip_ws();
                     if self.pos < self.bytes.len() {
                         return Err(self.error("extra data after the value"));
@@ -233,18 +230,19 @@ impl Parser<'_> {
                     return Ok(value);
                 };
                 match frame {
-                    Frame::Array(mut items) => {
+                    Frame::Array { start } => {
+                        let start = *start;
                         items.push(value);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
                                 self.pos += 1;
-                                stack.push(Frame::Array(items));
                                 continue 'value;
                             }
                             Some(b']') => {
                                 self.pos += 1;
-                                value = Json::Array(items);
+                                stack.pop();
+                                value = Json::Array(items.drain(start..).collect());
                             }
                             None => {
                                 return Err(self.error("unexpected end of input inside an array"))
@@ -254,8 +252,9 @@ impl Parser<'_> {
                             }
                         }
                     }
-                    Frame::Object(mut builder) => {
-                        builder.finish_member(value);
+                    Frame::Object { start, index, key } => {
+                        let start = *start;
+                        finish_member(&mut members, start, index, std::mem::take(key), value);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
@@ -263,8 +262,10 @@ impl Parser<'_> {
                                 self.skip_ws();
                                 match self.peek() {
                                     Some(b'"') => {
-                                        builder.key = self.key()?;
-                                        stack.push(Frame::Object(builder));
+                                        let next = self.key()?;
+                                        if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+                                            *key = next;
+                                        }
                                         continue 'value;
                                     }
                                     None => {
@@ -279,7 +280,9 @@ impl Parser<'_> {
                             }
                             Some(b'}') => {
                                 self.pos += 1;
-                                value = Json::Object(builder.object);
+                                stack.pop();
+                                let entries = members.drain(start..).collect();
+                                value = Json::Object(JsonObject::from_unique_entries(entries));
                             }
                             None => {
                                 return Err(self.error("unexpected end of input inside an object"))
