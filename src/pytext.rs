@@ -454,7 +454,10 @@ mod tests {
             lower_but_ascii(s, &mut |p| out.push(p.to_owned()));
             out
         };
-        assert_eq!(pieces("Error: ÉTÉ — ok"), ["Error: ", "é", "T", "é", " — ok"]);
+        assert_eq!(
+            pieces("Error: ÉTÉ — ok"),
+            ["Error: ", "é", "T", "é", " — ok"]
+        );
         assert_eq!(pieces("naïve → Done"), ["naïve → Done"]);
         assert_eq!(pieces("İX"), ["i\u{307}", "X"]);
         assert_eq!(pieces("ΟΔΟΣ x"), ["ο", "δ", "ο", "ς x"]);

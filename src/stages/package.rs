@@ -321,7 +321,9 @@ impl TrajectoryText<'_> {
             |side, out| {
                 let mut first = true;
                 envelope.messages(side, &mut |role, content| {
-                    write_message(role, &mut first, out, |out| self.write_content(content, out))
+                    write_message(role, &mut first, out, |out| {
+                        self.write_content(content, out)
+                    })
                 });
             },
             |out| {

@@ -322,8 +322,25 @@ mod tests {
 
     #[test]
     fn long_texts_read_in_halves_report_each_occurrence_once() {
-        let patterns = ["he", "she", "his", "hers", "e", "a longer pattern: here", "ab"];
-        let words = ["she", "hers", "x", "a longer pattern: here", "ab", "h", "e", " "];
+        let patterns = [
+            "he",
+            "she",
+            "his",
+            "hers",
+            "e",
+            "a longer pattern: here",
+            "ab",
+        ];
+        let words = [
+            "she",
+            "hers",
+            "x",
+            "a longer pattern: here",
+            "ab",
+            "h",
+            "e",
+            " ",
+        ];
         let mut text = String::new();
         let mut seed = 7u32;
         for _ in 0..300 {
