@@ -27,7 +27,7 @@
 
 pub use crate::import::SourceFormat;
 use crate::import::{self, react, Invalid};
-use crate::json::{parse_with, Json, Limits, ParseError};
+use crate::json::{parse_reusing, Json, Limits, ParseBuffers, ParseError};
 use crate::model::Trajectory;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -230,6 +230,7 @@ impl Reader {
                 blank_lines: 0,
                 notes: Vec::new(),
                 hand_over: None,
+                buffers: ParseBuffers::default(),
             },
             state: State::Start(Start {
                 text: match format {
@@ -1095,6 +1096,8 @@ struct Sink {
     notes: Vec<String>,
     /// JSONL lines handed over raw (see [`Reader::hand_over_lines`]).
     hand_over: Option<HandOver>,
+    /// The parser's room, reused from record to record.
+    buffers: ParseBuffers,
 }
 
 /// The lines handed over and not yet taken.
@@ -1245,6 +1248,7 @@ impl Sink {
             blank_lines: 0,
             notes: Vec::new(),
             hand_over: None,
+            buffers: ParseBuffers::default(),
         }
     }
 
@@ -1258,7 +1262,7 @@ impl Sink {
     }
 
     /// Parses one raw record that starts at `line`, `col` of the file; `Err` is the reason.
-    fn parse_raw(&self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
+    fn parse_raw(&mut self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
         // The position in the file of a position in the record.
         let at = |(l, c): (usize, usize)| {
             let column = if l == 1 { col + c - 1 } else { c };
@@ -1266,7 +1270,7 @@ impl Sink {
         };
         let text = std::str::from_utf8(raw)
             .map_err(|e| format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to()))))?;
-        parse_with(text, &self.limits).map_err(
+        parse_reusing(text, &self.limits, &mut self.buffers).map_err(
             |ParseError {
                  line: l,
                  column: c,
@@ -1293,6 +1297,7 @@ impl Sink {
         index: usize,
         out: &mut Vec<ReadEvent>,
     ) {
+        let parsed = self.parse_raw(raw, line, col);
         let rejected =
             |field: Option<String>, reason: String, trajectory_id: Option<String>| Rejected {
                 file: self.file.clone(),
@@ -1303,7 +1308,6 @@ impl Sink {
                 trajectory_id,
                 excerpt: excerpt(raw),
             };
-        let parsed = self.parse_raw(raw, line, col);
         if let Some(list) = &mut self.messages {
             match parsed {
                 Ok(value) => list.items.push(value),

@@ -55,14 +55,40 @@ pub fn parse(text: &str) -> Result<Json, ParseError> {
 
 /// Parses `text`, which must hold exactly one JSON value (whitespace around it is allowed).
 pub fn parse_with(text: &str, limits: &Limits) -> Result<Json, ParseError> {
-    Parser {
+    parse_reusing(text, limits, &mut ParseBuffers::default())
+}
+
+/// Room the parser reuses from one text to the next: its stack of open arrays and objects,
+/// their members, and the buffer for strings with escapes. Reading many records with one
+/// spares the allocator a round of growing buffers per record.
+#[derive(Debug, Default)]
+pub struct ParseBuffers {
+    stack: Vec<Frame>,
+    items: Vec<Json>,
+    members: Vec<(String, Json)>,
+    scratch: String,
+}
+
+/// [`parse_with`], with `buffers` for room.
+pub fn parse_reusing(
+    text: &str,
+    limits: &Limits,
+    buffers: &mut ParseBuffers,
+) -> Result<Json, ParseError> {
+    let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         max_depth: limits.max_depth,
-        scratch: String::new(),
-    }
-    .run()
+        scratch: std::mem::take(&mut buffers.scratch),
+    };
+    let result = parser.run(&mut buffers.stack, &mut buffers.items, &mut buffers.members);
+    // After an error, what was open is dropped here.
+    buffers.stack.clear();
+    buffers.items.clear();
+    buffers.members.clear();
+    buffers.scratch = parser.scratch;
+    result
 }
 
 /// Like [`parse_with`], for bytes that should be UTF-8: invalid UTF-8 is an error naming its
@@ -105,6 +131,7 @@ const INDEXED_WIDTH: usize = 16;
 /// An open array or object. Their members wait on the parser's two shared stacks (`items`
 /// and `members`) from `start` on, and move into a list of their exact size when it closes:
 /// no list grows member by member.
+#[derive(Debug)]
 enum Frame {
     Array {
         start: usize,
@@ -166,10 +193,12 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn run(mut self) -> Result<Json, ParseError> {
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut items: Vec<Json> = Vec::new();
-        let mut members: Vec<(String, Json)> = Vec::new();
+    fn run(
+        &mut self,
+        stack: &mut Vec<Frame>,
+        items: &mut Vec<Json>,
+        members: &mut Vec<(String, Json)>,
+    ) -> Result<Json, ParseError> {
         'value: loop {
             // Read one value. An array or object that has members opens a frame and goes back
             // to read its first member.
@@ -254,7 +283,7 @@ impl Parser<'_> {
                     }
                     Frame::Object { start, index, key } => {
                         let start = *start;
-                        finish_member(&mut members, start, index, std::mem::take(key), value);
+                        finish_member(members, start, index, std::mem::take(key), value);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
