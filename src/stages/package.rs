@@ -5,7 +5,7 @@ use crate::json::{
     write_f64, write_python, write_python_str, write_str_contents, write_str_styled, write_styled,
     write_value, Decimal, Json, JsonObject, Style,
 };
-use crate::model::{Message, Relabel, Sample, SampleFormat, Trajectory};
+use crate::model::{Message, Relabel, Sample, SampleFormat, Step, Trajectory};
 use crate::pytext;
 use serde_json::{Map, Value};
 
@@ -48,57 +48,55 @@ enum Content<'a> {
     Text(&'a str),
     /// [`render_response`].
     Response,
-    /// Step `i`'s ShareGPT assistant turn: `**Thought:**`, `**Action:**`, and `**Input:**`
-    /// when the input is non-empty.
-    Turn(usize),
+    /// A step's ShareGPT assistant turn: `**Thought:**`, `**Action:**`, and `**Input:**` when
+    /// the input is non-empty.
+    Turn(&'a Step),
 }
 
-/// A piece of a message's content: text, or step `i`'s action input as
-/// [`action_input_json`] writes it.
-#[derive(Clone, Copy)]
-enum Piece<'a> {
-    Text(&'a str),
-    Input(usize),
-}
-
-/// Hands the text of `content` to `piece` in pieces.
-fn content_pieces(t: &Trajectory, content: Content, piece: &mut dyn FnMut(Piece)) {
+/// Hands the text of `content` to `piece` in pieces; `scratch` holds the action inputs.
+fn content_pieces(
+    t: &Trajectory,
+    content: Content,
+    scratch: &mut String,
+    piece: &mut dyn FnMut(&str),
+) {
+    let mut input = |step: &Step, piece: &mut dyn FnMut(&str)| {
+        scratch.clear();
+        write_action_input(&step.action_input, scratch);
+        piece(scratch);
+    };
     match content {
-        Content::Text(s) => piece(Piece::Text(s)),
+        Content::Text(text) => piece(text),
         Content::Response => {
             for (i, step) in t.steps.iter().enumerate() {
-                piece(Piece::Text(if i == 0 { "Step " } else { "\nStep " }));
-                piece(Piece::Text(Decimal::new(i as u64 + 1).as_str()));
-                piece(Piece::Text(": "));
-                piece(Piece::Text(&step.thought));
-                piece(Piece::Text("\n  Action: "));
-                piece(Piece::Text(&step.action_name));
-                piece(Piece::Text("("));
-                piece(Piece::Input(i));
-                piece(Piece::Text(")\n  Result: "));
-                piece(Piece::Text(pytext::prefix(
-                    &step.observation,
-                    RESULT_MAX_CHARS,
-                )));
+                piece(if i == 0 { "Step " } else { "\nStep " });
+                piece(Decimal::new(i as u64 + 1).as_str());
+                piece(": ");
+                piece(&step.thought);
+                piece("\n  Action: ");
+                piece(&step.action_name);
+                piece("(");
+                input(step, piece);
+                piece(")\n  Result: ");
+                piece(pytext::prefix(&step.observation, RESULT_MAX_CHARS));
             }
             if !t.final_answer.is_empty() {
-                piece(Piece::Text(if t.steps.is_empty() {
+                piece(if t.steps.is_empty() {
                     "\nFinal Answer: "
                 } else {
                     "\n\nFinal Answer: "
-                }));
-                piece(Piece::Text(&t.final_answer));
+                });
+                piece(&t.final_answer);
             }
         }
-        Content::Turn(i) => {
-            let step = &t.steps[i];
-            piece(Piece::Text("**Thought:** "));
-            piece(Piece::Text(&step.thought));
-            piece(Piece::Text("\n**Action:** "));
-            piece(Piece::Text(&step.action_name));
+        Content::Turn(step) => {
+            piece("**Thought:** ");
+            piece(&step.thought);
+            piece("\n**Action:** ");
+            piece(&step.action_name);
             if !step.action_input.is_empty() {
-                piece(Piece::Text("\n**Input:** "));
-                piece(Piece::Input(i));
+                piece("\n**Input:** ");
+                input(step, piece);
             }
         }
     }
@@ -106,10 +104,7 @@ fn content_pieces(t: &Trajectory, content: Content, piece: &mut dyn FnMut(Piece)
 
 fn render(t: &Trajectory, content: Content) -> String {
     let mut text = String::new();
-    content_pieces(t, content, &mut |p| match p {
-        Piece::Text(s) => text.push_str(s),
-        Piece::Input(i) => write_action_input(&t.steps[i].action_input, &mut text),
-    });
+    content_pieces(t, content, &mut String::new(), &mut |p| text.push_str(p));
     text
 }
 
@@ -161,8 +156,8 @@ impl<'a> Envelope<'a> {
             // The ShareGPT conversation: per step an assistant turn and an `observation` turn,
             // then the final answer as an assistant turn when there is one.
             SampleFormat::Sharegpt => {
-                for (i, step) in t.steps.iter().enumerate() {
-                    message("assistant", Content::Turn(i));
+                for step in &t.steps {
+                    message("assistant", Content::Turn(step));
                     message("observation", Content::Text(&step.observation));
                 }
                 if !t.final_answer.is_empty() {
@@ -230,17 +225,13 @@ pub fn package(t: &Trajectory, relabel: &Relabel, weight: f64, format: SampleFor
 }
 
 /// Buffers for writing a trajectory's envelopes as JSONL lines without building the samples:
-/// the contents that several envelopes share (the rebuilt response, each step's action input)
-/// are escaped once per trajectory and copied where they recur. Reused from one trajectory to
-/// the next.
+/// the rebuilt response, which three of the messages hold, is escaped once per trajectory and
+/// copied where it recurs. Reused from one trajectory to the next.
 #[derive(Debug, Default)]
 pub struct EnvelopeText {
     /// [`render_response`], escaped as the inside of a string literal.
     response: String,
-    /// Each step's [`action_input_json`], escaped, one after the other.
-    inputs: String,
-    /// Where each step's input ends in `inputs`.
-    input_ends: Vec<usize>,
+    /// The action inputs, while they are written.
     scratch: String,
 }
 
@@ -249,60 +240,43 @@ impl EnvelopeText {
         Self::default()
     }
 
-    /// Escapes what `t`'s envelopes share; the result writes them.
+    /// Escapes the response of `t`; the result writes its envelopes.
     pub fn of<'a>(&'a mut self, t: &'a Trajectory) -> TrajectoryText<'a> {
-        self.inputs.clear();
-        self.input_ends.clear();
-        for step in &t.steps {
-            self.scratch.clear();
-            write_action_input(&step.action_input, &mut self.scratch);
-            write_str_contents(&self.scratch, Style::Line, &mut self.inputs);
-            self.input_ends.push(self.inputs.len());
-        }
         self.response.clear();
-        let mut text = TrajectoryText {
+        let response = &mut self.response;
+        content_pieces(t, Content::Response, &mut self.scratch, &mut |piece| {
+            write_str_contents(piece, Style::Line, response)
+        });
+        TrajectoryText {
             t,
-            response: "",
-            inputs: &self.inputs,
-            input_ends: &self.input_ends,
-        };
-        text.write_content(Content::Response, &mut self.response);
-        text.response = &self.response;
-        text
+            response: &self.response,
+            scratch: &mut self.scratch,
+        }
     }
 }
 
-/// A trajectory with the escaped contents its envelopes share (see [`EnvelopeText`]).
+/// A trajectory with its response escaped (see [`EnvelopeText`]).
 pub struct TrajectoryText<'a> {
     t: &'a Trajectory,
     response: &'a str,
-    inputs: &'a str,
-    input_ends: &'a [usize],
+    scratch: &'a mut String,
 }
 
 impl TrajectoryText<'_> {
-    /// Step `i`'s action input, escaped.
-    fn input(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.input_ends[i - 1] };
-        &self.inputs[start..self.input_ends[i]]
-    }
-
     /// Appends `content` escaped as the inside of a string literal.
-    fn write_content(&self, content: Content, out: &mut String) {
-        if let (Content::Response, false) = (content, self.response.is_empty()) {
-            out.push_str(self.response);
-            return;
+    fn write_content(&mut self, content: Content, out: &mut String) {
+        match content {
+            Content::Response => out.push_str(self.response),
+            _ => content_pieces(self.t, content, self.scratch, &mut |piece| {
+                write_str_contents(piece, Style::Line, out)
+            }),
         }
-        content_pieces(self.t, content, &mut |piece| match piece {
-            Piece::Text(s) => write_str_contents(s, Style::Line, out),
-            Piece::Input(i) => out.push_str(self.input(i)),
-        });
     }
 
     /// Appends the JSONL line of [`package`]'s sample to `out`: every message's content
     /// written piece by piece into its string literal.
     pub fn write_envelope(
-        &self,
+        &mut self,
         relabel: &Relabel,
         weight: f64,
         format: SampleFormat,
@@ -600,7 +574,7 @@ pub mod replay {
         string(&outcome.limitations, out);
         out.push('}');
         let relabel = fixed_relabel(t);
-        let text = text.of(t);
+        let mut text = text.of(t);
         for format in SampleFormat::ALL {
             out.push_str(", \"");
             out.push_str(format.as_str());
@@ -789,7 +763,7 @@ mod tests {
         ];
         let mut text = EnvelopeText::new();
         for t in &cases {
-            let text = text.of(t);
+            let mut text = text.of(t);
             for (weight, format) in [(0.5, SampleFormat::Sft), (1e-7, SampleFormat::Dpo)]
                 .into_iter()
                 .chain([(f64::NAN, SampleFormat::Sharegpt), (1.0, SampleFormat::Sft)])
