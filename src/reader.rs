@@ -217,21 +217,7 @@ impl Reader {
         format: Option<SourceFormat>,
     ) -> Self {
         Reader {
-            sink: Sink {
-                file: file_name.into(),
-                limits,
-                in_array: false,
-                messages: None,
-                format,
-                forced: format.is_some(),
-                records: 0,
-                successes: 0,
-                rejected: 0,
-                blank_lines: 0,
-                notes: Vec::new(),
-                hand_over: None,
-                buffers: ParseBuffers::default(),
-            },
+            sink: Sink::new(file_name.into(), limits, format, format.is_some()),
             state: State::Start(Start {
                 text: match format {
                     None => Text::Sniff,
@@ -1233,15 +1219,15 @@ impl Sink {
         true
     }
 
-    /// A sink that reads records as this one does, with nothing counted.
-    fn reading_copy(&self) -> Sink {
+    /// A sink for `file` that has counted nothing yet.
+    fn new(file: String, limits: Limits, format: Option<SourceFormat>, forced: bool) -> Sink {
         Sink {
-            file: self.file.clone(),
-            limits: self.limits.clone(),
-            in_array: self.in_array,
+            file,
+            limits,
+            in_array: false,
             messages: None,
-            format: self.format,
-            forced: self.forced,
+            format,
+            forced,
             records: 0,
             successes: 0,
             rejected: 0,
@@ -1249,6 +1235,15 @@ impl Sink {
             notes: Vec::new(),
             hand_over: None,
             buffers: ParseBuffers::default(),
+        }
+    }
+
+    /// A sink that reads records as this one does, with nothing counted.
+    fn reading_copy(&self) -> Sink {
+        let file = self.file.clone();
+        Sink {
+            in_array: self.in_array,
+            ..Sink::new(file, self.limits.clone(), self.format, self.forced)
         }
     }
 
