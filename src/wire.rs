@@ -438,13 +438,14 @@ impl<'a> Reader<'a> {
 
     pub fn object(&mut self) -> Result<JsonObject> {
         let n = self.len()?;
-        let mut o = JsonObject::new();
+        let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
             let k = self.str()?;
             let v = self.json()?;
-            o.push_unchecked(k, v);
+            entries.push((k, v));
         }
-        Ok(o)
+        // The writer wrote an object's distinct keys.
+        Ok(JsonObject::from_unique_entries(entries))
     }
 
     fn value(&mut self) -> Result<serde_json::Value> {
