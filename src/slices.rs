@@ -23,7 +23,7 @@ use crate::reader::{is_blank, FileSummary, ReadEvent, ReadReport, Reader, Resume
 
 /// Slices of this many bytes unless told otherwise: small enough that taking in one slice's
 /// results is a short task for the page, large enough that the messages cost little.
-pub const SLICE_BYTES: u64 = 256 * 1024;
+pub const SLICE_BYTES: u64 = 512 * 1024;
 
 /// The reader of a file's start.
 #[derive(Debug)]

@@ -160,6 +160,20 @@ async fn next_within(inbox: &mut Inbox, ms: f64) -> Option<Message> {
     }
 }
 
+/// How long the page may go on taking in results before it lets the browser draw and answer
+/// input: a task of its own for each slice would cost a timer's delay per slice.
+const TASK_MS: f64 = 25.0;
+
+/// Lets the browser draw and answer input when the page has worked [`TASK_MS`] since it last
+/// did (at `since`); returns when it last did.
+async fn yield_now(since: f64) -> f64 {
+    if browser::now_ms() - since < TASK_MS {
+        return since;
+    }
+    browser::sleep(0).await;
+    browser::now_ms()
+}
+
 /// What [`load`] reports as it goes: the items read, in file order, and the bytes read so far.
 pub trait Sink {
     fn take(&mut self, items: Vec<Item>, read: u64);
@@ -180,6 +194,7 @@ pub async fn load(
     let mut inbox = pool.inbox.lock().await;
     let inbox = &mut *inbox;
     let decode_items = |bytes: &[u8]| decode_events(bytes, &name).map_err(|e| e.to_string());
+    let mut yielded = browser::now_ms();
     pool.send(
         0,
         file,
@@ -194,7 +209,7 @@ pub async fn load(
         match next(inbox).await? {
             (_, Reply::Events { read, events }) => {
                 sink.take(decode_items(&events)?, read);
-                browser::sleep(0).await;
+                yielded = yield_now(yielded).await;
             }
             (_, Reply::HeadDone { summary, split }) => {
                 break (
@@ -290,9 +305,7 @@ pub async fn load(
                     let read = bounds[taken].1;
                     taken += 1;
                     sink.take(decode_items(&events)?, read);
-                    // Messages that wait are taken in the next task: the page draws and
-                    // answers input between slices.
-                    browser::sleep(0).await;
+                    yielded = yield_now(yielded).await;
                 }
                 for task in again {
                     parse(task, &bounds)?;

@@ -3,7 +3,9 @@
 // no time, it measures and prints.
 //
 //   trunk build --release
-//   node tests/e2e/bench/parse-ratio.mjs [--rounds R] [multiplier...]   (default: 3 rounds, 25 100)
+//   node tests/e2e/bench/parse-ratio.mjs [--rounds R] [--workers N] [multiplier...]
+//                                              (default: 3 rounds, as many workers as the app
+//                                              starts, ×25 and ×100; --workers 0: the page reads)
 //
 // For each multiplier N the reference corpus (400 trajectories, 1.8 MB) is written N times over
 // with fresh ids. Each round loads it in the app (a fresh profile, the file picker) and then in
@@ -24,13 +26,15 @@ import { CORPUS_RECORDS, writeCorpus } from './corpus.mjs';
 
 const args = process.argv.slice(2);
 let rounds = 3;
+let workers = null;
 const multipliers = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--rounds') rounds = Number(args[++i]);
+  else if (args[i] === '--workers') workers = args[++i];
   else multipliers.push(Number(args[i]));
 }
 if (!Number.isInteger(rounds) || rounds < 1 || multipliers.some((n) => !Number.isInteger(n) || n < 1)) {
-  console.error('usage: node tests/e2e/bench/parse-ratio.mjs [--rounds R] [multiplier...]');
+  console.error('usage: node tests/e2e/bench/parse-ratio.mjs [--rounds R] [--workers N] [multiplier...]');
   process.exit(2);
 }
 if (multipliers.length === 0) multipliers.push(25, 100);
@@ -115,6 +119,9 @@ async function runApp(file, expected) {
   const app = await openApp();
   try {
     await app.page.context().addInitScript(appProbe, expected);
+    if (workers !== null) {
+      await app.page.context().addInitScript((n) => localStorage.setItem('agenther-workers', n), workers);
+    }
     await app.reload();
     await pickFiles(app.page, [file]);
     await waitFor(app.page, () => window.__bench.loaded !== null, 20 * 60_000);
@@ -213,4 +220,4 @@ for (const s of summary) {
       `${s.longestTask === null ? 'none ≥ 50 ms' : `${s.longestTask} ms`} | ${s.longTasks} | ${s.gap} ms |`,
   );
 }
-console.log(`\n${rounds} paired rounds per file, ${new Date().toISOString()}`);
+console.log(`\n${rounds} paired rounds per file, workers: ${workers ?? 'default'}, ${new Date().toISOString()}`);
