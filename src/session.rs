@@ -121,6 +121,8 @@ pub struct Filter {
     pub failure_type: Option<Option<FailureType>>,
     /// Case-insensitive substring of the id, the original prompt or the hindsight prompt.
     pub text: String,
+    /// A chart's bar: a step of the funnel or a range of a confidence.
+    pub pick: Option<crate::charts::Pick>,
 }
 
 /// The session.
@@ -465,6 +467,7 @@ impl Session {
             .filter(|&i| {
                 let e = &self.entries[i];
                 filter.status.is_none_or(|s| Some(s) == self.status(i))
+                    && filter.pick.is_none_or(|p| p.holds(e))
                     && filter
                         .failure_type
                         .is_none_or(|t| t == self.analysis(e).failure_type)
@@ -730,6 +733,7 @@ mod tests {
                         status,
                         failure_type,
                         text: text.into(),
+                        pick: None,
                     };
                     let expected: Vec<usize> = (0..s.len())
                         .filter_map(|i| s.row(i))

@@ -2,6 +2,7 @@
 //! signals of [`state::AppState`] and call the core; they hold no logic of their own.
 
 pub mod browser;
+mod charts;
 mod downloads;
 mod load;
 mod results;
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
                 <load::LoadSection />
                 <settings::SettingsSection />
                 <run::RunSection />
+                <charts::ChartsSection />
                 <results::ResultsSection />
                 <downloads::DownloadSection />
                 {move || {

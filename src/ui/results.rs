@@ -89,6 +89,7 @@ pub fn ResultsSection() -> impl IntoView {
         state.filter_status.track();
         state.filter_type.track();
         state.filter_text.track();
+        state.filter_pick.track();
         state.page.set(0);
     });
     let page = move || state.page.get().min(pages() - 1);
@@ -154,6 +155,24 @@ pub fn ResultsSection() -> impl IntoView {
                     prop:value=move || state.filter_text.get()
                     on:input=move |ev| state.filter_text.set(event_target_value(&ev))
                 />
+                {move || {
+                    state
+                        .filter_pick
+                        .get()
+                        .map(|p| {
+                            view! {
+                                <button
+                                    class="chip filter-pick"
+                                    data-testid="filter-pick"
+                                    aria-label=format!("Filtered by {}: clear", p.label())
+                                    on:click=move |_| state.filter_pick.set(None)
+                                >
+                                    {p.label()}
+                                    <span aria-hidden="true">" ✕"</span>
+                                </button>
+                            }
+                        })
+                }}
             </div>
             <div class="table-wrap">
                 <table class="results" data-testid="results-table">

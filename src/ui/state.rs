@@ -91,6 +91,8 @@ pub struct AppState {
     pub filter_status: RwSignal<String>,
     pub filter_type: RwSignal<String>,
     pub filter_text: RwSignal<String>,
+    /// A chart's bar the results are filtered by.
+    pub filter_pick: RwSignal<Option<crate::charts::Pick>>,
     pub page: RwSignal<usize>,
     pub selected: RwSignal<Option<usize>>,
     pub notice: RwSignal<Option<String>>,
@@ -140,6 +142,7 @@ impl AppState {
             filter_status: RwSignal::new("all".into()),
             filter_type: RwSignal::new("all".into()),
             filter_text: RwSignal::new(String::new()),
+            filter_pick: RwSignal::new(None),
             page: RwSignal::new(0),
             selected: RwSignal::new(None),
             notice: RwSignal::new(None),
@@ -653,6 +656,7 @@ impl AppState {
                 t => crate::model::FailureType::parse(t).map(Some),
             },
             text: self.filter_text.get(),
+            pick: self.filter_pick.get(),
         }
     }
 
