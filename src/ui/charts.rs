@@ -96,6 +96,7 @@ fn bar_button(
     name: String,
     testid: &'static str,
     key: String,
+    count: usize,
     children: impl IntoView + 'static,
 ) -> impl IntoView {
     let label = name.clone();
@@ -106,6 +107,7 @@ fn bar_button(
             tabindex="0"
             data-testid=testid
             data-key=key
+            data-count=count
             aria-label=label
             aria-pressed=move || is_applied(state, choice).to_string()
             on:click=move |_| apply(state, choice)
@@ -224,6 +226,7 @@ fn funnel_chart(state: AppState) -> impl IntoView {
                     name,
                     "funnel-bar",
                     step.slug().into(),
+                    *n,
                     hbar_row(
                         i as f64 * ROW_H,
                         step.label().into(),
@@ -318,6 +321,7 @@ fn severity_chart(state: AppState) -> impl IntoView {
                     name,
                     "severity-bar",
                     type_slug(*t).into(),
+                    total,
                     hbar_row(
                         i as f64 * ROW_H,
                         type_name(*t).into(),
@@ -404,6 +408,7 @@ fn rate_chart(state: AppState) -> impl IntoView {
                     name,
                     "rate-bar",
                     type_slug(r.failure_type).into(),
+                    r.accepted,
                     hbar_row(
                         i as f64 * ROW_H,
                         type_name(r.failure_type).into(),
@@ -478,6 +483,7 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
                     name,
                     "histogram-bar",
                     format!("{}-{i}", measure.label()),
+                    *c,
                     view! {
                         <rect class="bar-hit" x=x y=top width=bw height=bottom - top />
                         <rect

@@ -415,6 +415,8 @@ impl RunState {
                 .min(items.len().max(1)),
             ..RunView::default()
         });
+        // The time chart starts at zero.
+        self.run.update(RunView::sample);
         app.begin_saving();
         let used_key = app.has_key();
         app.with_journal(|j| {
