@@ -525,24 +525,7 @@ mod tests {
         RelabelAttempt {
             k: 1,
             temperature: 0.0,
-            call: CallRecord {
-                kind: CallKind::Relabel,
-                request: crate::llm::build_request::<RelabelReply>(
-                    "m",
-                    vec![],
-                    0.0,
-                    1,
-                    crate::llm::StructuredMode::PromptOnly,
-                ),
-                reply: None,
-                finish_reason: None,
-                error: None,
-                parse_error: None,
-                usage: crate::llm::Usage::new(0, 0),
-                retries: 0,
-                from_log: false,
-                flags: Vec::new(),
-            },
+            call: CallRecord::counted(CallKind::Relabel, crate::llm::Usage::new(0, 0), 0),
             reply: Some(RelabelReply {
                 hindsight_prompt: "do what was done".into(),
                 is_valid_replay: true,
