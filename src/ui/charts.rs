@@ -97,8 +97,8 @@ fn bar_button(
     testid: &'static str,
     key: String,
     count: usize,
-    children: impl IntoView + 'static,
-) -> impl IntoView {
+    children: AnyView,
+) -> AnyView {
     let label = name.clone();
     view! {
         <g
@@ -122,6 +122,7 @@ fn bar_button(
             {children}
         </g>
     }
+    .into_any()
 }
 
 /// A figure: the title, the drawing and its numbers as a table.
@@ -130,10 +131,10 @@ fn figure(
     title: &'static str,
     note: String,
     height: f64,
-    drawing: impl IntoView + 'static,
+    drawing: AnyView,
     head: &'static [&'static str],
     rows: Vec<Vec<String>>,
-) -> impl IntoView {
+) -> AnyView {
     let title_id = format!("chart-{id}-title");
     let body = rows
         .into_iter()
@@ -171,6 +172,7 @@ fn figure(
             </details>
         </figure>
     }
+    .into_any()
 }
 
 /// A row of a horizontal bar chart: its label, its segments (fraction of the full length and
@@ -180,7 +182,7 @@ fn hbar_row(
     label: String,
     segments: Vec<(f64, &'static str, String)>,
     value: String,
-) -> impl IntoView {
+) -> AnyView {
     let mut x = BAR_X;
     let rects = segments
         .into_iter()
@@ -207,6 +209,7 @@ fn hbar_row(
             {value}
         </text>
     }
+    .into_any()
 }
 
 fn funnel_chart(state: AppState) -> impl IntoView {
@@ -255,7 +258,7 @@ fn funnel_chart(state: AppState) -> impl IntoView {
             "From loaded runs to training samples",
             "Each step keeps what the step before it kept.".into(),
             height,
-            bars,
+            bars.into_any(),
             &["Step", "Trajectories", "Of loaded"],
             rows,
         )
@@ -369,7 +372,8 @@ fn severity_chart(state: AppState) -> impl IntoView {
                     "severity"
                 </text>
                 {legend}
-            },
+            }
+            .into_any(),
             &[
                 "Failure type",
                 "0–0.25",
@@ -438,7 +442,7 @@ fn rate_chart(state: AppState) -> impl IntoView {
                 "Of the runs decided (accepted, rejected or skipped).".into()
             },
             (rates.len() as f64 * ROW_H).max(ROW_H) + 4.0,
-            bars,
+            bars.into_any(),
             &["Failure type", "Accepted", "Decided", "Rate"],
             table,
         )
@@ -501,7 +505,8 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
                                     </text>
                                 }
                             })}
-                    },
+                    }
+                    .into_any(),
                 )
             })
             .collect_view();
@@ -542,7 +547,8 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
             view! {
                 {axis}
                 {bars}
-            },
+            }
+            .into_any(),
             &["Range", "Trajectories"],
             table,
         )
@@ -598,7 +604,8 @@ fn line_chart(
                 {format_duration(end_ms)}
             </text>
             <polyline class="series" points=points />
-        },
+        }
+        .into_any(),
         &["Time", "Total"],
         rows,
     )
