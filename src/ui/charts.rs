@@ -97,8 +97,8 @@ fn bar_button(
     testid: &'static str,
     key: String,
     count: usize,
-    children: AnyView,
-) -> AnyView {
+    children: impl IntoView + 'static,
+) -> impl IntoView {
     let label = name.clone();
     view! {
         <g
@@ -122,7 +122,6 @@ fn bar_button(
             {children}
         </g>
     }
-    .into_any()
 }
 
 /// A figure: the title, the drawing and its numbers as a table.
@@ -131,10 +130,10 @@ fn figure(
     title: &'static str,
     note: String,
     height: f64,
-    drawing: AnyView,
+    drawing: impl IntoView + 'static,
     head: &'static [&'static str],
     rows: Vec<Vec<String>>,
-) -> AnyView {
+) -> impl IntoView {
     let title_id = format!("chart-{id}-title");
     let body = rows
         .into_iter()
@@ -172,7 +171,6 @@ fn figure(
             </details>
         </figure>
     }
-    .into_any()
 }
 
 /// A row of a horizontal bar chart: its label, its segments (fraction of the full length and
@@ -182,7 +180,7 @@ fn hbar_row(
     label: String,
     segments: Vec<(f64, &'static str, String)>,
     value: String,
-) -> AnyView {
+) -> impl IntoView {
     let mut x = BAR_X;
     let rects = segments
         .into_iter()
@@ -209,7 +207,6 @@ fn hbar_row(
             {value}
         </text>
     }
-    .into_any()
 }
 
 fn funnel_chart(state: AppState) -> impl IntoView {
@@ -258,7 +255,7 @@ fn funnel_chart(state: AppState) -> impl IntoView {
             "From loaded runs to training samples",
             "Each step keeps what the step before it kept.".into(),
             height,
-            bars.into_any(),
+            bars,
             &["Step", "Trajectories", "Of loaded"],
             rows,
         )
@@ -372,8 +369,7 @@ fn severity_chart(state: AppState) -> impl IntoView {
                     "severity"
                 </text>
                 {legend}
-            }
-            .into_any(),
+            },
             &[
                 "Failure type",
                 "0–0.25",
@@ -442,7 +438,7 @@ fn rate_chart(state: AppState) -> impl IntoView {
                 "Of the runs decided (accepted, rejected or skipped).".into()
             },
             (rates.len() as f64 * ROW_H).max(ROW_H) + 4.0,
-            bars.into_any(),
+            bars,
             &["Failure type", "Accepted", "Decided", "Rate"],
             table,
         )
@@ -505,8 +501,7 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
                                     </text>
                                 }
                             })}
-                    }
-                    .into_any(),
+                    },
                 )
             })
             .collect_view();
@@ -547,8 +542,7 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
             view! {
                 {axis}
                 {bars}
-            }
-            .into_any(),
+            },
             &["Range", "Trajectories"],
             table,
         )
@@ -604,8 +598,7 @@ fn line_chart(
                 {format_duration(end_ms)}
             </text>
             <polyline class="series" points=points />
-        }
-        .into_any(),
+        },
         &["Time", "Total"],
         rows,
     )

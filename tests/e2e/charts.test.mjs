@@ -110,6 +110,12 @@ test('charts: the funnel matches the results, and bars, Enter and chips filter t
     assert.equal(await page.getByTestId('filter-status').inputValue(), 'accepted');
     assert.equal(await page.getByTestId('filter-pick').count(), 0);
 
+    // "loaded" clears every filter.
+    before = await pageInfo(page);
+    await bar(page, 'funnel-bar', 'loaded').click();
+    assert.equal((await rowsAfter(page, before)).length, rows.length);
+    assert.equal(await page.getByTestId('filter-status').inputValue(), 'all');
+
     // --- Keyboard: focus the histogram bar of c from 0.9 to 1 and press Enter.
     const high = bar(page, 'histogram-bar', 'c-9');
     const highCount = await countOf(high);
