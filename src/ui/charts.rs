@@ -549,6 +549,15 @@ fn histogram_chart(state: AppState, measure: Measure) -> impl IntoView {
     }
 }
 
+/// A time on the run's axis: tenths of a second under a minute, else `m:ss`.
+fn run_time(ms: f64) -> String {
+    if ms < 60_000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else {
+        format_duration(ms)
+    }
+}
+
 /// One line of the time chart: `value` of each sample against time.
 fn line_chart(
     samples: &[Sample],
@@ -576,7 +585,7 @@ fn line_chart(
         .iter()
         .enumerate()
         .filter(|(i, _)| i % step == 0 || *i + 1 == samples.len())
-        .map(|(_, s)| vec![format_duration(s.ms), format_count(value(s) as usize)])
+        .map(|(_, s)| vec![run_time(s.ms), format_count(value(s) as usize)])
         .collect();
     figure(
         id,
@@ -584,7 +593,7 @@ fn line_chart(
         format!(
             "{} so far, over {}.",
             format_count(last as usize),
-            format_duration(end_ms)
+            run_time(end_ms)
         ),
         bottom + 22.0,
         view! {
@@ -593,9 +602,9 @@ fn line_chart(
                 {format_count(max as usize)}
             </text>
             <text class="chart-axis" x=left - 6.0 y=bottom text-anchor="end">"0"</text>
-            <text class="chart-axis" x=left y=bottom + 16.0>"0:00"</text>
+            <text class="chart-axis" x=left y=bottom + 16.0>"0 s"</text>
             <text class="chart-axis" x=right y=bottom + 16.0 text-anchor="end">
-                {format_duration(end_ms)}
+                {run_time(end_ms)}
             </text>
             <polyline class="series" points=points />
         },

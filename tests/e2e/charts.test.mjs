@@ -132,10 +132,15 @@ test('charts: the funnel matches the results, and bars, Enter and chips filter t
     for (const r of shown.filter((r) => r.status === 'accepted')) {
       assert.ok(numberIn(r.confidence.replace(/^c\s*/, '')) >= 0.9, r.confidence);
     }
-    // Tab goes to the next bar that is a button, Space applies it.
-    await page.keyboard.press('Tab');
-    const next = await page.evaluate(() => document.activeElement?.dataset.testid);
-    assert.ok(['histogram-bar', 'rate-bar'].includes(next), next);
+    // Shift+Tab goes to the bar before it, Space applies that one.
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.key), 'c-8');
+    const lower = bar(page, 'histogram-bar', 'c-8');
+    before = await pageInfo(page);
+    await page.keyboard.press(' ');
+    assert.equal((await rowsAfter(page, before)).length, await countOf(lower));
+    assert.equal(await lower.getAttribute('aria-pressed'), 'true');
+    assert.equal(await high.getAttribute('aria-pressed'), 'false');
 
     // θ is marked on both histograms.
     assert.equal(await page.getByTestId('theta-mark').count(), 2);
