@@ -6,9 +6,12 @@
 pub mod charts;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
+pub mod custom;
+pub mod duplicates;
 pub mod estimate;
 pub mod example;
 pub mod export;
+pub mod grounding;
 pub mod import;
 pub mod json;
 pub mod llm;

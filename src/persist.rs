@@ -29,7 +29,6 @@ use crate::pipeline::{Outcome, TrajectoryResult};
 use crate::prefs::Prefs;
 use crate::reader::SourcePos;
 use crate::session::{Entry, LoadedFile, Session};
-use crate::stages::detect::rules::Lexicon;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -540,7 +539,7 @@ fn first(path: &[u32], store: Store) -> Result<usize, PersistError> {
 /// left out.
 pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
     let record = SessionRecord::from_json(&parts.record)?;
-    let mut session = Session::new(Lexicon::default(), record.prefs.delta);
+    let mut session = Session::new(record.prefs.lexicon(), record.prefs.delta);
 
     let mut results: BTreeMap<usize, TrajectoryResult> = BTreeMap::new();
     for (path, text) in parts.results {
@@ -633,6 +632,7 @@ mod tests {
     use crate::llm::{ChatError, ChatRequest, ChatResponse, Templates, Usage};
     use crate::pipeline::{run, Mode, Settings};
     use crate::reader::read_all;
+    use crate::stages::detect::rules::Lexicon;
     use futures::executor::block_on;
 
     /// IndexedDB as far as this layout uses it: ordered keys, prefix deletions, transactions

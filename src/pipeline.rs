@@ -5,13 +5,14 @@
 //! sample), failed (the endpoint or the configuration did not let the stage run; worth
 //! retrying), or cancelled by the user.
 
+use crate::grounding::{self, GroundingMode};
 use crate::llm::{CallKind, CallRecord, CallSettings, ChatClient, ChatError, StageError};
 use crate::llm::{RunGuard, Sleep};
 use crate::llm::{StructuredMode, Templates, UsageByStage};
 use crate::model::{ExtractedOutcome, FailureAnalysis, Sample, SampleFormat, Trajectory};
 use crate::stages::detect::rules::Lexicon;
 use crate::stages::relabel::{
-    relabel, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
+    relabel_judged, AttemptOutcome, Judges, RelabelDecision, RelabelReport, RelabelSettings,
 };
 use crate::stages::{detect, extract, package};
 use futures::stream::{self, FuturesUnordered, StreamExt};
@@ -52,6 +53,18 @@ pub struct Settings {
     pub structured: StructuredMode,
     /// Trajectories processed at once.
     pub concurrency: usize,
+    /// What an accepted goal naming things the run never saw does (default: flag).
+    pub grounding: GroundingMode,
+    /// The second judge's endpoint (base URL, never a key) when it is not the relabeler's.
+    pub judge_endpoint: Option<String>,
+    /// Second-judge calls at once on `judge_endpoint`.
+    pub judge_concurrency: usize,
+    /// What the judge's endpoint charges per million tokens (0: not priced), for the report.
+    pub judge_price_per_million: f64,
+    /// The similarity at which two hindsight goals are near-duplicates.
+    pub duplicate_threshold: f64,
+    /// The similarity to the original goal at which a hindsight goal is "not a new goal".
+    pub restate_threshold: f64,
 }
 
 impl Default for Settings {
@@ -71,6 +84,12 @@ impl Default for Settings {
             max_tokens: 2048,
             structured: StructuredMode::JsonSchema,
             concurrency: 4,
+            grounding: GroundingMode::Flag,
+            judge_endpoint: None,
+            judge_concurrency: 4,
+            judge_price_per_million: 0.0,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
+            restate_threshold: crate::duplicates::DEFAULT_RESTATE_THRESHOLD,
         }
     }
 }
@@ -104,10 +123,33 @@ impl Settings {
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
         }
+        if self.judge_endpoint.is_some() && self.judge_concurrency == 0 {
+            return Err("the judge's concurrency must be at least 1".into());
+        }
+        if !(self.judge_price_per_million >= 0.0 && self.judge_price_per_million.is_finite()) {
+            return Err(format!(
+                "the judge's price per million tokens must be 0 or more, not {}",
+                self.judge_price_per_million
+            ));
+        }
         if self.model.trim().is_empty() {
             return Err("choose a model: the relabeling stage needs one".into());
         }
         Ok(())
+    }
+
+    /// The second judge's model: `judge_model`, else the relabeler's.
+    pub fn judge_model_name(&self) -> &str {
+        self.judge_model
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or(&self.model)
+    }
+
+    /// Whether the second judge is the relabeling model itself (on the same endpoint or on
+    /// another serving the same model name).
+    pub fn judge_is_same_model(&self) -> bool {
+        self.judge_model_name() == self.model
     }
 
     /// Settings of the LLM-mode detect and extract calls.
@@ -406,9 +448,22 @@ fn stage_error_outcome(stage: Stage, error: &StageError) -> Outcome {
     }
 }
 
-/// Runs the whole pipeline on one trajectory.
+/// Runs the whole pipeline on one trajectory, every call on `client`.
 pub async fn process<C: ChatClient>(
     client: &C,
+    templates: &Templates,
+    settings: &Settings,
+    lexicon: &Lexicon,
+    trajectory: &Trajectory,
+) -> TrajectoryResult {
+    process_judged(client, client, templates, settings, lexicon, trajectory).await
+}
+
+/// Runs the whole pipeline on one trajectory, the second judge's calls on `judge` and every
+/// other call on `client`.
+pub async fn process_judged<C: ChatClient, J: ChatClient>(
+    client: &C,
+    judge: &J,
     templates: &Templates,
     settings: &Settings,
     lexicon: &Lexicon,
@@ -475,18 +530,42 @@ pub async fn process<C: ChatClient>(
     };
 
     // Stage 3.
-    let report = relabel(
+    let report = relabel_judged(
         client,
+        judge,
         templates,
         &settings.relabel_settings(),
         trajectory,
         &extracted,
     )
     .await;
+    let mut report = report;
+    check_grounding(&mut report, trajectory, settings.grounding);
     result.extracted = Some(extracted);
     result.outcome = relabel_outcome(&report);
     result.relabel = Some(report);
     result
+}
+
+/// The grounding check after Algorithm 1's acceptance: recorded with the report, and in
+/// [`GroundingMode::Reject`] an ungrounded goal turns the acceptance into a rejection that
+/// says why (the attempts stay as they were).
+pub fn check_grounding(report: &mut RelabelReport, trajectory: &Trajectory, mode: GroundingMode) {
+    if mode == GroundingMode::Off {
+        return;
+    }
+    let Some(goal) = report.relabel().map(|r| r.hindsight_prompt.clone()) else {
+        return;
+    };
+    let check = grounding::check(&goal, trajectory);
+    if mode == GroundingMode::Reject {
+        if let Some(reason) = check.reason() {
+            report.decision = RelabelDecision::Rejected {
+                reason: format!("accepted goal rejected by the grounding check: {reason}"),
+            };
+        }
+    }
+    report.grounding = Some(check);
 }
 
 fn relabel_outcome(report: &RelabelReport) -> Outcome {
@@ -921,11 +1000,30 @@ pub async fn run_controlled<C, S, L, F>(
     client: &C,
     setup: RunSetup<'_>,
     control: &mut RunControl,
+    load: L,
+    yield_now: &S,
+    on_result: F,
+) where
+    C: ChatClient,
+    S: Sleep,
+    L: FnMut(usize) -> Trajectory,
+    F: FnMut(usize, Verdict, TrajectoryResult) -> bool,
+{
+    run_controlled_judged(client, client, setup, control, load, yield_now, on_result).await
+}
+
+/// [`run_controlled`] with the second judge's calls on `judge`.
+pub async fn run_controlled_judged<C, J, S, L, F>(
+    client: &C,
+    judge: &J,
+    setup: RunSetup<'_>,
+    control: &mut RunControl,
     mut load: L,
     yield_now: &S,
     mut on_result: F,
 ) where
     C: ChatClient,
+    J: ChatClient,
     S: Sleep,
     L: FnMut(usize) -> Trajectory,
     F: FnMut(usize, Verdict, TrajectoryResult) -> bool,
@@ -935,8 +1033,9 @@ pub async fn run_controlled<C, S, L, F>(
         while let Some(item) = control.start_next() {
             let trajectory = load(item);
             running.push(async move {
-                let result = process(
+                let result = process_judged(
                     client,
+                    judge,
                     setup.templates,
                     setup.settings,
                     setup.lexicon,
@@ -1511,6 +1610,52 @@ mod tests {
         assert!(recorded
             .iter()
             .all(|r| r.as_ref().is_some_and(|r| r.outcome.is_accepted())));
+    }
+
+    #[test]
+    fn an_ungrounded_goal_is_flagged_or_rejected_as_set() {
+        const UNGROUNDED: &str = r#"{"hindsight_prompt": "Find the Lenovo ThinkPad for $649", "is_valid_replay": true, "rationale": "r", "confidence": 0.9}"#;
+        let replies = || ScriptedClient::with_replies([Ok(UNGROUNDED), Ok(JUDGE_OK)]);
+        let flagged = run_one(&replies(), &settings(), &good());
+        assert!(flagged.outcome.is_accepted(), "flag is the default");
+        let g = flagged.relabel.as_ref().unwrap().grounding.clone().unwrap();
+        let texts: Vec<&str> = g.ungrounded.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(texts, ["Lenovo ThinkPad", "$649"]);
+
+        let reject = Settings {
+            grounding: GroundingMode::Reject,
+            ..settings()
+        };
+        let rejected = run_one(&replies(), &reject, &good());
+        match &rejected.outcome {
+            Outcome::Rejected { stage, reason } => {
+                assert_eq!(*stage, Stage::Relabeling);
+                assert!(reason.contains("grounding check"), "{reason}");
+                assert!(reason.contains("“Lenovo ThinkPad” (name)"), "{reason}");
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert!(rejected.sample(&good(), SampleFormat::Sft).is_none());
+        assert_eq!(rejected.relabel.as_ref().unwrap().attempts.len(), 1);
+
+        // A grounded goal passes in every mode; off records nothing.
+        let grounded = || ScriptedClient::with_replies([Ok(RELABEL_OK), Ok(JUDGE_OK)]);
+        let r = run_one(&grounded(), &reject, &good());
+        assert!(r.outcome.is_accepted());
+        assert!(r
+            .relabel
+            .as_ref()
+            .unwrap()
+            .grounding
+            .as_ref()
+            .unwrap()
+            .is_grounded());
+        let off = Settings {
+            grounding: GroundingMode::Off,
+            ..settings()
+        };
+        let r = run_one(&replies(), &off, &good());
+        assert!(r.outcome.is_accepted() && r.relabel.unwrap().grounding.is_none());
     }
 
     #[test]

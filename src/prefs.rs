@@ -4,8 +4,11 @@
 //! written by an older version, or only part of it, still loads. There is no API key here: the
 //! key lives in memory, and only in its own storage slot when the user asks for it.
 
-use crate::llm::StructuredMode;
+use crate::grounding::GroundingMode;
+use crate::llm::{StructuredMode, TemplateError, TemplateSources, Templates};
+use crate::model::FailureType;
 use crate::pipeline::{Mode, Settings};
+use crate::stages::detect::rules::{Lexicon, SeverityFormula};
 use serde::{Deserialize, Serialize};
 
 /// The localStorage key of the preferences.
@@ -106,6 +109,25 @@ pub struct Prefs {
     pub detection: Mode,
     pub extraction: Mode,
     pub structured: Structured,
+    /// What the grounding check does with an accepted goal naming things the run never saw.
+    pub grounding: GroundingMode,
+    /// The similarity at which hindsight goals are near-duplicates ([`crate::duplicates`]).
+    pub duplicate_threshold: f64,
+    /// The similarity to the original goal at which a hindsight goal is "not a new goal".
+    pub restate_threshold: f64,
+    /// Edited prompt templates; `None`: the built-in ones. Kept even when they do not render
+    /// (then Run is blocked with the error, see [`Prefs::run_blocker`]).
+    pub templates: Option<TemplateSources>,
+    /// An edited lexicon; `None`: the reference's.
+    pub lexicon: Option<Lexicon>,
+    /// The second judge's endpoint; empty: the relabeler's.
+    pub judge_base_url: String,
+    /// The second judge's model; empty: the relabeler's.
+    pub judge_model: String,
+    /// Second-judge calls at once on its own endpoint.
+    pub judge_concurrency: usize,
+    /// The judge endpoint's price per million tokens (0: not priced).
+    pub judge_price_per_million: f64,
     /// What the endpoint charges per million prompt (input) tokens; 0 for a local endpoint.
     pub price_input: f64,
     /// What the endpoint charges per million completion (output) tokens.
@@ -132,6 +154,15 @@ impl Default for Prefs {
             detection: s.detection,
             extraction: s.extraction,
             structured: Structured::Auto,
+            grounding: s.grounding,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
+            restate_threshold: crate::duplicates::DEFAULT_RESTATE_THRESHOLD,
+            templates: None,
+            lexicon: None,
+            judge_base_url: String::new(),
+            judge_model: String::new(),
+            judge_concurrency: s.judge_concurrency,
+            judge_price_per_million: 0.0,
             price_input: 0.0,
             price_output: 0.0,
             confirm_above: crate::estimate::CONFIRM_ABOVE,
@@ -162,8 +193,65 @@ impl Prefs {
             max_tokens: self.max_tokens,
             structured: self.structured.mode(),
             concurrency: self.concurrency,
+            grounding: self.grounding,
+            judge_model: Some(self.judge_model.trim().to_owned()).filter(|m| !m.is_empty()),
+            judge_endpoint: self.judge_endpoint().map(|u| endpoint_for_report(&u)),
+            judge_concurrency: self.judge_concurrency,
+            judge_price_per_million: self.judge_price_per_million,
+            duplicate_threshold: self.duplicate_threshold,
+            restate_threshold: self.restate_threshold,
             ..Settings::default()
         }
+    }
+
+    /// The second judge's own endpoint, when it has one other than the relabeler's.
+    pub fn judge_endpoint(&self) -> Option<String> {
+        let url = self.judge_base_url.trim();
+        let normalize = crate::llm::diagnose::normalize_base_url;
+        (!url.is_empty() && normalize(url) != normalize(&self.base_url)).then(|| url.to_owned())
+    }
+
+    /// What the page says of the second judge: on which endpoint, which model, and whether it
+    /// is the relabeling model itself.
+    pub fn judge_note(&self) -> String {
+        let settings = self.to_pipeline_settings();
+        let model = settings.judge_model_name();
+        let model = if model.is_empty() {
+            "the relabeling model"
+        } else {
+            model
+        };
+        let place = match self.judge_endpoint() {
+            Some(url) => format!("on {}", endpoint_for_report(&url)),
+            None => "on the relabeling endpoint".to_owned(),
+        };
+        if settings.judge_is_same_model() {
+            format!(
+                "The second judge is the relabeling model itself ({model}, {place}) at temperature 0: it is not an independent judge. Name another model to make it one."
+            )
+        } else {
+            format!("The second judge is {model}, {place}, at temperature 0.")
+        }
+    }
+
+    /// The templates a run uses (the edited ones, else the built-in), or the first error.
+    pub fn templates(&self) -> Result<Templates, TemplateError> {
+        match &self.templates {
+            Some(sources) => Templates::new(sources.clone()),
+            None => Ok(Templates::defaults()),
+        }
+    }
+
+    /// The template sources, edited or built-in.
+    pub fn template_sources(&self) -> TemplateSources {
+        self.templates
+            .clone()
+            .unwrap_or_else(TemplateSources::defaults)
+    }
+
+    /// The lexicon rule-based detection uses (the edited one, else the reference's).
+    pub fn lexicon(&self) -> Lexicon {
+        self.lexicon.clone().unwrap_or_default()
     }
 
     /// The prices entered, for estimates and costs.
@@ -183,6 +271,12 @@ impl Prefs {
     pub fn run_blocker(&self) -> Option<String> {
         if self.timeout_secs == 0 {
             return Some("the request timeout must be at least 1 second".into());
+        }
+        if let Err(e) = self.templates() {
+            return Some(format!(
+                "the prompt template {} does not render",
+                crate::custom::error_text(&e)
+            ));
         }
         self.to_pipeline_settings().validate().err()
     }
@@ -204,6 +298,21 @@ pub struct Draft {
     pub detection: String,
     pub extraction: String,
     pub structured: String,
+    pub grounding: String,
+    pub duplicate_threshold: String,
+    pub restate_threshold: String,
+    /// The templates as edited (checked when a run starts, not here: a template being typed
+    /// is kept as it is).
+    pub templates: TemplateSources,
+    /// Each failure type's keywords, one per line, in priority order.
+    pub keywords: Vec<(FailureType, String)>,
+    pub severity_base: String,
+    pub severity_per_hit: String,
+    pub severity_cap: String,
+    pub judge_base_url: String,
+    pub judge_model: String,
+    pub judge_concurrency: String,
+    pub judge_price_per_million: String,
     pub price_input: String,
     pub price_output: String,
     pub confirm_above: String,
@@ -211,6 +320,7 @@ pub struct Draft {
 
 impl From<&Prefs> for Draft {
     fn from(p: &Prefs) -> Self {
+        let lexicon = p.lexicon();
         Draft {
             base_url: p.base_url.clone(),
             model: p.model.clone(),
@@ -224,6 +334,18 @@ impl From<&Prefs> for Draft {
             detection: mode_str(p.detection).into(),
             extraction: mode_str(p.extraction).into(),
             structured: p.structured.as_str().into(),
+            grounding: p.grounding.as_str().into(),
+            duplicate_threshold: p.duplicate_threshold.to_string(),
+            restate_threshold: p.restate_threshold.to_string(),
+            templates: p.template_sources(),
+            keywords: crate::custom::keyword_lists(&lexicon),
+            severity_base: lexicon.severity.base.to_string(),
+            severity_per_hit: lexicon.severity.per_hit.to_string(),
+            severity_cap: lexicon.severity.cap.to_string(),
+            judge_base_url: p.judge_base_url.clone(),
+            judge_model: p.judge_model.clone(),
+            judge_concurrency: p.judge_concurrency.to_string(),
+            judge_price_per_million: p.judge_price_per_million.to_string(),
             price_input: p.price_input.to_string(),
             price_output: p.price_output.to_string(),
             confirm_above: p.confirm_above.to_string(),
@@ -301,6 +423,40 @@ impl Draft {
             errors.push("structured output: choose one of the listed modes".into());
             Structured::Auto
         });
+        let grounding = GroundingMode::parse(&self.grounding).unwrap_or_else(|| {
+            errors.push("grounding check: choose reject, flag or off".into());
+            GroundingMode::Flag
+        });
+        let duplicate_threshold = unit(
+            "near-duplicate similarity",
+            &self.duplicate_threshold,
+            &mut errors,
+        );
+        let restate_threshold = unit(
+            "\"not a new goal\" similarity",
+            &self.restate_threshold,
+            &mut errors,
+        );
+        let severity = SeverityFormula {
+            base: unit("severity base", &self.severity_base, &mut errors),
+            per_hit: unit("severity per hit", &self.severity_per_hit, &mut errors),
+            cap: unit("severity cap", &self.severity_cap, &mut errors),
+        };
+        let lexicon = crate::custom::lexicon_from_lists(&self.keywords, severity);
+        let judge_concurrency = count(
+            "judge concurrency",
+            &self.judge_concurrency,
+            1,
+            64,
+            &mut errors,
+        ) as usize;
+        let judge_price_per_million = match self.judge_price_per_million.trim().parse::<f64>() {
+            Ok(v) if v >= 0.0 && v.is_finite() => v,
+            _ => {
+                errors.push("judge price per million tokens: enter 0 or more".into());
+                0.0
+            }
+        };
         let price_input = price("input price", &self.price_input, &mut errors);
         let price_output = price("output price", &self.price_output, &mut errors);
         let confirm_above = count(
@@ -326,6 +482,16 @@ impl Draft {
             detection,
             extraction,
             structured,
+            grounding,
+            duplicate_threshold,
+            restate_threshold,
+            templates: (self.templates != TemplateSources::defaults())
+                .then(|| self.templates.clone()),
+            lexicon: (lexicon != Lexicon::default()).then_some(lexicon),
+            judge_base_url: self.judge_base_url.trim().to_owned(),
+            judge_model: self.judge_model.trim().to_owned(),
+            judge_concurrency,
+            judge_price_per_million,
             price_input,
             price_output,
             confirm_above,
@@ -358,6 +524,114 @@ mod tests {
         assert_eq!((p.temperature, p.max_tokens, p.concurrency), (0.3, 2048, 4));
         assert_eq!((p.detection, p.extraction), (Mode::Rules, Mode::Llm));
         assert_eq!(p.structured, Structured::Auto);
+        assert_eq!(p.grounding, GroundingMode::Flag);
+    }
+
+    #[test]
+    fn edited_templates_and_lexicon_are_kept_and_checked() {
+        let p = Prefs {
+            model: "m".into(),
+            ..Prefs::default()
+        };
+        let mut d = Draft::from(&p);
+        assert_eq!(d.parse().unwrap(), p, "unedited: nothing stored");
+        *d.templates.file_mut("judge_user.j2").unwrap() =
+            "Goal: {{ hindsight_prompt }}\n{% for s in steps %}\n{{ s.nope }}\n{% endfor %}".into();
+        d.keywords[1].1.push_str("\ngave up");
+        d.severity_per_hit = "0.2".into();
+        let edited = d.parse().expect("a broken template is kept, not refused");
+        let blocker = edited.run_blocker().unwrap();
+        assert!(
+            blocker.starts_with("the prompt template judge_user.j2, line 3: "),
+            "{blocker}"
+        );
+        let lexicon = edited.lexicon();
+        assert!(lexicon.entries[1].keywords.contains(&"gave up".to_string()));
+        assert_eq!(lexicon.severity.per_hit, 0.2);
+        // Saved and read back: the same preferences, and the form shows them again.
+        let back = Prefs::from_json(&edited.to_json());
+        assert_eq!(back, edited);
+        assert_eq!(Draft::from(&back), d);
+        // Reset to defaults: nothing stored again.
+        let reset = Draft::from(&Prefs {
+            templates: None,
+            lexicon: None,
+            ..back
+        });
+        assert_eq!(reset.parse().unwrap(), p);
+        d.severity_cap = "2".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("severity cap"));
+    }
+
+    #[test]
+    fn a_judge_on_another_endpoint() {
+        let p = Prefs {
+            model: "relabeler".into(),
+            ..Prefs::default()
+        };
+        assert!(
+            p.judge_note()
+                .contains("relabeling model itself (relabeler"),
+            "{}",
+            p.judge_note()
+        );
+        let same_url = Prefs {
+            judge_base_url: "http://localhost:11434/v1/".into(),
+            ..p.clone()
+        };
+        assert_eq!(
+            same_url.judge_endpoint(),
+            None,
+            "the same endpoint written otherwise"
+        );
+        let other = Prefs {
+            judge_base_url: "http://judge:9/v1".into(),
+            judge_model: " judge-model ".into(),
+            judge_concurrency: 2,
+            judge_price_per_million: 0.6,
+            ..p.clone()
+        };
+        let s = other.to_pipeline_settings();
+        assert_eq!(s.judge_endpoint.as_deref(), Some("http://judge:9/v1"));
+        assert_eq!(
+            (s.judge_model_name(), s.judge_is_same_model()),
+            ("judge-model", false)
+        );
+        assert_eq!((s.judge_concurrency, s.judge_price_per_million), (2, 0.6));
+        assert_eq!(
+            other.judge_note(),
+            "The second judge is judge-model, on http://judge:9/v1, at temperature 0."
+        );
+        // The same model name on another endpoint is still the same model.
+        let twin = Prefs {
+            judge_model: "relabeler".into(),
+            ..other.clone()
+        };
+        assert!(twin.judge_note().contains("not an independent judge"));
+        assert_eq!(
+            Draft::from(&other).parse().unwrap(),
+            Prefs {
+                judge_model: "judge-model".into(),
+                ..other
+            }
+        );
+        let mut d = Draft::from(&p);
+        d.judge_price_per_million = "-1".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("judge price"));
+    }
+
+    #[test]
+    fn grounding_mode_is_a_setting() {
+        let mut d = Draft::from(&Prefs::default());
+        d.grounding = "reject".into();
+        let p = d.parse().unwrap();
+        assert_eq!(p.to_pipeline_settings().grounding, GroundingMode::Reject);
+        assert_eq!(
+            Prefs::from_json(&p.to_json()).grounding,
+            GroundingMode::Reject
+        );
+        d.grounding = "sometimes".into();
+        assert!(d.parse().unwrap_err()[0].starts_with("grounding check"));
     }
 
     #[test]

@@ -743,22 +743,34 @@ impl Jsonl {
 
     fn feed(&mut self, mut input: &[u8], sink: &mut Sink, out: &mut Vec<ReadEvent>) {
         while let Some(nl) = input.iter().position(|&b| b == b'\n') {
-            self.buf.extend_from_slice(&input[..nl]);
-            self.end_line(sink, out);
+            if self.buf.is_empty() {
+                // A whole line in this chunk is read where it lies.
+                self.line_ends(&input[..nl], sink, out);
+            } else {
+                self.buf.extend_from_slice(&input[..nl]);
+                self.end_line(sink, out);
+            }
             input = &input[nl + 1..];
         }
         self.buf.extend_from_slice(input);
     }
 
+    /// Ends the line held in `buf`.
     fn end_line(&mut self, sink: &mut Sink, out: &mut Vec<ReadEvent>) {
-        let line = self.buf.strip_suffix(b"\r").unwrap_or(&self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
+        self.line_ends(&buf, sink, out);
+        buf.clear();
+        self.buf = buf;
+    }
+
+    fn line_ends(&mut self, line: &[u8], sink: &mut Sink, out: &mut Vec<ReadEvent>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         if is_blank(line) {
             sink.blank_lines += 1;
         } else {
             sink.record(line, self.line, 1, self.index, out);
             self.index += 1;
         }
-        self.buf.clear();
         self.line += 1;
     }
 
@@ -1187,9 +1199,9 @@ impl Sink {
                 None => SourceFormat::Native,
             },
         };
-        match import::import(format, &value) {
+        match import::import_owned(format, value) {
             Ok(trajectory) => self.accept(trajectory, raw, line, index, out),
-            Err(Invalid { field, reason }) => {
+            Err((Invalid { field, reason }, value)) => {
                 let reason = self.explain(format, &value, reason);
                 let id = match &value {
                     Json::Object(o) => o

@@ -248,6 +248,22 @@ impl Session {
         *self = Session::new(lexicon, delta);
     }
 
+    /// The lexicon the rule views use.
+    pub fn lexicon(&self) -> &Lexicon {
+        &self.lexicon
+    }
+
+    /// Changes the lexicon and recomputes every rule view (results of runs stay as they are).
+    pub fn set_lexicon(&mut self, lexicon: Lexicon) {
+        if lexicon == self.lexicon {
+            return;
+        }
+        self.lexicon = lexicon;
+        for e in &mut self.entries {
+            e.rules = rule_view(&e.trajectory, &self.lexicon, self.delta);
+        }
+    }
+
     /// Changes δ and recomputes the rule views' gate verdicts.
     pub fn set_delta(&mut self, delta: f64) {
         if delta == self.delta {
@@ -592,6 +608,20 @@ mod tests {
         // "a" has weight 0.4: below the new δ.
         assert_eq!(s.row(0).unwrap().status, Status::WillSkip);
         assert!(s.row(0).unwrap().reason.contains("below δ = 0.45"));
+    }
+
+    #[test]
+    fn an_edited_lexicon_redoes_the_rule_views() {
+        let mut s = session();
+        assert_eq!(s.row(0).unwrap().severity, 0.4);
+        let mut lexicon = Lexicon::default();
+        lexicon.severity.per_hit = 0.3;
+        lexicon.entries[3].keywords.push("budget".into());
+        s.set_lexicon(lexicon.clone());
+        assert_eq!(s.lexicon(), &lexicon);
+        // "exceeds" and "budget": two hits at 0.3 each over the 0.3 base.
+        assert!((s.row(0).unwrap().severity - 0.9).abs() < 1e-12);
+        assert_eq!(s.entries[0].rules.hits[3].keywords, ["exceeds", "budget"]);
     }
 
     #[test]

@@ -137,6 +137,8 @@ fn provenance(t: &Trajectory) -> Provenance {
         relabel_confidence: Some(0.9),
         judge_confidence: Some(0.8),
         judges: Some("relabeler + judge".into()),
+        relabel_model: Some("qwen2.5:7b".into()),
+        judge_model: Some("llama3.1:8b".into()),
     }
 }
 
@@ -153,8 +155,8 @@ fn line(target: Target, t: &Trajectory, goal: &str, options: &ExportOptions) -> 
     }
 }
 
-const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
-const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
+const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b"}"#;
+const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge", "relabel_model": "qwen2.5:7b", "judge_model": "llama3.1:8b"}"#;
 
 /// The provenance of a TRL row: `base` with the fields whose integers were written as
 /// strings.
@@ -547,6 +549,7 @@ fn every_row_passes_its_validator() {
                     thoughts,
                     provenance,
                     include_successes: false,
+                    ..ExportOptions::default()
                 };
                 for target in Target::TOOLS {
                     let text = line(target, &t, "Report what the catalogue lists", &options);
@@ -981,6 +984,7 @@ fn accepted(t: &Trajectory, goal: &str) -> TrajectoryResult {
             attempts: Vec::new(),
             theta: 0.5,
             fallback_floor: 0.4,
+            grounding: None,
         }),
         stage_calls: Vec::new(),
         outcome: Outcome::Accepted {
@@ -1164,7 +1168,8 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
     let ctx = RunContext {
         endpoint: "http://localhost:11434/v1",
         settings: &settings,
-        templates: &templates,
+        templates: templates.sources(),
+        lexicon: &agenther::stages::detect::rules::Lexicon::default(),
         created_at: "2026-11-22T10:15:00Z",
         elapsed_ms: None,
     };
@@ -1178,6 +1183,16 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
     assert_eq!(m["settings"]["theta"], 0.5);
     assert_eq!(m["templates"]["version"], templates.version());
     assert_eq!(m["templates"]["fingerprint"], templates.fingerprint());
+    assert_eq!(m["templates"]["default"], true);
+    assert_eq!(
+        m["templates"]["files"]["relabel_user.j2"],
+        templates.sources().relabel.user.as_str()
+    );
+    assert_eq!(m["lexicon"]["content"]["severity"]["base"], 0.3);
+    assert_eq!(m["lexicon"]["fingerprint"].as_str().unwrap().len(), 64);
+    assert_eq!(m["models"]["relabel"], "qwen2.5:7b");
+    assert_eq!(m["models"]["judge"], "llama3.1:8b");
+    assert_eq!(m["models"]["judge_same_model"], false);
     assert_eq!(m["export_options"]["thoughts"], true);
     assert_eq!(
         m["formats"],
@@ -1235,7 +1250,10 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
         match v {
             Value::Object(o) => o
                 .iter()
-                .all(|(k, v)| !k.to_lowercase().contains("key") && no_key_fields(v)),
+                // The lexicon's keyword lists are the one field named so.
+                .all(|(k, v)| {
+                    (k == "keywords" || !k.to_lowercase().contains("key")) && no_key_fields(v)
+                }),
             Value::Array(a) => a.iter().all(no_key_fields),
             _ => true,
         }

@@ -710,3 +710,36 @@ fn the_report_serializes_for_the_run_log() {
     assert_eq!(v["attempts"][0]["judge"]["verdict"]["verdict"], "accepted");
     assert_eq!(v["attempts"][0]["call"]["request"]["temperature"], 0.3);
 }
+
+#[test]
+fn a_judge_on_another_client_gets_only_the_judge_calls() {
+    let relabeler =
+        ScriptedClient::with_replies([Ok(relabel_reply(true, 0.9)), Ok(relabel_reply(true, 0.8))]);
+    let judge =
+        ScriptedClient::with_replies([Ok(judge_reply(false, 0.9)), Ok(judge_reply(true, 0.7))]);
+    let mut s = settings();
+    s.judge_model = Some("judge-model".into());
+    let report = block_on(agenther::stages::relabel::relabel_judged(
+        &relabeler,
+        &judge,
+        &Templates::defaults(),
+        &s,
+        &trajectory(),
+        &outcome(),
+    ));
+    assert!(report.is_accepted());
+    assert_eq!(relabeler.requests().len(), 2, "two relabel attempts");
+    assert_eq!(judge.requests().len(), 2, "one judge call per candidate");
+    assert!(relabeler
+        .requests()
+        .iter()
+        .all(|r| r.model == "relabel-model" && r.temperature > 0.0));
+    assert!(judge
+        .requests()
+        .iter()
+        .all(|r| r.model == "judge-model" && r.temperature == 0.0));
+    assert!(judge
+        .requests()
+        .iter()
+        .all(|r| !request_text(r).contains(ORIGINAL)));
+}

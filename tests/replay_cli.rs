@@ -182,3 +182,191 @@ fn unknown_export_format_is_a_usage_error() {
         assert!(usage.contains(id), "{id} missing from the usage");
     }
 }
+
+#[test]
+fn any_number_of_threads_writes_the_same_lines_in_order() {
+    // The corpus, then the bad file (rejections between records), then the corpus again: more
+    // records than one batch, with gaps.
+    let mut input = std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap();
+    input.extend(std::fs::read(format!("{FIXTURES}/bad.jsonl")).unwrap());
+    input.extend(std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap());
+    let path = std::env::temp_dir().join(format!("agenther-jobs-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &input).unwrap();
+    let path = path.to_str().unwrap();
+    let one = replay(&[path, "--jobs", "1"]);
+    assert!(one.status.success());
+    let expected = std::fs::read(format!("{FIXTURES}/expected.jsonl")).unwrap();
+    assert!(one.stdout.starts_with(&expected) && one.stdout.ends_with(&expected));
+    for jobs in ["2", "5"] {
+        let many = replay(&[path, "--jobs", jobs]);
+        assert!(many.status.success());
+        assert!(many.stdout == one.stdout, "--jobs {jobs} wrote other lines");
+        let summary = |stderr: &[u8]| {
+            let text = String::from_utf8_lossy(stderr).into_owned();
+            // The same rejections in the same order; only the timing differs.
+            text.lines()
+                .map(|l| l.split(" in ").next().unwrap_or(l).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(summary(&many.stderr), summary(&one.stderr));
+    }
+    std::fs::remove_file(path).ok();
+    let refused = replay(&[path, "--jobs", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--jobs needs a whole number"));
+}
+
+/// A fresh directory under the system's temporary directory.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("agenther-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_default_lexicon_and_templates_given_as_files_change_nothing() {
+    let dir = scratch("same-method");
+    let lexicon = dir.join("lexicon.json");
+    std::fs::write(
+        &lexicon,
+        agenther::custom::lexicon_json(&agenther::stages::detect::rules::Lexicon::default()),
+    )
+    .unwrap();
+    let templates = dir.join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    for (name, text) in agenther::llm::TemplateSources::defaults().files() {
+        std::fs::write(templates.join(name), text).unwrap();
+    }
+    let input = format!("{FIXTURES}/corpus.jsonl");
+    let run = replay(&[
+        &input,
+        "--lexicon",
+        lexicon.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let expected = std::fs::read(format!("{FIXTURES}/expected.jsonl")).unwrap();
+    assert!(
+        run.stdout == expected,
+        "the same lines as without the files"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let defaults = agenther::llm::Templates::defaults();
+    assert!(
+        stderr.contains(&format!(
+            "templates custom sha256:{}",
+            defaults.fingerprint()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_edited_lexicon_changes_detection_and_weights() {
+    let dir = scratch("lexicon");
+    let file = dir.join("lexicon.json");
+    std::fs::write(
+        &file,
+        r#"{"entries": [{"failure_type": "off_topic", "keywords": ["laptop"]}],
+            "severity": {"base": 0.5, "per_hit": 0.25, "cap": 0.9}}"#,
+    )
+    .unwrap();
+    let input = dir.join("runs.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"trajectory_id":"t","original_prompt":"Find a laptop","steps":[{"thought":"","action_name":"search","action_input":{},"observation":"Found a laptop for $899 with 16 GB RAM"}],"failure_reason":"exceeds the budget"}"#,
+    )
+    .unwrap();
+    let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(line["analysis"]["failure_type"], "off_topic");
+    assert_eq!(line["analysis"]["severity"], 0.75);
+    assert_eq!(line["sft"]["weight"], 0.75);
+
+    // A bad lexicon stops the command with where and what.
+    std::fs::write(
+        &file,
+        r#"{"entries": [{"failure_type": "sad", "keywords": []}]}"#,
+    )
+    .unwrap();
+    let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("line 1 column") && stderr.contains("sad"),
+        "{stderr}"
+    );
+    std::fs::write(
+        &file,
+        r#"{"entries": [], "severity": {"base": 2, "per_hit": 0.1, "cap": 1}}"#,
+    )
+    .unwrap();
+    let run = replay(&[input.to_str().unwrap(), "--lexicon", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("severity.base must be between 0 and 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn edited_templates_change_the_prompts_and_errors_name_their_line() {
+    let dir = scratch("templates");
+    std::fs::write(
+        dir.join("relabel_user.j2"),
+        "Say what was done, in French.\n{% for a in actual_achievements %}\n- {{ a }}\n{% endfor %}\n",
+    )
+    .unwrap();
+    let input = format!("{FIXTURES}/corpus.jsonl");
+    let run = replay(&[
+        &input,
+        "--templates",
+        dir.to_str().unwrap(),
+        "--export",
+        "prompts",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().next().unwrap()).unwrap();
+    let relabel = first["relabel"].as_array().unwrap();
+    let user = relabel.last().unwrap()["content"].as_str().unwrap();
+    assert!(user.starts_with("Say what was done, in French."), "{user}");
+    assert!(first["judge"][0]["content"].as_str().is_some());
+
+    std::fs::write(
+        dir.join("judge_user.j2"),
+        "Goal: {{ hindsight_prompt }}\n\n{{ no_such_field }}\n",
+    )
+    .unwrap();
+    let run = replay(&[&input, "--templates", dir.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("judge_user.j2, line 3: undefined value"),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.join("judge_usr.j2"), "x").unwrap();
+    let run = replay(&[&input, "--templates", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("judge_usr.j2: not a template of this app"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let run = replay(&[&input, "--templates"]);
+    assert_eq!(run.status.code(), Some(2));
+}

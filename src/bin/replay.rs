@@ -7,17 +7,26 @@
 //! `--export FORMAT`, one row per failed trajectory in a training tool's layout, each row
 //! checked against that layout's rules.
 
+use agenther::custom;
 use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, Target};
 use agenther::import::SourceFormat;
+use agenther::llm::{TemplateSources, Templates};
+use agenther::model::Trajectory;
 use agenther::reader::{self, ReadEvent, Record};
 use agenther::stages::detect;
-use agenther::stages::package::replay::{fixed_relabel, replay_line_text, CONFIDENCE};
+use agenther::stages::detect::rules::Lexicon;
+use agenther::stages::package::replay::{fixed_relabel, Replayer, CONFIDENCE};
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Instant;
 
 const USAGE: &str = "\
-Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT]
+Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT] [--jobs N]
+              [--templates DIR] [--lexicon FILE]
 
 Reads INPUT (a JSON array of trajectories, JSONL, or a ReAct text log), runs rule-based failure
 detection and outcome extraction, packages the sft, dpo and sharegpt samples with a fixed
@@ -39,8 +48,19 @@ Options:
                       trl-sft         TRL conversational SFT (messages, tools)
                       trl-preference  TRL preference pairs (chosen, rejected)
                       openai          OpenAI chat fine-tuning (messages, tools)
+                      prompts         the messages each prompt template renders for the
+                                      trajectory (detect, extract, relabel, and judge
+                                      with the fixed hindsight prompt)
                     Each row is checked against the format's rules; a row that breaks one
                     is left out and reported on standard error.
+  --jobs N          replay lines written by N threads while the input is read (default: one
+                    per core; 1 does everything in one thread); the lines keep their order
+  --templates DIR   prompt templates: each file DIR/NAME.j2 (detect_system.j2, detect_user.j2,
+                    extract_..., relabel_..., judge_...) replaces that built-in template; a
+                    template that does not render stops the command with its file and line
+  --lexicon FILE    the rule-based lexicon, a JSON file: {\"entries\": [{\"failure_type\",
+                    \"keywords\"}, ...], \"severity\": {\"base\", \"per_hit\", \"cap\"}}
+                    (see the README); detection and the sample weight use it
   -h, --help        print this help
 
 Exit status: 0 when INPUT was read (even with rejected records), 2 on a usage error or when
@@ -52,18 +72,88 @@ struct Args {
     /// `None`: detect the format.
     format: Option<SourceFormat>,
     /// `None`: the native replay lines.
-    export: Option<Target>,
+    export: Option<Export>,
+    /// `None`: one per core.
+    jobs: Option<usize>,
+    /// A directory of `.j2` templates.
+    templates: Option<String>,
+    /// A lexicon file.
+    lexicon: Option<String>,
 }
 
-/// The `--export` formats: `native`, or a training tool's layout.
-fn parse_export(id: &str) -> Result<Option<Target>, String> {
+/// What `--export` writes besides the native lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Export {
+    Layout(Target),
+    Prompts,
+}
+
+/// The templates and lexicon a run of the command uses.
+struct Method {
+    templates: Templates,
+    lexicon: Lexicon,
+}
+
+/// Reads the `.j2` files of `dir` (other files are ignored).
+fn read_templates(dir: &str) -> Result<TemplateSources, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("cannot read {dir}: {e}"))?.path();
+        if path.extension().is_some_and(|x| x == "j2") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            files.push((name, text));
+        }
+    }
+    files.sort();
+    custom::templates_from_files(files).map_err(|e| format!("{dir}: {e}"))
+}
+
+fn load_method(args: &Args) -> Result<Method, String> {
+    let lexicon = match &args.lexicon {
+        None => Lexicon::reference(),
+        Some(file) => {
+            let text =
+                std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+            custom::parse_lexicon(&text).map_err(|e| format!("{file}: {e}"))?
+        }
+    };
+    let templates = match &args.templates {
+        None => Templates::defaults(),
+        Some(dir) => Templates::new(read_templates(dir)?)
+            .map_err(|e| format!("{dir}: {}", custom::error_text(&e)))?,
+    };
+    Ok(Method { templates, lexicon })
+}
+
+/// The `--export` formats: `native`, `prompts`, or a training tool's layout.
+fn parse_export(id: &str) -> Result<Option<Export>, String> {
     match id {
         "native" => Ok(None),
+        "prompts" => Ok(Some(Export::Prompts)),
         _ => Target::TOOLS
             .into_iter()
             .find(|t| t.id() == id)
-            .map(Some)
+            .map(|t| Some(Export::Layout(t)))
             .ok_or_else(|| format!("unknown export format {id:?}")),
+    }
+}
+
+/// The number of `--jobs`: a whole number of at least 1.
+fn parse_jobs(n: Option<&str>) -> Result<usize, String> {
+    match n {
+        None => Err("--jobs needs a number".to_owned()),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!(
+                "--jobs needs a whole number of at least 1, not {n:?}"
+            )),
+        },
     }
 }
 
@@ -76,7 +166,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     let mut input = None;
     let mut out = None;
     let mut format = None;
-    let mut export: Option<Option<Target>> = None;
+    let mut export: Option<Option<Export>> = None;
+    let mut jobs = None;
+    let mut templates = None;
+    let mut lexicon = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -105,6 +198,18 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 }
                 export = Some(parse_export(&s["--export=".len()..])?);
             }
+            "--jobs" => jobs = Some(parse_jobs(args.next().as_deref())?),
+            s if s.starts_with("--jobs=") => jobs = Some(parse_jobs(Some(&s["--jobs=".len()..]))?),
+            "--templates" => match args.next() {
+                Some(dir) if templates.is_none() => templates = Some(dir),
+                Some(_) => return Err("--templates given twice".to_owned()),
+                None => return Err("--templates needs a directory".to_owned()),
+            },
+            "--lexicon" => match args.next() {
+                Some(file) if lexicon.is_none() => lexicon = Some(file),
+                Some(_) => return Err("--lexicon given twice".to_owned()),
+                None => return Err("--lexicon needs a file".to_owned()),
+            },
             s if s.starts_with('-') && s != "-" => {
                 return Err(format!("unknown option {s}"));
             }
@@ -125,6 +230,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             out,
             format,
             export: export.flatten(),
+            jobs,
+            templates,
+            lexicon,
         })),
         None => Err("missing INPUT".to_owned()),
     }
@@ -142,6 +250,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let method = match load_method(&args) {
+        Ok(m) => m,
+        Err(message) => {
+            eprintln!("replay: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let started = Instant::now();
     let mut input = match std::fs::File::open(&args.input) {
         Ok(file) => file,
@@ -150,7 +265,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut sink: Box<dyn Write> = match &args.out {
+    let sink: Box<dyn Write + Send> = match &args.out {
         Some(path) => match std::fs::File::create(path) {
             Ok(file) => Box::new(BufWriter::new(file)),
             Err(e) => {
@@ -158,15 +273,27 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(BufWriter::new(io::stdout())),
     };
 
     // The input is streamed through the chunked reader: memory holds one chunk and the
     // records of that chunk, whatever the file's size.
     let mut reader = reader::Reader::with_format(args.input.clone(), args.format);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut out = if args.export.is_none() && jobs > 1 {
+        Output::Parallel(Pool::start(jobs, sink, &method.lexicon))
+    } else {
+        Output::Inline {
+            sink,
+            export: args.export,
+            replayer: Replayer::with_lexicon(&method.lexicon),
+            counts: Counts::default(),
+        }
+    };
     let mut events = Vec::new();
     let mut chunk = vec![0u8; CHUNK_BYTES];
-    let mut counts = Counts::default();
     loop {
         let n = match input.read(&mut chunk) {
             Ok(0) => break,
@@ -178,24 +305,34 @@ fn main() -> ExitCode {
             }
         };
         reader.push(&chunk[..n], &mut events);
-        if let Err(e) = drain(&mut events, args.export, &mut sink, &mut counts) {
+        if let Err(e) = out.take(&mut events, &method) {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
     }
     let summary = reader.finish(&mut events);
-    if let Err(e) =
-        drain(&mut events, args.export, &mut sink, &mut counts).and_then(|_| sink.flush())
-    {
-        eprintln!("replay: write failed: {e}");
-        return ExitCode::from(1);
-    }
-    drop(sink);
+    let counts = match out.take(&mut events, &method).and_then(|_| out.finish()) {
+        Ok(counts) => counts,
+        Err(e) => {
+            eprintln!("replay: write failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let elapsed = started.elapsed();
     let left_out = match args.export {
-        Some(target) => format!(", {} {} rows left out", counts.left_out, target.id()),
-        None => String::new(),
+        Some(Export::Layout(target)) => {
+            format!(", {} {} rows left out", counts.left_out, target.id())
+        }
+        _ => String::new(),
     };
+    if args.templates.is_some() || args.lexicon.is_some() {
+        eprintln!(
+            "replay: templates {} sha256:{}, lexicon sha256:{}",
+            method.templates.version(),
+            method.templates.fingerprint(),
+            custom::lexicon_fingerprint(&method.lexicon)
+        );
+    }
     eprintln!(
         "replay: {}: read as {} ({}, {}): {} failures, {} successes, {} rejected",
         summary.file,
@@ -232,30 +369,82 @@ struct Counts {
     left_out: usize,
 }
 
+/// Where the records go.
+enum Output {
+    /// Everything on this thread, in order.
+    Inline {
+        sink: Box<dyn Write>,
+        export: Option<Export>,
+        replayer: Replayer,
+        counts: Counts,
+    },
+    /// Replay lines written by worker threads.
+    Parallel(Pool),
+}
+
+impl Output {
+    /// Hands on the records in `events` and reports each rejection on stderr.
+    fn take(&mut self, events: &mut Vec<ReadEvent>, method: &Method) -> io::Result<()> {
+        match self {
+            Output::Inline {
+                sink,
+                export,
+                replayer,
+                counts,
+            } => drain(events, *export, method, replayer, sink, counts),
+            Output::Parallel(pool) => pool.take(events),
+        }
+    }
+
+    /// Waits for every line to be written and flushed.
+    fn finish(self) -> io::Result<Counts> {
+        match self {
+            Output::Inline {
+                mut sink, counts, ..
+            } => sink.flush().map(|_| counts),
+            Output::Parallel(pool) => pool.finish(),
+        }
+    }
+}
+
 /// Writes the line of each failed record in `events` to `sink` (the replay line, or the row in
 /// `export`'s layout; successes are left out) and each rejection, and each rule a row broke,
 /// to stderr.
 fn drain(
     events: &mut Vec<ReadEvent>,
-    export: Option<Target>,
+    export: Option<Export>,
+    method: &Method,
+    replayer: &mut Replayer,
     sink: &mut dyn Write,
     counts: &mut Counts,
 ) -> io::Result<()> {
+    let mut line = String::new();
     for event in events.drain(..) {
         match event {
             ReadEvent::Record(record) if record.trajectory.succeeded() => {}
             ReadEvent::Record(record) => {
-                let line = match export {
-                    None => Some(replay_line_text(&record.trajectory)),
-                    Some(target) => export_line(target, &record, counts.written + 1),
-                };
-                match line {
-                    Some(line) => {
-                        writeln!(sink, "{line}")?;
-                        counts.written += 1;
+                line.clear();
+                match export {
+                    None => replayer.write_line(&record.trajectory, &mut line),
+                    Some(Export::Prompts) => {
+                        line.push_str(&prompts_line(&record.trajectory, method))
                     }
-                    None => counts.left_out += 1,
+                    Some(Export::Layout(target)) => match export_line(
+                        target,
+                        &record,
+                        counts.written + 1,
+                        &method.lexicon,
+                    ) {
+                        Some(text) => line.push_str(&text),
+                        None => {
+                            counts.left_out += 1;
+                            continue;
+                        }
+                    },
                 }
+                line.push('\n');
+                sink.write_all(line.as_bytes())?;
+                counts.written += 1;
             }
             ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
         }
@@ -263,9 +452,165 @@ fn drain(
     Ok(())
 }
 
+/// Records handed to a worker at a time.
+const BATCH: usize = 64;
+
+/// A batch of records and its place in the input.
+type Work = (u64, Vec<Record>);
+/// A batch's lines, all written, and how many there are.
+type Done = (u64, String, usize);
+
+/// Worker threads that write the replay lines of batches of records, and a writer thread that
+/// puts the batches back in input order. The channels are bounded, so memory stays a few
+/// batches per thread whatever the file's size.
+struct Pool {
+    work: Option<SyncSender<Work>>,
+    batch: Vec<Record>,
+    next_batch: u64,
+    workers: Vec<thread::JoinHandle<()>>,
+    writer: Option<thread::JoinHandle<io::Result<Counts>>>,
+}
+
+impl Pool {
+    fn start(jobs: usize, mut sink: Box<dyn Write + Send>, lexicon: &Lexicon) -> Pool {
+        let (work, work_rx) = mpsc::sync_channel::<Work>(2 * jobs);
+        let (done, done_rx) = mpsc::sync_channel::<Done>(2 * jobs);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let workers = (0..jobs)
+            .map(|_| {
+                let (work_rx, done) = (Arc::clone(&work_rx), done.clone());
+                let lexicon = lexicon.clone();
+                thread::spawn(move || Self::work(&work_rx, &done, &lexicon))
+            })
+            .collect();
+        drop(done);
+        let writer = thread::spawn(move || -> io::Result<Counts> {
+            let mut counts = Counts::default();
+            let mut waiting = BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, lines, written) in done_rx {
+                waiting.insert(seq, (lines, written));
+                while let Some((lines, written)) = waiting.remove(&next) {
+                    sink.write_all(lines.as_bytes())?;
+                    counts.written += written;
+                    next += 1;
+                }
+            }
+            sink.flush()?;
+            Ok(counts)
+        });
+        Pool {
+            work: Some(work),
+            batch: Vec::with_capacity(BATCH),
+            next_batch: 0,
+            workers,
+            writer: Some(writer),
+        }
+    }
+
+    fn work(work: &Mutex<Receiver<Work>>, done: &SyncSender<Done>, lexicon: &Lexicon) {
+        let mut replayer = Replayer::with_lexicon(lexicon);
+        // Each batch's lines start with room for as much as the last batch wrote.
+        let mut room = 0;
+        loop {
+            let next = work.lock().map(|rx| rx.recv());
+            let Ok(Ok((seq, records))) = next else {
+                return;
+            };
+            let mut lines = String::with_capacity(room);
+            for record in &records {
+                replayer.write_line(&record.trajectory, &mut lines);
+                lines.push('\n');
+            }
+            room = lines.len();
+            if done.send((seq, lines, records.len())).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, events: &mut Vec<ReadEvent>) -> io::Result<()> {
+        for event in events.drain(..) {
+            match event {
+                ReadEvent::Record(record) if record.trajectory.succeeded() => {}
+                ReadEvent::Record(record) => {
+                    self.batch.push(record);
+                    if self.batch.len() == BATCH {
+                        self.send()?;
+                    }
+                }
+                ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let sent = self
+            .work
+            .as_ref()
+            .is_some_and(|work| work.send((self.next_batch, batch)).is_ok());
+        self.next_batch += 1;
+        if sent {
+            Ok(())
+        } else {
+            // The workers stopped because the writer did: its error says why.
+            self.join_writer()
+                .and(Err(io::Error::other("the writer thread stopped")))
+        }
+    }
+
+    fn join_writer(&mut self) -> io::Result<Counts> {
+        match self.writer.take() {
+            Some(writer) => writer
+                .join()
+                .map_err(|_| io::Error::other("the writer thread failed"))?,
+            None => Err(io::Error::other("the writer thread stopped")),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<Counts> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        drop(self.work.take());
+        for worker in std::mem::take(&mut self.workers) {
+            worker
+                .join()
+                .map_err(|_| io::Error::other("a worker thread failed"))?;
+        }
+        self.join_writer()
+    }
+}
+
+/// The messages each template renders for `t` as one JSON line (a template error in place of
+/// the messages of a prompt that does not render for this trajectory).
+fn prompts_line(t: &Trajectory, method: &Method) -> String {
+    let templates = &method.templates;
+    let outcome = agenther::stages::extract::rules::extract(t);
+    let goal = fixed_relabel(t).hindsight_prompt;
+    let rendered = [
+        ("detect", templates.render_detect(t)),
+        ("extract", templates.render_extract(t)),
+        ("relabel", templates.render_relabel(t, &outcome)),
+        ("judge", templates.render_judge(t, &goal)),
+    ];
+    let mut line = serde_json::Map::new();
+    line.insert("trajectory_id".into(), t.trajectory_id.clone().into());
+    for (name, messages) in rendered {
+        let value = match messages {
+            Ok(m) => serde_json::to_value(m).expect("messages serialize"),
+            Err(e) => serde_json::json!({"error": custom::error_text(&e)}),
+        };
+        line.insert(name.into(), value);
+    }
+    serde_json::Value::Object(line).to_string()
+}
+
 /// The record's row in `target`'s layout with the fixed relabeling, or `None` after reporting
 /// on stderr every rule the row broke.
-fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
+fn export_line(target: Target, record: &Record, line: usize, lexicon: &Lexicon) -> Option<String> {
     let t = &record.trajectory;
     let relabel = fixed_relabel(t);
     let provenance = Provenance {
@@ -279,8 +624,10 @@ fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
         relabel_confidence: Some(CONFIDENCE),
         judge_confidence: None,
         judges: Some("fixed relabeling".to_owned()),
+        relabel_model: None,
+        judge_model: None,
     };
-    let weight = detect::rules::detect(t).severity;
+    let weight = detect::rules::detect_with(t, lexicon).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);
     match export::checked_line(target, line, &item, &ExportOptions::default())? {
         Ok(checked) => {
@@ -391,10 +738,15 @@ mod tests {
         assert_eq!(export(&["in"]), Ok(None));
         assert_eq!(export(&["in", "--export", "native"]), Ok(None));
         for target in Target::TOOLS {
-            assert_eq!(export(&["in", "--export", target.id()]), Ok(Some(target)));
+            let layout = Ok(Some(Export::Layout(target)));
+            assert_eq!(export(&["in", "--export", target.id()]), layout);
             let joined = format!("--export={}", target.id());
-            assert_eq!(export(&[&joined, "in"]), Ok(Some(target)));
+            assert_eq!(export(&[&joined, "in"]), layout);
         }
+        assert_eq!(
+            export(&["in", "--export", "prompts"]),
+            Ok(Some(Export::Prompts))
+        );
         assert!(export(&["in", "--export", "sft"])
             .unwrap_err()
             .contains("unknown export"));

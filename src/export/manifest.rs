@@ -9,10 +9,12 @@ pub fn manifest_file_name(stamp: &str) -> String {
 }
 
 /// The manifest of a download set: product and version, when it was made (`ctx.created_at`),
-/// the endpoint's base URL, the model(s), every setting (there is no API key among them), the
-/// prompt templates' version and fingerprint, the export options, and for each file its name,
-/// target, row count, how many rows were left out for breaking a rule of the target, and every
-/// value written differently from the source (integers beyond 64 bits written as strings).
+/// the endpoint's base URL, the relabeling and judge models (and the judge's endpoint), every
+/// setting (there is no API key among them), the prompt templates' version, SHA-256
+/// fingerprint and full text, the lexicon's fingerprint and content, the export options, and
+/// for each file its name, target, row count, how many rows were left out for breaking a rule
+/// of the target, and every value written differently from the source (integers beyond 64 bits
+/// written as strings).
 pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Value {
     let mut formats: Vec<&str> = Vec::new();
     for f in files {
@@ -20,18 +22,18 @@ pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]
             formats.push(f.target.id());
         }
     }
+    let method = crate::custom::describe(ctx.templates, ctx.lexicon);
     json!({
         "product": "agenther",
         "version": crate::version(),
         "created_at": ctx.created_at,
         "endpoint": ctx.endpoint,
         "model": ctx.settings.model,
-        "judge_model": ctx.settings.judge_model.as_deref().unwrap_or(&ctx.settings.model),
+        "judge_model": ctx.settings.judge_model_name(),
+        "models": super::models(ctx.settings),
         "settings": ctx.settings,
-        "templates": {
-            "version": ctx.templates.version(),
-            "fingerprint": ctx.templates.fingerprint(),
-        },
+        "templates": method["templates"],
+        "lexicon": method["lexicon"],
         "export_options": options,
         "formats": formats,
         "files": files.iter().map(|f| json!({

@@ -23,10 +23,11 @@ pub use numbers::IntegerAsText;
 pub use validate::{validate_file, validate_line, Violation};
 
 use crate::json::{Json, JsonObject};
-use crate::llm::Templates;
+use crate::llm::TemplateSources;
 use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
 use crate::session::Session;
+use crate::stages::detect::rules::Lexicon;
 use crate::stages::package::{json_to_line, sample_to_json_line};
 use crate::stages::relabel::Judges;
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,7 @@ impl Target {
 
 /// Choices that shape the tool layouts (the native envelopes are the reference's and ignore
 /// them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExportOptions {
     /// Also write the runs the source marked as successful, unchanged: goal = their original
@@ -105,6 +106,11 @@ pub struct ExportOptions {
     /// Write the sample weight and provenance as extra columns where the layout tolerates them
     /// (LLaMA-Factory, TRL; never OpenAI). On by default.
     pub provenance: bool,
+    /// Of each cluster of near-duplicate goals ([`crate::duplicates`]), write only the sample
+    /// with the highest confidence. Off by default; applies to every target.
+    pub one_per_cluster: bool,
+    /// The similarity at which goals are near-duplicates (the run's setting).
+    pub duplicate_threshold: f64,
 }
 
 impl Default for ExportOptions {
@@ -113,7 +119,22 @@ impl Default for ExportOptions {
             include_successes: false,
             thoughts: false,
             provenance: true,
+            one_per_cluster: false,
+            duplicate_threshold: crate::duplicates::DEFAULT_THRESHOLD,
         }
+    }
+}
+
+impl ExportOptions {
+    /// Which entries' relabeled samples are written: all, or the one kept per cluster.
+    fn kept(&self, session: &Session) -> Vec<bool> {
+        if !self.one_per_cluster {
+            return vec![true; session.entries.len()];
+        }
+        crate::duplicates::session_memberships(session, self.duplicate_threshold)
+            .into_iter()
+            .map(|m| m.is_none_or(|m| m.kept))
+            .collect()
     }
 }
 
@@ -146,6 +167,10 @@ pub struct Provenance {
     pub judge_confidence: Option<f64>,
     /// Who accepted it: `relabeler + judge`, `single judge`, or how else it was labeled.
     pub judges: Option<String>,
+    /// The model that wrote the accepted goal (as its call named it).
+    pub relabel_model: Option<String>,
+    /// The model that judged it (none for the single-judge fallback).
+    pub judge_model: Option<String>,
 }
 
 impl Provenance {
@@ -176,6 +201,8 @@ impl Provenance {
         o.insert("relabel_confidence", opt_f(self.relabel_confidence));
         o.insert("judge_confidence", opt_f(self.judge_confidence));
         o.insert("judges", opt_s(&self.judges));
+        o.insert("relabel_model", opt_s(&self.relabel_model));
+        o.insert("judge_model", opt_s(&self.judge_model));
         o
     }
 }
@@ -333,7 +360,8 @@ pub struct ExportFile {
 /// both rows).
 pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
     let mut out = Vec::new();
-    for e in &session.entries {
+    let kept = options.kept(session);
+    for (e, kept) in session.entries.iter().zip(kept) {
         let t = &e.trajectory;
         let base = |kind| Provenance {
             kind,
@@ -346,10 +374,12 @@ pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportIte
             relabel_confidence: None,
             judge_confidence: None,
             judges: None,
+            relabel_model: None,
+            judge_model: None,
         };
         if let Some(r) = &e.result {
             let relabel = r.relabel.as_ref().and_then(|rep| rep.relabel());
-            let weight = r.analysis.as_ref().map(|a| a.weight);
+            let weight = r.analysis.as_ref().map(|a| a.weight).filter(|_| kept);
             if let (
                 Some(relabel),
                 Some(weight),
@@ -367,6 +397,8 @@ pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportIte
                     relabel_confidence: Some(*relabel_confidence),
                     judge_confidence: *judge_confidence,
                     judges: Some(judges_label(*judges).to_owned()),
+                    relabel_model: accepted_models(r).0,
+                    judge_model: accepted_models(r).1,
                     ..base(SampleKind::Relabeled)
                 };
                 out.push(ExportItem::relabeled(t, relabel, weight, provenance));
@@ -377,6 +409,33 @@ pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportIte
         }
     }
     out
+}
+
+/// The models of the accepted attempt's relabel call and of the judge call that accepted it,
+/// as the requests named them.
+pub fn accepted_models(r: &crate::pipeline::TrajectoryResult) -> (Option<String>, Option<String>) {
+    let Some(report) = &r.relabel else {
+        return (None, None);
+    };
+    let attempt = match &report.decision {
+        crate::stages::relabel::RelabelDecision::Accepted { attempt, .. } => *attempt,
+        _ => return (None, None),
+    };
+    let Some(a) = report.attempts.iter().find(|a| a.k == attempt) else {
+        return (None, None);
+    };
+    let judge = a
+        .judge
+        .as_ref()
+        .filter(|j| {
+            matches!(
+                j.verdict,
+                crate::stages::relabel::JudgeVerdict::Accepted { .. }
+            )
+        })
+        .and_then(|j| j.call.as_ref())
+        .map(|c| c.request.model.clone());
+    (Some(a.call.request.model.clone()), judge)
 }
 
 /// How the results table names who accepted a relabeling.
@@ -398,7 +457,7 @@ pub fn build(
 ) -> ExportFile {
     let name = target.file_name(stamp);
     if let Target::Native(format) = target {
-        let text = samples_jsonl(session, format);
+        let text = samples_jsonl_kept(session, format, &options.kept(session));
         let rows = text.lines().count();
         return ExportFile {
             target,
@@ -443,8 +502,12 @@ pub fn build(
 
 /// The accepted samples of `session` in `format`, one JSON object per line, in load order.
 pub fn samples_jsonl(session: &Session, format: SampleFormat) -> String {
+    samples_jsonl_kept(session, format, &vec![true; session.entries.len()])
+}
+
+fn samples_jsonl_kept(session: &Session, format: SampleFormat, kept: &[bool]) -> String {
     let mut out = String::new();
-    for e in &session.entries {
+    for (e, _) in session.entries.iter().zip(kept).filter(|(_, k)| **k) {
         if let Some(sample) = e
             .result
             .as_ref()
@@ -477,13 +540,40 @@ pub fn samples_file_name(format: SampleFormat, stamp: &str) -> String {
     file_name(format.as_str(), stamp, "jsonl")
 }
 
+/// Which models relabeled and judged, and where: `relabel`, `judge`, `judge_endpoint` (null:
+/// the relabeler's) and `judge_same_model` (the judge is the relabeling model itself).
+pub fn models(settings: &Settings) -> Value {
+    json!({
+        "relabel": settings.model,
+        "judge": settings.judge_model_name(),
+        "judge_endpoint": settings.judge_endpoint,
+        "judge_same_model": settings.judge_is_same_model(),
+    })
+}
+
+/// The judge's tokens and, when its endpoint has a price, what they cost.
+fn judge_cost(totals: &crate::pipeline::Totals, settings: &Settings) -> Value {
+    let judge = totals.usage.stage(crate::llm::CallKind::Judge);
+    let tokens = judge.prompt_tokens + judge.completion_tokens;
+    json!({
+        "calls": judge.calls,
+        "tokens": tokens,
+        "price_per_million": settings.judge_price_per_million,
+        "cost": (settings.judge_price_per_million > 0.0)
+            .then(|| tokens as f64 * settings.judge_price_per_million / 1e6),
+    })
+}
+
 /// What a run report says about the run itself, beside the session.
 #[derive(Debug, Clone)]
 pub struct RunContext<'a> {
     /// The endpoint's base URL (never with credentials).
     pub endpoint: &'a str,
     pub settings: &'a Settings,
-    pub templates: &'a Templates,
+    /// The prompt templates the run used.
+    pub templates: &'a TemplateSources,
+    /// The lexicon of rule-based detection.
+    pub lexicon: &'a Lexicon,
     /// When the report was made, ISO 8601.
     pub created_at: &'a str,
     /// Wall-clock time the run took, in milliseconds, when a run happened.
@@ -518,6 +608,8 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
         })
         .collect();
 
+    let clusters =
+        crate::duplicates::session_memberships(session, ctx.settings.duplicate_threshold);
     let trajectories: Vec<Value> = session
         .entries
         .iter()
@@ -553,6 +645,24 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 t.insert("relabel_confidence".into(), json!(row.relabel_confidence));
                 t.insert("judge_confidence".into(), json!(row.judge_confidence));
                 t.insert("judges".into(), json!(row.judges));
+                let (relabel_model, judge_model) = accepted_models(r);
+                t.insert("relabel_model".into(), json!(relabel_model));
+                t.insert("judge_model".into(), json!(judge_model));
+                if let Some(g) = r.relabel.as_ref().and_then(|rep| rep.grounding.as_ref()) {
+                    t.insert("grounding".into(), json!(g));
+                }
+                if let Some(Some(m)) = clusters.get(i) {
+                    t.insert("duplicate_cluster".into(), json!(m));
+                }
+                if row.hindsight_prompt.as_deref().is_some_and(|g| {
+                    crate::duplicates::restates(
+                        &e.trajectory.original_prompt,
+                        g,
+                        ctx.settings.restate_threshold,
+                    )
+                }) {
+                    t.insert("not_a_new_goal".into(), json!(true));
+                }
                 let usage = r.usage();
                 let total = usage.total();
                 t.insert(
@@ -583,16 +693,16 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
         })
         .collect();
 
+    let method = crate::custom::describe(ctx.templates, ctx.lexicon);
     json!({
         "product": "agenther",
         "version": crate::version(),
         "created_at": ctx.created_at,
         "endpoint": ctx.endpoint,
+        "models": models(ctx.settings),
         "settings": ctx.settings,
-        "templates": {
-            "version": ctx.templates.version(),
-            "fingerprint": ctx.templates.fingerprint(),
-        },
+        "templates": method["templates"],
+        "lexicon": method["lexicon"],
         "elapsed_ms": ctx.elapsed_ms,
         "loaded": {
             "files": session.files.len(),
@@ -605,6 +715,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 .count(),
         },
         "totals": session.totals(),
+        "judge_cost": judge_cost(&session.totals(), ctx.settings),
         "retries": session.totals().retries(),
         "samples_per_format": accepted_count(session),
         "files": files,
@@ -616,7 +727,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
 mod tests {
     use super::*;
     use crate::llm::testing::ScriptedClient;
-    use crate::llm::ChatClient;
+    use crate::llm::{ChatClient, Templates};
     use crate::pipeline::{process, Mode};
     use crate::reader::read_all;
     use crate::stages::detect::rules::Lexicon;
@@ -693,7 +804,8 @@ mod tests {
             &RunContext {
                 endpoint: "http://127.0.0.1:9/v1",
                 settings: &settings,
-                templates: &templates,
+                templates: templates.sources(),
+                lexicon: &Lexicon::default(),
                 created_at: "2026-11-22T10:15:00Z",
                 elapsed_ms: Some(1234.0),
             },
@@ -751,7 +863,8 @@ mod tests {
             &RunContext {
                 endpoint: "http://127.0.0.1:9/v1",
                 settings: &settings,
-                templates: &templates,
+                templates: templates.sources(),
+                lexicon: &Lexicon::default(),
                 created_at: "2026-11-22T10:15:00Z",
                 elapsed_ms: None,
             },

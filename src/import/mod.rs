@@ -249,6 +249,15 @@ pub fn import(format: SourceFormat, value: &Json) -> Result<Trajectory, Invalid>
     }
 }
 
+/// As [`import`], taking the record: the native schema moves the strings and objects it keeps
+/// out of it instead of copying them. A rejected record is handed back whole with the reason.
+pub fn import_owned(format: SourceFormat, value: Json) -> Result<Trajectory, (Invalid, Json)> {
+    match format {
+        SourceFormat::Native => native::into_trajectory(value),
+        _ => import(format, &value).map_err(|invalid| (invalid, value)),
+    }
+}
+
 // Field helpers shared by the importers. Absent and `null` members are the same thing for
 // optional fields of the foreign formats (Python tools write `None` for what they lack);
 // the native schema keeps its stricter rules in `native`.

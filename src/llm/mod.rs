@@ -6,6 +6,7 @@ pub mod call;
 pub mod client;
 pub mod diagnose;
 pub mod exchange;
+pub mod limit;
 pub mod openai;
 pub mod reply;
 pub mod retry;
@@ -19,6 +20,7 @@ pub use call::{
 };
 pub use client::{testing, ChatClient, ChatError};
 pub use exchange::{request_key, CachingClient, Exchange, ExchangeLog};
+pub use limit::Limited;
 pub use openai::{
     ChatMessage, ChatRequest, ChatResponse, Delivery, ModelList, ResponseFormat, StructuredMode,
     Usage,

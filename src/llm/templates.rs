@@ -60,6 +60,20 @@ impl PromptKind {
         }
     }
 
+    /// The template's file name: `{kind}_system.j2` or `{kind}_user.j2`.
+    pub fn file_name(self, system: bool) -> &'static str {
+        match (self, system) {
+            (PromptKind::Detect, true) => "detect_system.j2",
+            (PromptKind::Detect, false) => "detect_user.j2",
+            (PromptKind::Extract, true) => "extract_system.j2",
+            (PromptKind::Extract, false) => "extract_user.j2",
+            (PromptKind::Relabel, true) => "relabel_system.j2",
+            (PromptKind::Relabel, false) => "relabel_user.j2",
+            (PromptKind::Judge, true) => "judge_system.j2",
+            (PromptKind::Judge, false) => "judge_user.j2",
+        }
+    }
+
     fn template_name(self, part: Part) -> &'static str {
         match (self, part) {
             (PromptKind::Detect, Part::System) => "detect/system",
@@ -122,6 +136,49 @@ impl TemplateSources {
         }
     }
 
+    /// SHA-256 (hex) over each template in file order (`detect_system.j2`, `detect_user.j2`,
+    /// `extract_…`, `relabel_…`, `judge_…`): its file name, a NUL, its text, a NUL. The version
+    /// is not part of it: the same texts give the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for (file, text) in self.files() {
+            hash.update(file.as_bytes());
+            hash.update([0]);
+            hash.update(text.as_bytes());
+            hash.update([0]);
+        }
+        crate::llm::templates::hex(&hash.finalize())
+    }
+
+    /// Each template's file name (as in `src/llm/templates/`) and text, in order.
+    pub fn files(&self) -> Vec<(&'static str, &str)> {
+        PromptKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                let s = self.get(kind);
+                [
+                    (kind.file_name(true), s.system.as_str()),
+                    (kind.file_name(false), s.user.as_str()),
+                ]
+            })
+            .collect()
+    }
+
+    /// The text of the template in file `name` (`relabel_user.j2`), to edit.
+    pub fn file_mut(&mut self, name: &str) -> Option<&mut String> {
+        let kind = PromptKind::ALL
+            .into_iter()
+            .find(|k| name == k.file_name(true) || name == k.file_name(false))?;
+        let system = name == kind.file_name(true);
+        let source = self.get_mut(kind);
+        Some(if system {
+            &mut source.system
+        } else {
+            &mut source.user
+        })
+    }
+
     pub fn get(&self, kind: PromptKind) -> &PromptSource {
         match kind {
             PromptKind::Detect => &self.detect,
@@ -147,6 +204,9 @@ pub struct TemplateError {
     /// e.g. "relabel/user".
     pub template: String,
     pub message: String,
+    /// The line of the template the error is at, when minijinja knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl fmt::Display for TemplateError {
@@ -168,7 +228,13 @@ fn template_error(name: &str, e: &minijinja::Error) -> TemplateError {
     TemplateError {
         template: name.to_owned(),
         message,
+        line: e.line(),
     }
+}
+
+/// Lower-case hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compiled, validated prompt templates.
@@ -204,6 +270,7 @@ impl Templates {
             return Err(TemplateError {
                 template: "version".to_owned(),
                 message: "the version must not be empty".to_owned(),
+                line: None,
             });
         }
         let mut env = Environment::new();
@@ -248,6 +315,7 @@ impl Templates {
                 return Err(TemplateError {
                     template: kind.template_name(Part::User).to_owned(),
                     message: "renders to empty text".to_owned(),
+                    line: None,
                 });
             }
         }
@@ -262,20 +330,10 @@ impl Templates {
         &self.sources
     }
 
-    /// A short digest of every template's text (FNV-1a, 64 bits, hex), so that a run manifest
-    /// can tell edited templates apart even when their version was not changed.
+    /// The SHA-256 (hex) of every template's text, so that a run manifest can tell edited
+    /// templates apart even when their version was not changed ([`TemplateSources::fingerprint`]).
     pub fn fingerprint(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for kind in PromptKind::ALL {
-            let s = self.sources.get(kind);
-            for text in [&s.system, &s.user] {
-                for b in text.bytes().chain([0xff]) {
-                    hash ^= u64::from(b);
-                    hash = hash.wrapping_mul(0x0100_0000_01b3);
-                }
-            }
-        }
-        format!("{hash:016x}")
+        self.sources.fingerprint()
     }
 
     fn render(&self, kind: PromptKind, context: Value) -> Result<Vec<ChatMessage>, TemplateError> {
@@ -682,6 +740,17 @@ mod tests {
         let t = Templates::defaults();
         assert_eq!(t.version(), DEFAULT_VERSION);
         assert_eq!(t.fingerprint(), Templates::defaults().fingerprint());
-        assert_eq!(t.fingerprint().len(), 16);
+        assert_eq!(t.fingerprint().len(), 64);
+        let mut edited = TemplateSources::defaults();
+        edited.judge.user.push(' ');
+        assert_ne!(edited.fingerprint(), t.fingerprint());
+        edited.version = "other".into();
+        let mut same = TemplateSources::defaults();
+        same.judge.user.push(' ');
+        assert_eq!(
+            edited.fingerprint(),
+            same.fingerprint(),
+            "the version is not hashed"
+        );
     }
 }

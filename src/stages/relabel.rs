@@ -179,6 +179,9 @@ pub struct RelabelReport {
     pub attempts: Vec<RelabelAttempt>,
     pub theta: f64,
     pub fallback_floor: f64,
+    /// The grounding check of the accepted goal, when it ran ([`crate::grounding`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grounding: Option<crate::grounding::Grounding>,
 }
 
 impl RelabelReport {
@@ -211,9 +214,23 @@ impl RelabelReport {
     }
 }
 
-/// Runs Algorithm 1 on `trajectory`, whose outcome Stage 2 extracted.
+/// Runs Algorithm 1 on `trajectory`, whose outcome Stage 2 extracted, with the second judge
+/// on the same client.
 pub async fn relabel<C: ChatClient>(
     client: &C,
+    templates: &Templates,
+    settings: &RelabelSettings,
+    trajectory: &Trajectory,
+    outcome: &ExtractedOutcome,
+) -> RelabelReport {
+    relabel_judged(client, client, templates, settings, trajectory, outcome).await
+}
+
+/// Runs Algorithm 1 with the relabel calls sent to `client` and the second judge's to `judge`
+/// (another endpoint, or the same client).
+pub async fn relabel_judged<C: ChatClient, J: ChatClient>(
+    client: &C,
+    judge: &J,
     templates: &Templates,
     settings: &RelabelSettings,
     trajectory: &Trajectory,
@@ -228,6 +245,7 @@ pub async fn relabel<C: ChatClient>(
         attempts: Vec::new(),
         theta,
         fallback_floor: floor,
+        grounding: None,
     };
     let messages = match templates.render_relabel(trajectory, outcome) {
         Ok(m) => m,
@@ -285,7 +303,7 @@ pub async fn relabel<C: ChatClient>(
         if !reply.is_valid_replay {
             attempt.outcome = AttemptOutcome::NotValidReplay;
         } else if c >= theta {
-            let judge = second_judge(client, templates, settings, trajectory, &reply).await;
+            let judge = second_judge(judge, templates, settings, trajectory, &reply).await;
             match &judge.verdict {
                 JudgeVerdict::Accepted { confidence } => {
                     report.decision = RelabelDecision::Accepted {

@@ -5,7 +5,6 @@
 use super::browser;
 use super::state::{AppState, Phase, RunView};
 use crate::export::{self, ExportFile, ExportOptions, RunContext, Target};
-use crate::llm::Templates;
 use crate::model::SampleFormat;
 use crate::prefs;
 use crate::progress::{self, format_count};
@@ -77,8 +76,17 @@ impl Downloads {
         });
     }
 
+    /// The export options, with the near-duplicate similarity of the settings.
+    fn options(&self, state: &AppState) -> ExportOptions {
+        let mut options = self.options.get_untracked();
+        if let Ok(p) = state.prefs() {
+            options.duplicate_threshold = p.duplicate_threshold;
+        }
+        options
+    }
+
     fn build(&self, state: &AppState, target: Target) -> ExportFile {
-        let options = self.options.get_untracked();
+        let options = self.options(state);
         let stamp = Self::stamp(state);
         state
             .session
@@ -140,7 +148,7 @@ impl Downloads {
         for f in &files {
             self.record(f);
         }
-        let options = self.options.get_untracked();
+        let options = self.options(&state);
         let refs: Vec<&ExportFile> = files.iter().collect();
         let value = with_context(&state, |ctx| export::manifest(ctx, &options, &refs));
         let text = serde_json::to_string_pretty(&value).expect("a manifest serializes");
@@ -169,7 +177,8 @@ impl Default for Downloads {
 fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
     let prefs = state.prefs().unwrap_or_default();
     let settings = prefs.to_pipeline_settings();
-    let templates = Templates::defaults();
+    let templates = prefs.template_sources();
+    let lexicon = prefs.lexicon();
     let created_at = progress::iso_time(browser::now_ms());
     let endpoint = prefs::endpoint_for_report(&prefs.base_url);
     let elapsed_ms = state.running.run.with_untracked(RunView::elapsed_ms);
@@ -177,6 +186,7 @@ fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
         endpoint: &endpoint,
         settings: &settings,
         templates: &templates,
+        lexicon: &lexicon,
         created_at: &created_at,
         elapsed_ms,
     })
@@ -301,6 +311,12 @@ pub fn DownloadSection() -> impl IntoView {
                     "Weight and provenance columns (where the layout allows)",
                     |o| o.provenance,
                     |o, v| o.provenance = v,
+                )}
+                {checkbox(
+                    "export-one-per-cluster",
+                    "One per cluster of near-duplicate goals (the most confident), in every file",
+                    |o| o.one_per_cluster,
+                    |o, v| o.one_per_cluster = v,
                 )}
             </div>
             <h3 class="subtle">"Native envelopes, report and manifest"</h3>

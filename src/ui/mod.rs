@@ -5,6 +5,7 @@ pub mod browser;
 mod charts;
 mod downloads;
 mod load;
+mod method;
 mod results;
 mod run;
 mod running;
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
                 <saved::SavedSession />
                 <load::LoadSection />
                 <settings::SettingsSection />
+                <method::MethodSection />
                 <run::RunSection />
                 <charts::ChartsSection />
                 <results::ResultsSection />

@@ -1,9 +1,14 @@
 //! Section 5: the results table, its filters and paging, and the trajectory detail panel.
 
-use super::state::{status_slug, AppState, PAGE_SIZE};
+use super::state::{status_slug, AppState, Phase, PAGE_SIZE};
+use crate::duplicates::{
+    restates, session_memberships, Membership, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD,
+};
+use crate::grounding::Grounding;
 use crate::llm::CallRecord;
 use crate::model::{ExtractedOutcome, FailureAnalysis, FailureType};
 use crate::progress::{format_count, format_unit};
+use crate::session::Session;
 use crate::session::{Entry, Row, Status};
 use crate::stages::relabel::{JudgeVerdict, RelabelAttempt};
 use leptos::prelude::*;
@@ -12,7 +17,67 @@ use leptos::prelude::*;
 const VERDICT_UNKNOWN: &str =
     "Verdict unknown: the source does not say whether this run succeeded; it is treated as a failure.";
 
-fn row_view(state: AppState, row: Row) -> impl IntoView {
+/// What the method checks say of a row's accepted goal.
+#[derive(Clone, Default)]
+struct Checks {
+    cluster: Option<Membership>,
+    grounding: Option<Grounding>,
+    restates: bool,
+}
+
+impl Checks {
+    fn of(s: &Session, i: usize, clusters: Option<&[Option<Membership>]>, restate: f64) -> Self {
+        let e = &s.entries[i];
+        let report = e.result.as_ref().and_then(|r| r.relabel.as_ref());
+        let goal = report
+            .and_then(|r| r.relabel())
+            .map(|r| r.hindsight_prompt.as_str());
+        Checks {
+            cluster: clusters.and_then(|c| c.get(i).copied().flatten()),
+            grounding: report.and_then(|r| r.grounding.clone()),
+            restates: goal.is_some_and(|g| restates(&e.trajectory.original_prompt, g, restate)),
+        }
+    }
+
+    fn matches(&self, filter: &str) -> bool {
+        match filter {
+            "clustered" => self.cluster.is_some_and(|m| m.size > 1),
+            "kept" => self.cluster.is_some_and(|m| m.kept),
+            "ungrounded" => self.grounding.as_ref().is_some_and(|g| !g.is_grounded()),
+            "not-new" => self.restates,
+            _ => true,
+        }
+    }
+}
+
+/// The goal with the tokens the run never saw marked.
+fn goal_view(goal: String, grounding: Option<&Grounding>) -> impl IntoView {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for t in grounding
+        .map(|g| g.ungrounded.as_slice())
+        .unwrap_or_default()
+    {
+        if t.start < at
+            || t.end > goal.len()
+            || !goal.is_char_boundary(t.start)
+            || !goal.is_char_boundary(t.end)
+        {
+            continue;
+        }
+        parts.push(view! { <span>{goal[at..t.start].to_owned()}</span> }.into_any());
+        let title = format!("{} the run never observed", t.kind.as_str());
+        parts.push(
+            view! { <mark class="ungrounded" data-testid="ungrounded-token" title=title>{goal[t.start..t.end].to_owned()}</mark> }
+                .into_any(),
+        );
+        at = t.end;
+    }
+    parts.push(view! { <span>{goal[at..].to_owned()}</span> }.into_any());
+    parts
+}
+
+fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
     let index = row.index;
     let status = status_slug(row.status);
     let outcome = if row.reason.is_empty() {
@@ -71,7 +136,55 @@ fn row_view(state: AppState, row: Row) -> impl IntoView {
                     {row.reason}
                 </span>
             </td>
-            <td data-testid="cell-hindsight">{row.hindsight_prompt.unwrap_or_default()}</td>
+            <td data-testid="cell-hindsight">
+                {goal_view(row.hindsight_prompt.unwrap_or_default(), checks.grounding.as_ref())}
+            </td>
+            <td data-testid="cell-checks">
+                {checks
+                    .grounding
+                    .as_ref()
+                    .and_then(Grounding::reason)
+                    .map(|reason| {
+                        view! {
+                            <span class="badge flag" data-testid="badge-ungrounded" title=reason>
+                                "ungrounded"
+                            </span>
+                        }
+                    })}
+                {checks
+                    .restates
+                    .then(|| {
+                        view! {
+                            <span
+                                class="badge flag"
+                                data-testid="badge-not-new"
+                                title="The hindsight goal restates the original goal"
+                            >
+                                "not a new goal"
+                            </span>
+                        }
+                    })}
+                {checks
+                    .cluster
+                    .filter(|m| m.size > 1)
+                    .map(|m| {
+                        view! {
+                            <span
+                                class="badge cluster"
+                                data-testid="badge-cluster"
+                                data-cluster=m.cluster
+                                data-kept=m.kept.to_string()
+                                title=format!(
+                                    "{} near-duplicate goals{}",
+                                    m.size,
+                                    if m.kept { "; this one is kept one per cluster" } else { "" },
+                                )
+                            >
+                                {format!("#{} · {}{}", m.cluster, m.size, if m.kept { " ★" } else { "" })}
+                            </span>
+                        }
+                    })}
+            </td>
             <td data-testid="cell-confidence" class="num">{confidence}</td>
             <td data-testid="cell-judges">{row.judges.unwrap_or("")}</td>
         </tr>
@@ -82,7 +195,39 @@ fn row_view(state: AppState, row: Row) -> impl IntoView {
 pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     // The indexes that match the filters; rows are built only for the page shown.
-    let rows = Memo::new(move |_| state.matching());
+    let checks_filter = RwSignal::new("all".to_string());
+    let thresholds = move || {
+        state
+            .prefs()
+            .map_or((DEFAULT_THRESHOLD, DEFAULT_RESTATE_THRESHOLD), |p| {
+                (p.duplicate_threshold, p.restate_threshold)
+            })
+    };
+    // Clusters of the accepted goals; not recomputed while a run goes on.
+    let running = Memo::new(move |_| state.running.run.with(|r| r.phase == Phase::Running));
+    let clusters = Memo::new(move |_| {
+        if running.get() {
+            return None;
+        }
+        let (threshold, _) = thresholds();
+        Some(state.session.with(|s| session_memberships(s, threshold)))
+    });
+    let rows = Memo::new(move |_| {
+        let matching = state.matching();
+        let filter = checks_filter.get();
+        if filter == "all" {
+            return matching;
+        }
+        let restate = thresholds().1;
+        clusters.with(|c| {
+            state.session.with(|s| {
+                matching
+                    .into_iter()
+                    .filter(|&i| Checks::of(s, i, c.as_deref(), restate).matches(&filter))
+                    .collect()
+            })
+        })
+    });
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {
@@ -90,23 +235,27 @@ pub fn ResultsSection() -> impl IntoView {
         state.filter_type.track();
         state.filter_text.track();
         state.filter_pick.track();
+        checks_filter.track();
         state.page.set(0);
     });
     let page = move || state.page.get().min(pages() - 1);
     let page_rows = move || {
         let start = page() * PAGE_SIZE;
-        let shown: Vec<Row> = rows.with(|r| {
-            state.session.with(|s| {
-                r.iter()
-                    .skip(start)
-                    .take(PAGE_SIZE)
-                    .filter_map(|&i| s.row(i))
-                    .collect()
+        let restate = thresholds().1;
+        let shown: Vec<(Row, Checks)> = rows.with(|r| {
+            clusters.with(|c| {
+                state.session.with(|s| {
+                    r.iter()
+                        .skip(start)
+                        .take(PAGE_SIZE)
+                        .filter_map(|&i| Some((s.row(i)?, Checks::of(s, i, c.as_deref(), restate))))
+                        .collect()
+                })
             })
         });
         shown
             .into_iter()
-            .map(|row| row_view(state, row))
+            .map(|(row, checks)| row_view(state, row, checks))
             .collect_view()
     };
     let status_options = std::iter::once(("all".to_string(), "all statuses".to_string()))
@@ -147,6 +296,18 @@ pub fn ResultsSection() -> impl IntoView {
                 >
                     {type_options}
                 </select>
+                <select
+                    data-testid="filter-checks"
+                    aria-label="Goal checks"
+                    prop:value=move || checks_filter.get()
+                    on:change=move |ev| checks_filter.set(event_target_value(&ev))
+                >
+                    <option value="all">"all goals"</option>
+                    <option value="clustered">"in a near-duplicate cluster"</option>
+                    <option value="kept">"one per cluster"</option>
+                    <option value="ungrounded">"ungrounded"</option>
+                    <option value="not-new">"not a new goal"</option>
+                </select>
                 <input
                     type="search"
                     data-testid="filter-text"
@@ -184,6 +345,7 @@ pub fn ResultsSection() -> impl IntoView {
                             <th>"Recoverable"</th>
                             <th>"Outcome"</th>
                             <th>"Hindsight prompt"</th>
+                            <th>"Checks"</th>
                             <th>"Confidence"</th>
                             <th>"Judges"</th>
                         </tr>

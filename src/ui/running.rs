@@ -9,11 +9,11 @@ use crate::client::{CancelToken, HttpClient};
 use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
 use crate::llm::{
-    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
-    RetryingClient, RunGuard, SentCounts, Templates,
+    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, Limited,
+    RetryPolicy, RetryingClient, RunGuard, SentCounts, Templates,
 };
 use crate::pipeline::{
-    run_controlled, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
+    run_controlled_judged, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
 };
 use crate::prefs::Prefs;
 use crate::progress::{self, format_count, Progress};
@@ -204,6 +204,12 @@ impl<C: ChatClient> ChatClient for Saving<C> {
         }
         result
     }
+}
+
+/// The templates and lexicon a run uses (the settings' own, edited or built-in).
+struct Method {
+    templates: Templates,
+    lexicon: Lexicon,
 }
 
 /// The running state's signals.
@@ -471,16 +477,49 @@ impl RunState {
         .with_guard(guard.clone());
         let log = app.exchanges.get_value();
         let client = Saving {
-            inner: CachingClient::new(retrying, log, &prefs.base_url),
+            inner: CachingClient::new(retrying, log.clone(), &prefs.base_url),
             app,
         };
+        // The second judge on its own endpoint: its own key, retries and concurrency; its
+        // answers go to the same exchange log (keyed by its base URL).
+        let judge = prefs.judge_endpoint().map(|url| {
+            let http = HttpClient::new(&url, &app.judge_api_key.get_untracked(), {
+                prefs.timeout_ms()
+            })
+            .with_cancel(token.clone());
+            let retrying = RetryingClient::new(
+                http,
+                RetryPolicy::default(),
+                browser::RetrySleep(token.clone(), guard.clone()),
+            )
+            .with_seed(browser::now_ms().to_bits() ^ 1)
+            .with_guard(guard.clone());
+            let saving = Saving {
+                inner: CachingClient::new(retrying, log, &url),
+                app,
+            };
+            Limited::new(saving, prefs.judge_concurrency)
+        });
         let settings = prefs.to_pipeline_settings();
+        let method = Method {
+            templates: prefs.templates().unwrap_or_default(),
+            lexicon: prefs.lexicon(),
+        };
         spawn_local(async move {
-            if prefs.structured.adaptive() {
-                let client = AdaptiveClient::new(client, settings.structured);
-                this.drive(app, &client, &settings, &mut control).await;
-            } else {
-                this.drive(app, &client, &settings, &mut control).await;
+            let mode = settings.structured;
+            let run = (&method, &settings, &mut control);
+            match (prefs.structured.adaptive(), judge) {
+                (true, Some(judge)) => {
+                    let client = AdaptiveClient::new(client, mode);
+                    let judge = AdaptiveClient::new(judge, mode);
+                    this.drive(app, &client, &judge, run).await;
+                }
+                (true, None) => {
+                    let client = AdaptiveClient::new(client, mode);
+                    this.drive(app, &client, &client, run).await;
+                }
+                (false, Some(judge)) => this.drive(app, &client, &judge, run).await,
+                (false, None) => this.drive(app, &client, &client, run).await,
             }
             let stopped = token.is_cancelled() || control.is_stopped();
             let pause = control.pause_cause().map(|cause| Pause {
@@ -569,26 +608,25 @@ impl RunState {
         });
     }
 
-    async fn drive<C: ChatClient>(
+    async fn drive<C: ChatClient, J: ChatClient>(
         &self,
         app: AppState,
         client: &C,
-        settings: &Settings,
-        control: &mut RunControl,
+        judge: &J,
+        (method, settings, control): (&Method, &Settings, &mut RunControl),
     ) {
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
         let setup = RunSetup {
-            templates: &templates,
+            templates: &method.templates,
             settings,
-            lexicon: &lexicon,
+            lexicon: &method.lexicon,
         };
         let mut pending = Totals::default();
         let mut pending_done = 0;
         let mut last = browser::now_ms();
         let yield_now = |ms: u64| browser::sleep(ms as i32);
-        run_controlled(
+        run_controlled_judged(
             client,
+            judge,
             setup,
             control,
             |i| {

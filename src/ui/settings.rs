@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 /// One text or number field of the settings form.
-fn field(
+pub(super) fn field(
     state: AppState,
     label: &'static str,
     testid: &'static str,
@@ -64,6 +64,117 @@ fn mode_select(
     }
 }
 
+/// Reads and writes one text field of the settings form.
+pub(super) type Accessor = (fn(&Draft) -> &String, fn(&mut Draft, String));
+
+/// The fields of an endpoint: base URL, API key and model (with the models it listed).
+pub(super) struct Endpoint {
+    /// The judge's endpoint (labels "Judge base URL", ..., test ids `judge-base-url`, ...), or
+    /// the relabeling one.
+    pub judge: bool,
+    pub url_hint: &'static str,
+    pub url: Accessor,
+    pub key: RwSignal<String>,
+    pub key_hint: &'static str,
+    pub model: Accessor,
+    pub model_hint: &'static str,
+    pub models: RwSignal<Vec<String>>,
+}
+
+pub(super) fn endpoint_fields(state: AppState, e: Endpoint) -> impl IntoView {
+    // Label, test id and list id of the base URL, the key and the model.
+    let [url, key, model, list] = if e.judge {
+        [
+            ("Judge base URL", "judge-base-url"),
+            ("Judge API key", "judge-api-key"),
+            ("Judge model", "judge-model"),
+            ("", "judge-model-list"),
+        ]
+    } else {
+        [
+            ("Base URL", "base-url"),
+            ("API key", "api-key"),
+            ("Model", "model"),
+            ("", "model-list"),
+        ]
+    };
+    let list = list.1;
+    let (get_model, set_model) = e.model;
+    view! {
+        <div class="grid endpoint">
+            {field(
+                state,
+                url.0,
+                url.1,
+                "url",
+                e.url.0,
+                e.url.1,
+                e.url_hint,
+            )}
+            <label class="field">
+                <span class="label">{key.0}</span>
+                <input
+                    type="password"
+                    autocomplete="off"
+                    data-testid=key.1
+                    placeholder=e.key_hint
+                    prop:value=move || e.key.get()
+                    on:input=move |ev| e.key.set(event_target_value(&ev))
+                />
+            </label>
+            <label class="field">
+                <span class="label">{model.0}</span>
+                <input
+                    type="text"
+                    list=list
+                    data-testid=model.1
+                    placeholder=e.model_hint
+                    prop:value=move || state.draft.with(|d| get_model(d).clone())
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        state.draft.update(|d| set_model(d, v));
+                    }
+                />
+                <datalist id=list>
+                    {move || {
+                        e.models
+                            .get()
+                            .into_iter()
+                            .map(|m| view! { <option value=m></option> })
+                            .collect_view()
+                    }}
+                </datalist>
+            </label>
+        </div>
+    }
+}
+
+/// What a connection check found, as the page shows it.
+pub(super) fn connection_view(
+    c: Option<Connection>,
+    testid: &'static str,
+) -> Option<impl IntoView> {
+    c.map(|c| {
+        let (status, title, advice) = match c {
+            Connection::Checking => ("checking", "Checking…".to_string(), String::new()),
+            Connection::Done { ok, title, advice } => {
+                (if ok { "ok" } else { "error" }, title, advice)
+            }
+        };
+        view! {
+            <div
+                class=format!("status status-{status}")
+                role="status"
+                data-testid=testid
+                data-status=status
+            >
+                <p class="title">{title}</p>
+                {(!advice.is_empty()).then(|| view! { <p class="advice">{advice}</p> })}
+            </div>
+        }
+    })
+}
+
 #[component]
 pub fn SettingsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -85,52 +196,19 @@ pub fn SettingsSection() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="settings-title">
             <h2 id="settings-title">"2. Endpoint and settings"</h2>
-            <div class="grid endpoint">
-                {field(
-                    state,
-                    "Base URL",
-                    "base-url",
-                    "url",
-                    |d| &d.base_url,
-                    |d, v| d.base_url = v,
-                    "An OpenAI-compatible API, e.g. http://localhost:11434/v1",
-                )}
-                <label class="field">
-                    <span class="label">"API key"</span>
-                    <input
-                        type="password"
-                        autocomplete="off"
-                        data-testid="api-key"
-                        placeholder="none"
-                        prop:value=move || state.api_key.get()
-                        on:input=move |ev| state.api_key.set(event_target_value(&ev))
-                    />
-                </label>
-                <label class="field">
-                    <span class="label">"Model"</span>
-                    <input
-                        type="text"
-                        list="model-list"
-                        data-testid="model"
-                        placeholder="check the connection to list models"
-                        prop:value=move || state.draft.with(|d| d.model.clone())
-                        on:input=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| d.model = v);
-                        }
-                    />
-                    <datalist id="model-list">
-                        {move || {
-                            state
-                                .models
-                                .get()
-                                .into_iter()
-                                .map(|m| view! { <option value=m></option> })
-                                .collect_view()
-                        }}
-                    </datalist>
-                </label>
-            </div>
+            {endpoint_fields(
+                state,
+                Endpoint {
+                    judge: false,
+                    url_hint: "An OpenAI-compatible API, e.g. http://localhost:11434/v1",
+                    url: (|d| &d.base_url, |d, v| d.base_url = v),
+                    key: state.api_key,
+                    key_hint: "none",
+                    model: (|d| &d.model, |d, v| d.model = v),
+                    model_hint: "check the connection to list models",
+                    models: state.models,
+                },
+            )}
             <label class="check">
                 <input
                     type="checkbox"
@@ -272,33 +350,7 @@ pub fn SettingsSection() -> impl IntoView {
                     "Check connection"
                 </button>
             </div>
-            {move || {
-                state
-                    .connection
-                    .get()
-                    .map(|c| {
-                        let (status, title, advice) = match c {
-                            Connection::Checking => {
-                                ("checking", "Checking…".to_string(), String::new())
-                            }
-                            Connection::Done { ok, title, advice } => {
-                                (if ok { "ok" } else { "error" }, title, advice)
-                            }
-                        };
-                        view! {
-                            <div
-                                class=format!("status status-{status}")
-                                role="status"
-                                data-testid="connection-status"
-                                data-status=status
-                            >
-                                <p class="title">{title}</p>
-                                {(!advice.is_empty())
-                                    .then(|| view! { <p class="advice">{advice}</p> })}
-                            </div>
-                        }
-                    })
-            }}
+            {move || connection_view(state.connection.get(), "connection-status")}
         </section>
     }
 }

@@ -12,7 +12,6 @@ use crate::prefs::{self, Draft, Prefs};
 use crate::progress;
 use crate::reader::{ReadEvent, Reader};
 use crate::session::{Filter, Session, Status};
-use crate::stages::detect::rules::Lexicon;
 use crate::store::{Db, StoreError};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -64,6 +63,44 @@ pub struct Offer {
     pub restoring: bool,
 }
 
+impl Connection {
+    fn settings_error(errors: Vec<String>) -> Self {
+        Connection::Done {
+            ok: false,
+            title: "Fix the settings first".into(),
+            advice: errors.join("; "),
+        }
+    }
+
+    fn of(diagnosis: &Diagnosis) -> Self {
+        Connection::Done {
+            ok: diagnosis.is_ok(),
+            title: diagnosis.title(),
+            advice: diagnosis.advice(),
+        }
+    }
+}
+
+/// What `{url}/models` says of the endpoint and of `model`.
+async fn probe_endpoint(url: &str, key: &str, prefs: &Prefs, model: &str) -> Diagnosis {
+    let origin = browser::origin();
+    match pre_check(url, &origin) {
+        Some(d) => d,
+        None => {
+            let probe = HttpClient::new(url, key, prefs.timeout_ms()).probe().await;
+            diagnose(&probe, &origin, model)
+        }
+    }
+}
+
+/// The models an endpoint listed, when it answered.
+fn listed_models(diagnosis: &Diagnosis) -> Option<&[String]> {
+    match diagnosis {
+        Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } => Some(models),
+        _ => None,
+    }
+}
+
 /// Every signal of the page.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -77,6 +114,10 @@ pub struct AppState {
     pub remember_key: RwSignal<bool>,
     pub models: RwSignal<Vec<String>>,
     pub connection: RwSignal<Option<Connection>>,
+    /// The second judge's key, in memory only.
+    pub judge_api_key: RwSignal<String>,
+    pub judge_models: RwSignal<Vec<String>>,
+    pub judge_connection: RwSignal<Option<Connection>>,
     /// The run: its progress, pause, estimate and controls (also its own context).
     pub running: RunState,
     /// The round trip of the last successful "Check connection", in milliseconds.
@@ -127,7 +168,7 @@ impl AppState {
             .unwrap_or_default();
         let stored_key = browser::load(prefs::KEY_STORAGE_KEY);
         AppState {
-            session: RwSignal::new(Session::new(Lexicon::default(), prefs.delta)),
+            session: RwSignal::new(Session::new(prefs.lexicon(), prefs.delta)),
             loading: RwSignal::new(None),
             load_error: RwSignal::new(None),
             draft: RwSignal::new(Draft::from(&prefs)),
@@ -135,6 +176,9 @@ impl AppState {
             remember_key: RwSignal::new(stored_key.is_some()),
             models: RwSignal::new(Vec::new()),
             connection: RwSignal::new(None),
+            judge_api_key: RwSignal::new(String::new()),
+            judge_models: RwSignal::new(Vec::new()),
+            judge_connection: RwSignal::new(None),
             running: RunState::new(),
             latency_ms: RwSignal::new(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
@@ -457,6 +501,10 @@ impl AppState {
                 self.session.update_untracked(|s| s.set_delta(p.delta));
                 self.session.notify();
             }
+            let lexicon = p.lexicon();
+            if self.session.with_untracked(|s| *s.lexicon() != lexicon) {
+                self.session.update(|s| s.set_lexicon(lexicon));
+            }
             // The saved session keeps the settings as they are, but a run's own while it goes.
             let used_key = self.has_key();
             let delta = p.delta;
@@ -602,47 +650,56 @@ impl AppState {
         self.notice.set(Some(message));
     }
 
+    /// The preferences for a connection check, or `None` after `status` says to fix them.
+    fn prefs_for_check(&self, status: RwSignal<Option<Connection>>) -> Option<Prefs> {
+        self.prefs()
+            .map_err(|errors| status.set(Some(Connection::settings_error(errors))))
+            .ok()
+    }
+
     /// "Check connection".
     pub async fn check_connection(self) {
-        let prefs = match self.prefs() {
-            Ok(p) => p,
-            Err(errors) => {
-                self.connection.set(Some(Connection::Done {
-                    ok: false,
-                    title: "Fix the settings first".into(),
-                    advice: errors.join("; "),
-                }));
-                return;
-            }
+        let Some(prefs) = self.prefs_for_check(self.connection) else {
+            return;
         };
-        let origin = browser::origin();
         self.connection.set(Some(Connection::Checking));
-        let diagnosis = match pre_check(&prefs.base_url, &origin) {
-            Some(d) => d,
-            None => {
-                let key = self.api_key.get_untracked();
-                let client = HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
-                let asked = browser::now_ms();
-                let probe = client.probe().await;
-                let diagnosis = diagnose(&probe, &origin, &prefs.model);
-                if diagnosis.is_ok() {
-                    self.latency_ms.set(Some(browser::now_ms() - asked));
-                }
-                diagnosis
-            }
-        };
-        if let Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } = &diagnosis {
-            self.models.set(models.clone());
+        let key = self.api_key.get_untracked();
+        let asked = browser::now_ms();
+        let diagnosis = probe_endpoint(&prefs.base_url, &key, &prefs, &prefs.model).await;
+        if diagnosis.is_ok() {
+            self.latency_ms.set(Some(browser::now_ms() - asked));
+        }
+        if let Some(models) = listed_models(&diagnosis) {
+            self.models.set(models.to_vec());
             if prefs.model.is_empty() && models.len() == 1 {
                 let only = models[0].clone();
                 self.draft.update(|d| d.model = only);
             }
         }
-        self.connection.set(Some(Connection::Done {
-            ok: diagnosis.is_ok(),
-            title: diagnosis.title(),
-            advice: diagnosis.advice(),
-        }));
+        self.connection.set(Some(Connection::of(&diagnosis)));
+    }
+
+    /// "Check connection" of the second judge's endpoint, with its own key.
+    pub async fn check_judge_connection(self) {
+        let Some(prefs) = self.prefs_for_check(self.judge_connection) else {
+            return;
+        };
+        let Some(url) = prefs.judge_endpoint() else {
+            self.judge_connection.set(Some(Connection::Done {
+                ok: true,
+                title: "The judge uses the relabeling endpoint".into(),
+                advice: "Enter another base URL to put the judge on its own endpoint.".into(),
+            }));
+            return;
+        };
+        let model = prefs.to_pipeline_settings().judge_model_name().to_owned();
+        self.judge_connection.set(Some(Connection::Checking));
+        let key = self.judge_api_key.get_untracked();
+        let diagnosis = probe_endpoint(&url, &key, &prefs, &model).await;
+        if let Some(models) = listed_models(&diagnosis) {
+            self.judge_models.set(models.to_vec());
+        }
+        self.judge_connection.set(Some(Connection::of(&diagnosis)));
     }
 
     pub fn filter(&self) -> Filter {

@@ -629,6 +629,8 @@ function checkManifest(manifest, files, { endpoint, options }) {
     include_successes: options.successes,
     thoughts: options.thoughts,
     provenance: options.provenance,
+    one_per_cluster: false,
+    duplicate_threshold: 0.8,
   });
   assert.deepEqual([...manifest.formats].sort(), [...NATIVE, ...TOOLS].sort());
   assert.ok(isObject(manifest.settings));
