@@ -560,6 +560,7 @@ mod tests {
             attempts,
             theta: 0.7,
             fallback_floor: 0.5,
+            grounding: None,
         });
         r
     }
