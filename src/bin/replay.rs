@@ -429,18 +429,15 @@ fn drain(
                     Some(Export::Prompts) => {
                         line.push_str(&prompts_line(&record.trajectory, method))
                     }
-                    Some(Export::Layout(target)) => match export_line(
-                        target,
-                        &record,
-                        counts.written + 1,
-                        &method.lexicon,
-                    ) {
-                        Some(text) => line.push_str(&text),
-                        None => {
-                            counts.left_out += 1;
-                            continue;
+                    Some(Export::Layout(target)) => {
+                        match export_line(target, &record, counts.written + 1, &method.lexicon) {
+                            Some(text) => line.push_str(&text),
+                            None => {
+                                counts.left_out += 1;
+                                continue;
+                            }
                         }
-                    },
+                    }
                 }
                 line.push('\n');
                 sink.write_all(line.as_bytes())?;
