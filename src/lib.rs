@@ -3,6 +3,7 @@
 //! The core (everything but `ui` and `client`) knows nothing of the browser: it builds and is
 //! tested on the host with `cargo test`.
 
+pub mod charts;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod custom;

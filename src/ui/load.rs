@@ -1,6 +1,7 @@
 //! Section 1: loading trajectory files.
 
 use super::browser;
+use super::charts::{apply, is_applied, Choice};
 use super::state::AppState;
 use crate::import::SourceFormat;
 use crate::progress::format_count;
@@ -122,10 +123,20 @@ pub fn LoadSection() -> impl IntoView {
                 .into_iter()
                 .map(|(t, n)| {
                     let name = t.map_or("no type", |t| t.as_str());
+                    let choice = Choice::failures_of(t);
                     view! {
-                        <li class="chip" data-testid="type-count" data-type=t.map_or("none", |t| t.as_str())>
-                            <span>{name}</span>
-                            <b>{format_count(n)}</b>
+                        <li>
+                            <button
+                                class="chip"
+                                data-testid="type-count"
+                                data-type=t.map_or("none", |t| t.as_str())
+                                title=format!("Show the {name} failures in the results")
+                                aria-pressed=move || is_applied(state, choice).to_string()
+                                on:click=move |_| apply(state, choice)
+                            >
+                                <span>{name}</span>
+                                <b>{format_count(n)}</b>
+                            </button>
                         </li>
                     }
                 })

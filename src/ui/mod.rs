@@ -2,6 +2,7 @@
 //! signals of [`state::AppState`] and call the core; they hold no logic of their own.
 
 pub mod browser;
+mod charts;
 mod downloads;
 mod filters;
 mod load;
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
                 <settings::SettingsSection />
                 <method::MethodSection />
                 <run::RunSection />
+                <charts::ChartsSection />
                 <results::ResultsSection />
                 <review::ReviewSection />
                 <downloads::DownloadSection />

@@ -296,7 +296,6 @@ fn sort_header(filters: Filters, key: SortKey, label: &'static str) -> impl Into
 pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let TableFilters(filters) = expect_context::<TableFilters>();
-    let checks_filter = RwSignal::new("all".to_string());
     let thresholds = move || {
         state
             .prefs()
@@ -316,7 +315,7 @@ pub fn ResultsSection() -> impl IntoView {
     // The indexes that match the filters, in order; rows are built only for the page shown.
     let rows = Memo::new(move |_| {
         let matching = filters.matching(state.session);
-        let filter = checks_filter.get();
+        let filter = filters.checks.get();
         if filter == "all" {
             return matching;
         }
@@ -334,7 +333,7 @@ pub fn ResultsSection() -> impl IntoView {
     // A filter change goes back to the first page.
     Effect::new(move |_| {
         filters.filter();
-        checks_filter.track();
+        filters.checks.track();
         filters.page.set(0);
     });
     let page = move || filters.page.get().min(pages() - 1);
@@ -368,8 +367,8 @@ pub fn ResultsSection() -> impl IntoView {
                 <select
                     data-testid="filter-checks"
                     aria-label="Goal checks"
-                    prop:value=move || checks_filter.get()
-                    on:change=move |ev| checks_filter.set(event_target_value(&ev))
+                    prop:value=move || filters.checks.get()
+                    on:change=move |ev| filters.checks.set(event_target_value(&ev))
                 >
                     <option value="all">"all goals"</option>
                     <option value="clustered">"in a near-duplicate cluster"</option>
@@ -378,6 +377,24 @@ pub fn ResultsSection() -> impl IntoView {
                     <option value="not-new">"not a new goal"</option>
                 </select>
                 <TextFilter filters=filters />
+                {move || {
+                    filters
+                        .pick
+                        .get()
+                        .map(|p| {
+                            view! {
+                                <button
+                                    class="chip filter-pick"
+                                    data-testid="filter-pick"
+                                    aria-label=format!("Filtered by {}: clear", p.label())
+                                    on:click=move |_| filters.pick.set(None)
+                                >
+                                    {p.label()}
+                                    <span aria-hidden="true">" ✕"</span>
+                                </button>
+                            }
+                        })
+                }}
             </div>
             <p class="muted count" data-testid="filter-count" aria-live="polite">
                 {move || {

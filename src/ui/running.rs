@@ -4,6 +4,7 @@
 
 use super::browser;
 use super::state::AppState;
+use crate::charts::{Sample, Series};
 use crate::client::{CancelToken, HttpClient};
 use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
@@ -102,6 +103,8 @@ pub struct RunView {
     pub not_started: usize,
     /// Trajectories running at once (for the time per call).
     pub lanes: usize,
+    /// Requests sent and tokens received over the time of the run.
+    pub series: Series,
 }
 
 impl Default for RunView {
@@ -120,6 +123,7 @@ impl Default for RunView {
             sent: SentCounts::default(),
             not_started: 0,
             lanes: 1,
+            series: Series::default(),
         }
     }
 }
@@ -147,6 +151,16 @@ impl RunView {
         self.estimate
             .as_ref()
             .map(|e| Deviation::new(e, &self.this_run.usage))
+    }
+
+    /// Takes a reading of the requests sent and the tokens received for the chart.
+    pub fn sample(&mut self) {
+        let usage = self.this_run.usage.total();
+        self.series.push(Sample {
+            ms: (self.now_ms - self.started_ms).max(0.0),
+            calls: self.sent.sent,
+            tokens: usage.prompt_tokens + usage.completion_tokens,
+        });
     }
 
     /// Milliseconds per request this run measured, at its concurrency.
@@ -407,6 +421,8 @@ impl RunState {
                 .min(items.len().max(1)),
             ..RunView::default()
         });
+        // The time chart starts at zero.
+        self.run.update(RunView::sample);
         app.begin_saving();
         let used_key = app.has_key();
         app.with_journal(|j| {
@@ -524,6 +540,7 @@ impl RunState {
                 r.not_started = if stopped { not_started } else { 0 };
                 r.sent = guard.counts();
                 r.now_ms = browser::now_ms();
+                r.sample();
             });
             if let Some(ms) = this.run.with_untracked(RunView::ms_per_call) {
                 this.ms_per_call.set_value(Some(ms));
@@ -548,6 +565,7 @@ impl RunState {
                 this.run.update(|r| {
                     r.now_ms = browser::now_ms();
                     r.sent = guard.counts();
+                    r.sample();
                 });
             }
         });
@@ -650,6 +668,7 @@ impl RunState {
             r.done += n;
             r.now_ms = now;
             r.sent = sent;
+            r.sample();
         });
         app.session.notify();
         app.save_session();
