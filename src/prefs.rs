@@ -4,6 +4,9 @@
 //! written by an older version, or only part of it, still loads. There is no API key here: the
 //! key lives in memory, and only in its own storage slot when the user asks for it.
 
+use crate::llm::pool::{
+    check_distinct, parse_replicas, replicas_text, Replica, BROWSER_PER_HOST, MAX_LIMIT,
+};
 use crate::llm::StructuredMode;
 use crate::pipeline::{Mode, Settings};
 use serde::{Deserialize, Serialize};
@@ -106,6 +109,10 @@ pub struct Prefs {
     pub detection: Mode,
     pub extraction: Mode,
     pub structured: Structured,
+    /// Requests the base URL takes at once, and each replica without a limit of its own.
+    pub connections: usize,
+    /// Other base URLs serving the same model (see [`crate::llm::pool`]).
+    pub replicas: Vec<Replica>,
 }
 
 impl Default for Prefs {
@@ -126,6 +133,8 @@ impl Default for Prefs {
             detection: s.detection,
             extraction: s.extraction,
             structured: Structured::Auto,
+            connections: BROWSER_PER_HOST,
+            replicas: Vec::new(),
         }
     }
 }
@@ -155,6 +164,16 @@ impl Prefs {
             concurrency: self.concurrency,
             ..Settings::default()
         }
+    }
+
+    /// Every endpoint of a run, the base URL first.
+    pub fn endpoints(&self) -> Vec<Replica> {
+        let mut all = vec![Replica {
+            base_url: crate::llm::diagnose::normalize_base_url(&self.base_url),
+            limit: self.connections.max(1),
+        }];
+        all.extend(self.replicas.iter().cloned());
+        all
     }
 
     /// The request timeout in milliseconds.
@@ -187,6 +206,8 @@ pub struct Draft {
     pub detection: String,
     pub extraction: String,
     pub structured: String,
+    pub connections: String,
+    pub replicas: String,
 }
 
 impl From<&Prefs> for Draft {
@@ -204,6 +225,8 @@ impl From<&Prefs> for Draft {
             detection: mode_str(p.detection).into(),
             extraction: mode_str(p.extraction).into(),
             structured: p.structured.as_str().into(),
+            connections: p.connections.to_string(),
+            replicas: replicas_text(&p.replicas, p.connections),
         }
     }
 }
@@ -262,6 +285,25 @@ impl Draft {
             errors.push("structured output: choose one of the listed modes".into());
             Structured::Auto
         });
+        let connections = count(
+            "requests per endpoint",
+            &self.connections,
+            1,
+            MAX_LIMIT as u64,
+            &mut errors,
+        ) as usize;
+        let replicas = parse_replicas(&self.replicas, connections).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        });
+        let mut endpoints = vec![Replica {
+            base_url: base_url.clone(),
+            limit: connections,
+        }];
+        endpoints.extend(replicas.iter().cloned());
+        if let Err(e) = check_distinct(&endpoints) {
+            errors.push(e);
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -278,6 +320,8 @@ impl Draft {
             detection,
             extraction,
             structured,
+            connections,
+            replicas,
         })
     }
 }
@@ -419,5 +463,52 @@ mod tests {
         let p = d.parse().unwrap();
         assert_eq!(p.theta, 0.25);
         assert_eq!(p.base_url, "http://h/v1");
+    }
+
+    #[test]
+    fn replicas_round_trip_and_their_errors_are_reported() {
+        let mut d = Draft::from(&Prefs::default());
+        d.base_url = "http://localhost:8080/v1".into();
+        d.connections = "4".into();
+        d.replicas = "http://127.0.0.1:8080/v1\nhttp://127.0.0.2:8080/v1 8\n".into();
+        let p = d.parse().unwrap();
+        assert_eq!(p.connections, 4);
+        assert_eq!(
+            p.endpoints(),
+            vec![
+                Replica {
+                    base_url: "http://localhost:8080/v1".into(),
+                    limit: 4
+                },
+                Replica {
+                    base_url: "http://127.0.0.1:8080/v1".into(),
+                    limit: 4
+                },
+                Replica {
+                    base_url: "http://127.0.0.2:8080/v1".into(),
+                    limit: 8
+                },
+            ]
+        );
+        assert_eq!(Draft::from(&p).parse(), Ok(p.clone()));
+        assert_eq!(Prefs::from_json(&p.to_json()), p);
+        // Stored preferences from before replicas existed load with none.
+        let old = Prefs::from_json(r#"{"model":"m"}"#);
+        assert_eq!((old.connections, old.replicas.len()), (6, 0));
+
+        d.replicas = "http://localhost:8080/other/v1\nnot a url".into();
+        d.connections = "0".into();
+        let errors = d.parse().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("requests per endpoint")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.contains("line 2")), "{errors:?}");
+        d.replicas = "http://localhost:8080/other/v1".into();
+        d.connections = "6".into();
+        let errors = d.parse().unwrap_err();
+        assert!(errors[0].contains("same host and port"), "{errors:?}");
     }
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod diagnose;
 pub mod exchange;
 pub mod openai;
+pub mod pool;
 pub mod reply;
 pub mod retry;
 pub mod schema;

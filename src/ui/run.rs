@@ -1,6 +1,7 @@
 //! Section 4: run and progress.
 
 use super::state::{AppState, Phase};
+use crate::llm::pool::connection_note;
 use crate::progress::{format_count, format_duration};
 use leptos::prelude::*;
 
@@ -90,6 +91,13 @@ pub fn RunSection() -> impl IntoView {
                         .map(|b| view! { <span class="muted reason">{b}</span> })
                 }}
             </div>
+            {move || {
+                state
+                    .prefs()
+                    .ok()
+                    .and_then(|p| connection_note(p.concurrency, &p.endpoints()))
+                    .map(|m| view! { <p class="muted" data-testid="connection-note">{m}</p> })
+            }}
             {move || {
                 state
                     .run

@@ -131,6 +131,24 @@ pub fn SettingsSection() -> impl IntoView {
                     </datalist>
                 </label>
             </div>
+            <label class="field replicas">
+                <span class="label">"Replicas (optional)"</span>
+                <textarea
+                    data-testid="replicas"
+                    rows="2"
+                    spellcheck="false"
+                    placeholder="http://127.0.0.1:11434/v1\nhttp://other-server:11434/v1 4"
+                    title="Other base URLs serving the same model, one a line, optionally followed \
+                           by the requests it takes at once. Past 6 requests in flight a browser \
+                           needs more hosts: other servers, or the same one under another host \
+                           name (localhost and 127.0.0.1)."
+                    prop:value=move || state.draft.with(|d| d.replicas.clone())
+                    on:input=move |ev| {
+                        let v = event_target_value(&ev);
+                        state.draft.update(|d| d.replicas = v);
+                    }
+                ></textarea>
+            </label>
             <label class="check">
                 <input
                     type="checkbox"
@@ -192,6 +210,16 @@ pub fn SettingsSection() -> impl IntoView {
                     |d| &d.timeout_secs,
                     |d, v| d.timeout_secs = v,
                     "per request, in seconds",
+                )}
+                {field(
+                    state,
+                    "Requests per endpoint",
+                    "connections",
+                    "number",
+                    |d| &d.connections,
+                    |d, v| d.connections = v,
+                    "at once, for the base URL and each replica without its own number; a \
+                     browser opens 6 connections to one host over HTTP/1.1",
                 )}
                 {mode_select(
                     state,

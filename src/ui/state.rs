@@ -2,7 +2,7 @@
 //! write these; the work itself is done by the core (session, reader, pipeline, export).
 
 use super::browser;
-use crate::client::{CancelToken, HttpClient};
+use crate::client::{self, CancelToken, HttpClient};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::{
     AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, ExchangeLog,
@@ -847,10 +847,12 @@ impl AppState {
     fn launch(self, prefs: Prefs, mut control: RunControl) {
         let token = CancelToken::new();
         self.cancel.set_value(Some(token.clone()));
-        let http = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
-            prefs.timeout_ms()
-        })
-        .with_cancel(token.clone());
+        let http = client::pooled(
+            &prefs.endpoints(),
+            &self.api_key.get_untracked(),
+            prefs.timeout_ms(),
+            &token,
+        );
         let retrying = RetryingClient::new(
             http,
             RetryPolicy::default(),
