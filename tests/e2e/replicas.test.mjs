@@ -1,0 +1,134 @@
+// Past six connections: the page's own queue and replicas of one model.
+//
+// - Three scripted endpoints (three ports) as the base URL and two replicas: the requests are
+//   spread over them, none gets more than its limit, and 16 or more are in flight at once.
+// - One of them goes away in the middle of a run: it is taken out, and the run still ends with
+//   every trajectory accepted.
+// - A short timeout and a concurrency far above what the browser opens: no request times out,
+//   because a request's timeout starts only when the page sends it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEndpoint } from './support/endpoint.mjs';
+import { configure, dataRecords, dropFiles, numberIn, openApp, runToEnd, setField } from './support/browser.mjs';
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+/** `n` copies of the run-accept trajectory (three calls each: extract, relabel, judge). */
+async function acceptFile(n) {
+  const accept = (await dataRecords('run-a.jsonl')).find((r) => r.trajectory_id === 'run-accept');
+  const lines = [];
+  for (let i = 0; i < n; i++) lines.push(JSON.stringify({ ...accept, trajectory_id: `accept-${i}` }));
+  return { name: 'accept.jsonl', text: lines.join('\n') + '\n' };
+}
+
+/** A latency shared by several endpoints that counts the requests waiting on any of them. */
+function sharedLatency(ms) {
+  const all = { now: 0, max: 0 };
+  const delayMs = async () => {
+    all.now += 1;
+    all.max = Math.max(all.max, all.now);
+    await sleep(ms);
+    all.now -= 1;
+    return 0;
+  };
+  return { all, delayMs };
+}
+
+async function stat(page, testid) {
+  return numberIn(await page.getByTestId(testid).textContent());
+}
+
+test('requests are spread over three endpoints, 16 or more in flight at once', async () => {
+  const { all, delayMs } = sharedLatency(300);
+  const eps = await Promise.all([0, 1, 2].map(() => startEndpoint({ delayMs })));
+  const app = await openApp();
+  try {
+    const { page } = app;
+    const trajectories = 60;
+    await dropFiles(page, [await acceptFile(trajectories)]);
+    await configure(page, { baseUrl: eps[0].url, model: 'scripted-model', fields: { concurrency: 18 } });
+    // One endpoint: the run panel says the browser opens 6 connections, not 18.
+    const note = page.getByTestId('connection-note');
+    await note.waitFor();
+    assert.match(await note.textContent(), /Concurrency 18 .* 6 requests .*HTTP\/1\.1/);
+    await setField(page, 'replicas', `${eps[1].url}\n${eps[2].url}`);
+    await configure(page, {});
+    await note.waitFor({ state: 'detached' });
+
+    await runToEnd(page);
+    assert.equal(await stat(page, 'progress-accepted'), trajectories);
+    assert.equal(await stat(page, 'progress-retries'), 0);
+    const chats = eps.map((ep) => ep.counts().chat);
+    assert.equal(chats.reduce((a, b) => a + b, 0), trajectories * 3);
+    for (const [i, ep] of eps.entries()) {
+      assert.ok(chats[i] >= trajectories / 2, `endpoint ${i} answered ${chats[i]} of ${trajectories * 3}`);
+      assert.ok(ep.concurrency().max <= 6, `endpoint ${i} had ${ep.concurrency().max} at once`);
+    }
+    assert.ok(all.max >= 16, `at most ${all.max} requests in flight at once`);
+    await app.checkConsole();
+  } finally {
+    await app.close();
+    await Promise.all(eps.map((ep) => ep.close()));
+  }
+});
+
+test('an endpoint that goes away mid-run is taken out and the run still finishes', async () => {
+  const { delayMs } = sharedLatency(200);
+  const eps = await Promise.all([0, 1, 2].map(() => startEndpoint({ delayMs })));
+  const app = await openApp();
+  try {
+    const { page } = app;
+    const trajectories = 60;
+    await dropFiles(page, [await acceptFile(trajectories)]);
+    await configure(page, {
+      baseUrl: eps[0].url,
+      model: 'scripted-model',
+      fields: { concurrency: 18, replicas: `${eps[1].url}\n${eps[2].url}` },
+    });
+    await page.getByTestId('run').click();
+    // Once the run is well under way, the second endpoint goes away for good.
+    while (eps[1].counts().chat < 10) await sleep(10);
+    await eps[1].stopListening();
+    const answeredBefore = eps[1].counts().chat;
+    await page
+      .getByTestId('run-panel')
+      .and(page.locator('[data-state="done"]'))
+      .waitFor({ timeout: 60_000 });
+    assert.equal(await stat(page, 'progress-accepted'), trajectories);
+    assert.equal(await stat(page, 'progress-failed'), 0);
+    assert.equal(eps[1].counts().chat, answeredBefore);
+    // Only the requests in flight there when it went (at most its limit of 6), and the
+    // occasional trial request once its time out is over, had to be retried: sending it a
+    // third of the traffic all along would have cost dozens.
+    const retries = await stat(page, 'progress-retries');
+    assert.ok(retries >= 1 && retries <= 12, `${retries} retries`);
+    await app.checkConsole([/Failed to load resource: net::ERR_/]);
+  } finally {
+    await app.close();
+    await Promise.all(eps.map((ep) => ep.close()));
+  }
+});
+
+test('a short timeout at a high concurrency: no request times out while it waits its turn', async () => {
+  // 400 ms a reply, a 1 s timeout, 32 trajectories at once against one endpoint: the browser
+  // opens 6 connections, so most requests wait longer than the timeout before they are sent.
+  const ep = await startEndpoint({ delayMs: 400 });
+  const app = await openApp();
+  try {
+    const { page } = app;
+    const trajectories = 32;
+    await dropFiles(page, [await acceptFile(trajectories)]);
+    await configure(page, { baseUrl: ep.url, model: 'scripted-model', fields: { concurrency: 32, timeout: 1 } });
+    await runToEnd(page);
+    assert.equal(await stat(page, 'progress-accepted'), trajectories);
+    assert.equal(await stat(page, 'progress-retries'), 0);
+    assert.equal(ep.counts().chat, trajectories * 3);
+    assert.equal(ep.requests.filter((r) => r.lost).length, 0);
+    assert.ok(ep.concurrency().max <= 6);
+    await app.checkConsole();
+  } finally {
+    await app.close();
+    await ep.close();
+  }
+});
