@@ -661,19 +661,21 @@ mod tests {
         assert_eq!(s.acquire(0.0), Some(1));
     }
 
-    /// A client whose answers wait until the test lets them go, recording who asked.
+    type Answer = oneshot::Sender<Result<ChatResponse, ChatError>>;
+
+    /// A client whose answers wait until the test lets them go.
     #[derive(Clone, Default)]
     struct Gate {
-        held: Rc<RefCell<Vec<(String, oneshot::Sender<Result<ChatResponse, ChatError>>)>>>,
+        held: Rc<RefCell<Vec<Answer>>>,
         sent: Rc<Cell<usize>>,
     }
 
     impl ChatClient for Gate {
         async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
             self.sent.set(self.sent.get() + 1);
+            let _ = request;
             let (tx, rx) = oneshot::channel();
-            let text = request.messages[0].content.clone();
-            self.held.borrow_mut().push((text, tx));
+            self.held.borrow_mut().push(tx);
             rx.await.unwrap_or(Err(ChatError::Cancelled))
         }
     }
@@ -682,7 +684,7 @@ mod tests {
         fn answer_all(&self, with: impl Fn() -> Result<ChatResponse, ChatError>) -> usize {
             let held = std::mem::take(&mut *self.held.borrow_mut());
             let n = held.len();
-            for (_, tx) in held {
+            for tx in held {
                 let _ = tx.send(with());
             }
             n
