@@ -10,17 +10,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEndpoint } from './support/endpoint.mjs';
-import { configure, dataRecords, dropFiles, numberIn, openApp, runToEnd, setField } from './support/browser.mjs';
+import { configure, dropFiles, numberIn, openApp, runToEnd, setField } from './support/browser.mjs';
+import { acceptFile } from './support/trajectories.mjs';
 
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-/** `n` copies of the run-accept trajectory (three calls each: extract, relabel, judge). */
-async function acceptFile(n) {
-  const accept = (await dataRecords('run-a.jsonl')).find((r) => r.trajectory_id === 'run-accept');
-  const lines = [];
-  for (let i = 0; i < n; i++) lines.push(JSON.stringify({ ...accept, trajectory_id: `accept-${i}` }));
-  return { name: 'accept.jsonl', text: lines.join('\n') + '\n' };
-}
 
 /** A latency shared by several endpoints that counts the requests waiting on any of them. */
 function sharedLatency(ms) {
@@ -39,14 +32,32 @@ async function stat(page, testid) {
   return numberIn(await page.getByTestId(testid).textContent());
 }
 
-test('requests are spread over three endpoints, 16 or more in flight at once', async () => {
-  const { all, delayMs } = sharedLatency(300);
+/**
+ * Three endpoints answering after `latency` ms and the app with `trajectories` accept
+ * trajectories loaded: `{all, eps, app, page}`; `done()` closes them all.
+ */
+async function threeEndpoints(latency, trajectories) {
+  const { all, delayMs } = sharedLatency(latency);
   const eps = await Promise.all([0, 1, 2].map(() => startEndpoint({ delayMs })));
-  const app = await openApp();
+  let app;
+  const done = async () => {
+    await app?.close();
+    await Promise.all(eps.map((ep) => ep.close()));
+  };
   try {
-    const { page } = app;
-    const trajectories = 60;
-    await dropFiles(page, [await acceptFile(trajectories)]);
+    app = await openApp();
+    await dropFiles(app.page, [await acceptFile(trajectories)]);
+  } catch (err) {
+    await done();
+    throw err;
+  }
+  return { all, eps, app, page: app.page, done };
+}
+
+test('requests are spread over three endpoints, 16 or more in flight at once', async () => {
+  const trajectories = 60;
+  const { all, eps, app, page, done } = await threeEndpoints(300, trajectories);
+  try {
     await configure(page, { baseUrl: eps[0].url, model: 'scripted-model', fields: { concurrency: 18 } });
     // One endpoint: the run panel says the browser opens 6 connections, not 18.
     const note = page.getByTestId('connection-note');
@@ -68,19 +79,14 @@ test('requests are spread over three endpoints, 16 or more in flight at once', a
     assert.ok(all.max >= 16, `at most ${all.max} requests in flight at once`);
     await app.checkConsole();
   } finally {
-    await app.close();
-    await Promise.all(eps.map((ep) => ep.close()));
+    await done();
   }
 });
 
 test('an endpoint that goes away mid-run is taken out and the run still finishes', async () => {
-  const { delayMs } = sharedLatency(200);
-  const eps = await Promise.all([0, 1, 2].map(() => startEndpoint({ delayMs })));
-  const app = await openApp();
+  const trajectories = 60;
+  const { eps, app, page, done } = await threeEndpoints(200, trajectories);
   try {
-    const { page } = app;
-    const trajectories = 60;
-    await dropFiles(page, [await acceptFile(trajectories)]);
     await configure(page, {
       baseUrl: eps[0].url,
       model: 'scripted-model',
@@ -105,8 +111,7 @@ test('an endpoint that goes away mid-run is taken out and the run still finishes
     assert.ok(retries >= 1 && retries <= 12, `${retries} retries`);
     await app.checkConsole([/Failed to load resource: net::ERR_/]);
   } finally {
-    await app.close();
-    await Promise.all(eps.map((ep) => ep.close()));
+    await done();
   }
 });
 

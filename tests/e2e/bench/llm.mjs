@@ -20,7 +20,8 @@
 //   timeout), and requests the endpoints saw cut before their reply.
 
 import { startEndpoint } from '../support/endpoint.mjs';
-import { configure, dataRecords, dropFiles, numberIn, openApp } from '../support/browser.mjs';
+import { configure, dropFiles, numberIn, openApp } from '../support/browser.mjs';
+import { acceptFile } from '../support/trajectories.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -46,14 +47,6 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const accept = (await dataRecords('run-a.jsonl')).find((r) => r.trajectory_id === 'run-accept');
-
-function acceptFile(n) {
-  const lines = [];
-  for (let i = 0; i < n; i++) lines.push(JSON.stringify({ ...accept, trajectory_id: `bench-${i}` }));
-  return { name: 'bench.jsonl', text: lines.join('\n') + '\n' };
-}
-
 async function once(concurrency, endpoints) {
   const span = { first: null, last: null, now: 0, peak: 0 };
   const delayMs = async () => {
@@ -71,7 +64,7 @@ async function once(concurrency, endpoints) {
   try {
     const { page } = app;
     const trajectories = 4 * concurrency;
-    await dropFiles(page, [acceptFile(trajectories)]);
+    await dropFiles(page, [await acceptFile(trajectories, 'bench')]);
     await configure(page, {
       baseUrl: eps[0].url,
       model: 'scripted-model',
