@@ -97,6 +97,36 @@ fn every_export_format_writes_a_valid_row_per_trajectory() {
             )),
             "{stderr}"
         );
+        // The corpus's arguments hold six integers beyond the signed 64-bit range (three
+        // rows): the TRL rows write them as strings and say where, once per conversation.
+        let rewrites: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(" row written with "))
+            .collect();
+        let expected = match target {
+            Target::TrlSft => 6,
+            Target::TrlPreference => 12,
+            _ => 0,
+        };
+        assert_eq!(rewrites.len(), expected, "{}: {stderr}", target.id());
+        if target == Target::TrlSft {
+            assert!(rewrites[3].ends_with(
+                "corpus.jsonl:259: trav-7-0000258: trl-sft row written with \
+                 messages[13].tool_calls[0].function.arguments.int_big: the integer \
+                 123456789012345678901234567890 is beyond the signed 64-bit range that \
+                 Arrow-based loaders (🤗 datasets) read; written as the string \
+                 \"123456789012345678901234567890\""
+            ));
+        }
+        if target == Target::TrlPreference {
+            // Every pair has a prompt that is not empty: TRL cannot train one without.
+            for line in written.lines() {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(row["prompt"].as_array().map(Vec::len), Some(1));
+                assert_eq!(row["prompt"][0]["role"], "system");
+                assert_eq!(row["chosen"][0]["role"], "user");
+            }
+        }
         // The fixed relabeling: hindsight goal, confidence, weight = severity.
         let first: serde_json::Value =
             serde_json::from_str(written.lines().next().unwrap()).unwrap();

@@ -283,7 +283,19 @@ fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
     let weight = detect::rules::detect(t).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);
     match export::checked_line(target, line, &item, &ExportOptions::default())? {
-        Ok(text) => Some(text),
+        Ok(checked) => {
+            for r in &checked.rewrites {
+                eprintln!(
+                    "{}:{}: {}: {} row written with {}",
+                    record.source.file,
+                    record.source.line,
+                    t.trajectory_id,
+                    target.id(),
+                    r.integer
+                );
+            }
+            Some(checked.text)
+        }
         Err(violations) => {
             for v in violations {
                 let field = if v.field.is_empty() {

@@ -21,7 +21,7 @@
 //! maps the column, and a column no row has would not exist at all.
 
 use super::dialogue::Dialogue;
-use super::{tools, ExportItem, ExportOptions};
+use super::{tools, ExportItem, ExportOptions, Row};
 use crate::json::{python_dumps, Json, JsonObject};
 
 /// The name of LLaMA-Factory's dataset registry file.
@@ -38,8 +38,9 @@ fn turn(from: &str, value: impl Into<String>) -> Json {
     Json::Object(o)
 }
 
-/// The row of one sample.
-pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
+/// The row of one sample. Every value of the source is inside a JSON string here (the calls,
+/// `tools`), so no number is ever rewritten.
+pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
     let dialogue = Dialogue::of(item.trajectory);
     let mut conversations = vec![turn("human", item.goal)];
     let think = |thought: &str, value: &mut String| {
@@ -99,7 +100,10 @@ pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
         o.insert("weight", Json::from(item.weight));
         o.insert("provenance", item.provenance.to_json());
     }
-    Json::Object(o)
+    Row {
+        value: Json::Object(o),
+        integers_as_text: Vec::new(),
+    }
 }
 
 /// LLaMA-Factory's tool formatter reads `parameters.properties` of every tool: a declared tool

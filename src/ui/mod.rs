@@ -6,6 +6,7 @@ mod downloads;
 mod load;
 mod results;
 mod run;
+mod running;
 mod saved;
 mod settings;
 pub mod state;
@@ -25,6 +26,7 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
+    provide_context(state.running);
     view! {
         <div class="app">
             <header class="app-header">

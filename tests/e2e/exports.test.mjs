@@ -330,6 +330,21 @@ function readTrl(messages, declared, where) {
   return { system, goal: user.content, userIndex: system === null ? 0 : 1, turns, closing: last.content };
 }
 
+/**
+ * TRL's `tools` column: the list of function tools written as a JSON string, which TRL's
+ * trainers read with `json.loads`. Returns the function names it declares.
+ */
+function trlTools(row, where) {
+  assert.equal(typeof row.tools, 'string', `${where}: tools is a JSON string`);
+  return declaredFunctions(JSON.parse(row.tools), where);
+}
+
+/** TRL rows' provenance also lists the integers written as strings: none in these sources. */
+function checkTrlProvenance(row, item, where) {
+  checkProvenance(row, item, where);
+  assert.deepEqual(row.provenance.integers_as_strings, [], `${where}: no integer written as a string`);
+}
+
 const OPENAI_ROW_KEYS = ['messages', 'tools', 'parallel_tool_calls'];
 const OPENAI_MESSAGE_KEYS = ['role', 'content', 'name', 'weight', 'tool_calls', 'tool_call_id'];
 
@@ -507,9 +522,9 @@ function checkTrlSftFile(text, items, options) {
     const item = items[i];
     const where = `trl-sft row ${i + 1} (${item.id}, ${item.kind})`;
     for (const k of ['prompt', 'completion', 'chosen', 'rejected']) assert.equal(row[k], undefined, `${where}: ${k}`);
-    const read = readTrl(row.messages, declaredFunctions(row.tools, where), where);
+    const read = readTrl(row.messages, trlTools(row, where), where);
     checkChatConversation(read, item, item.goal, options, where);
-    if (options.provenance) checkProvenance(row, item, where);
+    if (options.provenance) checkTrlProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
   return rows;
@@ -522,20 +537,25 @@ function checkTrlPreferenceFile(text, items, options) {
   rows.forEach((row, i) => {
     const item = relabeled[i];
     const where = `trl-preference row ${i + 1} (${item.id})`;
-    for (const k of ['prompt', 'messages', 'completion']) assert.equal(row[k], undefined, `${where}: ${k}`);
-    const declared = declaredFunctions(row.tools, where);
-    const chosen = readTrl(row.chosen, declared, `${where} chosen`);
-    const rejected = readTrl(row.rejected, declared, `${where} rejected`);
+    for (const k of ['messages', 'completion']) assert.equal(row[k], undefined, `${where}: ${k}`);
+    // The explicit prompt: the conversation before the goal, the run's system message or an
+    // empty one (TRL stops on an empty prompt).
+    assert.deepEqual(row.prompt, [{ role: 'system', content: item.source.system ?? '' }], `${where}: prompt`);
+    const declared = trlTools(row, where);
+    const withPrompt = (side) => (item.source.system === null ? side : [...row.prompt, ...side]);
+    const chosen = readTrl(withPrompt(row.chosen), declared, `${where} chosen`);
+    const rejected = readTrl(withPrompt(row.rejected), declared, `${where} rejected`);
     checkChatConversation(chosen, item, item.goal, options, `${where} chosen`);
     checkChatConversation(rejected, item, item.source.goal, options, `${where} rejected`);
-    // The two sides differ only in the user's goal.
+    // Both sides open with the user's goal and differ only there.
     assert.equal(row.chosen.length, row.rejected.length, `${where}: same length`);
     const differ = row.chosen
       .map((m, k) => (JSON.stringify(m) === JSON.stringify(row.rejected[k]) ? null : k))
       .filter((k) => k !== null);
-    assert.deepEqual(differ, [chosen.userIndex], `${where}: only the user message differs`);
+    assert.deepEqual(differ, [0], `${where}: only the user's goal differs`);
+    assert.equal(row.chosen[0].role, 'user', `${where}: chosen opens with the goal`);
     assert.notEqual(chosen.goal, rejected.goal, `${where}: the goals differ`);
-    if (options.provenance) checkProvenance(row, item, where);
+    if (options.provenance) checkTrlProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
   return rows;
@@ -569,7 +589,7 @@ function checkOpenAiFile(text, items, options) {
 
 // --- The page ----------------------------------------------------------------------------------
 
-/** The check table: `{target: {rows, leftOut, violations: [text]}}`. */
+/** The check table: `{target: {rows, leftOut, violations: [text], rewrites: [text]}}`. */
 async function checkTable(page) {
   const out = {};
   const rows = page.getByTestId('export-check');
@@ -579,6 +599,7 @@ async function checkTable(page) {
       rows: Number(await row.getAttribute('data-rows')),
       leftOut: Number(await row.getAttribute('data-left-out')),
       violations: (await row.getByTestId('violation').allTextContents()).map((t) => t.trim()),
+      rewrites: (await row.getByTestId('rewrite').allTextContents()).map((t) => t.trim()),
     };
   }
   return out;
@@ -630,6 +651,7 @@ function checkChecks(checks, files) {
     assert.equal(checks[target].rows, jsonLines(file.text).length, `checked rows of ${target}`);
     assert.equal(checks[target].leftOut, 0, `left out of ${target}`);
     assert.deepEqual(checks[target].violations, [], `violations of ${target}`);
+    assert.deepEqual(checks[target].rewrites, [], `values written as strings in ${target}`);
   }
 }
 
@@ -898,11 +920,29 @@ test('a row that breaks a layout rule is left out of the download and shown with
       assert.ok(checks[target].violations.length >= 1, `${target} violations`);
       for (const v of checks[target].violations) assert.match(v, /^line 1: nan-args: /, `${target}: ${v}`);
     }
+    // The clean row's request id (2^64) is beyond what Arrow-based loaders hold: the TRL rows,
+    // whose arguments are objects, write it as a string and the check table says where; inside
+    // LLaMA-Factory's and OpenAI's argument strings it stays a number.
+    const beyond = (field) =>
+      `line 2: clean-args: ${field}: the integer 18446744073709551616 is beyond the signed 64-bit range ` +
+      'that Arrow-based loaders (🤗 datasets) read; written as the string "18446744073709551616"';
+    assert.deepEqual(checks['trl-sft'].rewrites, [beyond('messages[1].tool_calls[0].function.arguments.request_id')]);
+    assert.deepEqual(checks['trl-preference'].rewrites, [
+      beyond('chosen[1].tool_calls[0].function.arguments.request_id'),
+      beyond('rejected[1].tool_calls[0].function.arguments.request_id'),
+    ]);
+    assert.deepEqual(checks.llamafactory.rewrites, []);
+    assert.deepEqual(checks.openai.rewrites, []);
+    assert.match(file.text, /\\"request_id\\": 18446744073709551616/);
+    const sft = jsonLines((await download(page, 'download-trl-sft')).text);
+    assert.equal(sft[0].messages[1].tool_calls[0].function.arguments.request_id, '18446744073709551616');
+    assert.deepEqual(sft[0].provenance.integers_as_strings, ['messages[1].tool_calls[0].function.arguments.request_id']);
     const manifest = JSON.parse((await download(page, 'download-manifest')).text);
     const entry = manifest.files.find((f) => f.format === 'openai');
     assert.equal(entry.rows, 1);
     assert.equal(entry.left_out, 1);
     assert.equal(entry.violations, checks.openai.violations.length);
+    assert.equal(manifest.files.find((f) => f.format === 'trl-sft').rewrites.length, 1);
 
     await app.checkConsole();
   } finally {
