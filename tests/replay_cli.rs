@@ -182,3 +182,36 @@ fn unknown_export_format_is_a_usage_error() {
         assert!(usage.contains(id), "{id} missing from the usage");
     }
 }
+
+#[test]
+fn any_number_of_threads_writes_the_same_lines_in_order() {
+    // The corpus, then the bad file (rejections between records), then the corpus again: more
+    // records than one batch, with gaps.
+    let mut input = std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap();
+    input.extend(std::fs::read(format!("{FIXTURES}/bad.jsonl")).unwrap());
+    input.extend(std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap());
+    let path = std::env::temp_dir().join(format!("agenther-jobs-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &input).unwrap();
+    let path = path.to_str().unwrap();
+    let one = replay(&[path, "--jobs", "1"]);
+    assert!(one.status.success());
+    let expected = std::fs::read(format!("{FIXTURES}/expected.jsonl")).unwrap();
+    assert!(one.stdout.starts_with(&expected) && one.stdout.ends_with(&expected));
+    for jobs in ["2", "5"] {
+        let many = replay(&[path, "--jobs", jobs]);
+        assert!(many.status.success());
+        assert!(many.stdout == one.stdout, "--jobs {jobs} wrote other lines");
+        let summary = |stderr: &[u8]| {
+            let text = String::from_utf8_lossy(stderr).into_owned();
+            // The same rejections in the same order; only the timing differs.
+            text.lines()
+                .map(|l| l.split(" in ").next().unwrap_or(l).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(summary(&many.stderr), summary(&one.stderr));
+    }
+    std::fs::remove_file(path).ok();
+    let refused = replay(&[path, "--jobs", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--jobs needs a whole number"));
+}
