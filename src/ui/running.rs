@@ -5,12 +5,13 @@
 use super::browser;
 use super::state::AppState;
 use crate::charts::{Sample, Series};
-use crate::client::{CancelToken, HttpClient};
+use crate::client::{self, CancelToken, HttpClient};
 use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
+use crate::llm::pool::Replica;
 use crate::llm::{
-    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, Limited,
-    RetryPolicy, RetryingClient, RunGuard, SentCounts, Templates,
+    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
+    RetryingClient, RunGuard, SentCounts, Templates,
 };
 use crate::pipeline::{
     run_controlled_judged, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
@@ -462,43 +463,42 @@ impl RunState {
         let token = CancelToken::new();
         let guard = self.guard.get_value();
         self.cancel.set_value(Some(token.clone()));
-        let http = HttpClient::new(
-            &prefs.base_url,
-            &app.api_key.get_untracked(),
-            prefs.timeout_ms(),
-        )
-        .with_cancel(token.clone());
-        let retrying = RetryingClient::new(
-            http,
-            RetryPolicy::default(),
-            browser::RetrySleep(token.clone(), guard.clone()),
-        )
-        .with_seed(browser::now_ms().to_bits())
-        .with_guard(guard.clone());
         let log = app.exchanges.get_value();
-        let client = Saving {
-            inner: CachingClient::new(retrying, log.clone(), &prefs.base_url),
-            app,
-        };
-        // The second judge on its own endpoint: its own key, retries and concurrency; its
-        // answers go to the same exchange log (keyed by its base URL).
-        let judge = prefs.judge_endpoint().map(|url| {
-            let http = HttpClient::new(&url, &app.judge_api_key.get_untracked(), {
-                prefs.timeout_ms()
-            })
-            .with_cancel(token.clone());
+        // The chain of one endpoint and its replicas: the page's queue (at most each one's
+        // limit in flight, a timeout that starts when a request is sent), retries sharing the
+        // run's guard, the exchange log keyed by `log_url`, the session's saving.
+        let chain = |endpoints: &[Replica], key: &str, log_url: &str, seed: u64| {
+            let http = client::pooled(endpoints, key, prefs.timeout_ms(), &token);
             let retrying = RetryingClient::new(
                 http,
                 RetryPolicy::default(),
                 browser::RetrySleep(token.clone(), guard.clone()),
             )
-            .with_seed(browser::now_ms().to_bits() ^ 1)
+            .with_seed(seed)
             .with_guard(guard.clone());
-            let saving = Saving {
-                inner: CachingClient::new(retrying, log, &url),
+            Saving {
+                inner: CachingClient::new(retrying, log.clone(), log_url),
                 app,
-            };
-            Limited::new(saving, prefs.judge_concurrency)
+            }
+        };
+        let seed = browser::now_ms().to_bits();
+        let client = chain(
+            &prefs.endpoints(),
+            &app.api_key.get_untracked(),
+            &prefs.base_url,
+            seed,
+        );
+        // The second judge on its own endpoint: its own key, retries and queue (with the
+        // judge's concurrency as its limit); its answers go to the same exchange log (keyed by
+        // its base URL).
+        let judge = prefs.judge_replica().map(|replica| {
+            let key = app.judge_api_key.get_untracked();
+            chain(
+                std::slice::from_ref(&replica),
+                &key,
+                &replica.base_url,
+                seed ^ 1,
+            )
         });
         let settings = prefs.to_pipeline_settings();
         let method = Method {
