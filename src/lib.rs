@@ -8,6 +8,7 @@ pub mod client;
 pub mod example;
 pub mod export;
 pub mod import;
+pub mod inpage;
 pub mod json;
 pub mod llm;
 pub mod model;
