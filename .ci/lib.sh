@@ -5,6 +5,8 @@ set -euo pipefail
 
 CI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 E2E_DIR="$CI_ROOT/tests/e2e"
+# The in-page model engine (npm @wllama/wllama), copied into dist/ by Trunk (index.html).
+ENGINE_DIR="$CI_ROOT/engine"
 # Screenshots, browser profiles and temporary files of the browser tests (inside target/).
 CI_SCRATCH="$CI_ROOT/target/ci-scratch"
 
@@ -129,6 +131,20 @@ ensure_node_tools() {
   [ "$opt" = "$E2E_DIR/node_modules/.bin/wasm-opt" ] || die "wasm-opt on PATH is '${opt:-none}', not tests/e2e's"
 }
 
+# The in-page model engine's files (npm @wllama/wllama), pinned by engine/package-lock.json;
+# Trunk copies them into dist/ so the app serves them from its own origin.
+ensure_engine() {
+  ensure_node
+  local stamp="$ENGINE_DIR/node_modules/.installed-package-lock.json"
+  if ! cmp -s "$ENGINE_DIR/package-lock.json" "$stamp" 2>/dev/null; then
+    say "installing the in-page model engine in engine/ (npm ci)"
+    (cd "$ENGINE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$ENGINE_DIR/package-lock.json" "$stamp"
+  fi
+  [ -f "$ENGINE_DIR/node_modules/@wllama/wllama/esm/wasm/wllama.wasm" ] ||
+    die "engine/node_modules lacks @wllama/wllama's wasm file"
+}
+
 ensure_crates() {
   (cd "$CI_ROOT" && cargo fetch --quiet)
 }
@@ -139,6 +155,7 @@ ensure_build_tools() {
   ensure_trunk
   ensure_wasm_bindgen
   ensure_node_tools
+  ensure_engine
   ensure_crates
 }
 

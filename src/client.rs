@@ -49,11 +49,11 @@ impl CancelToken {
         self.0.borrow().cancelled
     }
 
-    fn register(&self, c: &AbortController) {
+    pub(crate) fn register(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.push(c.clone());
     }
 
-    fn unregister(&self, c: &AbortController) {
+    pub(crate) fn unregister(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.retain(|x| x != c);
     }
 }

@@ -57,7 +57,10 @@ pub enum GgufError {
 impl std::fmt::Display for GgufError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GgufError::NotGguf => write!(f, "this is not a GGUF model file (it does not start with GGUF)"),
+            GgufError::NotGguf => write!(
+                f,
+                "this is not a GGUF model file (it does not start with GGUF)"
+            ),
             GgufError::Version(v) => write!(f, "GGUF version {v} is not supported (2 and 3 are)"),
             GgufError::TooShort => write!(f, "the file is too short to be a GGUF model"),
             GgufError::Corrupt(why) => write!(f, "the GGUF header is damaged: {why}"),
@@ -147,11 +150,7 @@ fn value(c: &mut Cursor, kind: u32) -> Result<Result<Option<Value>, GgufError>, 
                         c.take(len)?;
                     }
                 }
-                None => {
-                    return Ok(Err(GgufError::Corrupt(format!(
-                        "an array of type {item}"
-                    ))))
-                }
+                None => return Ok(Err(GgufError::Corrupt(format!("an array of type {item}")))),
             }
             return Ok(Ok(None));
         }
@@ -334,7 +333,11 @@ pub(crate) mod tests {
         let bytes = gguf(&[
             ("general.architecture", 8, s("llama")),
             ("general.name", 8, s("SmolLM2 135M Instruct")),
-            ("tokenizer.ggml.tokens", 9, string_array(&["<s>", "a", "bb"])),
+            (
+                "tokenizer.ggml.tokens",
+                9,
+                string_array(&["<s>", "a", "bb"]),
+            ),
             ("tokenizer.scores", 9, floats),
             ("general.file_type", 4, u32v(3)),
             ("llama.block_count", 4, u32v(30)),
@@ -351,7 +354,10 @@ pub(crate) mod tests {
         assert_eq!(h.arch_u64("context_length"), Some(8192));
         assert_eq!(h.quantisation(), Some("Q4_1"));
         assert_eq!(h.values.get("general.quantized"), Some(&Value::Bool(true)));
-        assert_eq!(h.values.get("llama.rope.freq_base"), Some(&Value::Float(10000.0)));
+        assert_eq!(
+            h.values.get("llama.rope.freq_base"),
+            Some(&Value::Float(10000.0))
+        );
         assert!(!h.values.contains_key("tokenizer.ggml.tokens"));
     }
 
@@ -388,9 +394,18 @@ pub(crate) mod tests {
     #[test]
     fn quantisation_from_file_names() {
         let q = |n: &str| quantisation_in_name(n);
-        assert_eq!(q("SmolLM2-135M-Instruct.Q4_1.gguf").as_deref(), Some("Q4_1"));
-        assert_eq!(q("qwen2.5-0.5b-instruct-q4_k_m.gguf").as_deref(), Some("Q4_K_M"));
-        assert_eq!(q("Llama-3.2-1B-Instruct-IQ4_XS.gguf").as_deref(), Some("IQ4_XS"));
+        assert_eq!(
+            q("SmolLM2-135M-Instruct.Q4_1.gguf").as_deref(),
+            Some("Q4_1")
+        );
+        assert_eq!(
+            q("qwen2.5-0.5b-instruct-q4_k_m.gguf").as_deref(),
+            Some("Q4_K_M")
+        );
+        assert_eq!(
+            q("Llama-3.2-1B-Instruct-IQ4_XS.gguf").as_deref(),
+            Some("IQ4_XS")
+        );
         assert_eq!(q("phi-2.F16.gguf").as_deref(), Some("F16"));
         assert_eq!(q("model.gguf"), None);
         assert_eq!(q("Qwen-chat.gguf"), None);

@@ -191,7 +191,11 @@ impl Speed {
         let mut s = format!(
             "{} {} · {} tokens generated",
             self.replies,
-            if self.replies == 1 { "reply" } else { "replies" },
+            if self.replies == 1 {
+                "reply"
+            } else {
+                "replies"
+            },
             self.completion_tokens
         );
         if let Some(avg) = self.average() {
@@ -219,8 +223,13 @@ pub fn engine_error(kind: &str, message: &str) -> ChatError {
         "model_not_loaded" => ChatError::Network(format!(
             "the model is not loaded in this page ({message}): load it in section 2, then Resume"
         )),
-        "kv_cache_full" => ChatError::http(400, format!("the prompt does not fit the context: {message}")),
-        _ if lower.contains("context") && (lower.contains("exceed") || lower.contains("too long")) => {
+        "kv_cache_full" => ChatError::http(
+            400,
+            format!("the prompt does not fit the context: {message}"),
+        ),
+        _ if lower.contains("context")
+            && (lower.contains("exceed") || lower.contains("too long")) =>
+        {
             ChatError::http(400, message.to_owned())
         }
         _ if lower.contains("memory") || lower.contains("out of bounds") => ChatError::http(
@@ -262,7 +271,10 @@ mod tests {
         let card = ModelCard::read("SmolLM2-135M-Instruct.Q4_1.gguf", 98_000_000, &smol()).unwrap();
         assert_eq!(card.name, "SmolLM2 135M Instruct");
         assert_eq!(card.quantisation.as_deref(), Some("Q4_1"));
-        assert_eq!(card.summary(), "SmolLM2 135M Instruct · 135M · Q4_1 · 98 MB · llama");
+        assert_eq!(
+            card.summary(),
+            "SmolLM2 135M Instruct · 135M · Q4_1 · 98 MB · llama"
+        );
         assert_eq!(card.endpoint(), "inpage://SmolLM2-135M-Instruct.Q4_1.gguf");
         assert_eq!(card.context(), 8192);
         // 30 layers × 8192 positions × (576 / 9 × 3) values, keys and values, 2 bytes each.
@@ -312,13 +324,22 @@ mod tests {
         assert!(engine_error("abort", "aborted").is_cancelled());
         assert_eq!(engine_error("timeout", ""), ChatError::Timeout);
         let gone = engine_error("model_not_loaded", "loadModel() is not yet called");
-        assert!(gone.is_transient(), "the run pauses until the model is back");
+        assert!(
+            gone.is_transient(),
+            "the run pauses until the model is back"
+        );
         let full = engine_error("kv_cache_full", "n_ctx 8192");
         assert!(!full.is_transient());
-        let long = engine_error("inference_error", "the request exceeds the available context size");
+        let long = engine_error(
+            "inference_error",
+            "the request exceeds the available context size",
+        );
         assert!(matches!(long, ChatError::Http { status: 400, .. }));
         let oom = engine_error("unknown_error", "Out of memory");
-        assert!(matches!(oom, ChatError::Http { status: 507, .. }), "{oom:?}");
+        assert!(
+            matches!(oom, ChatError::Http { status: 507, .. }),
+            "{oom:?}"
+        );
         assert!(engine_error("unknown_error", "boom").is_transient());
         assert_eq!(format_bytes(101_000_000), "101 MB");
         assert_eq!(format_bytes(1_500_000_000), "1.5 GB");

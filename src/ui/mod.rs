@@ -3,6 +3,7 @@
 
 pub mod browser;
 mod downloads;
+mod inpage;
 mod load;
 mod results;
 mod run;
@@ -40,6 +41,7 @@ pub fn App() -> impl IntoView {
                 <load::LoadSection />
                 <settings::SettingsSection />
                 <run::RunSection />
+                <inpage::RunSpeed />
                 <results::ResultsSection />
                 <downloads::DownloadSection />
                 {move || {

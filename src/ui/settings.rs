@@ -85,6 +85,8 @@ pub fn SettingsSection() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="settings-title">
             <h2 id="settings-title">"2. Endpoint and settings"</h2>
+            <super::inpage::EndpointChoice />
+            <Show when=move || !super::inpage::chosen(state)>
             <div class="grid endpoint">
                 {field(
                     state,
@@ -144,6 +146,7 @@ pub fn SettingsSection() -> impl IntoView {
                 <p class="warning" role="note">
                     "The key is stored unencrypted in this browser's local storage: anyone using this browser profile can read it."
                 </p>
+            </Show>
             </Show>
             <div class="grid numbers">
                 {field(state, "θ (confidence)", "theta", "number", |d| &d.theta, |d, v| d.theta = v, "0 to 1")}

@@ -719,6 +719,11 @@ impl AppState {
                 return;
             }
         };
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            return self
+                .connection
+                .set(Some(crate::inpage::engine::connection(&prefs.base_url)));
+        }
         let origin = browser::origin();
         self.connection.set(Some(Connection::Checking));
         let diagnosis = match pre_check(&prefs.base_url, &origin) {
@@ -844,15 +849,33 @@ impl AppState {
 
     /// Runs `control` to its end or its pause with a client chain built from `prefs`:
     /// fetch, retries, the exchange log, then the structured-mode fallback.
-    fn launch(self, prefs: Prefs, mut control: RunControl) {
+    fn launch(self, prefs: Prefs, control: RunControl) {
         let token = CancelToken::new();
         self.cancel.set_value(Some(token.clone()));
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            let page = crate::inpage::engine::InPageClient::new(
+                &prefs.base_url,
+                prefs.timeout_ms(),
+                token.clone(),
+            );
+            return self.launch_with(prefs, control, token, page);
+        }
         let http = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
             prefs.timeout_ms()
         })
         .with_cancel(token.clone());
+        self.launch_with(prefs, control, token, http);
+    }
+
+    fn launch_with<C: ChatClient + 'static>(
+        self,
+        prefs: Prefs,
+        mut control: RunControl,
+        token: CancelToken,
+        base: C,
+    ) {
         let retrying = RetryingClient::new(
-            http,
+            base,
             RetryPolicy::default(),
             browser::RetrySleep(token.clone()),
         )
