@@ -3,11 +3,11 @@
 //! replies during a run.
 
 use super::browser;
+use super::drop::DropZone;
 use super::state::AppState;
 use crate::inpage::engine::{self, InPage, Loaded};
 use crate::inpage::{format_bytes, model_of, SCHEME};
 use crate::prefs::DEFAULT_BASE_URL;
-use leptos::ev::DragEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -94,7 +94,6 @@ pub fn EndpointChoice() -> impl IntoView {
     });
     let keep = RwSignal::new(false);
     let url = RwSignal::new(String::new());
-    let dragging = RwSignal::new(false);
     let idle = move || inpage.busy.with(Option::is_none) && !state.is_busy();
 
     let on_pick = move |ev: leptos::ev::Event| {
@@ -105,17 +104,11 @@ pub fn EndpointChoice() -> impl IntoView {
             load_file(state, file, keep.get_untracked());
         }
     };
-    let on_drop = move |ev: DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        let file = ev
-            .data_transfer()
-            .and_then(|dt| dt.files())
-            .and_then(|f| f.get(0));
-        if let Some(file) = file {
+    let on_drop = Callback::new(move |files: Vec<web_sys::File>| {
+        if let Some(file) = files.into_iter().next() {
             load_file(state, file, keep.get_untracked());
         }
-    };
+    });
     let on_download = move |_| {
         let url = url.get_untracked().trim().to_owned();
         if url.is_empty() {
@@ -219,17 +212,7 @@ pub fn EndpointChoice() -> impl IntoView {
             </label>
         </div>
         <Show when=move || chosen(state)>
-            <div
-                class="drop-zone inpage"
-                class:dragging=move || dragging.get()
-                data-testid="inpage-panel"
-                on:dragover=move |ev: DragEvent| {
-                    ev.prevent_default();
-                    dragging.set(true);
-                }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=on_drop
-            >
+            <DropZone class="drop-zone inpage" testid="inpage-panel" on_files=on_drop>
                 <p>
                     "Drop a " <code>".gguf"</code>
                     " model file here or choose one: it is read from your disk and never uploaded. Or paste a URL the browser can fetch (a Hugging Face “resolve” link works)."
@@ -298,7 +281,7 @@ pub fn EndpointChoice() -> impl IntoView {
                     <p class="label">"Kept in this browser"</p>
                     <ul class="files">{kept}</ul>
                 </Show>
-            </div>
+            </DropZone>
         </Show>
     }
 }

