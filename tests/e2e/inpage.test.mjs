@@ -14,6 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { llamaMissing, smollm2Path } from './support/llama.mjs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SCRATCH, configure, download, jsonLines, openApp, storeRecords, tableRows } from './support/browser.mjs';
 
@@ -144,7 +145,7 @@ test('SmolLM2 picked as a file relabels the example in the page, resumes after a
   }
 });
 
-test('without cross-origin isolation the page says the model runs single-threaded', { skip: missing ?? false, timeout: 120_000 }, async () => {
+test('without cross-origin isolation the page says the model runs single-threaded, and refuses what is not a model or too big', { skip: missing ?? false, timeout: 120_000 }, async () => {
   const app = await openApp({ isolated: false });
   try {
     await app.page.getByTestId('endpoint-inpage').check();
@@ -158,6 +159,24 @@ test('without cross-origin isolation the page says the model runs single-threade
     await error.waitFor();
     assert.match(await error.textContent(), /not a GGUF model file/);
     assert.equal(await app.page.getByTestId('inpage-model').count(), 0);
+    // A model too big for the memory the browser gives WebAssembly: refused before loading,
+    // saying so (a sparse 5 GB file whose header is an empty GGUF v3).
+    const big = join(SCRATCH, 'big-model.Q4_K_M.gguf');
+    const header = Buffer.alloc(24);
+    header.write('GGUF', 0, 'latin1');
+    header.writeUInt32LE(3, 4);
+    const handle = await open(big, 'w');
+    await handle.write(header, 0, header.length, 0);
+    await handle.truncate(5_000_000_000);
+    await handle.close();
+    try {
+      await app.page.getByTestId('model-file').setInputFiles(big);
+      await app.page.getByText(/too big to run in a browser page/).waitFor({ timeout: 30_000 });
+      assert.match(await error.textContent(), /needs about .* GB of memory, and the browser gives WebAssembly at most 4\.3 GB/);
+      assert.equal(await app.page.getByTestId('inpage-model').count(), 0);
+    } finally {
+      await rm(big, { force: true });
+    }
     await app.checkConsole();
   } finally {
     await app.close();
