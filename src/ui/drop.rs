@@ -16,8 +16,7 @@ pub fn DropZone(
     let dragging = RwSignal::new(false);
     view! {
         <div
-            class=class
-            class:dragging=move || dragging.get()
+            class=move || if dragging.get() { format!("{class} dragging") } else { class.to_owned() }
             data-testid=testid
             on:dragover=move |ev: DragEvent| {
                 ev.prevent_default();

@@ -94,7 +94,10 @@ pub fn EndpointChoice() -> impl IntoView {
     });
     let keep = RwSignal::new(false);
     let url = RwSignal::new(String::new());
-    let idle = move || inpage.busy.with(Option::is_none) && !state.is_busy();
+    let idle = move || {
+        inpage.busy.with(Option::is_none)
+            && state.run.with(|r| r.phase != super::state::Phase::Running)
+    };
 
     let on_pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
