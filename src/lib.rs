@@ -5,6 +5,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
+pub mod estimate;
 pub mod example;
 pub mod export;
 pub mod import;

@@ -25,6 +25,18 @@ impl Trajectory {
     pub fn succeeded(&self) -> bool {
         self.origin.as_ref().is_some_and(|o| o.succeeded)
     }
+
+    /// The source gave no verdict: the run counts as a failure without the source saying so.
+    pub fn verdict_unknown(&self) -> bool {
+        self.origin.as_ref().is_some_and(|o| o.verdict_unknown)
+    }
+
+    /// The reasoning that came with the final answer ("" when there is none).
+    pub fn final_thought(&self) -> &str {
+        self.origin
+            .as_ref()
+            .map_or("", |o| o.final_thought.as_str())
+    }
 }
 
 /// The parts of an imported run that the native schema has no place for, kept so that the
@@ -43,7 +55,37 @@ pub struct Origin {
     /// The source marked the run as successful (reward 1, `win: true`, ...).
     #[serde(default)]
     pub succeeded: bool,
+    /// The source gives no verdict at all: the run is kept as a failure, but nothing says it
+    /// failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verdict_unknown: bool,
+    /// The reasoning that came with the final answer (after the last step), when the source
+    /// kept it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub final_thought: String,
 }
+
+/// What a step is: a tool call answered by its result, or a reply to the user answered by the
+/// user's next message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A tool call (`action_name`, `action_input`), its result the observation.
+    #[default]
+    Tool,
+    /// A message to the user (tau-bench's `respond` action): `action_name` is [`RESPOND`],
+    /// `action_input` is `{"content": text}` and the observation is the user's next message.
+    Respond,
+}
+
+impl StepKind {
+    pub fn is_tool(&self) -> bool {
+        *self == StepKind::Tool
+    }
+}
+
+/// The action name of a reply to the user.
+pub const RESPOND: &str = "respond";
 
 /// One thought → action → observation step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +98,42 @@ pub struct Step {
     /// The source's tool call this step came from, when imported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<ToolCall>,
+    /// A tool call (the native schema's only kind) or a reply to the user.
+    #[serde(default, skip_serializing_if = "StepKind::is_tool")]
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// A reply to the user: `content` as the action input, the user's answer as the
+    /// observation.
+    pub fn respond(thought: String, content: String, answer: String) -> Step {
+        let mut input = JsonObject::new();
+        input.insert("content", crate::json::Json::String(content));
+        Step {
+            thought,
+            action_name: RESPOND.to_owned(),
+            action_input: input,
+            observation: answer,
+            call: None,
+            kind: StepKind::Respond,
+        }
+    }
+
+    pub fn is_respond(&self) -> bool {
+        self.kind == StepKind::Respond
+    }
+
+    /// The text of a reply to the user ("" for a tool call).
+    pub fn reply(&self) -> &str {
+        match self.kind {
+            StepKind::Respond => self
+                .action_input
+                .get("content")
+                .and_then(crate::json::Json::as_str)
+                .unwrap_or(""),
+            StepKind::Tool => "",
+        }
+    }
 }
 
 /// A tool call as the source wrote it: its id, its arguments exactly as given (a JSON string

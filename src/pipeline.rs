@@ -5,8 +5,8 @@
 //! sample), failed (the endpoint or the configuration did not let the stage run; worth
 //! retrying), or cancelled by the user.
 
-use crate::llm::Sleep;
 use crate::llm::{CallKind, CallRecord, CallSettings, ChatClient, ChatError, StageError};
+use crate::llm::{RunGuard, Sleep};
 use crate::llm::{StructuredMode, Templates, UsageByStage};
 use crate::model::{ExtractedOutcome, FailureAnalysis, Sample, SampleFormat, Trajectory};
 use crate::stages::detect::rules::Lexicon;
@@ -244,6 +244,19 @@ pub struct TrajectoryResult {
 }
 
 impl TrajectoryResult {
+    /// A result with no stage record, only its outcome (for tests).
+    #[cfg(test)]
+    pub(crate) fn bare(outcome: Outcome) -> Self {
+        TrajectoryResult {
+            trajectory_id: String::new(),
+            analysis: None,
+            extracted: None,
+            relabel: None,
+            stage_calls: vec![],
+            outcome,
+        }
+    }
+
     /// Calls and tokens this trajectory cost, per stage.
     pub fn usage(&self) -> UsageByStage {
         let mut usage = UsageByStage::default();
@@ -501,9 +514,13 @@ fn relabel_outcome(report: &RelabelReport) -> Outcome {
                     .iter()
                     .all(|a| a.outcome == AttemptOutcome::CallFailed);
             if all_calls_failed || report.attempts.is_empty() {
+                // The last call that went out says why (later ones may have been held back).
                 let last_error = report
                     .attempts
-                    .last()
+                    .iter()
+                    .rev()
+                    .find(|a| !a.call.not_sent())
+                    .or(report.attempts.last())
                     .and_then(|a| a.call.problem())
                     .unwrap_or_else(|| reason.clone());
                 Outcome::Failed {
@@ -583,21 +600,146 @@ pub enum Verdict {
     PutBack,
 }
 
+/// How many unreadable replies in a row of one stage pause a run (see [`Breaker`]).
+pub const BREAKER_REPLIES: usize = 10;
+
+/// Why a run paused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PauseCause {
+    /// A call still failed after its retries with a network error, a timeout, HTTP 408, 429 or
+    /// 5xx: the endpoint is away.
+    EndpointAway { error: String },
+    /// The last `replies` replies of `stage` could not be read (prose, cut-off JSON, fields
+    /// that break the schema): going on would only spend tokens.
+    Unreadable {
+        stage: CallKind,
+        replies: usize,
+        /// The parse error of the last one.
+        parse_error: String,
+    },
+}
+
+impl PauseCause {
+    /// What to change before resuming.
+    pub fn advice(&self) -> String {
+        match self {
+            PauseCause::EndpointAway { .. } => "Check the endpoint (Check connection helps), \
+                 then Resume."
+                .into(),
+            PauseCause::Unreadable { parse_error, .. } => {
+                let mut advice = String::from(
+                    "Try another model (small models often cannot follow the reply format), \
+                     set Structured output to json_schema (or json_object when the endpoint \
+                     refuses json_schema)",
+                );
+                if parse_error.contains("finish reason: length") || parse_error.contains("EOF") {
+                    advice.push_str(", and raise max_tokens: the replies were cut off");
+                } else {
+                    advice.push_str(", or raise max_tokens if the replies are cut off");
+                }
+                advice.push_str("; then Resume.");
+                advice
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PauseCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PauseCause::EndpointAway { error } => {
+                write!(f, "the endpoint stopped answering ({error})")
+            }
+            PauseCause::Unreadable {
+                stage,
+                replies,
+                parse_error,
+            } => write!(
+                f,
+                "the last {replies} {} replies could not be read; the last one: {parse_error}",
+                stage.as_str()
+            ),
+        }
+    }
+}
+
+/// Watches the replies of each stage and trips when the last `limit` of one stage were all
+/// unreadable. Calls that failed (no reply) and calls held back leave the count as it is; a
+/// readable reply starts it again. A limit of 0 never trips.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breaker {
+    limit: usize,
+    streak: [usize; 4],
+}
+
+impl Breaker {
+    pub fn new(limit: usize) -> Self {
+        Breaker {
+            limit,
+            streak: [0; 4],
+        }
+    }
+
+    fn slot(kind: CallKind) -> usize {
+        CallKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    /// Takes in one call; returns the cause when this reply trips the breaker.
+    pub fn observe(&mut self, call: &CallRecord) -> Option<PauseCause> {
+        let slot = Self::slot(call.kind);
+        if call.failed() {
+            return None;
+        }
+        match &call.parse_error {
+            None => {
+                self.streak[slot] = 0;
+                None
+            }
+            Some(error) => {
+                self.streak[slot] += 1;
+                (self.limit > 0 && self.streak[slot] >= self.limit).then(|| {
+                    PauseCause::Unreadable {
+                        stage: call.kind,
+                        replies: self.streak[slot],
+                        parse_error: error.clone(),
+                    }
+                })
+            }
+        }
+    }
+
+    /// Forgets the streaks (on resuming with new settings).
+    pub fn reset(&mut self) {
+        self.streak = [0; 4];
+    }
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker::new(BREAKER_REPLIES)
+    }
+}
+
 /// The decisions of a run loop that pauses when the endpoint goes away.
 ///
 /// The loop asks [`RunControl::start_next`] for trajectories to start (at most `concurrency` at a
-/// time, none once paused) and reports each result to [`RunControl::finished`], which says
-/// whether to record it. The first result that found the endpoint out of reach pauses the run:
-/// nothing new starts, the trajectories still in flight finish (and are put back too if they
-/// fail the same way), and the loop ends when none is left in flight. [`RunControl::resume`]
-/// then continues with the put-back trajectories first and the never-started ones after.
-#[derive(Debug, Clone, PartialEq)]
+/// time, none once paused or stopped) and reports each result to [`RunControl::finished`],
+/// which says whether to record it. The first result that found the endpoint out of reach
+/// pauses the run: nothing new starts, the trajectories still in flight finish (and are put
+/// back too if they fail the same way), and the loop ends when none is left in flight. So does
+/// the [`Breaker`] when a stage's replies keep being unreadable (those results are kept: the
+/// model did answer). [`RunControl::resume`] then continues with the put-back trajectories
+/// first and the never-started ones after. With a [`RunGuard`] shared with the client, nothing
+/// new starts once the guard holds requests (a stop, a call that gave up).
+#[derive(Debug, Clone)]
 pub struct RunControl {
     queue: std::collections::VecDeque<usize>,
     in_flight: usize,
     concurrency: usize,
-    paused: Option<String>,
+    paused: Option<PauseCause>,
     put_back: Vec<usize>,
+    breaker: Breaker,
+    guard: Option<RunGuard>,
 }
 
 impl RunControl {
@@ -609,12 +751,36 @@ impl RunControl {
             concurrency: concurrency.max(1),
             paused: None,
             put_back: Vec::new(),
+            breaker: Breaker::default(),
+            guard: None,
         }
     }
 
-    /// The next trajectory to start now, if any: none while paused or at full concurrency.
+    /// Watches the run's requests through `guard` (the one the client shares).
+    pub fn with_guard(mut self, guard: RunGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Pauses after `limit` unreadable replies in a row of one stage (0: never).
+    pub fn with_breaker(mut self, limit: usize) -> Self {
+        self.breaker = Breaker::new(limit);
+        self
+    }
+
+    fn held(&self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.hold().is_some())
+    }
+
+    /// Whether the user stopped the run.
+    pub fn is_stopped(&self) -> bool {
+        self.guard.as_ref().is_some_and(RunGuard::is_stopped)
+    }
+
+    /// The next trajectory to start now, if any: none while paused, stopped or at full
+    /// concurrency.
     pub fn start_next(&mut self) -> Option<usize> {
-        if self.paused.is_some() || self.in_flight >= self.concurrency {
+        if self.paused.is_some() || self.held() || self.in_flight >= self.concurrency {
             return None;
         }
         let item = self.queue.pop_front()?;
@@ -627,17 +793,30 @@ impl RunControl {
         self.in_flight = self.in_flight.saturating_sub(1);
         if result.endpoint_unavailable() {
             if self.paused.is_none() {
-                let why = result
-                    .calls()
-                    .filter_map(|c| c.error.as_ref())
-                    .filter(|e| e.is_transient())
-                    .last()
-                    .map_or_else(|| result.outcome.reason(), ToString::to_string);
-                self.paused = Some(why);
+                let error = self
+                    .guard
+                    .as_ref()
+                    .and_then(RunGuard::gave_up)
+                    .map(|e| e.to_string())
+                    .or_else(|| {
+                        result
+                            .calls()
+                            .filter_map(|c| c.error.as_ref())
+                            .filter(|e| e.is_transient() && !e.is_not_sent())
+                            .last()
+                            .map(ToString::to_string)
+                    })
+                    .unwrap_or_else(|| result.outcome.reason());
+                self.paused = Some(PauseCause::EndpointAway { error });
             }
             self.put_back.push(item);
             Verdict::PutBack
         } else {
+            for call in result.calls() {
+                if let Some(cause) = self.breaker.observe(call) {
+                    self.paused.get_or_insert(cause);
+                }
+            }
             Verdict::Record
         }
     }
@@ -646,14 +825,19 @@ impl RunControl {
         self.paused.is_some()
     }
 
-    /// The error that paused the run.
-    pub fn pause_reason(&self) -> Option<&str> {
-        self.paused.as_deref()
+    /// Why the run paused.
+    pub fn pause_cause(&self) -> Option<&PauseCause> {
+        self.paused.as_ref()
+    }
+
+    /// The reason the run paused, in words.
+    pub fn pause_reason(&self) -> Option<String> {
+        self.paused.as_ref().map(ToString::to_string)
     }
 
     /// Nothing in flight and nothing more will start: the loop may end.
     pub fn is_settled(&self) -> bool {
-        self.in_flight == 0 && (self.paused.is_some() || self.queue.is_empty())
+        self.in_flight == 0 && (self.paused.is_some() || self.held() || self.queue.is_empty())
     }
 
     pub fn in_flight(&self) -> usize {
@@ -663,6 +847,11 @@ impl RunControl {
     /// The trajectories put back since the run (or its last resume) started.
     pub fn put_back(&self) -> &[usize] {
         &self.put_back
+    }
+
+    /// Trajectories that were never started (so far).
+    pub fn not_started(&self) -> usize {
+        self.queue.len()
     }
 
     /// What is left to run: the put-back trajectories, then those never started.
@@ -679,9 +868,14 @@ impl RunControl {
         self.concurrency = concurrency.max(1);
     }
 
-    /// Continues after a pause: the put-back trajectories run first.
+    /// Continues after a pause: the put-back trajectories run first, requests go out again
+    /// and the breaker starts counting afresh.
     pub fn resume(&mut self) {
         self.paused = None;
+        self.breaker.reset();
+        if let Some(guard) = &self.guard {
+            guard.resume();
+        }
         for item in self.put_back.drain(..).rev() {
             self.queue.push_front(item);
         }
@@ -777,6 +971,7 @@ mod tests {
             action_input: Default::default(),
             observation: obs.into(),
             call: None,
+            kind: Default::default(),
         }
     }
 
@@ -1059,7 +1254,13 @@ mod tests {
         assert_eq!(r.outcome.status(), "failed");
         assert!(r.endpoint_unavailable());
         assert!(r.ended_in_call_error());
-        assert_eq!(r.retries(), 9, "three relabel calls, three retries each");
+        assert_eq!(
+            r.retries(),
+            3,
+            "the first relabel call gives up after three retries; the others are held back"
+        );
+        let usage = r.usage();
+        assert_eq!((usage.relabel.calls, usage.relabel.not_sent), (1, 2));
         assert!(
             r.outcome.reason().contains("gave up after 4 attempts"),
             "{}",
@@ -1236,8 +1437,7 @@ mod tests {
             concurrency: 3,
             ..settings()
         };
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
+        let (templates, lexicon) = (Templates::defaults(), Lexicon::default());
         let setup = RunSetup {
             templates: &templates,
             settings: &s,
@@ -1246,7 +1446,8 @@ mod tests {
         let mut recorded: Vec<Option<TrajectoryResult>> = vec![None; ts.len()];
         let mut put_back = Vec::new();
         let yields = crate::llm::FakeClock::new();
-        let mut control = RunControl::new(0..ts.len(), s.concurrency);
+        let mut control =
+            RunControl::new(0..ts.len(), s.concurrency).with_guard(client.guard().clone());
         {
             let mut on_result = |i: usize, verdict: Verdict, r: TrajectoryResult| {
                 match verdict {
@@ -1310,6 +1511,137 @@ mod tests {
         assert!(recorded
             .iter()
             .all(|r| r.as_ref().is_some_and(|r| r.outcome.is_accepted())));
+    }
+
+    #[test]
+    fn a_stop_starts_nothing_new_and_tells_what_never_started() {
+        let guard = RunGuard::new();
+        let mut c = RunControl::new(0..6, 2).with_guard(guard.clone());
+        assert_eq!((c.start_next(), c.start_next()), (Some(0), Some(1)));
+        guard.stop();
+        assert!(c.is_stopped());
+        assert_eq!(c.start_next(), None);
+        assert!(!c.is_settled(), "two still in flight");
+        let cancelled = TrajectoryResult::bare(Outcome::Cancelled {
+            stage: Stage::Relabeling,
+        });
+        assert_eq!(c.finished(0, &cancelled), Verdict::Record);
+        assert_eq!(c.finished(1, &cancelled), Verdict::Record);
+        assert!(c.is_settled() && !c.is_paused());
+        assert_eq!(c.not_started(), 4);
+    }
+
+    #[test]
+    fn a_call_held_by_a_stop_is_cancelled_and_not_counted() {
+        let inner = ScriptedClient::from_fn(|_| Ok(RELABEL_OK.to_string()));
+        let client = crate::llm::RetryingClient::new(
+            &inner,
+            crate::llm::RetryPolicy::default(),
+            crate::llm::FakeClock::new(),
+        );
+        client.guard().stop();
+        let r = run_one_with(&client, &settings(), &good());
+        assert_eq!(
+            r.outcome,
+            Outcome::Cancelled {
+                stage: Stage::Relabeling
+            }
+        );
+        assert_eq!(inner.request_count(), 0);
+        let usage = r.usage();
+        assert_eq!((usage.total().calls, usage.relabel.not_sent), (0, 1));
+        assert_eq!(client.guard().counts().sent, 0);
+    }
+
+    #[test]
+    fn the_breaker_trips_on_a_stage_whose_replies_never_parse() {
+        let call = |kind: CallKind, reply: Result<&str, &str>| CallRecord {
+            kind,
+            request: crate::llm::build_request::<crate::llm::RelabelReply>(
+                "m",
+                vec![],
+                0.3,
+                10,
+                crate::llm::StructuredMode::PromptOnly,
+            ),
+            reply: reply.ok().map(str::to_owned),
+            finish_reason: None,
+            error: None,
+            parse_error: reply.err().map(str::to_owned),
+            usage: Default::default(),
+            retries: 0,
+            from_log: false,
+            flags: vec![],
+        };
+        let mut b = Breaker::new(3);
+        let bad = call(CallKind::Relabel, Err("no JSON object found"));
+        assert_eq!(b.observe(&bad), None);
+        assert_eq!(b.observe(&bad), None);
+        // A readable reply of the stage starts the count again; other stages do not.
+        assert_eq!(b.observe(&call(CallKind::Relabel, Ok("{}"))), None);
+        assert_eq!(b.observe(&bad), None);
+        assert_eq!(b.observe(&call(CallKind::Judge, Ok("{}"))), None);
+        let mut failed = bad.clone();
+        failed.error = Some(ChatError::Timeout);
+        assert_eq!(b.observe(&failed), None, "a failed call is no reply");
+        assert_eq!(b.observe(&bad), None);
+        let cause = b.observe(&bad).expect("three unreadable replies in a row");
+        assert_eq!(
+            cause,
+            PauseCause::Unreadable {
+                stage: CallKind::Relabel,
+                replies: 3,
+                parse_error: "no JSON object found".into()
+            }
+        );
+        assert!(cause.to_string().contains("last 3 relabel replies"));
+        assert!(cause.advice().contains("max_tokens"));
+        assert!(cause.advice().contains("json_schema"));
+        assert_eq!(Breaker::new(0).observe(&bad), None, "0 never trips");
+
+        // In a run: K = 3 unreadable replies per trajectory, so the tenth reply comes in the
+        // fourth trajectory; nothing starts after it.
+        let client = ScriptedClient::from_fn(|_| Ok("Sure! Here is a goal for you.".into()));
+        let ts: Vec<Trajectory> = (0..10).map(with_id).collect();
+        let s = Settings {
+            concurrency: 1,
+            ..settings()
+        };
+        let (templates, lexicon) = (Templates::defaults(), Lexicon::default());
+        let setup = RunSetup {
+            templates: &templates,
+            settings: &s,
+            lexicon: &lexicon,
+        };
+        let mut control = RunControl::new(0..ts.len(), 1);
+        let mut recorded = 0;
+        block_on(run_controlled(
+            &client,
+            setup,
+            &mut control,
+            |i| ts[i].clone(),
+            &crate::llm::FakeClock::new(),
+            |_, verdict, r| {
+                assert_eq!(verdict, Verdict::Record);
+                assert_eq!(r.outcome.status(), "rejected");
+                recorded += 1;
+                false
+            },
+        ));
+        assert_eq!(recorded, 4);
+        assert_eq!(client.request_count(), 12);
+        assert!(control.is_settled());
+        match control.pause_cause() {
+            Some(PauseCause::Unreadable {
+                stage: CallKind::Relabel,
+                replies: 10,
+                parse_error,
+            }) => assert!(!parse_error.is_empty()),
+            other => panic!("expected the breaker, got {other:?}"),
+        }
+        assert_eq!(control.remaining(), (4..10).collect::<Vec<_>>());
+        control.resume();
+        assert!(!control.is_paused());
     }
 
     #[test]

@@ -106,6 +106,12 @@ pub struct Prefs {
     pub detection: Mode,
     pub extraction: Mode,
     pub structured: Structured,
+    /// What the endpoint charges per million prompt (input) tokens; 0 for a local endpoint.
+    pub price_input: f64,
+    /// What the endpoint charges per million completion (output) tokens.
+    pub price_output: f64,
+    /// Runs of more trajectories than this at a non-zero price ask for confirmation first.
+    pub confirm_above: usize,
 }
 
 impl Default for Prefs {
@@ -126,6 +132,9 @@ impl Default for Prefs {
             detection: s.detection,
             extraction: s.extraction,
             structured: Structured::Auto,
+            price_input: 0.0,
+            price_output: 0.0,
+            confirm_above: crate::estimate::CONFIRM_ABOVE,
         }
     }
 }
@@ -154,6 +163,14 @@ impl Prefs {
             structured: self.structured.mode(),
             concurrency: self.concurrency,
             ..Settings::default()
+        }
+    }
+
+    /// The prices entered, for estimates and costs.
+    pub fn prices(&self) -> crate::estimate::Prices {
+        crate::estimate::Prices {
+            input_per_million: self.price_input,
+            output_per_million: self.price_output,
         }
     }
 
@@ -187,6 +204,9 @@ pub struct Draft {
     pub detection: String,
     pub extraction: String,
     pub structured: String,
+    pub price_input: String,
+    pub price_output: String,
+    pub confirm_above: String,
 }
 
 impl From<&Prefs> for Draft {
@@ -204,6 +224,9 @@ impl From<&Prefs> for Draft {
             detection: mode_str(p.detection).into(),
             extraction: mode_str(p.extraction).into(),
             structured: p.structured.as_str().into(),
+            price_input: p.price_input.to_string(),
+            price_output: p.price_output.to_string(),
+            confirm_above: p.confirm_above.to_string(),
         }
     }
 }
@@ -213,6 +236,22 @@ fn unit(name: &str, text: &str, errors: &mut Vec<String>) -> f64 {
         Ok(v) if (0.0..=1.0).contains(&v) => v,
         _ => {
             errors.push(format!("{name}: enter a number from 0 to 1"));
+            0.0
+        }
+    }
+}
+
+fn price(name: &str, text: &str, errors: &mut Vec<String>) -> f64 {
+    let text = text.trim();
+    if text.is_empty() {
+        return 0.0;
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => v,
+        _ => {
+            errors.push(format!(
+                "{name}: enter a price per million tokens (0 or more; 0 for a local endpoint)"
+            ));
             0.0
         }
     }
@@ -262,6 +301,15 @@ impl Draft {
             errors.push("structured output: choose one of the listed modes".into());
             Structured::Auto
         });
+        let price_input = price("input price", &self.price_input, &mut errors);
+        let price_output = price("output price", &self.price_output, &mut errors);
+        let confirm_above = count(
+            "confirm above",
+            &self.confirm_above,
+            0,
+            10_000_000,
+            &mut errors,
+        ) as usize;
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -278,6 +326,9 @@ impl Draft {
             detection,
             extraction,
             structured,
+            price_input,
+            price_output,
+            confirm_above,
         })
     }
 }
@@ -409,6 +460,31 @@ mod tests {
             "http://h/v1?a=b@c"
         );
         assert_eq!(endpoint_for_report("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn prices_are_kept_with_the_settings() {
+        let p = Prefs {
+            model: "m".into(),
+            price_input: 0.15,
+            price_output: 0.6,
+            confirm_above: 50,
+            ..Prefs::default()
+        };
+        assert_eq!(Prefs::from_json(&p.to_json()), p);
+        assert_eq!(Draft::from(&p).parse(), Ok(p.clone()));
+        assert_eq!(p.prices().cost(1e6, 1e6), 0.75);
+        let old = Prefs::from_json(r#"{"model":"m"}"#);
+        assert!(old.prices().is_free(), "older settings have no price");
+        assert_eq!(old.confirm_above, 200);
+        let mut d = Draft::from(&p);
+        d.price_input = " ".into();
+        assert_eq!(d.parse().unwrap().price_input, 0.0, "blank is free");
+        d.price_output = "-1".into();
+        d.confirm_above = "x".into();
+        let errors = d.parse().unwrap_err();
+        assert!(errors[0].starts_with("output price"), "{errors:?}");
+        assert!(errors[1].starts_with("confirm above"), "{errors:?}");
     }
 
     #[test]

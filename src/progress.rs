@@ -70,6 +70,43 @@ pub fn totals_except(session: &Session, indexes: &[usize]) -> Totals {
     totals
 }
 
+/// What "Reset results" deletes, for the question it asks first: the results and the log of
+/// paid answers (`logged` exchanges), which a later run would have to pay for again.
+pub fn reset_summary(session: &Session, logged: usize) -> String {
+    let results = session
+        .entries
+        .iter()
+        .filter(|e| e.result.is_some())
+        .count();
+    let accepted = session
+        .entries
+        .iter()
+        .filter(|e| e.result.as_ref().is_some_and(|r| r.outcome.is_accepted()))
+        .count();
+    let answers = match logged {
+        0 => "the log of answers is empty".to_string(),
+        1 => "the log of 1 answer the endpoint gave (a new run sends that request again, and \
+              pays for it)"
+            .to_string(),
+        n => format!(
+            "the log of {} answers the endpoint gave (a new run sends those requests again, \
+             and pays for them)",
+            format_count(n)
+        ),
+    };
+    format!(
+        "Reset results deletes the results of {} {} ({} accepted, with their samples and every \
+         call's record) and {answers}. The loaded trajectories and the settings stay.",
+        format_count(results),
+        if results == 1 {
+            "trajectory"
+        } else {
+            "trajectories"
+        },
+        format_count(accepted),
+    )
+}
+
 impl Progress {
     /// The progress of a run of `total` trajectories that has decided `done` of them, started
     /// at `started_ms` and observed at `now_ms`; `totals` counts the whole session.
@@ -297,14 +334,7 @@ mod tests {
         );
         let mut s = Session::new(Default::default(), 0.3);
         s.add_report(report);
-        let result = |outcome| TrajectoryResult {
-            trajectory_id: String::new(),
-            analysis: None,
-            extracted: None,
-            relabel: None,
-            stage_calls: vec![],
-            outcome,
-        };
+        let result = TrajectoryResult::bare;
         s.set_result(
             0,
             result(Outcome::Skipped {
@@ -327,6 +357,30 @@ mod tests {
         s.clear_result(1);
         assert!(s.entries[1].result.is_none());
         assert_eq!(s.to_run(), vec![1]);
+    }
+
+    #[test]
+    fn reset_says_what_it_deletes() {
+        let mut s = Session::new(Default::default(), 0.3);
+        s.add_report(crate::reader::read_all(
+            "f.jsonl",
+            r#"{"original_prompt":"a","steps":[{"thought":"","action_name":"x","observation":"o"}],"failure_reason":"r"}"#.as_bytes(),
+        ));
+        s.set_result(
+            0,
+            crate::pipeline::TrajectoryResult::bare(Outcome::Skipped {
+                stage: crate::pipeline::Stage::Gate,
+                reason: "r".into(),
+            }),
+        );
+        let text = reset_summary(&s, 1234);
+        assert!(
+            text.contains("results of 1 trajectory (0 accepted"),
+            "{text}"
+        );
+        assert!(text.contains("log of 1,234 answers"), "{text}");
+        assert!(text.contains("pays for them"), "{text}");
+        assert!(reset_summary(&s, 0).contains("log of answers is empty"));
     }
 
     #[test]

@@ -29,17 +29,37 @@ pub fn strip(s: &str) -> &str {
     s.trim_matches(is_space)
 }
 
-/// `len(s)` in Python: the number of code points.
+/// `len(s)` in Python: the number of code points, counted as the bytes that are not UTF-8
+/// continuation bytes (`0b10xxxxxx`).
 pub fn char_len(s: &str) -> usize {
-    s.chars().count()
+    s.bytes().filter(|&b| !is_continuation(b)).count()
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
 }
 
 /// The first `n` code points of `s`, as Python's `s[:n]`.
 pub fn prefix(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((end, _)) => &s[..end],
-        None => s,
+    let bytes = s.as_bytes();
+    if bytes.len() <= n {
+        // At most one code point per byte: all of it.
+        return s;
     }
+    if bytes[..n].is_ascii() {
+        return &s[..n];
+    }
+    // The end is where code point n + 1 starts.
+    let mut starts = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !is_continuation(b) {
+            if starts == n {
+                return &s[..i];
+            }
+            starts += 1;
+        }
+    }
+    s
 }
 
 /// Characters that this Rust toolchain's Unicode tables lower-case but that are unassigned in
@@ -64,9 +84,73 @@ fn is_later_uppercase(c: char) -> bool {
 /// `s.lower()` in Python: the full Unicode lower-case mapping, with the final-sigma rule
 /// (`"ΟΔΟΣ"` → `"οδος"`) and multi-character results (`"İ"` → `"i\u{307}"`).
 pub fn lower(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    lower_into(s, &mut out);
+    out
+}
+
+/// Appends [`lower`] of `s` to `out`, in one pass over the bytes: runs of ASCII are copied
+/// and lower-cased in place, and only the other characters are decoded.
+pub fn lower_into(s: &str, out: &mut String) {
+    let at = out.len();
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii() {
+            i += 1;
+            continue;
+        }
+        let c = s[i..].chars().next().expect("i is on a character boundary");
+        if c == 'Σ' {
+            // Its lower case depends on the letters around it.
+            out.truncate(at);
+            out.push_str(&lower_in_context(s));
+            return;
+        }
+        i += c.len_utf8();
+        if is_uncased_block(c) {
+            // Stays as it is: part of the run.
+            continue;
+        }
+        push_ascii_lower(&s[run..i - c.len_utf8()], out);
+        if is_later_uppercase(c) {
+            out.push(c);
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        run = i;
     }
+    push_ascii_lower(&s[run..], out);
+}
+
+/// Blocks where no character has a lower-case mapping (punctuation, symbols, arrows, box
+/// drawing, CJK, Hangul, emoji): frequent in trajectories, and skipped without a table lookup.
+/// A test checks every code point of them against `char::to_lowercase`.
+const UNCASED_BLOCKS: &[(u32, u32)] = &[
+    (0x2000, 0x20FF),
+    (0x2190, 0x23FF),
+    (0x2500, 0x27BF),
+    (0x3000, 0x9FFF),
+    (0xAC00, 0xD7A3),
+    (0x1F000, 0x1FBFF),
+];
+
+fn is_uncased_block(c: char) -> bool {
+    let c = c as u32;
+    UNCASED_BLOCKS
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+fn push_ascii_lower(run: &str, out: &mut String) {
+    let at = out.len();
+    out.push_str(run);
+    out[at..].make_ascii_lowercase();
+}
+
+/// [`lower`] for text with a capital sigma, whose lower case depends on its context.
+fn lower_in_context(s: &str) -> String {
     if !s.chars().any(is_later_uppercase) {
         return s.to_lowercase();
     }
@@ -130,43 +214,83 @@ pub fn is_decimal_digit(c: char) -> bool {
 
 /// Every leftmost non-overlapping match of the regular expression `\$?[\d,]+\.?\d*`, as
 /// Python's `re.findall` returns them (with `\d` as [`is_decimal_digit`]).
+pub fn find_numbers(s: &str) -> Vec<&str> {
+    numbers(s).collect()
+}
+
+/// The matches of [`find_numbers`], one at a time.
 ///
 /// All the pattern's parts are greedy and what follows `[\d,]+` can always match the empty
 /// string, so the first attempt at each position is the match: no backtracking is needed. A
 /// match always holds at least one digit or comma, so there are no empty matches. The
-/// pattern matches a lone comma, as the reference's does.
-pub fn find_numbers(s: &str) -> Vec<&str> {
-    let is_body = |c: char| c == ',' || is_decimal_digit(c);
-    let mut found = Vec::new();
-    let mut rest = s;
-    let mut offset = 0;
-    while let Some(c) = rest.chars().next() {
-        let body_start = if c == '$' && rest[1..].starts_with(is_body) {
-            1
-        } else if is_body(c) {
-            0
-        } else {
-            offset += c.len_utf8();
-            rest = &s[offset..];
-            continue;
-        };
-        let mut end = body_start + span(&rest[body_start..], is_body);
-        if rest[end..].starts_with('.') {
-            end += 1;
-            end += span(&rest[end..], is_decimal_digit);
-        }
-        found.push(&rest[..end]);
-        offset += end;
-        rest = &s[offset..];
-    }
-    found
+/// pattern matches a lone comma, as the reference's does. The scan goes byte by byte and
+/// decodes only non-ASCII characters.
+pub fn numbers(s: &str) -> Numbers<'_> {
+    Numbers { s, pos: 0 }
 }
 
-/// The byte length of the longest prefix of `s` whose characters all satisfy `pred`.
-fn span(s: &str, pred: impl Fn(char) -> bool) -> usize {
-    s.char_indices()
-        .find(|&(_, c)| !pred(c))
-        .map_or(s.len(), |(i, _)| i)
+/// The iterator of [`numbers`].
+#[derive(Debug, Clone)]
+pub struct Numbers<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Numbers<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.s;
+        let bytes = s.as_bytes();
+        while self.pos < bytes.len() {
+            let start = self.pos;
+            let b = bytes[start];
+            let body = if b == b'$' && span(s, start + 1, true) > 0 {
+                start + 1
+            } else if b == b',' || b.is_ascii_digit() {
+                start
+            } else if b.is_ascii() {
+                self.pos += 1;
+                continue;
+            } else {
+                let c = s[start..].chars().next().expect("a character boundary");
+                if !is_decimal_digit(c) {
+                    self.pos += c.len_utf8();
+                    continue;
+                }
+                start
+            };
+            let mut end = body + span(s, body, true);
+            if bytes.get(end) == Some(&b'.') {
+                end += 1;
+                end += span(s, end, false);
+            }
+            self.pos = end;
+            return Some(&s[start..end]);
+        }
+        None
+    }
+}
+
+/// The byte length of the run of decimal digits (and commas, when `commas`) at byte `at`.
+fn span(s: &str, at: usize, commas: bool) -> usize {
+    let bytes = s.as_bytes();
+    let mut i = at;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() || (commas && b == b',') {
+            i += 1;
+        } else if b.is_ascii() {
+            break;
+        } else {
+            let c = s[i..].chars().next().expect("a character boundary");
+            if !is_decimal_digit(c) {
+                break;
+            }
+            i += c.len_utf8();
+        }
+    }
+    i - at
 }
 
 #[cfg(test)]
@@ -234,6 +358,77 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(lower(s), *want, "lower({s:?})");
+        }
+    }
+
+    #[test]
+    fn uncased_blocks_have_no_lower_case() {
+        for &(lo, hi) in UNCASED_BLOCKS {
+            for c in (lo..=hi).filter_map(char::from_u32) {
+                assert!(c.to_lowercase().eq([c]), "{c:?} has a lower case");
+                assert!(!is_later_uppercase(c) && c != 'Σ');
+            }
+        }
+    }
+
+    #[test]
+    fn lower_in_one_pass_is_lower_in_context() {
+        // The one-pass path against the contextual one it leaves Σ to, over mixed text.
+        let pieces = [
+            "A",
+            "z",
+            "É",
+            "İ",
+            "\u{212a}",
+            "ǅ",
+            "ẞ",
+            "—",
+            "→",
+            "🎮",
+            "中",
+            "한",
+            "\u{1c89}",
+            "\u{10d50}",
+            "Ⓐ",
+            "Ⅻ",
+            "Ω",
+            " ",
+            ".",
+            "\u{301}",
+            "ß",
+            "Ꙁ",
+            "Ａ",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}x{c}");
+                    assert_eq!(lower(&s), lower_in_context(&s), "lower({s:?})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lower_of_space_joined_parts_is_the_parts_lowered() {
+        // Rule-based detection lower-cases the parts one by one: a space ends any final-sigma
+        // context, as the end of a text does.
+        let parts = [
+            "ΑΣ",
+            "Σ",
+            "ΣΑ",
+            "Α.Σ",
+            "ΑΣ\u{301}",
+            "",
+            "x",
+            "Σ\u{1c89}",
+            "\u{301}Α",
+        ];
+        for a in parts {
+            for b in parts {
+                let joined = lower(&format!("{a} {b}"));
+                assert_eq!(joined, format!("{} {}", lower(a), lower(b)), "{a:?} {b:?}");
+            }
         }
     }
 

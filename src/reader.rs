@@ -13,7 +13,7 @@
 //!   concatenated ones), the file is read as whitespace-separated JSON values instead.
 //! - anything else: the reader looks at the first lines. When one starts a ReAct block
 //!   (`Thought:`, `Action:`, `Observation:`, ... see [`crate::import::react`]) before any line
-//!   starting with `{` or `[` (and within the first 64 lines / 64 KiB), the file is a ReAct
+//!   starting with `{` or `[` (and within the first 1 MiB), the file is a ReAct
 //!   text log, cut into runs; otherwise it is read as JSONL (whose first lines are then
 //!   rejected).
 //!
@@ -527,9 +527,9 @@ struct Sniff {
     line_start: usize,
 }
 
-/// Lines and bytes looked at before deciding a text is not a ReAct log.
-const SNIFF_LINES: usize = 64;
-const SNIFF_BYTES: usize = 64 * 1024;
+/// Bytes looked at before deciding a text is not a ReAct log: logs often open with long
+/// banners, prompts or reflections before their first step marker.
+const SNIFF_BYTES: usize = 1024 * 1024;
 
 impl Sniff {
     /// Returns how many bytes of `input` were used, and whether the file is a ReAct log, once
@@ -545,12 +545,13 @@ impl Sniff {
                 return Some((i + 1, true));
             }
             let first = line.iter().find(|b| !b.is_ascii_whitespace());
-            if matches!(first, Some(b'{' | b'[')) {
+            // A Python dict printed by a log (`{'steps': 2, ...}`) is no JSON.
+            if matches!(first, Some(b'{' | b'[')) && !react::is_python_dict_line(line) {
                 return Some((i + 1, false));
             }
             self.lines += 1;
             self.line_start = self.held.len();
-            if self.lines >= SNIFF_LINES || self.held.len() >= SNIFF_BYTES {
+            if self.held.len() >= SNIFF_BYTES {
                 return Some((i + 1, false));
             }
         }
@@ -1284,7 +1285,7 @@ impl Sink {
                     continue;
                 }
             };
-            match react::parse_run(text) {
+            match react::parse_run(text, run.section) {
                 Ok(trajectory) => self.accept(trajectory, &run.bytes, run.line, run.index, out),
                 Err(Invalid { field, mut reason }) => {
                     if self.forced && !text.lines().any(|l| react::is_step_line(l.as_bytes())) {

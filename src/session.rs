@@ -108,6 +108,9 @@ pub struct Row {
     pub judge_confidence: Option<f64>,
     /// "relabeler + judge" or "single judge" for accepted trajectories.
     pub judges: Option<&'static str>,
+    /// The source gives no verdict: the run is taken for a failure without the source saying
+    /// so.
+    pub verdict_unknown: bool,
 }
 
 /// What the table shows. `None` fields match everything.
@@ -428,6 +431,7 @@ impl Session {
             relabel_confidence,
             judge_confidence,
             judges,
+            verdict_unknown: e.trajectory.verdict_unknown(),
         })
     }
 

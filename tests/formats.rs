@@ -5,7 +5,8 @@
 
 use agenther::export::{
     self, build, checked_line, llamafactory, manifest, manifest_file_name, validate_file,
-    validate_line, ExportItem, ExportOptions, Provenance, RunContext, SampleKind, Target,
+    validate_line, ExportItem, ExportOptions, IntegerAsText, Provenance, RunContext, SampleKind,
+    Target,
 };
 use agenther::json::{parse, Json, JsonObject};
 use agenther::llm::Templates;
@@ -31,6 +32,7 @@ fn step(thought: &str, name: &str, input: &str, observation: &str) -> Step {
         action_input: object(input),
         observation: observation.into(),
         call: None,
+        kind: Default::default(),
     }
 }
 
@@ -92,6 +94,7 @@ fn imported_run() -> Trajectory {
                 }
             })],
             succeeded: false,
+            ..Default::default()
         }),
     };
     let calls = [
@@ -144,7 +147,7 @@ fn line(target: Target, t: &Trajectory, goal: &str, options: &ExportOptions) -> 
     let r = relabel(goal);
     let item = ExportItem::relabeled(t, &r, 0.4, provenance(t));
     match checked_line(target, 1, &item, options) {
-        Some(Ok(line)) => line,
+        Some(Ok(line)) => line.text,
         Some(Err(v)) => panic!("{} row breaks its rules: {v:?}", target.id()),
         None => panic!("{} has no row", target.id()),
     }
@@ -152,6 +155,25 @@ fn line(target: Target, t: &Trajectory, goal: &str, options: &ExportOptions) -> 
 
 const NATIVE_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "shop-1", "import_format": null, "original_prompt": "Buy running shoes under $50", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
 const IMPORTED_PROVENANCE: &str = r#""provenance": {"kind": "relabeled", "source_file": "runs.jsonl", "source_line": 3, "trajectory_id": "imp-1", "import_format": "openai_messages", "original_prompt": "Buy boots under €40", "confidence": 0.85, "relabel_confidence": 0.9, "judge_confidence": 0.8, "judges": "relabeler + judge"}"#;
+
+/// The provenance of a TRL row: `base` with the fields whose integers were written as
+/// strings.
+fn trl_provenance(base: &str, integers_as_strings: &[&str]) -> String {
+    let fields: Vec<String> = integers_as_strings
+        .iter()
+        .map(|f| format!("\"{f}\""))
+        .collect();
+    format!(
+        "{}, \"integers_as_strings\": [{}]}}",
+        base.strip_suffix('}').expect("an object"),
+        fields.join(", ")
+    )
+}
+
+/// `text` as a JSON string literal (TRL's `tools` column holds the array as text).
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serializes")
+}
 
 #[test]
 fn llamafactory_row_of_a_native_run() {
@@ -234,9 +256,12 @@ fn trl_sft_row_of_an_imported_run() {
         r#"{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "price", "arguments": {"sku": "B2"}}}]}, "#,
         r#"{"role": "tool", "name": "price", "content": "   "}, "#,
         r#"{"role": "assistant", "content": "A1: €45.00"}], "#,
-        r#""tools": [{"type": "function", "function": {"name": "search", "description": "Search the catalogue", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}, {"type": "function", "function": {"name": "price", "parameters": {"type": "object", "properties": {"sku": {"type": "string"}, "opts": {"type": "object"}}, "required": ["sku"]}}}], "#,
-        r#""weight": 0.4, "#,
-        IMPORTED_PROVENANCE,
+        r#""tools": "#,
+        &json_string(
+            r#"[{"type": "function", "function": {"name": "search", "description": "Search the catalogue", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}, {"type": "function", "function": {"name": "price", "parameters": {"type": "object", "properties": {"sku": {"type": "string"}, "opts": {"type": "object"}}, "required": ["sku"]}}}]"#,
+        ),
+        r#", "weight": 0.4, "#,
+        &trl_provenance(IMPORTED_PROVENANCE, &[]),
         "}",
     ]
     .concat();
@@ -264,29 +289,38 @@ fn trl_sft_row_of_an_imported_run() {
     ));
 }
 
+/// The native run's trajectory after its user goal, as TRL messages: its integer beyond 64 bits
+/// written as a string.
+const NATIVE_TRL_TURNS: &str = concat!(
+    r#"{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"q": "running shoes", "max_price": 50, "big": "123456789012345678901234567890"}}}]}, "#,
+    r#"{"role": "tool", "name": "search", "content": "Found: Pegasus $89, Run $95"}, "#,
+    r#"{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "finish", "arguments": {}}}]}, "#,
+    r#"{"role": "tool", "name": "finish", "content": ""}, "#,
+    r#"{"role": "assistant", "content": "Nothing under $50; the cheapest is the Pegasus at $89."}"#,
+);
+
+const NATIVE_TRL_TOOLS: &str = r#"[{"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {"q": {"type": "string"}, "max_price": {"type": "integer"}, "big": {"type": "integer"}}, "required": ["q", "max_price", "big"]}}}, {"type": "function", "function": {"name": "finish", "parameters": {"type": "object", "properties": {}, "required": []}}}]"#;
+
 #[test]
-fn trl_preference_pair_differs_only_in_the_goal() {
-    let conversation = |goal: &str| {
-        [
-            r#"[{"role": "user", "content": ""#,
-            goal,
-            r#""}, "#,
-            r#"{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "search", "arguments": {"q": "running shoes", "max_price": 50, "big": 123456789012345678901234567890}}}]}, "#,
-            r#"{"role": "tool", "name": "search", "content": "Found: Pegasus $89, Run $95"}, "#,
-            r#"{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "finish", "arguments": {}}}]}, "#,
-            r#"{"role": "tool", "name": "finish", "content": ""}, "#,
-            r#"{"role": "assistant", "content": "Nothing under $50; the cheapest is the Pegasus at $89."}]"#,
-        ]
-        .concat()
-    };
+fn trl_preference_pair_has_an_explicit_prompt_and_differs_only_in_the_goal() {
+    let side =
+        |goal: &str| format!(r#"[{{"role": "user", "content": "{goal}"}}, {NATIVE_TRL_TURNS}]"#);
+    // No system prompt in the run: the prompt is an empty system message, never empty.
     let expected = [
-        r#"{"chosen": "#,
-        &conversation(NATIVE_GOAL),
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": "#,
+        &side(NATIVE_GOAL),
         r#", "rejected": "#,
-        &conversation("Buy running shoes under $50"),
-        r#", "tools": [{"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {"q": {"type": "string"}, "max_price": {"type": "integer"}, "big": {"type": "integer"}}, "required": ["q", "max_price", "big"]}}}, {"type": "function", "function": {"name": "finish", "parameters": {"type": "object", "properties": {}, "required": []}}}], "#,
-        r#""weight": 0.4, "#,
-        NATIVE_PROVENANCE,
+        &side("Buy running shoes under $50"),
+        r#", "tools": "#,
+        &json_string(NATIVE_TRL_TOOLS),
+        r#", "weight": 0.4, "#,
+        &trl_provenance(
+            NATIVE_PROVENANCE,
+            &[
+                "chosen[1].tool_calls[0].function.arguments.big",
+                "rejected[1].tool_calls[0].function.arguments.big",
+            ],
+        ),
         "}",
     ]
     .concat();
@@ -299,6 +333,76 @@ fn trl_preference_pair_differs_only_in_the_goal() {
         ),
         expected
     );
+    // A run with a system prompt: the prompt is that message, the sides start at the goal.
+    let r = relabel(IMPORTED_GOAL);
+    let imported = imported_run();
+    let item = ExportItem::relabeled(&imported, &r, 0.4, provenance(&imported));
+    let row = export::trl::preference_row(&item, &ExportOptions::default());
+    assert_eq!(
+        row.value
+            .as_object()
+            .unwrap()
+            .get("prompt")
+            .unwrap()
+            .to_python_json(),
+        r#"[{"role": "system", "content": "You are a shopping agent."}]"#
+    );
+    for (key, goal) in [
+        ("chosen", IMPORTED_GOAL),
+        ("rejected", "Buy boots under €40"),
+    ] {
+        let side = row
+            .value
+            .as_object()
+            .unwrap()
+            .get(key)
+            .unwrap()
+            .as_array()
+            .unwrap();
+        assert_eq!(
+            side[0].to_python_json(),
+            format!(r#"{{"role": "user", "content": "{goal}"}}"#)
+        );
+        assert_eq!(
+            side.len(),
+            7,
+            "{key}: the goal, two turns with their results, the answer"
+        );
+    }
+    assert!(row.integers_as_text.is_empty());
+}
+
+#[test]
+fn trl_sft_writes_integers_beyond_64_bits_as_strings_and_says_so() {
+    let r = relabel(NATIVE_GOAL);
+    let t = native_run();
+    let item = ExportItem::relabeled(&t, &r, 0.4, provenance(&t));
+    let row = export::trl::sft_row(&item, &ExportOptions::default());
+    assert_eq!(
+        row.integers_as_text,
+        [IntegerAsText {
+            field: "messages[1].tool_calls[0].function.arguments.big".into(),
+            digits: "123456789012345678901234567890".into(),
+        }]
+    );
+    let text = line(Target::TrlSft, &t, NATIVE_GOAL, &ExportOptions::default());
+    assert!(text.starts_with(&format!(
+        r#"{{"messages": [{{"role": "user", "content": "{NATIVE_GOAL}"}}, {NATIVE_TRL_TURNS}], "tools": {}"#,
+        json_string(NATIVE_TRL_TOOLS)
+    )));
+    // Inside JSON strings the digits stay a number: LLaMA-Factory's call and OpenAI's
+    // arguments.
+    for target in [Target::LlamaFactory, Target::OpenAi] {
+        let item = ExportItem::relabeled(&t, &r, 0.4, provenance(&t));
+        let row = export::row(target, &item, &ExportOptions::default()).unwrap();
+        assert!(row.integers_as_text.is_empty(), "{}", target.id());
+        let text = line(target, &t, NATIVE_GOAL, &ExportOptions::default());
+        assert!(
+            text.contains(r#"\"big\": 123456789012345678901234567890"#),
+            "{}: {text}",
+            target.id()
+        );
+    }
 }
 
 #[test]
@@ -597,30 +701,87 @@ const VIOLATIONS: &[(Target, &str, &str, &str)] = &[
         "messages[1].tool_calls[0].function.name",
         "which tools does not declare",
     ),
+    (
+        Target::TrlSft,
+        r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "s", "arguments": {"n": 1180591620717411303424}}}]}, {"role": "tool", "name": "s", "content": "r"}, {"role": "assistant", "content": "a"}]}"#,
+        "messages[1].tool_calls[0].function.arguments.n",
+        "the integer 1180591620717411303424 is beyond the signed 64-bit range",
+    ),
+    (
+        Target::TrlSft,
+        r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "tools": "{\"name\": \"s\"}"}"#,
+        "tools",
+        "must hold a JSON array, not an object",
+    ),
+    (
+        Target::TrlSft,
+        r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "tools": 3}"#,
+        "tools",
+        "must be an array or a string holding one",
+    ),
     // TRL preference
     (
         Target::TrlPreference,
-        r#"{"chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "other"}]}"#,
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "other"}]}"#,
         "rejected[1]",
         "may differ only in the user's goal",
     ),
     (
         Target::TrlPreference,
-        r#"{"chosen": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
-        "rejected",
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
+        "rejected[0]",
         "contrasts nothing",
     ),
     (
+        // An implicit prompt with no system message: TRL 1.16 extracts an empty prompt and
+        // stops ("Cannot apply chat template to an empty conversation").
         Target::TrlPreference,
-        r#"{"prompt": [{"role": "user", "content": "B"}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
+        r#"{"chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
         "prompt",
-        "implicit-prompt",
+        "missing",
     ),
     (
         Target::TrlPreference,
-        r#"{"chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}]}"#,
+        r#"{"prompt": [], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
+        "prompt",
+        "Cannot apply chat template to an empty conversation",
+    ),
+    (
+        // The goal in the prompt: both completions are the same tokens, nothing to prefer.
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "user", "content": "B"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "a"}]}"#,
+        "chosen[0]",
+        "must be the user's goal",
+    ),
+    (
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}]}"#,
+        "rejected[0]",
+        "must end with an assistant answer",
+    ),
+    (
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
         "rejected",
-        "has 1 messages and chosen 2",
+        "has 2 messages and chosen 4",
+    ),
+    (
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "system", "content": ""}], "messages": [], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
+        "messages",
+        "only `prompt`, `chosen` and `rejected`",
+    ),
+    (
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "system", "content": "s"}, {"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}]}"#,
+        "chosen[0].role",
+        "may only open the conversation",
+    ),
+    (
+        Target::TrlPreference,
+        r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "s", "arguments": {"id": -9223372036854775809}}}]}, {"role": "tool", "name": "s", "content": "r"}, {"role": "assistant", "content": "a"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "s", "arguments": {"id": -9223372036854775809}}}]}, {"role": "tool", "name": "s", "content": "r"}, {"role": "assistant", "content": "a"}]}"#,
+        "chosen[1].tool_calls[0].function.arguments.id",
+        "beyond the signed 64-bit range",
     ),
     // OpenAI
     (
@@ -743,6 +904,14 @@ fn the_minimal_valid_rows_pass() {
         (
             Target::TrlSft,
             r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#,
+        ),
+        (
+            Target::TrlSft,
+            r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "s", "arguments": {"n": 9223372036854775807, "m": "1180591620717411303424"}}}]}, {"role": "tool", "name": "s", "content": "r"}, {"role": "assistant", "content": "a"}], "tools": "[{\"type\": \"function\", \"function\": {\"name\": \"s\", \"parameters\": {\"max\": 1180591620717411303424}}}]"}"#,
+        ),
+        (
+            Target::TrlPreference,
+            r#"{"prompt": [{"role": "system", "content": ""}], "chosen": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "thanks"}, {"role": "assistant", "content": "b"}], "rejected": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "a"}, {"role": "user", "content": "thanks"}, {"role": "assistant", "content": "b"}], "tools": []}"#,
         ),
     ];
     for (target, text) in valid {
@@ -875,6 +1044,11 @@ fn ids_of(file: &export::ExportFile) -> Vec<String> {
         .collect()
 }
 
+/// Each finding as the check table shows it.
+fn texts(findings: &[impl ToString]) -> Vec<String> {
+    findings.iter().map(ToString::to_string).collect()
+}
+
 #[test]
 fn build_validates_rows_and_reports_the_ones_left_out() {
     let s = session();
@@ -889,14 +1063,25 @@ fn build_validates_rows_and_reports_the_ones_left_out() {
     assert_eq!(file.rows, 1);
     assert_eq!(file.left_out, 1);
     assert_eq!(
-        file.violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>(),
+        texts(&file.violations),
         ["line 2: nan: messages[1].tool_calls[0].function.arguments.score: NaN and Infinity are not JSON: the training tools cannot read them"]
     );
     assert_eq!(validate_file(Target::TrlSft, &file.text), vec![]);
+    // The written row's integer beyond 64 bits: a string, said in the file's findings and in
+    // the row's provenance.
+    assert_eq!(
+        texts(&file.rewrites),
+        ["line 1: shop-1: messages[1].tool_calls[0].function.arguments.big: the integer 123456789012345678901234567890 is beyond the signed 64-bit range that Arrow-based loaders (🤗 datasets) read; written as the string \"123456789012345678901234567890\""]
+    );
     let v: Value = serde_json::from_str(file.text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        v["messages"][1]["tool_calls"][0]["function"]["arguments"]["big"],
+        "123456789012345678901234567890"
+    );
+    assert_eq!(
+        v["provenance"]["integers_as_strings"],
+        serde_json::json!(["messages[1].tool_calls[0].function.arguments.big"])
+    );
     assert_eq!(v["weight"], 0.4);
     assert_eq!(v["provenance"]["source_line"], 1);
     assert_eq!(v["provenance"]["judges"], "relabeler + judge");
@@ -1030,6 +1215,18 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
         listed[6],
         ("agenther-openai-20261122-101500.jsonl".into(), 1, 1)
     );
+    // What was written differently from the source, file by file.
+    assert_eq!(m["files"][3]["rewrites"], serde_json::json!([]));
+    assert_eq!(
+        m["files"][4]["rewrites"],
+        serde_json::json!([{
+            "line": 1,
+            "trajectory_id": "shop-1",
+            "field": "messages[1].tool_calls[0].function.arguments.big",
+            "digits": "123456789012345678901234567890"
+        }])
+    );
+    assert_eq!(m["files"][5]["rewrites"].as_array().unwrap().len(), 2);
     assert_eq!(manifest_file_name("x"), "agenther-manifest-x.json");
     // No key anywhere: not as a field, not as a value.
     let text = serde_json::to_string(&m).unwrap();
@@ -1084,4 +1281,138 @@ fn openai_row_of_a_call_whose_source_arguments_are_not_an_object_uses_the_parsed
         v["messages"][1]["tool_calls"][0]["function"]["arguments"],
         r#"{"input": "Colorado orogeny"}"#
     );
+}
+
+/// A run with replies to the user: a question answered, a call, a user message right after its
+/// result, and a last reply the user closed with `###STOP###`.
+fn conversation_run() -> Trajectory {
+    Trajectory {
+        trajectory_id: "talk-1".into(),
+        original_prompt: "Book a table for tonight".into(),
+        steps: vec![
+            Step::respond("ask first".into(), "For how many?".into(), "Four.".into()),
+            step(
+                "look",
+                "search",
+                r#"{"q": "table for 4"}"#,
+                "Table 5 is free",
+            ),
+            Step::respond(String::new(), String::new(), "Make it quick.".into()),
+            Step::respond("done".into(), "Booked table 5.".into(), "###STOP###".into()),
+        ],
+        final_answer: String::new(),
+        failure_reason: "wrong time".into(),
+        metadata: Default::default(),
+        origin: Some(Origin {
+            format: "tau_bench".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn roles_and_texts(messages: &Value) -> Vec<(String, String)> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let role = m["role"].as_str().or(m["from"].as_str()).unwrap();
+            let text = match (&m["content"], &m["value"], &m["tool_calls"]) {
+                (Value::String(c), _, _) if !c.is_empty() => c.clone(),
+                (_, Value::String(v), _) => v.clone(),
+                (_, _, Value::Array(calls)) => format!("call {}", calls[0]["function"]["name"]),
+                _ => String::new(),
+            };
+            (role.to_owned(), text)
+        })
+        .collect()
+}
+
+#[test]
+fn replies_to_the_user_are_messages_not_calls() {
+    let t = conversation_run();
+    let off = ExportOptions::default();
+    let on = ExportOptions {
+        thoughts: true,
+        ..ExportOptions::default()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    for target in [Target::TrlSft, Target::OpenAi] {
+        let row: Value = serde_json::from_str(&line(target, &t, "Book a table", &off)).unwrap();
+        assert_eq!(
+            roles_and_texts(&row["messages"]),
+            pairs(&[
+                ("user", "Book a table"),
+                ("assistant", "For how many?"),
+                ("user", "Four."),
+                ("assistant", "call \"search\""),
+                ("tool", "Table 5 is free"),
+                ("user", "Make it quick."),
+                ("assistant", "Booked table 5."),
+            ]),
+            "{}",
+            target.id()
+        );
+        // The tools declare the tool called, and no `respond` function.
+        let tools = row["tools"].to_string();
+        assert!(tools.contains("search") && !tools.contains("respond"));
+        let row: Value = serde_json::from_str(&line(target, &t, "Book a table", &on)).unwrap();
+        let texts = roles_and_texts(&row["messages"]);
+        assert_eq!(texts[1].1, "ask first\n\nFor how many?");
+        assert_eq!(texts[6].1, "done\n\nBooked table 5.");
+    }
+    let row: Value = serde_json::from_str(&line(Target::LlamaFactory, &t, "Book", &off)).unwrap();
+    assert_eq!(
+        roles_and_texts(&row["conversations"]),
+        pairs(&[
+            ("human", "Book"),
+            ("gpt", "For how many?"),
+            ("human", "Four."),
+            (
+                "function_call",
+                r#"{"name": "search", "arguments": {"q": "table for 4"}}"#
+            ),
+            ("observation", "Table 5 is free\n\nMake it quick."),
+            ("gpt", "Booked table 5."),
+        ])
+    );
+    let row: Value = serde_json::from_str(&line(Target::LlamaFactory, &t, "Book", &on)).unwrap();
+    let texts = roles_and_texts(&row["conversations"]);
+    assert_eq!(texts[1].1, "<think>\nask first\n</think>\n\nFor how many?");
+    let pair: Value =
+        serde_json::from_str(&line(Target::TrlPreference, &t, "Book a table", &off)).unwrap();
+    assert_eq!(pair["rejected"][0]["content"], "Book a table for tonight");
+    assert_eq!(pair["chosen"][2]["content"], "Four.");
+}
+
+/// Every run of the real logs (`tests/fixtures/real`) gives a valid row in every layout.
+#[test]
+fn every_real_run_passes_every_validator() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/real");
+    let mut rows = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            continue;
+        }
+        let report = agenther::reader::read_all(&name, &std::fs::read(&path).unwrap());
+        for r in &report.records {
+            for thoughts in [false, true] {
+                let options = ExportOptions {
+                    thoughts,
+                    ..ExportOptions::default()
+                };
+                for target in Target::TOOLS {
+                    line(target, &r.trajectory, "Say what the run did", &options);
+                    rows += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(rows, 39 * 2 * Target::TOOLS.len());
 }

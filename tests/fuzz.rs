@@ -200,6 +200,7 @@ fn trajectory() -> Trajectory {
             action_input: Default::default(),
             observation: "Found Dell XPS 13 for $899 with 16 GB RAM and 512 GB SSD".into(),
             call: None,
+            kind: Default::default(),
         }],
         final_answer: String::new(),
         failure_reason: "The laptop exceeds the budget".into(),

@@ -14,6 +14,8 @@ use agenther::stages::detect::rules::Lexicon;
 use std::process::Command;
 
 mod support;
+#[path = "support/texts.rs"]
+mod texts;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
 
@@ -138,6 +140,17 @@ fn every_sample_file_is_detected_and_read_whole() {
     );
 }
 
+/// Every sample file keeps at least 99% of its texts (system prompt, user turns, assistant
+/// texts and reasoning, calls and arguments, tool results) in the trajectories.
+#[test]
+fn every_sample_file_keeps_its_texts() {
+    for (name, format, _, _) in FIXTURES {
+        let report = read(name);
+        let (ratio, lost) = texts::preserved(format, &fixture(name), &report);
+        assert!(ratio >= 0.99, "{name}: {ratio} preserved, lost {lost:#?}");
+    }
+}
+
 #[test]
 fn openai_messages_map_exactly() {
     let report = read("openai_messages.jsonl");
@@ -187,16 +200,19 @@ fn openai_messages_map_exactly() {
           {"thought": "Need the distance first.", "action_name": "distance",
            "action_input": {"input": "Lyon"}, "observation": "465 km",
            "call": {"id": "d1", "arguments": "\"Lyon\"", "turn": 0}},
-          {"thought": "Which station do you leave from?\n\nChecking trains.", "action_name": "train_search",
+          {"thought": "", "action_name": "respond",
+           "action_input": {"content": "Which station do you leave from?"},
+           "observation": "Gare de Lyon.", "kind": "respond"},
+          {"thought": "Checking trains.", "action_name": "train_search",
            "action_input": {"input": "from=Paris Gare de Lyon&to=Lyon"},
            "observation": "Error: timeout while contacting the rail API",
            "call": {"id": "t1", "arguments": "from=Paris Gare de Lyon&to=Lyon", "turn": 2}}
         ],
         "final_answer": "I could not reach the train service.",
         "failure_reason": "Unknown: the source does not say why the run failed.",
-        "metadata": {"source": "support-bot", "session": 7,
-                     "user_turns": [{"before_turn": 2, "content": "Gare de Lyon."}]},
-        "origin": {"format": "openai_messages", "system": "Answer briefly.", "succeeded": false}
+        "metadata": {"source": "support-bot", "session": 7},
+        "origin": {"format": "openai_messages", "system": "Answer briefly.", "succeeded": false,
+                   "verdict_unknown": true}
       }"#,
         ),
     );
@@ -236,21 +252,24 @@ fn tau_bench_results_map_exactly() {
         {"thought": "", "action_name": "get_user_details", "action_input": {"user_id": "zoe_moreau_5522"},
          "observation": "{\"name\": {\"first_name\": \"Zo\\u00e9\", \"last_name\": \"Moreau\"}, \"address\": {\"address1\": \"12 rue de la Paix\", \"city\": \"Paris\", \"country\": \"France\", \"zip\": \"75002\"}, \"orders\": [\"#W2378156\", \"#W4817420\"]}",
          "call": {"id": "call_a2", "arguments": "{\"user_id\": \"zoe_moreau_5522\"}", "turn": 1}},
-        {"thought": "I found two orders, #W2378156 and #W4817420. Which one holds the grinder?\n\nTo confirm: cancel #W2378156 because it was ordered by mistake. Shall I proceed (yes/no)?",
-         "action_name": "cancel_pending_order", "action_input": {"order_id": "#W2378156", "reason": "ordered by mistake"},
+        {"thought": "", "action_name": "respond",
+         "action_input": {"content": "I found two orders, #W2378156 and #W4817420. Which one holds the grinder?"},
+         "observation": "The first one, #W2378156. Reason: ordered by mistake.", "kind": "respond"},
+        {"thought": "", "action_name": "respond",
+         "action_input": {"content": "To confirm: cancel #W2378156 because it was ordered by mistake. Shall I proceed (yes/no)?"},
+         "observation": "yes", "kind": "respond"},
+        {"thought": "", "action_name": "cancel_pending_order", "action_input": {"order_id": "#W2378156", "reason": "ordered by mistake"},
          "observation": "{\"order_id\": \"#W2378156\", \"status\": \"cancelled\", \"items\": [{\"name\": \"Caf\\u00e9 grinder\", \"price\": 89.5}]}",
-         "call": {"id": "call_a3", "arguments": "{\"order_id\": \"#W2378156\", \"reason\": \"ordered by mistake\"}", "turn": 4}}
+         "call": {"id": "call_a3", "arguments": "{\"order_id\": \"#W2378156\", \"reason\": \"ordered by mistake\"}", "turn": 4}},
+        {"thought": "", "action_name": "respond",
+         "action_input": {"content": "Done: order #W2378156 is cancelled and 89.50 € will be refunded."},
+         "observation": "###STOP###", "kind": "respond"}
       ],
-      "final_answer": "Done: order #W2378156 is cancelled and 89.50 € will be refunded.",
+      "final_answer": "",
       "failure_reason": "Reward 0.0 (below 1): the final database state differs from the one the expected actions produce (r_actions 0.0); expected actions: find_user_id_by_email({\"email\": \"zoe.moreau@example.fr\"}); cancel_pending_order({\"order_id\": \"#W2378156\", \"reason\": \"no longer needed\"}).",
       "metadata": {
         "task_id": 3, "trial": 0, "reward": 0.0,
-        "task_instruction": "You are Zoé Moreau (zoe.moreau@example.fr). Cancel the order of the café grinder because you no longer need it.",
-        "user_turns": [
-          {"before_turn": 3, "content": "The first one, #W2378156. Reason: ordered by mistake."},
-          {"before_turn": 4, "content": "yes"},
-          {"before_turn": 6, "content": "###STOP###"}
-        ]
+        "task_instruction": "You are Zoé Moreau (zoe.moreau@example.fr). Cancel the order of the café grinder because you no longer need it."
       },
       "origin": {"format": "tau_bench", "succeeded": false}
     }"####,
@@ -259,15 +278,20 @@ fn tau_bench_results_map_exactly() {
     assert_eq!(t[0], &want);
     // Reward 1: a success; \u escapes (a surrogate pair too) decode to the characters.
     assert!(t[1].succeeded());
+    // The agent's last reply, answered by the user's closing message, is a step.
+    let last = t[1].steps.last().unwrap();
+    assert!(last.is_respond());
     assert_eq!(
-        t[1].final_answer,
+        last.reply(),
         "Your address is now 1-2-3 Shibuya, 東京 150-0002. 🏠"
     );
+    assert_eq!(t[1].final_answer, "");
     assert_eq!(t[1].steps[0].action_input.get("city"), Some(&"東京".into()));
     // Parallel calls share a turn; the outputs check names what is missing.
     assert_eq!(
         t[2].steps
             .iter()
+            .filter(|s| !s.is_respond())
             .map(|s| s.call.as_ref().unwrap().turn)
             .collect::<Vec<_>>(),
         [0, 0]
@@ -301,7 +325,8 @@ fn sharegpt_conversations_map_exactly() {
       "final_answer": "Hotel Sakura (¥23500, breakfast included) is the best match.",
       "failure_reason": "Unknown: the source does not say why the run failed.",
       "metadata": {},
-      "origin": {"format": "sharegpt", "system": "You are a booking assistant. Respect the user's budget.", "succeeded": false}
+      "origin": {"format": "sharegpt", "system": "You are a booking assistant. Respect the user's budget.", "succeeded": false,
+                 "verdict_unknown": true}
     }"#,
     );
     want.origin.as_mut().unwrap().tools = tools.clone();
@@ -365,8 +390,9 @@ fn react_logs_map_exactly() {
       ],
       "final_answer": "1,800 to 7,000 ft",
       "failure_reason": "",
-      "metadata": {"reward": 1, "final_thought": "The High Plains rise in elevation from around 1,800 to 7,000 ft, so the answer is 1,800 to 7,000 ft."},
-      "origin": {"format": "react", "succeeded": true}
+      "metadata": {"reward": 1},
+      "origin": {"format": "react", "succeeded": true,
+                 "final_thought": "The High Plains rise in elevation from around 1,800 to 7,000 ft, so the answer is 1,800 to 7,000 ft."}
     }"#,
         ),
     );
@@ -389,8 +415,9 @@ fn react_logs_map_exactly() {
       ],
       "final_answer": "It is 12 °C in Zürich; squared that is 144.",
       "failure_reason": "Unknown: the source does not say why the run failed.",
-      "metadata": {"final_thought": "I now know the final answer"},
-      "origin": {"format": "react", "succeeded": false}
+      "metadata": {},
+      "origin": {"format": "react", "succeeded": false, "verdict_unknown": true,
+                 "final_thought": "I now know the final answer"}
     }"#,
         ),
     );
@@ -405,8 +432,8 @@ fn react_logs_map_exactly() {
     );
     assert_eq!(t[3].final_answer, "");
     assert_eq!(
-        t[3].metadata.get("final_thought"),
-        Some(&"The service is down; I cannot finish the search.".into())
+        t[3].final_thought(),
+        "The service is down; I cannot finish the search."
     );
 }
 
@@ -453,9 +480,9 @@ fn toolbench_answers_map_exactly() {
       ],
       "final_answer": "",
       "failure_reason": "The agent gave up and asked to restart (Finish: give_up_and_restart).",
-      "metadata": {"finish_type": "give_up", "win": false,
-                   "final_thought": "The details endpoint keeps failing, so I cannot get the opening hours."},
-      "origin": {"format": "toolbench", "succeeded": false}
+      "metadata": {"finish_type": "give_up", "win": false},
+      "origin": {"format": "toolbench", "succeeded": false,
+                 "final_thought": "The details endpoint keeps failing, so I cannot get the opening hours."}
     }"#,
     );
     let origin = want.origin.as_mut().unwrap();
@@ -507,10 +534,10 @@ fn atif_trajectories_map_exactly() {
       "failure_reason": "Unknown: the source does not say why the run failed.",
       "metadata": {
         "agent": {"name": "harbor-agent", "version": "1.0.0", "model_name": "gemini-2.5-flash", "extra": {}},
-        "schema_version": "ATIF-v1.4",
-        "final_thought": "I have both prices."
+        "schema_version": "ATIF-v1.4"
       },
-      "origin": {"format": "atif", "system": "You are a shopping assistant. Quote prices in euros.", "succeeded": false}
+      "origin": {"format": "atif", "system": "You are a shopping assistant. Quote prices in euros.", "succeeded": false,
+                 "verdict_unknown": true, "final_thought": "I have both prices."}
     }"#
         )
     );
@@ -648,7 +675,7 @@ fn a_forced_format_that_does_not_fit_names_it() {
         (
             1,
             Some("Action"),
-            "not in the ReAct text log format: no Action: line: the run has no step to relabel"
+            "not in the ReAct text log format: no Thought:, Action: or Final Answer: line: the agent did nothing to relabel"
         )
     );
 
@@ -749,18 +776,25 @@ fn text_files_without_react_markers_stay_jsonl() {
     assert_eq!(only_rejection(&report).line, 1);
     assert_eq!(report.summary.blank_lines, 1);
 
-    // Markers past the first 64 lines do not make a log.
-    let late = format!("{}Thought: t\nAction: a\n", "some text\n".repeat(64));
+    // Markers past the first MiB do not make a log.
+    let lines = 1024 * 1024 / 10;
+    let late = format!("{}Thought: t\nAction: a\n", "some text\n".repeat(lines + 1));
     let report = read_all("late.txt", late.as_bytes());
     assert_eq!(report.summary.format, InputFormat::Jsonl);
-    assert_eq!(report.rejected.len(), 66);
-    let early = format!("{}Thought: t\nAction: a\n", "some text\n".repeat(63));
+    assert_eq!(report.rejected.len(), lines + 3);
+    // A Python dict a log printed is no JSON line.
+    let stats = "Claim: c\n{'steps': 1, 'reward': 0}\nThought: t\nAction: Finish[x]\n";
+    let report = read_all("stats.txt", stats.as_bytes());
+    assert_eq!(report.summary.source_format, SourceFormat::React);
+    assert_eq!(report.records.len(), 1);
+    // Markers after a long preamble (a Reflexion log opening with its reflections) still do.
+    let early = format!("{}Thought: t\nAction: a\n", "some text\n".repeat(300));
     let report = read_all("early.txt", early.as_bytes());
     assert_eq!(report.summary.format, InputFormat::Text);
     assert_eq!(report.records.len(), 1);
     assert_eq!(
         report.records[0].trajectory.original_prompt,
-        "some text\n".repeat(63).trim()
+        "some text\n".repeat(300).trim()
     );
 }
 
@@ -798,7 +832,11 @@ fn malformed_chat_records_are_rejected_and_good_ones_kept() {
         good,
     ];
     let report = read_all("bad.jsonl", (lines.join("\n") + "\n").as_bytes());
-    assert_eq!(ids(&report), ["good", "good"]);
+    // A run of talk only is a run: its answer is the final answer.
+    assert_eq!(ids(&report)[0], "good");
+    assert_eq!(ids(&report)[2], "good");
+    assert_eq!(report.records[1].trajectory.final_answer, "no tools needed");
+    assert!(report.records[1].trajectory.steps.is_empty());
     assert_eq!(
         rejections(&report),
         vec![
@@ -824,11 +862,6 @@ fn malformed_chat_records_are_rejected_and_good_ones_kept() {
             ),
             (6, Some("messages[3]"), "a second result for tool call a"),
             (7, Some("messages"), "no user message: the run has no goal"),
-            (
-                8,
-                Some("messages"),
-                "no tool call: the run has no step to relabel"
-            ),
             (
                 9,
                 Some("tools"),
@@ -923,17 +956,22 @@ fn malformed_records_of_the_other_formats() {
         [(
             1,
             Some("answer_generation.train_messages[0]"),
-            "no tool call besides Finish: the run has no step to relabel"
+            "no tool call besides Finish and no answer: the agent did nothing to relabel"
         )]
     );
 
-    // ReAct: an observation before any action, a run without actions, broken UTF-8; the good
-    // run between them is kept.
-    let log = b"Question: a\nObservation: too early\n---\nQuestion: b\nThought: t\nAction: Search[x]\nObservation: y\n---\nQuestion: c\nThought: only thinking\n---\nQuestion: d \xff\nAction: x\n";
+    // ReAct: an observation before any action, a run where the agent did nothing, broken
+    // UTF-8; the good runs between them are kept (a run that only thought is one).
+    let log = b"Question: a\nObservation: too early\n---\nQuestion: b\nThought: t\nAction: Search[x]\nObservation: y\n---\nQuestion: c\nThought: only thinking\n---\nQuestion: e\n---\nQuestion: d \xff\nAction: x\n";
     let report = read_all("log.txt", log);
-    assert_eq!(report.records.len(), 1);
+    assert_eq!(report.records.len(), 2);
     assert_eq!(report.records[0].source.line, 4);
     assert_eq!(report.records[0].source.index, 1);
+    assert_eq!(
+        report.records[1].trajectory.final_thought(),
+        "only thinking"
+    );
+    assert!(report.records[1].trajectory.verdict_unknown());
     assert_eq!(
         rejections(&report),
         [
@@ -943,14 +981,14 @@ fn malformed_records_of_the_other_formats() {
                 "an observation with no action before it"
             ),
             (
-                9,
+                12,
                 Some("Action"),
-                "no Action: line: the run has no step to relabel"
+                "no Thought:, Action: or Final Answer: line: the agent did nothing to relabel"
             ),
-            (12, None, "invalid UTF-8 at line 12 column 13"),
+            (14, None, "invalid UTF-8 at line 14 column 13"),
         ]
     );
-    assert_eq!(report.rejected[2].index, Some(3));
+    assert_eq!(report.rejected[2].index, Some(4));
 }
 
 #[test]
@@ -988,6 +1026,7 @@ fn successes_are_kept_apart_in_a_session() {
 fn the_react_parser_reads_a_run_on_its_own() {
     let t = react::parse_run(
         "You are a helpful agent.\nTask: Put the mug in the café fridge\nAction: go to fridge 1\nObservation: The fridge 1 is closed.\nAction: open fridge 1\nObservation: You open the fridge 1.\n",
+        None,
     )
     .unwrap();
     assert_eq!(t.original_prompt, "Put the mug in the café fridge");

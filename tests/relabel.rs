@@ -29,6 +29,7 @@ fn trajectory() -> Trajectory {
                 observation: "Dune, Friday: 5:30pm ($14.50), 8:00pm ($16.00), 10:45pm ($12.00)"
                     .into(),
                 call: None,
+                kind: Default::default(),
             },
             Step {
                 thought: "Two tickets at 8pm would be $32, over budget.".into(),
@@ -36,6 +37,7 @@ fn trajectory() -> Trajectory {
                 action_input: Default::default(),
                 observation: String::new(),
                 call: None,
+                kind: Default::default(),
             },
         ],
         final_answer: "The 8pm showing costs $32 for two, which is over your budget.".into(),

@@ -97,6 +97,36 @@ fn every_export_format_writes_a_valid_row_per_trajectory() {
             )),
             "{stderr}"
         );
+        // The corpus's arguments hold six integers beyond the signed 64-bit range (three
+        // rows): the TRL rows write them as strings and say where, once per conversation.
+        let rewrites: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(" row written with "))
+            .collect();
+        let expected = match target {
+            Target::TrlSft => 6,
+            Target::TrlPreference => 12,
+            _ => 0,
+        };
+        assert_eq!(rewrites.len(), expected, "{}: {stderr}", target.id());
+        if target == Target::TrlSft {
+            assert!(rewrites[3].ends_with(
+                "corpus.jsonl:259: trav-7-0000258: trl-sft row written with \
+                 messages[13].tool_calls[0].function.arguments.int_big: the integer \
+                 123456789012345678901234567890 is beyond the signed 64-bit range that \
+                 Arrow-based loaders (🤗 datasets) read; written as the string \
+                 \"123456789012345678901234567890\""
+            ));
+        }
+        if target == Target::TrlPreference {
+            // Every pair has a prompt that is not empty: TRL cannot train one without.
+            for line in written.lines() {
+                let row: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(row["prompt"].as_array().map(Vec::len), Some(1));
+                assert_eq!(row["prompt"][0]["role"], "system");
+                assert_eq!(row["chosen"][0]["role"], "user");
+            }
+        }
         // The fixed relabeling: hindsight goal, confidence, weight = severity.
         let first: serde_json::Value =
             serde_json::from_str(written.lines().next().unwrap()).unwrap();
@@ -151,4 +181,37 @@ fn unknown_export_format_is_a_usage_error() {
     ] {
         assert!(usage.contains(id), "{id} missing from the usage");
     }
+}
+
+#[test]
+fn any_number_of_threads_writes_the_same_lines_in_order() {
+    // The corpus, then the bad file (rejections between records), then the corpus again: more
+    // records than one batch, with gaps.
+    let mut input = std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap();
+    input.extend(std::fs::read(format!("{FIXTURES}/bad.jsonl")).unwrap());
+    input.extend(std::fs::read(format!("{FIXTURES}/corpus.jsonl")).unwrap());
+    let path = std::env::temp_dir().join(format!("agenther-jobs-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &input).unwrap();
+    let path = path.to_str().unwrap();
+    let one = replay(&[path, "--jobs", "1"]);
+    assert!(one.status.success());
+    let expected = std::fs::read(format!("{FIXTURES}/expected.jsonl")).unwrap();
+    assert!(one.stdout.starts_with(&expected) && one.stdout.ends_with(&expected));
+    for jobs in ["2", "5"] {
+        let many = replay(&[path, "--jobs", jobs]);
+        assert!(many.status.success());
+        assert!(many.stdout == one.stdout, "--jobs {jobs} wrote other lines");
+        let summary = |stderr: &[u8]| {
+            let text = String::from_utf8_lossy(stderr).into_owned();
+            // The same rejections in the same order; only the timing differs.
+            text.lines()
+                .map(|l| l.split(" in ").next().unwrap_or(l).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(summary(&many.stderr), summary(&one.stderr));
+    }
+    std::fs::remove_file(path).ok();
+    let refused = replay(&[path, "--jobs", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--jobs needs a whole number"));
 }

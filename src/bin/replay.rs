@@ -11,13 +11,17 @@ use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, 
 use agenther::import::SourceFormat;
 use agenther::reader::{self, ReadEvent, Record};
 use agenther::stages::detect;
-use agenther::stages::package::replay::{fixed_relabel, replay_line_text, CONFIDENCE};
+use agenther::stages::package::replay::{fixed_relabel, Replayer, CONFIDENCE};
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Instant;
 
 const USAGE: &str = "\
-Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT]
+Usage: replay INPUT [--out FILE] [--format ID] [--export FORMAT] [--jobs N]
 
 Reads INPUT (a JSON array of trajectories, JSONL, or a ReAct text log), runs rule-based failure
 detection and outcome extraction, packages the sft, dpo and sharegpt samples with a fixed
@@ -41,6 +45,8 @@ Options:
                       openai          OpenAI chat fine-tuning (messages, tools)
                     Each row is checked against the format's rules; a row that breaks one
                     is left out and reported on standard error.
+  --jobs N          replay lines written by N threads while the input is read (default: one
+                    per core; 1 does everything in one thread); the lines keep their order
   -h, --help        print this help
 
 Exit status: 0 when INPUT was read (even with rejected records), 2 on a usage error or when
@@ -53,6 +59,8 @@ struct Args {
     format: Option<SourceFormat>,
     /// `None`: the native replay lines.
     export: Option<Target>,
+    /// `None`: one per core.
+    jobs: Option<usize>,
 }
 
 /// The `--export` formats: `native`, or a training tool's layout.
@@ -67,6 +75,19 @@ fn parse_export(id: &str) -> Result<Option<Target>, String> {
     }
 }
 
+/// The number of `--jobs`: a whole number of at least 1.
+fn parse_jobs(n: Option<&str>) -> Result<usize, String> {
+    match n {
+        None => Err("--jobs needs a number".to_owned()),
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!(
+                "--jobs needs a whole number of at least 1, not {n:?}"
+            )),
+        },
+    }
+}
+
 enum Parsed {
     Run(Args),
     Help,
@@ -77,6 +98,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     let mut out = None;
     let mut format = None;
     let mut export: Option<Option<Target>> = None;
+    let mut jobs = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -105,6 +127,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
                 }
                 export = Some(parse_export(&s["--export=".len()..])?);
             }
+            "--jobs" => jobs = Some(parse_jobs(args.next().as_deref())?),
+            s if s.starts_with("--jobs=") => jobs = Some(parse_jobs(Some(&s["--jobs=".len()..]))?),
             s if s.starts_with('-') && s != "-" => {
                 return Err(format!("unknown option {s}"));
             }
@@ -125,6 +149,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
             out,
             format,
             export: export.flatten(),
+            jobs,
         })),
         None => Err("missing INPUT".to_owned()),
     }
@@ -150,7 +175,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut sink: Box<dyn Write> = match &args.out {
+    let sink: Box<dyn Write + Send> = match &args.out {
         Some(path) => match std::fs::File::create(path) {
             Ok(file) => Box::new(BufWriter::new(file)),
             Err(e) => {
@@ -158,15 +183,27 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(BufWriter::new(io::stdout())),
     };
 
     // The input is streamed through the chunked reader: memory holds one chunk and the
     // records of that chunk, whatever the file's size.
     let mut reader = reader::Reader::with_format(args.input.clone(), args.format);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut out = if args.export.is_none() && jobs > 1 {
+        Output::Parallel(Pool::start(jobs, sink))
+    } else {
+        Output::Inline {
+            sink,
+            export: args.export,
+            replayer: Replayer::new(),
+            counts: Counts::default(),
+        }
+    };
     let mut events = Vec::new();
     let mut chunk = vec![0u8; CHUNK_BYTES];
-    let mut counts = Counts::default();
     loop {
         let n = match input.read(&mut chunk) {
             Ok(0) => break,
@@ -178,19 +215,19 @@ fn main() -> ExitCode {
             }
         };
         reader.push(&chunk[..n], &mut events);
-        if let Err(e) = drain(&mut events, args.export, &mut sink, &mut counts) {
+        if let Err(e) = out.take(&mut events) {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
     }
     let summary = reader.finish(&mut events);
-    if let Err(e) =
-        drain(&mut events, args.export, &mut sink, &mut counts).and_then(|_| sink.flush())
-    {
-        eprintln!("replay: write failed: {e}");
-        return ExitCode::from(1);
-    }
-    drop(sink);
+    let counts = match out.take(&mut events).and_then(|_| out.finish()) {
+        Ok(counts) => counts,
+        Err(e) => {
+            eprintln!("replay: write failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let elapsed = started.elapsed();
     let left_out = match args.export {
         Some(target) => format!(", {} {} rows left out", counts.left_out, target.id()),
@@ -232,35 +269,209 @@ struct Counts {
     left_out: usize,
 }
 
+/// Where the records go.
+enum Output {
+    /// Everything on this thread, in order.
+    Inline {
+        sink: Box<dyn Write>,
+        export: Option<Target>,
+        replayer: Replayer,
+        counts: Counts,
+    },
+    /// Replay lines written by worker threads.
+    Parallel(Pool),
+}
+
+impl Output {
+    /// Hands on the records in `events` and reports each rejection on stderr.
+    fn take(&mut self, events: &mut Vec<ReadEvent>) -> io::Result<()> {
+        match self {
+            Output::Inline {
+                sink,
+                export,
+                replayer,
+                counts,
+            } => drain(events, *export, replayer, sink, counts),
+            Output::Parallel(pool) => pool.take(events),
+        }
+    }
+
+    /// Waits for every line to be written and flushed.
+    fn finish(self) -> io::Result<Counts> {
+        match self {
+            Output::Inline {
+                mut sink, counts, ..
+            } => sink.flush().map(|_| counts),
+            Output::Parallel(pool) => pool.finish(),
+        }
+    }
+}
+
 /// Writes the line of each failed record in `events` to `sink` (the replay line, or the row in
 /// `export`'s layout; successes are left out) and each rejection, and each rule a row broke,
 /// to stderr.
 fn drain(
     events: &mut Vec<ReadEvent>,
     export: Option<Target>,
+    replayer: &mut Replayer,
     sink: &mut dyn Write,
     counts: &mut Counts,
 ) -> io::Result<()> {
+    let mut line = String::new();
     for event in events.drain(..) {
         match event {
             ReadEvent::Record(record) if record.trajectory.succeeded() => {}
             ReadEvent::Record(record) => {
-                let line = match export {
-                    None => Some(replay_line_text(&record.trajectory)),
-                    Some(target) => export_line(target, &record, counts.written + 1),
-                };
-                match line {
-                    Some(line) => {
-                        writeln!(sink, "{line}")?;
-                        counts.written += 1;
-                    }
-                    None => counts.left_out += 1,
+                line.clear();
+                match export {
+                    None => replayer.write_line(&record.trajectory, &mut line),
+                    Some(target) => match export_line(target, &record, counts.written + 1) {
+                        Some(text) => line.push_str(&text),
+                        None => {
+                            counts.left_out += 1;
+                            continue;
+                        }
+                    },
                 }
+                line.push('\n');
+                sink.write_all(line.as_bytes())?;
+                counts.written += 1;
             }
             ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
         }
     }
     Ok(())
+}
+
+/// Records handed to a worker at a time.
+const BATCH: usize = 64;
+
+/// A batch of records and its place in the input.
+type Work = (u64, Vec<Record>);
+/// A batch's lines, all written, and how many there are.
+type Done = (u64, String, usize);
+
+/// Worker threads that write the replay lines of batches of records, and a writer thread that
+/// puts the batches back in input order. The channels are bounded, so memory stays a few
+/// batches per thread whatever the file's size.
+struct Pool {
+    work: Option<SyncSender<Work>>,
+    batch: Vec<Record>,
+    next_batch: u64,
+    workers: Vec<thread::JoinHandle<()>>,
+    writer: Option<thread::JoinHandle<io::Result<Counts>>>,
+}
+
+impl Pool {
+    fn start(jobs: usize, mut sink: Box<dyn Write + Send>) -> Pool {
+        let (work, work_rx) = mpsc::sync_channel::<Work>(2 * jobs);
+        let (done, done_rx) = mpsc::sync_channel::<Done>(2 * jobs);
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let workers = (0..jobs)
+            .map(|_| {
+                let (work_rx, done) = (Arc::clone(&work_rx), done.clone());
+                thread::spawn(move || Self::work(&work_rx, &done))
+            })
+            .collect();
+        drop(done);
+        let writer = thread::spawn(move || -> io::Result<Counts> {
+            let mut counts = Counts::default();
+            let mut waiting = BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, lines, written) in done_rx {
+                waiting.insert(seq, (lines, written));
+                while let Some((lines, written)) = waiting.remove(&next) {
+                    sink.write_all(lines.as_bytes())?;
+                    counts.written += written;
+                    next += 1;
+                }
+            }
+            sink.flush()?;
+            Ok(counts)
+        });
+        Pool {
+            work: Some(work),
+            batch: Vec::with_capacity(BATCH),
+            next_batch: 0,
+            workers,
+            writer: Some(writer),
+        }
+    }
+
+    fn work(work: &Mutex<Receiver<Work>>, done: &SyncSender<Done>) {
+        let mut replayer = Replayer::new();
+        // Each batch's lines start with room for as much as the last batch wrote.
+        let mut room = 0;
+        loop {
+            let next = work.lock().map(|rx| rx.recv());
+            let Ok(Ok((seq, records))) = next else {
+                return;
+            };
+            let mut lines = String::with_capacity(room);
+            for record in &records {
+                replayer.write_line(&record.trajectory, &mut lines);
+                lines.push('\n');
+            }
+            room = lines.len();
+            if done.send((seq, lines, records.len())).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, events: &mut Vec<ReadEvent>) -> io::Result<()> {
+        for event in events.drain(..) {
+            match event {
+                ReadEvent::Record(record) if record.trajectory.succeeded() => {}
+                ReadEvent::Record(record) => {
+                    self.batch.push(record);
+                    if self.batch.len() == BATCH {
+                        self.send()?;
+                    }
+                }
+                ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let sent = self
+            .work
+            .as_ref()
+            .is_some_and(|work| work.send((self.next_batch, batch)).is_ok());
+        self.next_batch += 1;
+        if sent {
+            Ok(())
+        } else {
+            // The workers stopped because the writer did: its error says why.
+            self.join_writer()
+                .and(Err(io::Error::other("the writer thread stopped")))
+        }
+    }
+
+    fn join_writer(&mut self) -> io::Result<Counts> {
+        match self.writer.take() {
+            Some(writer) => writer
+                .join()
+                .map_err(|_| io::Error::other("the writer thread failed"))?,
+            None => Err(io::Error::other("the writer thread stopped")),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<Counts> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        drop(self.work.take());
+        for worker in std::mem::take(&mut self.workers) {
+            worker
+                .join()
+                .map_err(|_| io::Error::other("a worker thread failed"))?;
+        }
+        self.join_writer()
+    }
 }
 
 /// The record's row in `target`'s layout with the fixed relabeling, or `None` after reporting
@@ -283,7 +494,19 @@ fn export_line(target: Target, record: &Record, line: usize) -> Option<String> {
     let weight = detect::rules::detect(t).severity;
     let item = ExportItem::relabeled(t, &relabel, weight, provenance);
     match export::checked_line(target, line, &item, &ExportOptions::default())? {
-        Ok(text) => Some(text),
+        Ok(checked) => {
+            for r in &checked.rewrites {
+                eprintln!(
+                    "{}:{}: {}: {} row written with {}",
+                    record.source.file,
+                    record.source.line,
+                    t.trajectory_id,
+                    target.id(),
+                    r.integer
+                );
+            }
+            Some(checked.text)
+        }
         Err(violations) => {
             for v in violations {
                 let field = if v.field.is_empty() {

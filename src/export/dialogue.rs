@@ -1,6 +1,13 @@
 //! A trajectory seen as a tool-calling conversation, the shape every structured export starts
 //! from: the system prompt, assistant turns that each carry one or more tool calls with their
-//! results, and a closing answer.
+//! results or a reply to the user with the user's answer, and a closing answer.
+//!
+//! A reply to the user (a step of kind respond) is an assistant message followed by the
+//! user's message, never a function call. A reply with no text (a user message that came
+//! right after a tool result) is the user's message alone. When the run has no final answer
+//! and its last step is a reply, that reply is the closing answer, and the user's last message
+//! after it (tau-bench's `###STOP###`) is not written: the conversation ends with the
+//! assistant.
 
 use super::ExportOptions;
 use crate::json::{Json, JsonObject};
@@ -26,22 +33,59 @@ pub struct Call<'a> {
     pub result: &'a str,
 }
 
-/// One assistant turn: the reasoning that came with it and the calls it made (several when the
-/// source made parallel calls).
+/// One assistant turn: the reasoning that came with it and either the calls it made (several
+/// when the source made parallel calls) or its reply to the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn<'a> {
     /// The non-empty thoughts of the turn's steps, joined by newlines ("" when none).
     pub thought: String,
+    /// The tool calls (none for a reply).
     pub calls: Vec<Call<'a>>,
+    /// The reply to the user and the user's answer, for a step of kind respond.
+    pub reply: Option<Reply<'a>>,
+}
+
+/// A reply to the user and what the user said next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply<'a> {
+    /// The assistant's text ("" when the user spoke right after a tool result).
+    pub text: &'a str,
+    pub user: &'a str,
 }
 
 /// The assistant's last message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closing {
     pub text: String,
+    /// The reasoning that came with it ("" when none).
+    pub thought: String,
     /// True when the run had no final answer and the text was derived from its last
     /// observation (or is [`EMPTY_CLOSING`]); such text was never produced by the agent.
     pub derived: bool,
+}
+
+impl Closing {
+    /// The text, after the reasoning and a blank line when `thoughts` is on and there is one.
+    pub fn with_thought(&self, thoughts: bool) -> String {
+        with_thought(&self.thought, &self.text, thoughts)
+    }
+}
+
+impl Reply<'_> {
+    /// The text, after the turn's reasoning and a blank line when `thoughts` is on.
+    pub fn with_thought(&self, thought: &str, thoughts: bool) -> String {
+        with_thought(thought, self.text, thoughts)
+    }
+}
+
+fn with_thought(thought: &str, text: &str, thoughts: bool) -> String {
+    if !thoughts || thought.trim().is_empty() {
+        return text.to_owned();
+    }
+    if text.is_empty() {
+        return thought.to_owned();
+    }
+    format!("{thought}\n\n{text}")
 }
 
 /// Whether `text` is a JSON object, as OpenAI requires of a call's `arguments` string.
@@ -61,9 +105,24 @@ pub struct Dialogue<'a> {
 impl<'a> Dialogue<'a> {
     pub fn of(t: &'a Trajectory) -> Dialogue<'a> {
         let ids = call_ids(t);
+        let closing = closed(t);
         let mut turns: Vec<Turn<'a>> = Vec::new();
         let mut last_turn: Option<u32> = None;
-        for (step, id) in t.steps.iter().zip(ids) {
+        // A last reply that became the closing answer is not a turn.
+        let written = t.steps.len() - usize::from(closing.from_reply);
+        for (step, id) in t.steps[..written].iter().zip(ids) {
+            if step.is_respond() {
+                last_turn = None;
+                turns.push(Turn {
+                    thought: step.thought.clone(),
+                    calls: Vec::new(),
+                    reply: Some(Reply {
+                        text: step.reply(),
+                        user: &step.observation,
+                    }),
+                });
+                continue;
+            }
             // The source's own argument string when it holds a JSON object (so an import
             // round-trips byte for byte); otherwise (ReAct's `Search[...]`, free text) the
             // parsed arguments, which every layout accepts.
@@ -85,6 +144,7 @@ impl<'a> Dialogue<'a> {
                 turns.push(Turn {
                     thought: String::new(),
                     calls: Vec::new(),
+                    reply: None,
                 });
             }
             let turn = turns.last_mut().expect("a turn was just pushed");
@@ -103,7 +163,7 @@ impl<'a> Dialogue<'a> {
                 .and_then(|o| o.system.as_deref())
                 .filter(|s| !s.trim().is_empty()),
             turns,
-            closing: closing(t),
+            closing: closing.closing,
         }
     }
 }
@@ -142,6 +202,14 @@ impl Dialogue<'_> {
         }
         out.push(Json::Object(text("user", goal)));
         for turn in &self.turns {
+            if let Some(reply) = &turn.reply {
+                let said = reply.with_thought(&turn.thought, options.thoughts);
+                if !said.is_empty() {
+                    out.push(Json::Object(text("assistant", &said)));
+                }
+                out.push(Json::Object(text("user", reply.user)));
+                continue;
+            }
             let mut assistant = JsonObject::new();
             assistant.insert("role", Json::from("assistant"));
             if options.thoughts && !turn.thought.is_empty() {
@@ -183,7 +251,7 @@ impl Dialogue<'_> {
                 out.push(Json::Object(tool));
             }
         }
-        let mut last = text("assistant", &self.closing.text);
+        let mut last = text("assistant", &self.closing.with_thought(options.thoughts));
         if dialect == ChatDialect::OpenAi && self.closing.derived {
             last.insert("weight", Json::from(0));
         }
@@ -192,14 +260,51 @@ impl Dialogue<'_> {
     }
 }
 
-/// The final answer, or, when the run gave none, the last non-blank observation (trimmed and
-/// cut to [`RESULT_MAX_CHARS`] code points, as the native response cuts results), or
-/// [`EMPTY_CLOSING`] when nothing was observed.
-pub fn closing(t: &Trajectory) -> Closing {
+/// The closing answer, and whether it is the run's last reply (which is then no turn).
+struct Closed {
+    closing: Closing,
+    from_reply: bool,
+}
+
+/// The final answer (with the reasoning that came with it); or, when the run gave none and its
+/// last step is a reply to the user with text, that reply; or the reasoning the run ended on;
+/// or the last non-blank observation (trimmed and cut to [`RESULT_MAX_CHARS`] code points, as
+/// the native response cuts results); or [`EMPTY_CLOSING`] when nothing was observed.
+fn closed(t: &Trajectory) -> Closed {
+    let thought = t.final_thought().to_owned();
     if !t.final_answer.trim().is_empty() {
-        return Closing {
-            text: t.final_answer.clone(),
-            derived: false,
+        return Closed {
+            closing: Closing {
+                text: t.final_answer.clone(),
+                thought,
+                derived: false,
+            },
+            from_reply: false,
+        };
+    }
+    if let Some(last) = t
+        .steps
+        .last()
+        .filter(|s| s.is_respond() && !s.reply().trim().is_empty())
+    {
+        return Closed {
+            closing: Closing {
+                text: last.reply().to_owned(),
+                thought: last.thought.clone(),
+                derived: false,
+            },
+            from_reply: true,
+        };
+    }
+    if !thought.trim().is_empty() {
+        // The run ended on the agent's reasoning: its last words.
+        return Closed {
+            closing: Closing {
+                text: thought,
+                thought: String::new(),
+                derived: false,
+            },
+            from_reply: false,
         };
     }
     let last = t
@@ -208,13 +313,23 @@ pub fn closing(t: &Trajectory) -> Closing {
         .rev()
         .map(|s| pytext::strip(&s.observation))
         .find(|o| !o.is_empty());
-    Closing {
-        text: match last {
-            Some(o) => pytext::prefix(o, RESULT_MAX_CHARS).to_owned(),
-            None => EMPTY_CLOSING.to_owned(),
+    Closed {
+        closing: Closing {
+            text: match last {
+                Some(o) => pytext::prefix(o, RESULT_MAX_CHARS).to_owned(),
+                None => EMPTY_CLOSING.to_owned(),
+            },
+            thought,
+            derived: true,
         },
-        derived: true,
+        from_reply: false,
     }
+}
+
+/// The closing answer of a trajectory: its final answer, its last reply, the reasoning it
+/// ended on, its last observation, or [`EMPTY_CLOSING`] (see the module documentation).
+pub fn closing(t: &Trajectory) -> Closing {
+    closed(t).closing
 }
 
 /// One id per step: the source's id when it has one that no earlier step used, otherwise
@@ -268,6 +383,7 @@ mod tests {
                 arguments: "{}".into(),
                 turn,
             }),
+            kind: Default::default(),
         }
     }
 
@@ -365,6 +481,7 @@ mod tests {
             closing(&t),
             Closing {
                 text: "answer".into(),
+                thought: String::new(),
                 derived: false
             }
         );
@@ -377,6 +494,7 @@ mod tests {
             closing(&t),
             Closing {
                 text: "ж".repeat(RESULT_MAX_CHARS),
+                thought: String::new(),
                 derived: true
             }
         );

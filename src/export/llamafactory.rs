@@ -21,7 +21,7 @@
 //! maps the column, and a column no row has would not exist at all.
 
 use super::dialogue::Dialogue;
-use super::{tools, ExportItem, ExportOptions};
+use super::{tools, ExportItem, ExportOptions, Row};
 use crate::json::{python_dumps, Json, JsonObject};
 
 /// The name of LLaMA-Factory's dataset registry file.
@@ -38,27 +38,54 @@ fn turn(from: &str, value: impl Into<String>) -> Json {
     Json::Object(o)
 }
 
-/// The row of one sample.
-pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
+/// The row of one sample. Every value of the source is inside a JSON string here (the calls,
+/// `tools`), so no number is ever rewritten.
+pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
     let dialogue = Dialogue::of(item.trajectory);
     let mut conversations = vec![turn("human", item.goal)];
+    let think = |thought: &str, value: &mut String| {
+        if options.thoughts && !thought.is_empty() {
+            value.push_str(THINK_OPEN);
+            value.push_str(thought);
+            value.push_str(THINK_CLOSE);
+        }
+    };
     for t in &dialogue.turns {
+        if let Some(reply) = &t.reply {
+            if reply.text.is_empty() {
+                // The user spoke right after a tool result: LLaMA-Factory wants a gpt or
+                // function_call turn there, so the message joins the turn before it.
+                if let Some(Json::Object(last)) = conversations.last_mut() {
+                    let before = last.get("value").and_then(Json::as_str).unwrap_or("");
+                    let joined = format!("{before}\n\n{}", reply.user);
+                    last.insert("value", Json::from(joined));
+                }
+                continue;
+            }
+            let mut value = String::new();
+            think(&t.thought, &mut value);
+            value.push_str(reply.text);
+            conversations.push(turn("gpt", value));
+            conversations.push(turn("human", reply.user));
+            continue;
+        }
         for (i, call) in t.calls.iter().enumerate() {
             let mut value_obj = JsonObject::new();
             value_obj.insert("name", Json::from(call.name));
             value_obj.insert("arguments", Json::Object(call.arguments.clone()));
             let mut value = String::new();
-            if options.thoughts && i == 0 && !t.thought.is_empty() {
-                value.push_str(THINK_OPEN);
-                value.push_str(&t.thought);
-                value.push_str(THINK_CLOSE);
+            if i == 0 {
+                think(&t.thought, &mut value);
             }
             value.push_str(&python_dumps(&Json::Object(value_obj)));
             conversations.push(turn("function_call", value));
             conversations.push(turn("observation", call.result));
         }
     }
-    conversations.push(turn("gpt", dialogue.closing.text));
+    let mut closing = String::new();
+    think(&dialogue.closing.thought, &mut closing);
+    closing.push_str(&dialogue.closing.text);
+    conversations.push(turn("gpt", closing));
 
     let functions: Vec<Json> = tools::functions(item.trajectory)
         .into_iter()
@@ -73,7 +100,10 @@ pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
         o.insert("weight", Json::from(item.weight));
         o.insert("provenance", item.provenance.to_json());
     }
-    Json::Object(o)
+    Row {
+        value: Json::Object(o),
+        integers_as_text: Vec::new(),
+    }
 }
 
 /// LLaMA-Factory's tool formatter reads `parameters.properties` of every tool: a declared tool

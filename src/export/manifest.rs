@@ -11,7 +11,8 @@ pub fn manifest_file_name(stamp: &str) -> String {
 /// The manifest of a download set: product and version, when it was made (`ctx.created_at`),
 /// the endpoint's base URL, the model(s), every setting (there is no API key among them), the
 /// prompt templates' version and fingerprint, the export options, and for each file its name,
-/// target, row count and how many rows were left out for breaking a rule of the target.
+/// target, row count, how many rows were left out for breaking a rule of the target, and every
+/// value written differently from the source (integers beyond 64 bits written as strings).
 pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Value {
     let mut formats: Vec<&str> = Vec::new();
     for f in files {
@@ -39,6 +40,7 @@ pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]
             "rows": f.rows,
             "left_out": f.left_out,
             "violations": f.violations.len(),
+            "rewrites": f.rewrites,
         })).collect::<Vec<_>>(),
     })
 }

@@ -12,12 +12,14 @@
 pub mod dialogue;
 pub mod llamafactory;
 pub mod manifest;
+pub mod numbers;
 pub mod openai;
 pub mod tools;
 pub mod trl;
 pub mod validate;
 
 pub use manifest::{manifest, manifest_file_name};
+pub use numbers::IntegerAsText;
 pub use validate::{validate_file, validate_line, Violation};
 
 use crate::json::{Json, JsonObject};
@@ -39,7 +41,8 @@ pub enum Target {
     LlamaFactory,
     /// TRL conversational language modeling (`messages`, `tools`), for `SFTTrainer`.
     TrlSft,
-    /// TRL preference with an implicit prompt (`chosen`, `rejected`), the goal-contrastive pair.
+    /// TRL preference with an explicit prompt (`prompt`, `chosen`, `rejected`), the
+    /// goal-contrastive pair.
     TrlPreference,
     /// OpenAI chat fine-tuning (`messages`, `tools`).
     OpenAi,
@@ -149,6 +152,11 @@ impl Provenance {
     /// As a JSON object, every field present (null when unknown) so that every row of a file
     /// has the same columns.
     pub fn to_json(&self) -> Json {
+        Json::Object(self.to_object())
+    }
+
+    /// [`Provenance::to_json`]'s object.
+    pub fn to_object(&self) -> JsonObject {
         let opt_f = |v: Option<f64>| v.map_or(Json::Null, Json::from);
         let opt_s = |v: &Option<String>| v.as_deref().map_or(Json::Null, Json::from);
         let mut o = JsonObject::new();
@@ -168,7 +176,7 @@ impl Provenance {
         o.insert("relabel_confidence", opt_f(self.relabel_confidence));
         o.insert("judge_confidence", opt_f(self.judge_confidence));
         o.insert("judges", opt_s(&self.judges));
-        Json::Object(o)
+        o
     }
 }
 
@@ -211,9 +219,16 @@ impl<'a> ExportItem<'a> {
     }
 }
 
+/// A row of a tool layout, with the integers it had to write as strings (see [`numbers`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub value: Json,
+    pub integers_as_text: Vec<IntegerAsText>,
+}
+
 /// The row of `item` in a tool layout, or `None` when the layout has no row for it (a native
 /// envelope, or a success in the preference layout).
-pub fn row(target: Target, item: &ExportItem, options: &ExportOptions) -> Option<Json> {
+pub fn row(target: Target, item: &ExportItem, options: &ExportOptions) -> Option<Row> {
     match target {
         Target::Native(_) => None,
         Target::LlamaFactory => Some(llamafactory::row(item, options)),
@@ -224,19 +239,63 @@ pub fn row(target: Target, item: &ExportItem, options: &ExportOptions) -> Option
     }
 }
 
+/// A row written as a JSONL line that keeps its layout's rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedLine {
+    /// The line, without its newline.
+    pub text: String,
+    /// What the row wrote differently from the source, each with its line and trajectory.
+    pub rewrites: Vec<Rewrite>,
+}
+
+/// A value written differently from the source, so that the training tools can load it: an
+/// integer beyond 64 bits written as a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rewrite {
+    /// The row's line (1-based).
+    pub line: usize,
+    pub trajectory_id: String,
+    #[serde(flatten)]
+    pub integer: IntegerAsText,
+}
+
+impl std::fmt::Display for Rewrite {
+    /// `line 3: trav-7: messages[2].…: the integer … written as the string "…"`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: {}: {}",
+            self.line, self.trajectory_id, self.integer
+        )
+    }
+}
+
 /// The row of `item` as a JSONL line (no newline), checked against the target's rules:
-/// `Ok(line)` when it keeps them, `Err(violations)` when it breaks one (each violation carries
-/// `line` and the item's trajectory id), `None` when the layout has no row for the item.
+/// `Ok(line)` when it keeps them (with what it wrote differently from the source),
+/// `Err(violations)` when it breaks one (each violation carries `line` and the item's
+/// trajectory id), `None` when the layout has no row for the item.
 pub fn checked_line(
     target: Target,
     line: usize,
     item: &ExportItem,
     options: &ExportOptions,
-) -> Option<Result<String, Vec<Violation>>> {
-    let text = json_to_line(&row(target, item, options)?);
+) -> Option<Result<CheckedLine, Vec<Violation>>> {
+    let row = row(target, item, options)?;
+    let text = json_to_line(&row.value);
     let violations = validate_line(target, line, &text);
     Some(if violations.is_empty() {
-        Ok(text)
+        Ok(CheckedLine {
+            text,
+            rewrites: row
+                .integers_as_text
+                .into_iter()
+                .map(|integer| Rewrite {
+                    line,
+                    trajectory_id: item.provenance.trajectory_id.clone(),
+                    integer,
+                })
+                .collect(),
+        })
     } else {
         Err(violations
             .into_iter()
@@ -263,6 +322,9 @@ pub struct ExportFile {
     pub violations: Vec<Violation>,
     /// How many rows were left out because they broke a rule.
     pub left_out: usize,
+    /// Every value a written row holds differently from the source (integers beyond 64 bits
+    /// written as strings), with the row's line and trajectory.
+    pub rewrites: Vec<Rewrite>,
 }
 
 /// The samples of `session` to export, in load order: each accepted trajectory with its
@@ -345,6 +407,7 @@ pub fn build(
             rows,
             violations: Vec::new(),
             left_out: 0,
+            rewrites: Vec::new(),
         };
     }
     let mut file = ExportFile {
@@ -354,6 +417,7 @@ pub fn build(
         rows: 0,
         violations: Vec::new(),
         left_out: 0,
+        rewrites: Vec::new(),
     };
     let mut built = 0;
     for item in items(session, options) {
@@ -363,9 +427,10 @@ pub fn build(
         built += 1;
         match checked {
             Ok(line) => {
-                file.text.push_str(&line);
+                file.text.push_str(&line.text);
                 file.text.push('\n');
                 file.rows += 1;
+                file.rewrites.extend(line.rewrites);
             }
             Err(violations) => {
                 file.left_out += 1;
@@ -473,6 +538,10 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                 json!(e.trajectory.origin.as_ref().map(|o| o.format.as_str())),
             );
             t.insert("succeeded".into(), json!(e.trajectory.succeeded()));
+            t.insert(
+                "verdict_unknown".into(),
+                json!(e.trajectory.verdict_unknown()),
+            );
             if let Some(r) = &e.result {
                 t.insert("stage".into(), json!(r.outcome.stage().as_str()));
                 t.insert("reason".into(), json!(r.outcome.reason()));
@@ -529,6 +598,11 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             "files": session.files.len(),
             "trajectories": session.len(),
             "rejected_records": session.rejected_count(),
+            "verdict_unknown": session
+                .entries
+                .iter()
+                .filter(|e| e.trajectory.verdict_unknown())
+                .count(),
         },
         "totals": session.totals(),
         "retries": session.totals().retries(),

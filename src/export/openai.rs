@@ -9,17 +9,27 @@
 //! written as JSON. Each call is answered by a `tool` message with its `tool_call_id`. The last
 //! message is the assistant's closing answer; when it was derived from the last observation
 //! rather than written by the agent, it has `"weight": 0` so that it is not trained on.
+//! An integer beyond 64 bits in a declared tool schema is written as a string (see
+//! [`super::numbers`]); the arguments are strings already and keep every digit.
 
 use super::dialogue::{ChatDialect, Dialogue};
-use super::{tools, ExportItem, ExportOptions};
+use super::numbers::integers_as_text;
+use super::{tools, ExportItem, ExportOptions, Row};
 use crate::json::{Json, JsonObject};
 
 /// The row of one sample.
-pub fn row(item: &ExportItem, options: &ExportOptions) -> Json {
+pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
     let messages =
         Dialogue::of(item.trajectory).chat_messages(item.goal, options, ChatDialect::OpenAi);
     let mut o = JsonObject::new();
+    let mut found = Vec::new();
     o.insert("messages", Json::Array(messages));
-    o.insert("tools", tools::column(item.trajectory));
-    Json::Object(o)
+    o.insert(
+        "tools",
+        integers_as_text(&tools::column(item.trajectory), "tools", &mut found),
+    );
+    Row {
+        value: Json::Object(o),
+        integers_as_text: found,
+    }
 }

@@ -32,7 +32,7 @@ pub fn functions(t: &Trajectory) -> Vec<JsonObject> {
             out.push(function);
         }
     }
-    for step in &t.steps {
+    for step in t.steps.iter().filter(|s| !s.is_respond()) {
         if !names.contains(&step.action_name) {
             names.push(step.action_name.clone());
             out.push(infer(t, &step.action_name));
@@ -167,6 +167,7 @@ mod tests {
             },
             observation: String::new(),
             call: None,
+            kind: Default::default(),
         }
     }
 
@@ -229,6 +230,7 @@ mod tests {
                 serde_json::json!({"type": "function"}),
             ],
             succeeded: false,
+            ..Default::default()
         });
         let names: Vec<String> = functions(&t)
             .iter()

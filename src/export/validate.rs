@@ -2,7 +2,9 @@
 //! what breaks them: the line, the field and why.
 //!
 //! Every target: each line is one JSON object, with no `NaN` or `Infinity` (the loaders read
-//! strict JSON). Then, per target:
+//! strict JSON). The tool layouts: no integer beyond the signed 64-bit range as a JSON number
+//! (🤗 datasets cannot load such a file, "Value is too big!", or rounds the value; inside a
+//! JSON string it is fine). Then, per target:
 //! - LLaMA-Factory ShareGPT: `conversations` of `from` / `value` turns, an optional leading
 //!   `system` turn, then human or observation turns at even positions and gpt or function_call
 //!   turns at odd ones, an even number of turns, opening with human and ending with gpt; an
@@ -11,15 +13,18 @@
 //!   giving its arguments as an object (or a list of such calls); `system` a string; `tools` a
 //!   string holding a JSON array of functions with `name` and `parameters.properties`, which
 //!   declares every function called; `weight` a number in [0, 1].
-//! - TRL SFT (`messages`) and preference (`chosen` / `rejected`, no `prompt`): roles system
-//!   (first only), user, assistant, tool; the first non-system message is the user's, not
-//!   blank; an assistant message either answers (non-blank `content`) or calls tools
-//!   (`tool_calls` of `{"type": "function", "function": {"name", "arguments"}}`, the arguments an
-//!   object); each call is answered, in order, by a `tool` message with the call's `name`
-//!   before anything else happens; the conversation ends with an assistant answer; `tools`
+//! - TRL SFT (`messages`) and preference (`prompt` / `chosen` / `rejected`): roles system
+//!   (first only; its content may be empty), user, assistant, tool; the first non-system
+//!   message is the user's, not blank; an assistant message either answers (non-blank
+//!   `content`) or calls tools (`tool_calls` of `{"type": "function", "function": {"name",
+//!   "arguments"}}`, the arguments an object); each call is answered, in order, by a `tool`
+//!   message with the call's `name` before anything else happens; the conversation ends with
+//!   an assistant answer; `tools` (an array, or a string holding one, both of which TRL reads)
 //!   lists `{"type": "function", "function": {"name", ...}}` and declares every function
-//!   called. A preference pair's two conversations are identical except their user message,
-//!   which differs.
+//!   called. A preference row has an explicit, non-empty `prompt` (TRL's dataset preparation
+//!   stops on an empty one) and `chosen` and `rejected` that continue it: each of `prompt` +
+//!   `chosen` and `prompt` + `rejected` is a conversation under the rules above; both sides
+//!   open with the user's goal, the two goals differ, and everything after them is the same.
 //! - OpenAI chat fine-tuning: top-level keys `messages`, `tools`, `parallel_tool_calls` only;
 //!   message keys `role`, `content`, `name`, `weight`, `tool_calls`, `tool_call_id` only; roles
 //!   system (first only), user, assistant, tool; `weight` only on assistant messages and only 0
@@ -31,6 +36,7 @@
 //!   `tools` as for TRL.
 
 use super::llamafactory::{THINK_CLOSE, THINK_OPEN};
+use super::numbers::first_wide_integer;
 use super::Target;
 use crate::json::{parse, Json, JsonObject, Number};
 use serde::Serialize;
@@ -89,6 +95,18 @@ pub fn validate_line(target: Target, line: usize, text: &str) -> Vec<Violation> 
             path,
             "NaN and Infinity are not JSON: the training tools cannot read them",
         );
+    }
+    if !matches!(target, Target::Native(_)) {
+        if let Some(wide) = first_wide_integer(&value, "") {
+            c.fail(
+                wide.field,
+                format!(
+                    "the integer {} is beyond the signed 64-bit range: 🤗 datasets cannot load                      a file holding it as a JSON number (\"Value is too big!\") or rounds it; \
+                     write it as a string",
+                    wide.digits
+                ),
+            );
+        }
     }
     match target {
         Target::Native(_) => native(row, &mut c),
@@ -243,6 +261,31 @@ fn native(row: &JsonObject, c: &mut Check) {
     }
 }
 
+/// The JSON array a `tools` string holds, or `None` (reported) when it holds something else.
+fn tools_text(text: &str, c: &mut Check) -> Option<Json> {
+    let parsed = match parse(text) {
+        Ok(v) => v,
+        Err(e) => {
+            c.fail("tools", format!("does not hold JSON: {e}"));
+            return None;
+        }
+    };
+    if let Some(p) = non_finite(&parsed) {
+        c.fail(
+            "tools",
+            format!("holds NaN or Infinity at {p}, which is not JSON"),
+        );
+    }
+    if !matches!(parsed, Json::Array(_)) {
+        c.fail(
+            "tools",
+            format!("must hold a JSON array, not {}", parsed.kind()),
+        );
+        return None;
+    }
+    Some(parsed)
+}
+
 // --- LLaMA-Factory -------------------------------------------------------------------------
 
 const LF_ROLES: [&str; 5] = ["human", "gpt", "observation", "function_call", "system"];
@@ -374,24 +417,7 @@ fn llamafactory(row: &JsonObject, c: &mut Check) {
 
 /// The function names a LLaMA-Factory `tools` string declares, or `None` when it is broken.
 fn lf_tools(text: &str, c: &mut Check) -> Option<Vec<String>> {
-    let parsed = match parse(text) {
-        Ok(v) => v,
-        Err(e) => {
-            c.fail("tools", format!("does not hold JSON: {e}"));
-            return None;
-        }
-    };
-    if let Some(p) = non_finite(&parsed) {
-        c.fail(
-            "tools",
-            format!("holds NaN or Infinity at {p}, which is not JSON"),
-        );
-    }
-    let Json::Array(tools) = parsed else {
-        c.fail(
-            "tools",
-            format!("must hold a JSON array, not {}", parsed.kind()),
-        );
+    let Json::Array(tools) = tools_text(text, c)? else {
         return None;
     };
     let mut names = Vec::new();
@@ -515,33 +541,75 @@ fn trl_sft(row: &JsonObject, c: &mut Check) {
         }
     }
     weight_column(row, c);
-    let declared = tools_list(row, c);
+    let declared = tools_list(row, Dialect::Trl, c);
     if let Some(messages) = array(row, "", "messages", c) {
-        conversation(messages, "messages", Dialect::Trl, declared.as_deref(), c);
+        conversation(
+            &[("messages", messages)],
+            Dialect::Trl,
+            declared.as_deref(),
+            c,
+        );
     }
 }
 
 fn trl_preference(row: &JsonObject, c: &mut Check) {
-    for key in ["prompt", "messages", "completion"] {
+    for key in ["messages", "completion"] {
         if row.get(key).is_some() {
             c.fail(
                 key,
-                "the implicit-prompt preference layout has only `chosen` and `rejected`",
+                "a preference row has only `prompt`, `chosen` and `rejected` (TRL refuses mixed \
+                 layouts)",
             );
         }
     }
     weight_column(row, c);
-    let declared = tools_list(row, c);
+    let declared = tools_list(row, Dialect::Trl, c);
+    let prompt = array(row, "", "prompt", c);
     let chosen = array(row, "", "chosen", c);
     let rejected = array(row, "", "rejected", c);
+    let Some(prompt) = prompt else {
+        return;
+    };
+    if prompt.is_empty() {
+        c.fail(
+            "prompt",
+            "is empty: TRL's DPOTrainer stops on an empty prompt (\"Cannot apply chat template \
+             to an empty conversation\"); it holds the conversation before the goal",
+        );
+        return;
+    }
     for (key, side) in [("chosen", chosen), ("rejected", rejected)] {
         if let Some(side) = side {
-            conversation(side, key, Dialect::Trl, declared.as_deref(), c);
+            conversation(
+                &[("prompt", prompt), (key, side)],
+                Dialect::Trl,
+                declared.as_deref(),
+                c,
+            );
         }
     }
     let (Some(chosen), Some(rejected)) = (chosen, rejected) else {
         return;
     };
+    let role = |m: Option<&Json>| match m {
+        Some(Json::Object(o)) => o.get("role").and_then(Json::as_str).map(str::to_owned),
+        _ => None,
+    };
+    for (key, side) in [("chosen", chosen), ("rejected", rejected)] {
+        if role(side.first()).as_deref() != Some("user") {
+            c.fail(
+                format!("{key}[0]"),
+                "must be the user's goal: the pair contrasts two goals for one trajectory",
+            );
+            return;
+        }
+    }
+    if chosen[0] == rejected[0] {
+        c.fail(
+            "rejected[0]",
+            "has the same user goal as chosen: the pair contrasts nothing",
+        );
+    }
     if chosen.len() != rejected.len() {
         c.fail(
             "rejected",
@@ -553,33 +621,38 @@ fn trl_preference(row: &JsonObject, c: &mut Check) {
         );
         return;
     }
-    let is_user = |m: &Json| matches!(m, Json::Object(o) if matches!(o.get("role"), Some(Json::String(r)) if r == "user"));
-    let mut goals_differ = false;
-    for (i, (a, b)) in chosen.iter().zip(rejected).enumerate() {
-        if is_user(a) && is_user(b) {
-            goals_differ |= a != b;
-        } else if a != b {
+    for (i, (a, b)) in chosen.iter().zip(rejected).enumerate().skip(1) {
+        if a != b {
             c.fail(
                 format!("rejected[{i}]"),
                 "differs from chosen: the pair may differ only in the user's goal",
             );
         }
     }
-    if !goals_differ {
-        c.fail(
-            "rejected",
-            "has the same user goal as chosen: the pair contrasts nothing",
-        );
-    }
 }
 
 /// The function names a `tools` array declares (`None` when there is no array, or it is
-/// broken).
-fn tools_list(row: &JsonObject, c: &mut Check) -> Option<Vec<String>> {
-    let tools = match row.get("tools") {
-        None => return None,
-        Some(Json::Array(tools)) => tools,
-        Some(other) => {
+/// broken). TRL also reads the array from a JSON string.
+fn tools_list(row: &JsonObject, dialect: Dialect, c: &mut Check) -> Option<Vec<String>> {
+    let parsed;
+    let tools = match (row.get("tools"), dialect) {
+        (None, _) => return None,
+        (Some(Json::Array(tools)), _) => tools,
+        (Some(Json::String(text)), Dialect::Trl) => {
+            parsed = tools_text(text, c)?;
+            parsed.as_array()?
+        }
+        (Some(other), Dialect::Trl) => {
+            c.fail(
+                "tools",
+                format!(
+                    "must be an array or a string holding one, not {}",
+                    other.kind()
+                ),
+            );
+            return None;
+        }
+        (Some(other), Dialect::OpenAi) => {
             c.fail("tools", format!("must be an array, not {}", other.kind()));
             return None;
         }
@@ -628,14 +701,24 @@ const OPENAI_MESSAGE_KEYS: [&str; 6] = [
     "tool_call_id",
 ];
 
-/// A conversation's messages under TRL's or OpenAI's rules.
+/// A conversation's messages under TRL's or OpenAI's rules. The conversation may be held by
+/// several columns one after the other (`parts`: each column's name and messages), as a
+/// preference row's `prompt` and `chosen`.
 fn conversation(
-    messages: &[Json],
-    path: &str,
+    parts: &[(&str, &[Json])],
     dialect: Dialect,
     declared: Option<&[String]>,
     c: &mut Check,
 ) {
+    let path = parts.first().map_or("messages", |(name, _)| name);
+    let messages: Vec<(String, &Json)> = parts
+        .iter()
+        .flat_map(|(name, part)| {
+            part.iter()
+                .enumerate()
+                .map(move |(i, m)| (format!("{name}[{i}]"), m))
+        })
+        .collect();
     if messages.is_empty() {
         c.fail(path, "is empty");
         return;
@@ -646,8 +729,8 @@ fn conversation(
     let mut seen_user = false;
     let mut trained = false;
     let mut last_was_answer = false;
-    for (i, m) in messages.iter().enumerate() {
-        let mpath = format!("{path}[{i}]");
+    for (i, (mpath, m)) in messages.iter().enumerate() {
+        let mpath = mpath.as_str();
         let Json::Object(m) = m else {
             c.fail(mpath, format!("must be an object, not {}", m.kind()));
             return;
@@ -656,27 +739,27 @@ fn conversation(
             for key in m.keys() {
                 if !OPENAI_MESSAGE_KEYS.contains(&key) {
                     c.fail(
-                        field(&mpath, key),
+                        field(mpath, key),
                         "unknown message key: OpenAI's fine-tuning refuses it",
                     );
                 }
             }
         }
-        let Some(role) = string(m, &mpath, "role", c) else {
+        let Some(role) = string(m, mpath, "role", c) else {
             return;
         };
         if let Some(w) = m.get("weight") {
             if dialect == Dialect::OpenAi {
                 if role != "assistant" {
                     c.fail(
-                        field(&mpath, "weight"),
+                        field(mpath, "weight"),
                         "only assistant messages may have a weight",
                     );
                 }
                 match w {
                     Json::Number(Number::Int(n)) if n == "0" || n == "1" => {}
                     other => c.fail(
-                        field(&mpath, "weight"),
+                        field(mpath, "weight"),
                         format!("must be 0 or 1, not {other}"),
                     ),
                 }
@@ -687,22 +770,28 @@ fn conversation(
             "system" => {
                 if i != 0 {
                     c.fail(
-                        field(&mpath, "role"),
+                        field(mpath, "role"),
                         "a system message may only open the conversation",
                     );
                 }
-                content_text(m, &mpath, c);
+                match dialect {
+                    // TRL renders an empty system message; OpenAI wants content.
+                    Dialect::Trl => {
+                        string(m, mpath, "content", c);
+                    }
+                    Dialect::OpenAi => content_text(m, mpath, c),
+                }
             }
             "user" => {
-                unanswered(&mut pending, &mpath, c);
+                unanswered(&mut pending, mpath, c);
                 seen_user = true;
-                content_text(m, &mpath, c);
+                content_text(m, mpath, c);
             }
             "assistant" => {
-                unanswered(&mut pending, &mpath, c);
+                unanswered(&mut pending, mpath, c);
                 if !seen_user {
                     c.fail(
-                        field(&mpath, "role"),
+                        field(mpath, "role"),
                         "the assistant speaks before the user's goal",
                     );
                 }
@@ -714,13 +803,13 @@ fn conversation(
                         match m.get("content") {
                             None | Some(Json::Null) | Some(Json::String(_)) => {}
                             Some(other) => c.fail(
-                                field(&mpath, "content"),
+                                field(mpath, "content"),
                                 format!("must be a string, not {}", other.kind()),
                             ),
                         }
                         pending = tool_calls(
                             calls,
-                            &field(&mpath, "tool_calls"),
+                            &field(mpath, "tool_calls"),
                             dialect,
                             declared,
                             &mut seen_ids,
@@ -728,7 +817,7 @@ fn conversation(
                         );
                     }
                     None => {
-                        content_text(m, &mpath, c);
+                        content_text(m, mpath, c);
                         last_was_answer = true;
                     }
                 }
@@ -737,24 +826,24 @@ fn conversation(
                 match m.get("content") {
                     Some(Json::String(_)) => {}
                     Some(other) => c.fail(
-                        field(&mpath, "content"),
+                        field(mpath, "content"),
                         format!("must be a string, not {}", other.kind()),
                     ),
-                    None => c.fail(field(&mpath, "content"), "missing"),
+                    None => c.fail(field(mpath, "content"), "missing"),
                 }
-                answer(m, &mpath, dialect, &mut pending, c);
+                answer(m, mpath, dialect, &mut pending, c);
             }
             other => {
                 c.fail(
-                    field(&mpath, "role"),
+                    field(mpath, "role"),
                     format!("unknown role {other:?} (system, user, assistant, tool)"),
                 );
                 return;
             }
         }
     }
-    let end = format!("{path}[{}]", messages.len() - 1);
-    unanswered(&mut pending, &end, c);
+    let end = messages[messages.len() - 1].0.as_str();
+    unanswered(&mut pending, end, c);
     if !last_was_answer {
         c.fail(
             end,
@@ -957,11 +1046,10 @@ fn openai(row: &JsonObject, c: &mut Check) {
             c.fail("parallel_tool_calls", "must be true or false");
         }
     }
-    let declared = tools_list(row, c);
+    let declared = tools_list(row, Dialect::OpenAi, c);
     if let Some(messages) = array(row, "", "messages", c) {
         conversation(
-            messages,
-            "messages",
+            &[("messages", messages)],
             Dialect::OpenAi,
             declared.as_deref(),
             c,

@@ -7,13 +7,15 @@
 //! no tool call (an action outside tool calling) becomes one step named `message` with input
 //! `{"text": message}`. The id is `session_id`. Success comes from the generic signals in
 //! `extra`, `final_metrics.extra` or `final_metrics` (in that order); when none says, the run is
-//! a failure to relabel with the unknown reason, unless `extra` states one. Tools come from
+//! a failure whose verdict is unknown, with the unknown reason unless `extra` states one. Tools come from
 //! `agent.tool_definitions` when present; the metadata keeps `agent` and `schema_version`.
 
 use super::chat::{assemble, Args, Call, Conversation, Outcome};
+use super::messages::content_text;
+use super::reward::verdict;
 use super::{
-    content_text, function_tools, member, object, opt_array, opt_id, opt_object, opt_string, path,
-    req_array, req_string, stated_reason, success_signal, Invalid, SourceFormat,
+    function_tools, member, object, opt_array, opt_id, opt_object, opt_string, path, req_array,
+    req_string, stated_reason, Invalid, SourceFormat,
 };
 use crate::json::{Json, JsonObject};
 use crate::model::Trajectory;
@@ -55,7 +57,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
     ] {
         if let Some(obj) = obj {
             if succeeded.is_none() {
-                succeeded = success_signal(obj, at)?;
+                succeeded = verdict(obj, at)?;
             }
             if reason.is_none() {
                 reason = stated_reason(obj, at)?;
@@ -79,7 +81,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         parts,
         Outcome {
             trajectory_id: opt_id(o, "", "session_id")?.unwrap_or_default(),
-            succeeded: succeeded.unwrap_or(false),
+            verdict: succeeded,
             reason,
             tools,
             metadata,

@@ -3,7 +3,7 @@
 
 use super::{Invalid, SourceFormat, UNKNOWN_FAILURE};
 use crate::json::{parse, python_dumps, Json, JsonObject};
-use crate::model::{Origin, Step, ToolCall, Trajectory};
+use crate::model::{Origin, Step, StepKind, ToolCall, Trajectory};
 
 /// A tool call's arguments as the source holds them.
 #[derive(Debug, Clone)]
@@ -58,11 +58,11 @@ pub(super) struct Conversation {
     goal: Option<String>,
     system: Vec<String>,
     steps: Vec<Step>,
+    /// Per step: whether it has its observation (a reply to the user always has one).
     answered: Vec<bool>,
-    /// Assistant texts since the last tool call; `true` marks reasoning text.
+    /// Assistant texts since the last step; `true` marks reasoning text.
     pending: Vec<(bool, String)>,
     turns: u32,
-    user_turns: Vec<Json>,
 }
 
 /// What a conversation made.
@@ -72,8 +72,8 @@ pub(super) struct Parts {
     pub system: Option<String>,
     pub steps: Vec<Step>,
     pub final_answer: String,
-    /// `user_turns` and `final_thought`, when there are any.
-    pub metadata: JsonObject,
+    /// The reasoning that came with the final answer.
+    pub final_thought: String,
 }
 
 impl Conversation {
@@ -83,16 +83,36 @@ impl Conversation {
         }
     }
 
-    /// A user message: the first is the goal, later ones are kept in `user_turns`.
+    /// A user message: the first is the goal; a later one answers the assistant's reply
+    /// before it (a step of kind respond, see the module documentation of [`super`]).
     pub fn user(&mut self, text: String) {
         if self.goal.is_none() {
             self.goal = Some(text);
-        } else {
-            let mut turn = JsonObject::new();
-            turn.insert("before_turn", Json::from(i64::from(self.turns)));
-            turn.insert("content", Json::String(text));
-            self.user_turns.push(Json::Object(turn));
+            return;
         }
+        let spoke = self.pending.iter().any(|(reasoning, _)| !reasoning);
+        if !spoke && self.pending.is_empty() {
+            // Nothing said since the last user text: this message continues it.
+            if let Some(goal) = self.goal.as_mut().filter(|_| self.steps.is_empty()) {
+                join(goal, &text);
+                return;
+            }
+            if let Some(last) = self.steps.last_mut().filter(|s| s.is_respond()) {
+                join(&mut last.observation, &text);
+                return;
+            }
+        }
+        let (reasoning, said): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0);
+        let texts = |parts: Vec<(bool, String)>| {
+            parts
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        };
+        self.steps
+            .push(Step::respond(texts(reasoning), texts(said), text));
+        self.answered.push(true);
     }
 
     /// An assistant turn: its reasoning (when the source keeps it apart), its text and its
@@ -126,6 +146,7 @@ impl Conversation {
                     arguments: raw,
                     turn,
                 }),
+                kind: StepKind::Tool,
             });
             self.answered.push(false);
         }
@@ -151,6 +172,7 @@ impl Conversation {
             action_input: input,
             observation,
             call: None,
+            kind: StepKind::Tool,
         });
         self.answered.push(true);
     }
@@ -194,50 +216,50 @@ impl Conversation {
         let Some(goal) = self.goal else {
             return Err(Invalid::at(field, "no user message: the run has no goal"));
         };
-        if self.steps.is_empty() {
-            return Err(Invalid::at(
-                field,
-                "no tool call: the run has no step to relabel",
-            ));
-        }
-        let mut metadata = JsonObject::new();
-        if !self.user_turns.is_empty() {
-            metadata.insert("user_turns", Json::Array(self.user_turns));
-        }
         let (reasoning, answer): (Vec<_>, Vec<_>) = self.pending.into_iter().partition(|p| p.0);
         let final_answer: Vec<String> = answer.into_iter().map(|(_, t)| t).collect();
         let final_thought: Vec<String> = reasoning.into_iter().map(|(_, t)| t).collect();
-        if !final_thought.is_empty() {
-            metadata.insert("final_thought", Json::String(final_thought.join("\n\n")));
+        if self.steps.is_empty() && final_answer.is_empty() && final_thought.is_empty() {
+            return Err(Invalid::at(
+                field,
+                "no assistant message: the agent did nothing to relabel",
+            ));
         }
         Ok(Parts {
             goal,
             system: (!self.system.is_empty()).then(|| self.system.join("\n\n")),
             steps: self.steps,
             final_answer: final_answer.join("\n\n"),
-            metadata,
+            final_thought: final_thought.join("\n\n"),
         })
     }
+}
+
+/// Appends a continuation to a user text, after a blank line.
+fn join(text: &mut String, more: &str) {
+    if !text.is_empty() && !more.is_empty() {
+        text.push_str("\n\n");
+    }
+    text.push_str(more);
 }
 
 /// How an importer fills in the rest of a trajectory.
 pub(super) struct Outcome {
     pub trajectory_id: String,
-    pub succeeded: bool,
+    /// What the source says: success, failure, or nothing (`None`: a failure whose verdict is
+    /// unknown).
+    pub verdict: Option<bool>,
     /// The reason the data gives, if any (ignored for successes).
     pub reason: Option<String>,
     pub tools: Vec<serde_json::Value>,
-    /// Source fields to keep; the conversation's own (`user_turns`, ...) are added after.
+    /// Source fields to keep.
     pub metadata: JsonObject,
 }
 
 /// The trajectory made of `parts` and `outcome`.
 pub(super) fn assemble(format: SourceFormat, parts: Parts, outcome: Outcome) -> Trajectory {
-    let mut metadata = outcome.metadata;
-    for (k, v) in parts.metadata.iter() {
-        metadata.insert(k, v.clone());
-    }
-    let failure_reason = if outcome.succeeded {
+    let succeeded = outcome.verdict == Some(true);
+    let failure_reason = if succeeded {
         String::new()
     } else {
         outcome.reason.unwrap_or_else(|| UNKNOWN_FAILURE.to_owned())
@@ -248,14 +270,56 @@ pub(super) fn assemble(format: SourceFormat, parts: Parts, outcome: Outcome) -> 
         steps: parts.steps,
         final_answer: parts.final_answer,
         failure_reason,
-        metadata,
+        metadata: outcome.metadata,
         origin: Some(Origin {
             format: format.id().to_owned(),
             system: parts.system,
             tools: outcome.tools,
-            succeeded: outcome.succeeded,
+            succeeded,
+            verdict_unknown: outcome.verdict.is_none(),
+            final_thought: parts.final_thought,
         }),
     }
+}
+
+/// The calls a JSON text holds: one `{"name", "arguments"}` object, or a list of them
+/// (ShareGPT's `function_call` turn, LLaMA-Factory's `tool_call` content part).
+pub(super) fn calls_in_text(text: &str, field: &str) -> Result<Vec<Call>, Invalid> {
+    let value = parse(text)
+        .map_err(|e| Invalid::at(field, format!("the function call is not valid JSON: {e}")))?;
+    let (items, listed): (Vec<&Json>, bool) = match &value {
+        Json::Array(items) => (items.iter().collect(), true),
+        other => (vec![other], false),
+    };
+    if items.is_empty() {
+        return Err(Invalid::at(field, "the function call list is empty"));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(j, item)| {
+            let at = if listed {
+                format!("{field}[{j}]")
+            } else {
+                field.to_owned()
+            };
+            let Json::Object(c) = item else {
+                return Err(Invalid::at(
+                    at,
+                    super::expected("a function call object {\"name\", \"arguments\"}", item),
+                ));
+            };
+            Ok(Call {
+                id: super::opt_id(c, &at, "id")?.unwrap_or_default(),
+                name: super::req_string(c, &at, "name")?,
+                arguments: match super::member(c, "arguments") {
+                    None => Args::Text(String::new()),
+                    Some(Json::String(s)) => Args::Text(s.clone()),
+                    Some(v) => Args::Value(v.clone()),
+                },
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -326,31 +390,44 @@ mod tests {
     }
 
     #[test]
-    fn texts_without_calls_join_the_next_thought_and_later_users_are_kept() {
+    fn replies_to_the_user_are_steps_answered_by_the_user() {
         let mut c = Conversation::default();
         c.system("sys".into());
         c.user("goal".into());
-        c.assistant(None, "Which order?".into(), vec![]);
+        c.user("more of the goal".into());
+        c.assistant(Some("ask".into()), "Which order?".into(), vec![]);
         c.user("Order #1".into());
+        c.user("the blue one".into());
         c.assistant(
             Some("plan".into()),
             "Looking.".into(),
             vec![call("", "f", "")],
         );
+        c.result(None, "found".into()).unwrap();
+        // A user message right after a tool result: a reply with no text.
+        c.user("hurry".into());
         c.assistant(Some("why".into()), "Here.".into(), vec![]);
         let p = c.finish("m").unwrap();
-        assert_eq!(p.steps[0].thought, "Which order?\n\nplan\n\nLooking.");
-        assert_eq!(p.steps[0].call.as_ref().unwrap().turn, 1);
-        assert_eq!(p.final_answer, "Here.");
+        assert_eq!(p.goal, "goal\n\nmore of the goal");
+        assert_eq!(p.steps.len(), 3);
+        assert!(p.steps[0].is_respond());
+        assert_eq!(p.steps[0].thought, "ask");
+        assert_eq!(p.steps[0].reply(), "Which order?");
+        assert_eq!(p.steps[0].observation, "Order #1\n\nthe blue one");
+        assert_eq!(p.steps[1].thought, "plan\n\nLooking.");
+        assert_eq!(p.steps[1].call.as_ref().unwrap().turn, 1);
+        assert!(p.steps[2].is_respond());
         assert_eq!(
-            python_dumps(&Json::Object(p.metadata)),
-            r#"{"user_turns": [{"before_turn": 1, "content": "Order #1"}], "final_thought": "why"}"#
+            (p.steps[2].reply(), p.steps[2].observation.as_str()),
+            ("", "hurry")
         );
+        assert_eq!(p.final_answer, "Here.");
+        assert_eq!(p.final_thought, "why");
         assert_eq!(p.system.as_deref(), Some("sys"));
     }
 
     #[test]
-    fn a_run_needs_a_goal_and_a_step() {
+    fn a_run_needs_a_goal_and_an_assistant_message() {
         let c = Conversation::default();
         assert_eq!(
             c.finish("messages").unwrap_err(),
@@ -358,10 +435,16 @@ mod tests {
         );
         let mut c = Conversation::default();
         c.user("g".into());
-        c.assistant(None, "answer".into(), vec![]);
         assert_eq!(
             c.finish("messages").unwrap_err().reason,
-            "no tool call: the run has no step to relabel"
+            "no assistant message: the agent did nothing to relabel"
         );
+        // Talk only: the answer is the final answer, and there is no step.
+        let mut c = Conversation::default();
+        c.user("g".into());
+        c.assistant(None, "answer".into(), vec![]);
+        let p = c.finish("messages").unwrap();
+        assert!(p.steps.is_empty());
+        assert_eq!(p.final_answer, "answer");
     }
 }

@@ -17,16 +17,26 @@
 //! | `atif` | Harbor's Agent Trajectory Interchange Format | `{schema_version, session_id, agent, steps}` |
 //!
 //! # Mapping rules (all chat formats)
-//! - The first user message is the goal (`original_prompt`); tau-bench and ToolBench too.
-//!   Later user messages are kept in `metadata.user_turns` as `{"before_turn": k, "content"}`,
-//!   `k` being the number of assistant turns before them.
+//! Every text of a run lands in the trajectory in source order: the goal, the system prompt,
+//! each user turn, each assistant text and reasoning, each call with its arguments and each
+//! tool result.
+//! - The first user message is the goal (`original_prompt`); tau-bench and ToolBench too. A
+//!   user message that follows another one with nothing said in between continues it (joined
+//!   by a blank line).
+//! - An assistant text followed by a user message is a reply to the user: a step of kind
+//!   [`StepKind::Respond`] (tau-bench's `respond` action), named `respond`, with input
+//!   `{"content": text}`, the reasoning before it as its thought, and the user's message as its
+//!   observation. A run of talk only is a run of such steps.
+//! - A user message right after a tool result (nothing said to the user in between, as in
+//!   ToolBench's restart prompts) is a reply with no text whose observation is that message,
+//!   so the message stays where it was; the exports write it as the user's turn alone.
 //! - System messages (joined by a blank line) and the declared tool schemas go into
 //!   [`Origin`]; tools become OpenAI function tools `{type: function, function: {name,
 //!   description?, parameters}}` (a bare `{name, description, parameters}` schema, or one with
 //!   Anthropic's `input_schema`, is wrapped; a missing `parameters` becomes an empty object
 //!   schema).
-//! - Assistant text becomes the thought of the next step (several texts are joined by a blank
-//!   line; reasoning text, when the source keeps it apart, comes first).
+//! - Other assistant text becomes the thought of the next step (several texts are joined by a
+//!   blank line; reasoning text, when the source keeps it apart, comes first).
 //! - Each tool call is one step: its name, its arguments parsed into `action_input` when they
 //!   are a JSON object, and [`ToolCall`] keeping the call id, the arguments as given and the
 //!   index of the assistant turn (parallel calls share it; only the first of them carries the
@@ -35,13 +45,19 @@
 //!   arguments as an object get them written back as Python's `json.dumps` does.
 //! - A tool result goes to the call with its id; without an id (or with an id no call has) to
 //!   the oldest call still without a result. A result no call is waiting for, or a second
-//!   result for the same call, rejects the record.
-//! - The assistant text after the last tool call is the final answer; reasoning text there is
-//!   kept in `metadata.final_thought`.
+//!   result for the same call, rejects the record. One result for several calls (a message
+//!   holding a list of results) goes whole to the first of them.
+//! - The assistant text after the last step is the final answer; the reasoning there is the
+//!   final thought ([`Origin::final_thought`]). A run needs a goal and something the agent
+//!   did: a step, a final answer or a final thought.
 //! - `failure_reason` comes from the data when it says why the run failed (a `failure_reason`
 //!   or `error` field, reward details, an expected answer, a give-up); otherwise it is
 //!   [`UNKNOWN_FAILURE`]. A run the source marks as successful gets `origin.succeeded = true`
 //!   and an empty `failure_reason`: it is kept apart, never relabeled.
+//! - The verdict: the format's own (tau-bench's reward, ToolBench's answer status, the ReAct
+//!   and Reflexion evaluations), else the generic signals below, else a stated failure (a
+//!   `failure_reason` or `error`). A run whose source gives none is a failure marked
+//!   [`Origin::verdict_unknown`].
 //! - Success signals, where a format has no field of its own: a boolean `success`,
 //!   `succeeded`, `resolved`, `is_resolved` or `passed`, else a number `reward` (success when
 //!   at least 1).
@@ -51,9 +67,11 @@
 
 mod atif;
 mod chat;
+mod messages;
 mod native;
 mod openai;
 pub mod react;
+mod reward;
 mod sharegpt;
 mod tau;
 mod toolbench;
@@ -61,7 +79,7 @@ mod toolbench;
 use crate::json::{python_dumps, Json, JsonObject, Number};
 use crate::model::Trajectory;
 #[cfg(doc)]
-use crate::model::{Origin, ToolCall};
+use crate::model::{Origin, StepKind, ToolCall};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -348,56 +366,6 @@ fn number_text(n: &Number) -> String {
     python_dumps(&Json::Number(n.clone()))
 }
 
-/// The text of a message's content: a string, null (no text), or a list of content parts
-/// (strings or `{type: text, text}` objects; other parts, such as images, carry no text)
-/// joined by line breaks.
-fn content_text(value: Option<&Json>, field: &str) -> Result<String, Invalid> {
-    match value {
-        None | Some(Json::Null) => Ok(String::new()),
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Array(parts)) => {
-            let mut texts = Vec::new();
-            for (i, part) in parts.iter().enumerate() {
-                match part {
-                    Json::String(s) => texts.push(s.clone()),
-                    Json::Object(p) => {
-                        if let Some(t) = opt_string(p, &format!("{field}[{i}]"), "text")? {
-                            texts.push(t);
-                        }
-                    }
-                    other => {
-                        return Err(Invalid::at(
-                            format!("{field}[{i}]"),
-                            expected("a content part (a string or an object)", other),
-                        ))
-                    }
-                }
-            }
-            Ok(texts.join("\n"))
-        }
-        Some(other) => Err(Invalid::at(
-            field,
-            expected("a string, null or a list of content parts", other),
-        )),
-    }
-}
-
-/// Whether the source marks the run as successful, from the generic signals (see the module
-/// documentation); `None` when it does not say. `prefix` names where `o` is.
-fn success_signal(o: &JsonObject, prefix: &str) -> Result<Option<bool>, Invalid> {
-    for key in ["success", "succeeded", "resolved", "is_resolved", "passed"] {
-        if let Some(b) = opt_bool(o, prefix, key)? {
-            return Ok(Some(b));
-        }
-    }
-    Ok(opt_number(o, prefix, "reward")?.map(reward_succeeded))
-}
-
-/// A reward counts as success when it reaches 1 (allowing for rounding).
-fn reward_succeeded(reward: &Number) -> bool {
-    reward.as_f64() >= 1.0 - 1e-6
-}
-
 /// What the data says about why the run failed: a non-empty `failure_reason` or `error`
 /// string, else an expected answer (`expected_answer`, `gold_answer`, `ground_truth`).
 fn stated_reason(o: &JsonObject, prefix: &str) -> Result<Option<String>, Invalid> {
@@ -586,35 +554,6 @@ mod tests {
         assert!(
             e.reason.starts_with("the tool list is not valid JSON"),
             "{e:?}"
-        );
-    }
-
-    #[test]
-    fn content_parts_join_their_texts() {
-        let parts = parse(
-            r#"["a", {"type": "text", "text": "b"}, {"type": "image_url", "image_url": {}}]"#,
-        )
-        .unwrap();
-        assert_eq!(content_text(Some(&parts), "c").unwrap(), "a\nb");
-        assert_eq!(content_text(Some(&Json::Null), "c").unwrap(), "");
-        assert_eq!(
-            content_text(Some(&Json::from(3)), "c").unwrap_err().reason,
-            "expected a string, null or a list of content parts, found a number"
-        );
-    }
-
-    #[test]
-    fn success_signals() {
-        let s = |t: &str| success_signal(parse(t).unwrap().as_object().unwrap(), "");
-        assert_eq!(s(r#"{"success": true, "reward": 0}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 1.0}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 0.9999999}"#).unwrap(), Some(true));
-        assert_eq!(s(r#"{"reward": 0.5}"#).unwrap(), Some(false));
-        assert_eq!(s(r#"{"resolved": false}"#).unwrap(), Some(false));
-        assert_eq!(s(r#"{"reward": null}"#).unwrap(), None);
-        assert_eq!(
-            s(r#"{"success": "yes"}"#).unwrap_err(),
-            Invalid::at("success", "expected a boolean, found a string")
         );
     }
 }

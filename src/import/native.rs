@@ -81,5 +81,6 @@ fn step(value: &Json, prefix: &str) -> Result<Step, Invalid> {
         action_input: object_field(o, prefix, "action_input")?,
         observation: required_string(o, prefix, "observation")?,
         call: None,
+        kind: Default::default(),
     })
 }

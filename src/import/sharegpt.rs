@@ -8,12 +8,13 @@
 //! (`trajectory_id` / `id`; the generic success signals; `failure_reason` / `error` / an
 //! expected answer); `metadata` is kept.
 
-use super::chat::{assemble, Args, Call, Conversation, Outcome};
+use super::chat::{assemble, calls_in_text, Conversation, Outcome};
+use super::reward::verdict;
 use super::{
-    expected, function_tools, member, object, opt_id, opt_string, path, req_array, req_string,
-    source_metadata, stated_reason, success_signal, Invalid, SourceFormat,
+    function_tools, member, object, opt_id, opt_string, path, req_array, req_string,
+    source_metadata, stated_reason, Invalid, SourceFormat,
 };
-use crate::json::{parse, Json};
+use crate::json::Json;
 use crate::model::Trajectory;
 
 pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
@@ -32,7 +33,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
             "human" | "user" => conv.user(text),
             "gpt" | "assistant" => conv.assistant(None, text, Vec::new()),
             "function_call" => {
-                let calls = calls(&text, &path(&field, "value"))?;
+                let calls = calls_in_text(&text, &path(&field, "value"))?;
                 conv.assistant(None, String::new(), calls);
             }
             "observation" | "tool" => conv
@@ -63,49 +64,10 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         parts,
         Outcome {
             trajectory_id,
-            succeeded: success_signal(o, "")?.unwrap_or(false),
+            verdict: verdict(o, "")?,
             reason: stated_reason(o, "")?,
             tools: function_tools(member(o, "tools"), "tools")?,
             metadata: source_metadata(o, "")?,
         },
     ))
-}
-
-/// The calls of a `function_call` turn's value.
-fn calls(text: &str, field: &str) -> Result<Vec<Call>, Invalid> {
-    let value = parse(text)
-        .map_err(|e| Invalid::at(field, format!("the function call is not valid JSON: {e}")))?;
-    let (items, listed): (Vec<&Json>, bool) = match &value {
-        Json::Array(items) => (items.iter().collect(), true),
-        other => (vec![other], false),
-    };
-    if items.is_empty() {
-        return Err(Invalid::at(field, "the function call list is empty"));
-    }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(j, item)| {
-            let at = if listed {
-                format!("{field}[{j}]")
-            } else {
-                field.to_owned()
-            };
-            let Json::Object(c) = item else {
-                return Err(Invalid::at(
-                    at,
-                    expected("a function call object {\"name\", \"arguments\"}", item),
-                ));
-            };
-            Ok(Call {
-                id: opt_id(c, &at, "id")?.unwrap_or_default(),
-                name: req_string(c, &at, "name")?,
-                arguments: match member(c, "arguments") {
-                    None => Args::Text(String::new()),
-                    Some(Json::String(s)) => Args::Text(s.clone()),
-                    Some(v) => Args::Value(v.clone()),
-                },
-            })
-        })
-        .collect()
 }

@@ -8,11 +8,13 @@
 //! `task_id`, `trial`, `reward` and the simulated user's `task.instruction`.
 
 use super::chat::{assemble, Conversation, Outcome};
+use super::messages::read_messages;
+use super::reward::{reward_reason, reward_succeeded};
 use super::{
-    function_tools, member, number_text, object, openai, opt_array, opt_id, opt_number, opt_object,
-    reward_succeeded, Invalid, SourceFormat,
+    function_tools, member, object, opt_array, opt_id, opt_number, opt_object, Invalid,
+    SourceFormat,
 };
-use crate::json::{python_dumps, Json, JsonObject, Number};
+use crate::json::{Json, JsonObject};
 use crate::model::Trajectory;
 
 pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
@@ -31,7 +33,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         ));
     }
     let mut conv = Conversation::default();
-    openai::read_messages(traj, "traj", &mut conv)?;
+    read_messages(traj, "traj", &mut conv)?;
     let parts = conv.finish("traj")?;
     let task_id = opt_id(o, "", "task_id")?;
     let trial = opt_id(o, "", "trial")?;
@@ -41,7 +43,7 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         _ => String::new(),
     };
     let reward = opt_number(o, "", "reward")?;
-    let succeeded = reward.is_some_and(reward_succeeded);
+    let verdict = reward.map(reward_succeeded);
     let reason = info.and_then(|i| reward_reason(reward, i));
     let mut metadata = JsonObject::new();
     for key in ["task_id", "trial", "reward"] {
@@ -62,95 +64,10 @@ pub(super) fn trajectory(value: &Json) -> Result<Trajectory, Invalid> {
         parts,
         Outcome {
             trajectory_id,
-            succeeded,
+            verdict,
             reason,
             tools: function_tools(member(o, "tools"), "tools")?,
             metadata,
         },
     ))
-}
-
-/// Why a run failed, from tau-bench's `info` (see the module documentation); `None` when it
-/// holds no details. Shapes it does not know inside `info` are passed over, not rejected.
-pub(super) fn reward_reason(reward: Option<&Number>, info: &JsonObject) -> Option<String> {
-    let obj = |o: &JsonObject, key: &str| o.get(key).and_then(Json::as_object).cloned();
-    let mut details = Vec::new();
-    if let Some(error) = info.get("error").and_then(Json::as_str) {
-        if !error.trim().is_empty() {
-            details.push(format!("error: {error}"));
-        }
-    }
-    let reward_info = obj(info, "reward_info");
-    let task = obj(info, "task");
-    let mut outputs_checked = false;
-    if let Some(inner) = reward_info.as_ref().and_then(|r| obj(r, "info")) {
-        if let Some(Json::Number(r)) = inner.get("r_actions") {
-            if r.as_f64() < 1.0 {
-                details.push(format!(
-                    "the final database state differs from the one the expected actions produce \
-                     (r_actions {})",
-                    number_text(r)
-                ));
-            }
-        }
-        if let Some(outputs) = obj(&inner, "outputs") {
-            outputs_checked = true;
-            let missing: Vec<&str> = outputs
-                .iter()
-                .filter(|(_, v)| matches!(v, Json::Bool(false)))
-                .map(|(k, _)| k)
-                .collect();
-            if !missing.is_empty() {
-                details.push(format!(
-                    "the replies did not give the expected output(s): {}",
-                    missing.join(", ")
-                ));
-            }
-        }
-    }
-    let actions = reward_info
-        .as_ref()
-        .and_then(|r| r.get("actions"))
-        .or_else(|| task.as_ref().and_then(|t| t.get("actions")))
-        .and_then(Json::as_array);
-    if let Some(actions) = actions.filter(|a| !a.is_empty()) {
-        let calls: Vec<String> = actions.iter().map(action_text).collect();
-        details.push(format!("expected actions: {}", calls.join("; ")));
-    }
-    if !outputs_checked {
-        if let Some(outputs) = task
-            .as_ref()
-            .and_then(|t| t.get("outputs"))
-            .and_then(Json::as_array)
-            .filter(|o| !o.is_empty())
-        {
-            let texts: Vec<String> = outputs
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| python_dumps(v), str::to_owned))
-                .collect();
-            details.push(format!("expected outputs: {}", texts.join(", ")));
-        }
-    }
-    if details.is_empty() {
-        return None;
-    }
-    let head = match reward {
-        Some(r) => format!("Reward {} (below 1)", number_text(r)),
-        None => "The run failed".to_owned(),
-    };
-    Some(format!("{head}: {}.", details.join("; ")))
-}
-
-/// `name({"kwarg": value})` for an expected action `{name, kwargs}`.
-fn action_text(action: &Json) -> String {
-    match action.as_object() {
-        Some(a) => {
-            let name = a.get("name").and_then(Json::as_str).unwrap_or("?");
-            let kwargs = a
-                .get("kwargs")
-                .map_or_else(|| "{}".to_owned(), python_dumps);
-            format!("{name}({kwargs})")
-        }
-        None => python_dumps(action),
-    }
 }

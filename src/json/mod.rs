@@ -12,7 +12,10 @@ mod write;
 
 pub use number::{python_float, write_python_float, Number};
 pub use parse::{parse, parse_bytes, parse_with, Limits, ParseError};
-pub use write::{python_dumps, write_python, write_python_str};
+pub use write::{
+    python_dumps, write_f64, write_python, write_python_str, write_str_contents, write_str_styled,
+    write_styled, write_value, Decimal, Style,
+};
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};

@@ -105,54 +105,121 @@ impl Serialize for Number {
 /// numbers; otherwise scientific notation with a signed exponent of at least two digits
 /// (`1e-07`, `2.5e+20`).
 pub fn write_python_float(f: f64, out: &mut String) {
-    if f.is_nan() {
-        out.push_str("NaN");
-        return;
+    out.push_str(PyFloat::new(f).as_str());
+}
+
+/// A float written as Python writes it, on the stack.
+pub(crate) struct PyFloat {
+    buf: [u8; 32],
+    len: usize,
+}
+
+/// A fixed buffer for `fmt::Write` (the shortest form of a double fits in 32 bytes).
+struct StackText<'a> {
+    buf: &'a mut [u8; 32],
+    len: usize,
+}
+
+impl std::fmt::Write for StackText<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    if f.is_infinite() {
-        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
-        return;
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "2.5e20", "-1e-7", "0e0".
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent is an integer");
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if neg {
-        out.push('-');
-    }
-    if (-4..16).contains(&exp) {
-        let n = digits.len() as i32;
-        if exp < 0 {
-            out.push_str("0.");
-            for _ in 0..(-exp - 1) {
-                out.push('0');
+}
+
+impl PyFloat {
+    pub(crate) fn new(f: f64) -> PyFloat {
+        let mut w = PyFloat {
+            buf: [0; 32],
+            len: 0,
+        };
+        if f.is_nan() {
+            w.push(b"NaN");
+            return w;
+        }
+        if f.is_infinite() {
+            w.push(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
+            return w;
+        }
+        // Rust's `{:e}` gives the shortest round-trip digits: "2.5e20", "-1e-7", "0e0".
+        let mut sci = [0u8; 32];
+        let mut text = StackText {
+            buf: &mut sci,
+            len: 0,
+        };
+        write!(text, "{f:e}").expect("a double's shortest form fits in 32 bytes");
+        let len = text.len;
+        let sci = &sci[..len];
+        let e_at = sci
+            .iter()
+            .position(|&b| b == b'e')
+            .expect("{:e} always has an exponent");
+        let exp: i32 = std::str::from_utf8(&sci[e_at + 1..])
+            .ok()
+            .and_then(|e| e.parse().ok())
+            .expect("{:e} exponent is an integer");
+        let (neg, mantissa) = match &sci[..e_at] {
+            [b'-', rest @ ..] => (true, rest),
+            m => (false, m),
+        };
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        for &b in mantissa.iter().filter(|&&b| b != b'.') {
+            digits[n] = b;
+            n += 1;
+        }
+        let digits = &digits[..n];
+        if neg {
+            w.push(b"-");
+        }
+        if (-4..16).contains(&exp) {
+            let n = n as i32;
+            if exp < 0 {
+                w.push(b"0.");
+                for _ in 0..(-exp - 1) {
+                    w.push(b"0");
+                }
+                w.push(digits);
+            } else if exp + 1 >= n {
+                w.push(digits);
+                for _ in 0..(exp + 1 - n) {
+                    w.push(b"0");
+                }
+                w.push(b".0");
+            } else {
+                let point = (exp + 1) as usize;
+                w.push(&digits[..point]);
+                w.push(b".");
+                w.push(&digits[point..]);
             }
-            out.push_str(&digits);
-        } else if exp + 1 >= n {
-            out.push_str(&digits);
-            for _ in 0..(exp + 1 - n) {
-                out.push('0');
-            }
-            out.push_str(".0");
         } else {
-            let point = (exp + 1) as usize;
-            out.push_str(&digits[..point]);
-            out.push('.');
-            out.push_str(&digits[point..]);
+            w.push(&digits[..1]);
+            if digits.len() > 1 {
+                w.push(b".");
+                w.push(&digits[1..]);
+            }
+            w.push(if exp < 0 { b"e-" } else { b"e+" });
+            let e = exp.unsigned_abs();
+            if e >= 100 {
+                w.push(&[b'0' + (e / 100) as u8]);
+            }
+            w.push(&[b'0' + (e / 10 % 10) as u8, b'0' + (e % 10) as u8]);
         }
-    } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let sign = if exp < 0 { '-' } else { '+' };
-        let _ = write!(out, "e{sign}{:02}", exp.abs());
+        w
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII")
     }
 }
 

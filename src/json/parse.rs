@@ -356,6 +356,7 @@ impl Parser<'_> {
         let mut out = String::new();
         loop {
             let run = self.pos;
+            self.pos = super::write::next_special(self.bytes, self.pos, false);
             while let Some(b) = self.peek() {
                 if b == b'"' || b == b'\\' || b < 0x20 {
                     break;

@@ -180,6 +180,11 @@ impl CallRecord {
         self.error.is_some()
     }
 
+    /// The request never went out (the run was stopped or paused first).
+    pub fn not_sent(&self) -> bool {
+        self.error.as_ref().is_some_and(ChatError::is_not_sent)
+    }
+
     /// A response came back but its reply could not be read.
     pub fn unparseable(&self) -> bool {
         self.error.is_none() && self.parse_error.is_some()
@@ -328,10 +333,18 @@ pub struct StageUsage {
     /// Calls with at least one [`CallFlag`].
     #[serde(default)]
     pub flagged_calls: u32,
+    /// Calls held back by a stop or a pause before their request went out
+    /// ([`ChatError::NotSent`]): not counted in `calls`.
+    #[serde(default)]
+    pub not_sent: u32,
 }
 
 impl StageUsage {
     pub fn add(&mut self, record: &CallRecord) {
+        if record.not_sent() {
+            self.not_sent += 1;
+            return;
+        }
         self.calls += 1;
         self.failed_calls += u32::from(record.failed());
         self.unparseable_replies += u32::from(record.unparseable());
@@ -351,6 +364,7 @@ impl StageUsage {
         self.retries += other.retries;
         self.from_log += other.from_log;
         self.flagged_calls += other.flagged_calls;
+        self.not_sent += other.not_sent;
     }
 
     pub fn total_tokens(&self) -> u64 {

@@ -36,6 +36,10 @@ pub enum ChatError {
         exhausted: bool,
         last: Box<ChatError>,
     },
+    /// The request was never sent: the run was stopped or paused before it went out (see
+    /// [`RunGuard`](super::retry::RunGuard)). `cause` is why (a stop, or the error that paused
+    /// the run). Such a call costs nothing and is not counted as a call.
+    NotSent { cause: Box<ChatError> },
 }
 
 impl fmt::Display for ChatError {
@@ -63,6 +67,12 @@ impl fmt::Display for ChatError {
                 "{last} (after {retries} {})",
                 if *retries == 1 { "retry" } else { "retries" }
             ),
+            ChatError::NotSent { cause } if cause.is_cancelled() => {
+                write!(f, "not sent: the run was stopped")
+            }
+            ChatError::NotSent { cause } => {
+                write!(f, "not sent: the run was paused ({cause})")
+            }
         }
     }
 }
@@ -83,6 +93,7 @@ impl ChatError {
     pub fn root(&self) -> &ChatError {
         match self {
             ChatError::Retried { last, .. } => last.root(),
+            ChatError::NotSent { cause } => cause.root(),
             other => other,
         }
     }
@@ -93,6 +104,11 @@ impl ChatError {
             ChatError::Retried { retries, .. } => *retries,
             _ => 0,
         }
+    }
+
+    /// Whether the call never went out (see [`ChatError::NotSent`]).
+    pub fn is_not_sent(&self) -> bool {
+        matches!(self, ChatError::NotSent { .. })
     }
 
     /// Whether the user cancelled the call.
@@ -169,6 +185,7 @@ pub mod testing {
     use std::collections::VecDeque;
 
     type Responder = Box<dyn Fn(&ChatRequest) -> Result<String, ChatError>>;
+    type Metering = Box<dyn Fn(&ChatRequest) -> Usage>;
 
     enum Scripted {
         Text(String),
@@ -185,6 +202,7 @@ pub mod testing {
         responder: Option<Responder>,
         requests: RefCell<Vec<ChatRequest>>,
         usage: Usage,
+        metering: Option<Metering>,
     }
 
     impl Default for ScriptedClient {
@@ -202,6 +220,7 @@ pub mod testing {
                 responder: None,
                 requests: RefCell::new(Vec::new()),
                 usage: Usage::default(),
+                metering: None,
             }
         }
 
@@ -233,6 +252,17 @@ pub mod testing {
         pub fn with_usage(mut self, usage: Usage) -> Self {
             self.usage = usage;
             self
+        }
+
+        /// The usage of each text reply as a function of its request (instead of one fixed
+        /// usage), e.g. prompt tokens from the prompt's length as a server counts them.
+        pub fn with_usage_fn(mut self, f: impl Fn(&ChatRequest) -> Usage + 'static) -> Self {
+            self.metering = Some(Box::new(f));
+            self
+        }
+
+        fn usage_for(&self, request: &ChatRequest) -> Usage {
+            self.metering.as_ref().map_or(self.usage, |f| f(request))
         }
 
         pub fn push_text(&self, text: impl Into<String>) {
@@ -270,13 +300,17 @@ pub mod testing {
             self.requests.borrow_mut().push(request.clone());
             let next = self.queue.borrow_mut().pop_front();
             match next {
-                Some(Scripted::Text(text)) => return Ok(ChatResponse::from_text(text, self.usage)),
+                Some(Scripted::Text(text)) => {
+                    return Ok(ChatResponse::from_text(text, self.usage_for(request)))
+                }
                 Some(Scripted::Response(response)) => return Ok(response),
                 Some(Scripted::Error(error)) => return Err(error),
                 None => {}
             }
             match &self.responder {
-                Some(f) => f(request).map(|text| ChatResponse::from_text(text, self.usage)),
+                Some(f) => {
+                    f(request).map(|text| ChatResponse::from_text(text, self.usage_for(request)))
+                }
                 None => Err(ChatError::Network("no scripted reply left".to_owned())),
             }
         }

@@ -26,5 +26,7 @@ pub use openai::{
 pub use reply::{
     parse_reply, DetectReply, ExtractReply, JudgeReply, RelabelReply, Reply, ReplyError,
 };
-pub use retry::{parse_retry_after, FakeClock, RetryPolicy, RetryingClient, Sleep};
+pub use retry::{
+    parse_retry_after, FakeClock, RetryPolicy, RetryingClient, RunGuard, SentCounts, Sleep,
+};
 pub use templates::{PromptKind, PromptSource, TemplateError, TemplateSources, Templates};

@@ -15,6 +15,13 @@
 //!
 //! The pause itself is injected ([`Sleep`]): the browser waits on a timer, tests on a fake
 //! clock that records the pauses. The random part comes from a small seeded generator.
+//!
+//! A run's calls share one [`RunGuard`]: it counts the requests as they are sent (retries
+//! included, the moment they go out), and holds every request that has not gone out yet once
+//! the user stops the run or one call gives up on an endpoint that is away. A held call fails
+//! with [`ChatError::NotSent`] without reaching the endpoint, so a run pauses at the first call
+//! that gives up instead of letting every trajectory try its next attempt with a new round of
+//! retries.
 
 use super::client::{ChatClient, ChatError};
 use super::openai::{ChatRequest, ChatResponse};
@@ -65,7 +72,7 @@ impl RetryPolicy {
 
     /// Whether a call that failed with `error` may be tried again (retries left aside).
     pub fn should_retry(&self, error: &ChatError) -> bool {
-        error.is_transient() && !error.is_cancelled()
+        error.is_transient() && !error.is_cancelled() && !error.is_not_sent()
     }
 
     /// The backoff pause before retry `retry` (1-based), with the random draw `unit` in
@@ -148,12 +155,97 @@ fn splitmix64(state: &Cell<u64>) -> u64 {
     z ^ (z >> 31)
 }
 
+#[derive(Debug, Default)]
+struct GuardState {
+    stopped: bool,
+    /// The error of the call that gave up on an unreachable endpoint.
+    gave_up: Option<ChatError>,
+    sent: u64,
+    retries: u64,
+}
+
+/// What a [`RunGuard`] has counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SentCounts {
+    /// Requests that went out, retries included.
+    pub sent: u64,
+    /// Of those, the retries.
+    pub retries: u64,
+}
+
+/// The shared state of a run's calls: the requests sent so far and whether new ones may go
+/// out. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct RunGuard(Rc<RefCell<GuardState>>);
+
+impl RunGuard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The user stopped the run: no request goes out any more.
+    pub fn stop(&self) {
+        self.0.borrow_mut().stopped = true;
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.borrow().stopped
+    }
+
+    /// A call gave up on the endpoint with `error`: hold every request until [`Self::resume`].
+    /// The first such error is kept.
+    pub fn give_up(&self, error: &ChatError) {
+        let mut state = self.0.borrow_mut();
+        if state.gave_up.is_none() {
+            state.gave_up = Some(error.clone());
+        }
+    }
+
+    /// The error that made a call give up, while requests are held for it.
+    pub fn gave_up(&self) -> Option<ChatError> {
+        self.0.borrow().gave_up.clone()
+    }
+
+    /// Requests may go out again (the endpoint is back).
+    pub fn resume(&self) {
+        self.0.borrow_mut().gave_up = None;
+    }
+
+    /// Why a request may not go out now: [`ChatError::Cancelled`] after a stop, the error that
+    /// paused the run while it is paused.
+    pub fn hold(&self) -> Option<ChatError> {
+        let state = self.0.borrow();
+        if state.stopped {
+            Some(ChatError::Cancelled)
+        } else {
+            state.gave_up.clone()
+        }
+    }
+
+    /// A request goes out; `retry` when it is a call's second or later try.
+    fn sent(&self, retry: bool) {
+        let mut state = self.0.borrow_mut();
+        state.sent += 1;
+        state.retries += u64::from(retry);
+    }
+
+    /// The requests sent so far.
+    pub fn counts(&self) -> SentCounts {
+        let state = self.0.borrow();
+        SentCounts {
+            sent: state.sent,
+            retries: state.retries,
+        }
+    }
+}
+
 /// A client that retries transient failures of `inner`, pausing with `S`.
 pub struct RetryingClient<C, S> {
     inner: C,
     policy: RetryPolicy,
     sleep: S,
     rng: Cell<u64>,
+    guard: RunGuard,
 }
 
 impl<C: ChatClient, S: Sleep> RetryingClient<C, S> {
@@ -164,7 +256,18 @@ impl<C: ChatClient, S: Sleep> RetryingClient<C, S> {
             policy,
             sleep,
             rng: Cell::new(0x5eed),
+            guard: RunGuard::new(),
         }
+    }
+
+    /// Shares `guard` with the run's other calls (each client has its own otherwise).
+    pub fn with_guard(mut self, guard: RunGuard) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    pub fn guard(&self) -> &RunGuard {
+        &self.guard
     }
 
     /// Seeds the jitter (the browser seeds it from the clock).
@@ -192,8 +295,36 @@ impl<C: ChatClient, S: Sleep> ChatClient for RetryingClient<C, S> {
         let max_attempts = self.policy.max_attempts.max(1);
         let mut retries: u32 = 0;
         let mut attempts: u32 = 0;
+        // The error of the last try, once there was one.
+        let mut previous: Option<ChatError> = None;
         loop {
+            if let Some(held) = self.guard.hold() {
+                return Err(match previous {
+                    // Held before anything went out: nothing was sent for this call.
+                    None => ChatError::NotSent {
+                        cause: Box::new(held),
+                    },
+                    // Held between tries: the call ends with what it has (a stop cancels it).
+                    Some(last) => {
+                        let last = if held.is_cancelled() { held } else { last };
+                        let exhausted = last.is_transient();
+                        if retries == 0 {
+                            last
+                        } else {
+                            ChatError::Retried {
+                                retries,
+                                exhausted,
+                                last: Box::new(last),
+                            }
+                        }
+                    }
+                });
+            }
             attempts += 1;
+            if attempts > 1 {
+                retries += 1;
+            }
+            self.guard.sent(attempts > 1);
             let error = match self.inner.complete(request).await {
                 Ok(mut response) => {
                     response.delivery.retries += retries;
@@ -209,7 +340,7 @@ impl<C: ChatClient, S: Sleep> ChatClient for RetryingClient<C, S> {
             };
             let retryable = self.policy.should_retry(&last);
             if !retryable || attempts >= max_attempts {
-                return Err(if retries == 0 {
+                let error = if retries == 0 {
                     last
                 } else {
                     ChatError::Retried {
@@ -217,10 +348,15 @@ impl<C: ChatClient, S: Sleep> ChatClient for RetryingClient<C, S> {
                         exhausted: retryable,
                         last: Box::new(last),
                     }
-                });
+                };
+                if retryable {
+                    // The endpoint outlasted the retries: the run's other calls hold.
+                    self.guard.give_up(&error);
+                }
+                return Err(error);
             }
-            retries += 1;
             let pause = self.policy.delay_ms(attempts, &last, self.unit());
+            previous = Some(last);
             self.sleep.sleep(pause).await;
         }
     }
@@ -406,6 +542,72 @@ mod tests {
         assert_eq!(clock.pauses(), [1_000, 2_000, 4_000]);
         assert_eq!(inner.request_count(), 4);
         assert!(inner.requests().iter().all(|r| *r == request()));
+    }
+
+    #[test]
+    fn the_first_call_that_gives_up_holds_the_others_and_requests_are_counted_as_sent() {
+        let down = ScriptedClient::from_fn(|_| Err(ChatError::Network("refused".into())));
+        let guard = RunGuard::new();
+        let a = RetryingClient::new(&down, no_jitter(), FakeClock::new()).with_guard(guard.clone());
+        let b = RetryingClient::new(&down, no_jitter(), FakeClock::new()).with_guard(guard.clone());
+        let error = block_on(a.complete(&request())).unwrap_err();
+        assert!(error.to_string().starts_with("gave up after 4 attempts"));
+        assert_eq!(
+            guard.counts(),
+            SentCounts {
+                sent: 4,
+                retries: 3
+            }
+        );
+        assert!(guard.gave_up().is_some_and(|e| e.is_transient()));
+        // The other call is held: nothing goes out, and the error says why.
+        let held = block_on(b.complete(&request())).unwrap_err();
+        assert!(held.is_not_sent() && held.is_transient(), "{held:?}");
+        assert_eq!(
+            held.to_string(),
+            "not sent: the run was paused (gave up after 4 attempts: network error: refused)"
+        );
+        assert_eq!(down.request_count(), 4);
+        assert_eq!(guard.counts().sent, 4);
+        // Back: requests go out again.
+        guard.resume();
+        let up = ScriptedClient::with_replies([Ok("fine")]);
+        let c = RetryingClient::new(&up, no_jitter(), FakeClock::new()).with_guard(guard.clone());
+        assert!(block_on(c.complete(&request())).is_ok());
+        assert_eq!(
+            guard.counts(),
+            SentCounts {
+                sent: 5,
+                retries: 3
+            }
+        );
+        // A stop holds too, as a cancellation.
+        guard.stop();
+        let stopped = block_on(c.complete(&request())).unwrap_err();
+        assert!(stopped.is_not_sent() && stopped.is_cancelled());
+        assert_eq!(stopped.to_string(), "not sent: the run was stopped");
+    }
+
+    #[test]
+    fn a_stop_between_tries_ends_the_call_as_cancelled_without_another_request() {
+        let inner = ScriptedClient::from_fn(|_| Err(ChatError::Timeout));
+        let guard = RunGuard::new();
+        let stop = guard.clone();
+        let sleep = move |_ms: u64| {
+            stop.stop();
+            std::future::ready(())
+        };
+        let client = RetryingClient::new(&inner, no_jitter(), sleep).with_guard(guard.clone());
+        let error = block_on(client.complete(&request())).unwrap_err();
+        assert!(error.is_cancelled() && !error.is_not_sent(), "{error:?}");
+        assert_eq!(inner.request_count(), 1);
+        assert_eq!(
+            guard.counts(),
+            SentCounts {
+                sent: 1,
+                retries: 0
+            }
+        );
     }
 
     #[test]

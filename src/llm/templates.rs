@@ -6,12 +6,14 @@
 //!
 //! | prompt | context |
 //! |---|---|
-//! | detect, extract | `trajectory` {`id`, `original_prompt`, `failure_reason`, `final_answer`, `step_count`, `steps`}, `reply_schema`; detect also `failure_types` |
+//! | detect, extract | `trajectory` {`id`, `original_prompt`, `failure_reason`, `final_answer`, `final_thought`, `step_count`, `steps`}, `reply_schema`; detect also `failure_types` |
 //! | relabel | `original_prompt`, `actual_achievements`, `key_observations`, `limitations`, `step_count`, `reply_schema` |
 //! | judge | `hindsight_prompt`, `steps`, `step_count`, `final_answer`, `reply_schema` |
 //!
 //! A step of `trajectory.steps` has `number` (1-based), `thought`, `action_name`,
-//! `action_input` (the input as JSON text) and `observation`. The judge's steps have no
+//! `action_input` (the input as JSON text), `observation`, `reply` (true for a reply to the
+//! user, whose observation is the user's next message) and `reply_text` (the reply, "" for a
+//! tool call). `final_thought` is the reasoning that came with the final answer. The judge's steps have no
 //! `thought`, and the judge's context has no original prompt at all: the second judge sees
 //! only the hindsight prompt and what the agent did and found, so no template can leak the
 //! original goal to it. `reply_schema` is the reply's JSON schema, pretty-printed.
@@ -29,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The version of the built-in templates, recorded in run manifests.
-pub const DEFAULT_VERSION: &str = "agenther-prompts-1";
+pub const DEFAULT_VERSION: &str = "agenther-prompts-2";
 
 /// The four prompts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -356,6 +358,8 @@ impl Templates {
                     action_name: &s.action_name,
                     action_input: action_input_text(s),
                     observation: &s.observation,
+                    reply: s.is_respond(),
+                    reply_text: s.reply(),
                 })
                 .collect(),
             step_count: trajectory.steps.len(),
@@ -381,6 +385,8 @@ struct StepView<'a> {
     action_name: &'a str,
     action_input: String,
     observation: &'a str,
+    reply: bool,
+    reply_text: &'a str,
 }
 
 #[derive(Serialize)]
@@ -389,6 +395,7 @@ struct TrajectoryView<'a> {
     original_prompt: &'a str,
     failure_reason: &'a str,
     final_answer: &'a str,
+    final_thought: &'a str,
     step_count: usize,
     steps: Vec<StepView<'a>>,
 }
@@ -400,6 +407,7 @@ impl<'a> TrajectoryView<'a> {
             original_prompt: &t.original_prompt,
             failure_reason: &t.failure_reason,
             final_answer: &t.final_answer,
+            final_thought: t.final_thought(),
             step_count: t.steps.len(),
             steps: t
                 .steps
@@ -411,6 +419,8 @@ impl<'a> TrajectoryView<'a> {
                     action_name: &s.action_name,
                     action_input: action_input_text(s),
                     observation: &s.observation,
+                    reply: s.is_respond(),
+                    reply_text: s.reply(),
                 })
                 .collect(),
         }
@@ -446,6 +456,8 @@ struct JudgeStepView<'a> {
     action_name: &'a str,
     action_input: String,
     observation: &'a str,
+    reply: bool,
+    reply_text: &'a str,
 }
 
 #[derive(Serialize)]
@@ -473,19 +485,30 @@ fn sample() -> (Trajectory, ExtractedOutcome) {
                 observation: "1) KeyQuiet 87, $95.00, 4.6 stars\n2) SilentType Pro, $120.00"
                     .to_owned(),
                 call: None,
+                kind: Default::default(),
             },
+            Step::respond(
+                String::new(),
+                "Both are over $80. Should I look further?".to_owned(),
+                "No, thanks.".to_owned(),
+            ),
             Step {
                 thought: String::new(),
                 action_name: "finish".to_owned(),
                 action_input: crate::json::JsonObject::new(),
                 observation: String::new(),
                 call: None,
+                kind: Default::default(),
             },
         ],
         final_answer: "No keyboard under $80 was found.".to_owned(),
         failure_reason: "Budget constraint not met.".to_owned(),
         metadata: crate::json::JsonObject::new(),
-        origin: None,
+        origin: Some(crate::model::Origin {
+            format: "openai_messages".to_owned(),
+            final_thought: "Nothing fits the budget.".to_owned(),
+            ..Default::default()
+        }),
     };
     let outcome = ExtractedOutcome {
         actual_achievements: vec!["Found two quiet mechanical keyboards with prices".to_owned()],
@@ -518,10 +541,14 @@ mod tests {
             "finish({})",
             "No keyboard under $80 was found.",
             "Budget constraint not met.",
-            "2 steps",
+            "3 steps",
+            "Reply to the user: Both are over $80. Should I look further?",
+            "The user's next message:\nNo, thanks.",
+            "<final_thought>\nNothing fits the budget.\n</final_thought>",
         ] {
             assert!(m[1].content.contains(needle), "detect misses {needle}");
         }
+        assert!(!m[1].content.contains("respond("));
         // A step with an empty thought gets no "Thought:" line.
         assert_eq!(m[1].content.matches("Thought:").count(), 1);
 
@@ -534,7 +561,7 @@ mod tests {
             "Buy a quiet mechanical keyboard under $80.",
             "- Found two quiet mechanical keyboards with prices",
             "- KeyQuiet 87 costs $95.00",
-            "2 steps",
+            "3 steps",
         ] {
             assert!(m[1].content.contains(needle), "relabel misses {needle}");
         }
@@ -547,6 +574,8 @@ mod tests {
         assert!(all.contains("Which keyboards cost under $100?"));
         assert!(all.contains("KeyQuiet 87, $95.00"));
         assert!(all.contains("No keyboard under $80 was found."));
+        assert!(all.contains("Reply to the user: Both are over $80."));
+        assert!(!all.contains("Nothing fits the budget."));
         assert!(!all.contains("Buy a quiet mechanical keyboard"));
         assert!(!all.contains("Search the catalogue."));
         assert!(!all.contains("Budget constraint not met."));

@@ -1,8 +1,11 @@
 //! Stage 4: packaging a relabeled trajectory as the reference's three sample envelopes (sft,
 //! dpo, sharegpt), and the replay line used for differential testing against the reference.
 
-use crate::json::{write_python, write_python_str, Json, JsonObject};
-use crate::model::{Message, Relabel, Sample, SampleFormat, Trajectory};
+use crate::json::{
+    write_f64, write_python, write_python_str, write_str_contents, write_str_styled, write_styled,
+    write_value, Decimal, Json, JsonObject, Style,
+};
+use crate::model::{Message, Relabel, Sample, SampleFormat, Step, Trajectory};
 use crate::pytext;
 use serde_json::{Map, Value};
 
@@ -12,119 +15,323 @@ pub const RESULT_MAX_CHARS: usize = 300;
 /// `action_input` as Python's `json.dumps(..., ensure_ascii=False)` writes it: keys in their
 /// order, `", "` and `": "` separators, numbers as Python writes them.
 pub fn action_input_json(input: &JsonObject) -> String {
-    let mut out = String::from("{");
+    let mut out = String::new();
+    write_action_input(input, &mut out);
+    out
+}
+
+/// Appends [`action_input_json`] of `input` to `out`.
+fn write_action_input(input: &JsonObject, out: &mut String) {
+    out.push('{');
     for (i, (key, value)) in input.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        write_python_str(key, &mut out);
+        write_python_str(key, out);
         out.push_str(": ");
-        write_python(value, &mut out);
+        write_python(value, out);
     }
     out.push('}');
-    out
 }
 
 /// The assistant response rebuilt from the trajectory: per step `Step {i}: {thought}`,
 /// `  Action: {name}({input})`, `  Result: {first 300 code points of the observation}`, then
 /// `\nFinal Answer: {final answer}` when there is one, all joined by `\n`.
 pub fn render_response(t: &Trajectory) -> String {
-    let mut lines: Vec<String> = Vec::with_capacity(3 * t.steps.len() + 1);
-    for (i, step) in t.steps.iter().enumerate() {
-        lines.push(format!("Step {}: {}", i + 1, step.thought));
-        lines.push(format!(
-            "  Action: {}({})",
-            step.action_name,
-            action_input_json(&step.action_input)
-        ));
-        lines.push(format!(
-            "  Result: {}",
-            pytext::prefix(&step.observation, RESULT_MAX_CHARS)
-        ));
-    }
-    if !t.final_answer.is_empty() {
-        lines.push(format!("\nFinal Answer: {}", t.final_answer));
-    }
-    lines.join("\n")
+    render(t, Content::Response)
 }
 
-/// The ShareGPT conversation: the hindsight prompt, then per step an assistant turn
-/// (`**Thought:**`, `**Action:**`, and `**Input:**` when the input is non-empty) and an
-/// `observation` turn, then the final answer as an assistant turn when there is one.
-fn sharegpt_turns(t: &Trajectory, hindsight_prompt: &str) -> Vec<Message> {
-    let mut turns = Vec::with_capacity(2 * t.steps.len() + 2);
-    turns.push(Message::new("user", hindsight_prompt));
-    for step in &t.steps {
-        let mut content = format!(
-            "**Thought:** {}\n**Action:** {}",
-            step.thought, step.action_name
-        );
-        if !step.action_input.is_empty() {
-            content.push_str("\n**Input:** ");
-            content.push_str(&action_input_json(&step.action_input));
+/// A message's content, described rather than built: [`package`] renders it into a string,
+/// [`write_envelope`] writes its pieces straight into the JSON line.
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Text(&'a str),
+    /// [`render_response`].
+    Response,
+    /// A step's ShareGPT assistant turn: `**Thought:**`, `**Action:**`, and `**Input:**` when
+    /// the input is non-empty.
+    Turn(&'a Step),
+}
+
+/// Hands the text of `content` to `piece` in pieces; `scratch` holds the action inputs.
+fn content_pieces(
+    t: &Trajectory,
+    content: Content,
+    scratch: &mut String,
+    piece: &mut dyn FnMut(&str),
+) {
+    let mut input = |step: &Step, piece: &mut dyn FnMut(&str)| {
+        scratch.clear();
+        write_action_input(&step.action_input, scratch);
+        piece(scratch);
+    };
+    match content {
+        Content::Text(text) => piece(text),
+        Content::Response => {
+            for (i, step) in t.steps.iter().enumerate() {
+                piece(if i == 0 { "Step " } else { "\nStep " });
+                piece(Decimal::new(i as u64 + 1).as_str());
+                piece(": ");
+                piece(&step.thought);
+                piece("\n  Action: ");
+                piece(&step.action_name);
+                piece("(");
+                input(step, piece);
+                piece(")\n  Result: ");
+                piece(pytext::prefix(&step.observation, RESULT_MAX_CHARS));
+            }
+            if !t.final_answer.is_empty() {
+                piece(if t.steps.is_empty() {
+                    "\nFinal Answer: "
+                } else {
+                    "\n\nFinal Answer: "
+                });
+                piece(&t.final_answer);
+            }
         }
-        turns.push(Message::new("assistant", content));
-        turns.push(Message::new("observation", step.observation.as_str()));
+        Content::Turn(step) => {
+            piece("**Thought:** ");
+            piece(&step.thought);
+            piece("\n**Action:** ");
+            piece(&step.action_name);
+            if !step.action_input.is_empty() {
+                piece("\n**Input:** ");
+                input(step, piece);
+            }
+        }
     }
-    if !t.final_answer.is_empty() {
-        turns.push(Message::new("assistant", t.final_answer.as_str()));
+}
+
+fn render(t: &Trajectory, content: Content) -> String {
+    let mut text = String::new();
+    content_pieces(t, content, &mut String::new(), &mut |p| text.push_str(p));
+    text
+}
+
+/// A metadata value of an envelope.
+enum Meta<'a> {
+    Text(&'a str),
+    Float(f64),
+    Count(usize),
+}
+
+/// The two lists of messages of an envelope.
+#[derive(Clone, Copy)]
+enum Side {
+    Chosen,
+    Rejected,
+}
+
+impl Side {
+    fn key(self) -> &'static str {
+        match self {
+            Side::Chosen => "chosen",
+            Side::Rejected => "rejected",
+        }
     }
-    turns
+}
+
+/// One sample envelope of the reference, described: its messages and metadata, in order.
+struct Envelope<'a> {
+    t: &'a Trajectory,
+    relabel: &'a Relabel,
+    format: SampleFormat,
+}
+
+impl<'a> Envelope<'a> {
+    /// The messages of one side, roles and contents.
+    fn messages(&self, side: Side, message: &mut dyn FnMut(&'static str, Content<'a>)) {
+        match side {
+            Side::Chosen => self.chosen(message),
+            Side::Rejected => self.rejected(message),
+        }
+    }
+
+    /// The `chosen` messages.
+    fn chosen(&self, message: &mut dyn FnMut(&'static str, Content<'a>)) {
+        let (t, hindsight) = (self.t, self.relabel.hindsight_prompt.as_str());
+        message("user", Content::Text(hindsight));
+        match self.format {
+            SampleFormat::Sft | SampleFormat::Dpo => message("assistant", Content::Response),
+            // The ShareGPT conversation: per step an assistant turn and an `observation` turn,
+            // then the final answer as an assistant turn when there is one.
+            SampleFormat::Sharegpt => {
+                for step in &t.steps {
+                    message("assistant", Content::Turn(step));
+                    message("observation", Content::Text(&step.observation));
+                }
+                if !t.final_answer.is_empty() {
+                    message("assistant", Content::Text(&t.final_answer));
+                }
+            }
+        }
+    }
+
+    /// The `rejected` messages: DPO's original prompt with the same response.
+    fn rejected(&self, message: &mut dyn FnMut(&'static str, Content<'a>)) {
+        if self.format == SampleFormat::Dpo {
+            message("user", Content::Text(&self.t.original_prompt));
+            message("assistant", Content::Response);
+        }
+    }
+
+    /// The metadata, in order.
+    fn metadata(&self) -> impl Iterator<Item = (&'static str, Meta<'a>)> {
+        let last = match self.format {
+            SampleFormat::Sft => Some(("num_steps", Meta::Count(self.t.steps.len()))),
+            SampleFormat::Dpo => Some(("rationale", Meta::Text(&self.relabel.rationale))),
+            SampleFormat::Sharegpt => None,
+        };
+        [
+            ("original_prompt", Meta::Text(&self.t.original_prompt)),
+            ("relabel_confidence", Meta::Float(self.relabel.confidence)),
+        ]
+        .into_iter()
+        .chain(last)
+    }
 }
 
 /// One sample envelope of the reference, for a trajectory relabeled with `relabel` and
 /// weighted with `weight`.
 pub fn package(t: &Trajectory, relabel: &Relabel, weight: f64, format: SampleFormat) -> Sample {
-    let hindsight = relabel.hindsight_prompt.as_str();
-    let mut metadata = Map::new();
-    metadata.insert(
-        "original_prompt".to_owned(),
-        Value::from(t.original_prompt.as_str()),
-    );
-    metadata.insert(
-        "relabel_confidence".to_owned(),
-        Value::from(relabel.confidence),
-    );
-    let (chosen, rejected) = match format {
-        SampleFormat::Sft => {
-            metadata.insert("num_steps".to_owned(), Value::from(t.steps.len()));
-            let response = render_response(t);
-            (
-                vec![
-                    Message::new("user", hindsight),
-                    Message::new("assistant", response),
-                ],
-                Vec::new(),
-            )
-        }
-        SampleFormat::Dpo => {
-            metadata.insert(
-                "rationale".to_owned(),
-                Value::from(relabel.rationale.as_str()),
-            );
-            let response = render_response(t);
-            (
-                vec![
-                    Message::new("user", hindsight),
-                    Message::new("assistant", response.clone()),
-                ],
-                vec![
-                    Message::new("user", t.original_prompt.as_str()),
-                    Message::new("assistant", response),
-                ],
-            )
-        }
-        SampleFormat::Sharegpt => (sharegpt_turns(t, hindsight), Vec::new()),
+    let envelope = Envelope { t, relabel, format };
+    let messages = |side| {
+        let mut messages = Vec::new();
+        envelope.messages(side, &mut |role, content| {
+            messages.push(Message::new(role, render(t, content)))
+        });
+        messages
     };
+    let metadata: Map<String, Value> = envelope
+        .metadata()
+        .map(|(key, value)| {
+            let value = match value {
+                Meta::Text(text) => Value::from(text),
+                Meta::Float(f) => Value::from(f),
+                Meta::Count(n) => Value::from(n),
+            };
+            (key.to_owned(), value)
+        })
+        .collect();
     Sample {
         source_trajectory_id: t.trajectory_id.clone(),
         format,
         hindsight_prompt: relabel.hindsight_prompt.clone(),
         weight,
-        chosen,
-        rejected,
+        chosen: messages(Side::Chosen),
+        rejected: messages(Side::Rejected),
         metadata,
     }
+}
+
+/// Appends the JSONL line of [`package`]'s sample to `out` without building the sample: every
+/// message's content written piece by piece into its string literal. `scratch` is a buffer
+/// for the action inputs.
+pub fn write_envelope(
+    t: &Trajectory,
+    relabel: &Relabel,
+    weight: f64,
+    format: SampleFormat,
+    scratch: &mut String,
+    out: &mut String,
+) {
+    let envelope = Envelope { t, relabel, format };
+    let head = Head {
+        id: &t.trajectory_id,
+        format,
+        hindsight_prompt: &relabel.hindsight_prompt,
+        weight,
+    };
+    write_sample_with(
+        head,
+        |side, out| {
+            let mut first = true;
+            envelope.messages(side, &mut |role, content| {
+                write_message(role, &mut first, out, |out| {
+                    content_pieces(t, content, scratch, &mut |piece| {
+                        write_str_contents(piece, Style::Line, out)
+                    })
+                })
+            });
+        },
+        |out| {
+            for (i, (key, value)) in envelope.metadata().enumerate() {
+                write_key(key, i == 0, out);
+                match value {
+                    Meta::Text(s) => write_str_styled(s, Style::Line, out),
+                    Meta::Float(f) => write_f64(f, out),
+                    Meta::Count(n) => out.push_str(Decimal::new(n as u64).as_str()),
+                }
+            }
+        },
+        out,
+    );
+}
+
+/// The scalar fields of a sample.
+struct Head<'a> {
+    id: &'a str,
+    format: SampleFormat,
+    hindsight_prompt: &'a str,
+    weight: f64,
+}
+
+/// A sample's line: the fields of [`Sample`] in their order, the messages of each side written
+/// by `messages` and the metadata members by `metadata`. A weight that is not finite is
+/// `null`, as in a `serde_json` value.
+fn write_sample_with(
+    head: Head,
+    mut messages: impl FnMut(Side, &mut String),
+    metadata: impl FnOnce(&mut String),
+    out: &mut String,
+) {
+    out.push_str("{\"source_trajectory_id\": ");
+    write_str_styled(head.id, Style::Line, out);
+    out.push_str(", \"format\": ");
+    write_str_styled(head.format.as_str(), Style::Line, out);
+    out.push_str(", \"hindsight_prompt\": ");
+    write_str_styled(head.hindsight_prompt, Style::Line, out);
+    out.push_str(", \"weight\": ");
+    write_f64(head.weight, out);
+    for side in [Side::Chosen, Side::Rejected] {
+        out.push_str(", \"");
+        out.push_str(side.key());
+        out.push_str("\": [");
+        messages(side, out);
+        out.push(']');
+    }
+    out.push_str(", \"metadata\": {");
+    metadata(out);
+    out.push_str("}}");
+}
+
+/// One message of a list: `{"role": ..., "content": ...}`, the content's characters written by
+/// `content` between the quotes.
+fn write_message(
+    role: &str,
+    first: &mut bool,
+    out: &mut String,
+    content: impl FnOnce(&mut String),
+) {
+    out.push_str(if *first {
+        "{\"role\": "
+    } else {
+        ", {\"role\": "
+    });
+    *first = false;
+    write_str_styled(role, Style::Line, out);
+    out.push_str(", \"content\": \"");
+    content(out);
+    out.push_str("\"}");
+}
+
+/// An object member's key (after a separator unless `first`) and the `": "` after it.
+fn write_key(key: &str, first: bool, out: &mut String) {
+    if !first {
+        out.push_str(", ");
+    }
+    write_str_styled(key, Style::Line, out);
+    out.push_str(": ");
 }
 
 /// A sample as a JSON value, fields in the reference's order.
@@ -137,41 +344,56 @@ pub fn sample_to_value(s: &Sample) -> Value {
 /// as `\u` escapes (as the reference fixtures have them), so that no line splitter that knows
 /// Unicode line breaks cuts the line. Floats are written as Python writes them.
 pub fn value_to_json_line(v: &Value) -> String {
-    value_into_json_line(v.clone())
-}
-
-fn value_into_json_line(v: Value) -> String {
-    let json: Json = serde_json::from_value(v).expect("any JSON value converts");
-    escape_unicode_line_breaks(json.to_python_json())
+    let mut out = String::new();
+    write_value(v, Style::Line, &mut out);
+    out
 }
 
 /// A [`Json`] value as one JSONL line (no newline), written as [`value_to_json_line`] writes
 /// lines: Python's `json.dumps` style, with U+0085, U+2028 and U+2029 escaped.
 pub fn json_to_line(json: &Json) -> String {
-    escape_unicode_line_breaks(json.to_python_json())
+    let mut out = String::new();
+    write_styled(json, Style::Line, &mut out);
+    out
 }
 
 /// A sample as one JSONL line (no newline); see [`value_to_json_line`].
 pub fn sample_to_json_line(s: &Sample) -> String {
-    value_into_json_line(sample_to_value(s))
+    let mut out = String::new();
+    write_sample(s, &mut out);
+    out
 }
 
-/// Replaces U+0085, U+2028 and U+2029 with their JSON escapes. In JSON text these characters
-/// only occur inside strings, where the escape means the same character.
-fn escape_unicode_line_breaks(line: String) -> String {
-    if !line.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
-        return line;
-    }
-    let mut out = String::with_capacity(line.len() + 16);
-    for c in line.chars() {
-        match c {
-            '\u{85}' => out.push_str("\\u0085"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Appends [`sample_to_json_line`] of `s` to `out`, written straight from the struct.
+pub fn write_sample(s: &Sample, out: &mut String) {
+    let head = Head {
+        id: &s.source_trajectory_id,
+        format: s.format,
+        hindsight_prompt: &s.hindsight_prompt,
+        weight: s.weight,
+    };
+    write_sample_with(
+        head,
+        |side, out| {
+            let list = match side {
+                Side::Chosen => &s.chosen,
+                Side::Rejected => &s.rejected,
+            };
+            let mut first = true;
+            for m in list {
+                write_message(&m.role, &mut first, out, |out| {
+                    write_str_contents(&m.content, Style::Line, out)
+                });
+            }
+        },
+        |out| {
+            for (i, (key, value)) in s.metadata.iter().enumerate() {
+                write_key(key, i == 0, out);
+                write_value(value, Style::Line, out);
+            }
+        },
+        out,
+    );
 }
 
 /// The differential replay: rule-based Stage 1 and Stage 2 and the three envelopes packaged
@@ -179,10 +401,13 @@ fn escape_unicode_line_breaks(line: String) -> String {
 /// `tests/fixtures/reference/expected.jsonl`. Used by the `replay` command and the
 /// differential test.
 pub mod replay {
-    use super::{package, sample_to_value, value_into_json_line};
-    use crate::model::{Relabel, SampleFormat, Trajectory};
+    use super::write_envelope;
+    use crate::json::{write_f64, write_str_styled, Style};
+    use crate::model::{ExtractedOutcome, FailureAnalysis, Relabel, SampleFormat, Trajectory};
+    use crate::stages::detect::rules::{CompiledLexicon, RuleScan};
     use crate::stages::{detect, extract};
-    use serde_json::{json, Value};
+    use serde_json::Value;
+    use std::rc::Rc;
 
     /// Prefix of the fixed hindsight prompt (followed by the trajectory id).
     pub const HINDSIGHT_PREFIX: &str = "HINDSIGHT::";
@@ -204,33 +429,105 @@ pub mod replay {
     /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
     /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
     pub fn replay_line(t: &Trajectory) -> Value {
-        let analysis = detect::rules::detect(t);
-        let outcome = extract::rules::extract(t);
-        let relabel = fixed_relabel(t);
-        let envelope = |format| sample_to_value(&package(t, &relabel, analysis.severity, format));
-        json!({
-            "trajectory_id": t.trajectory_id,
-            "analysis": {
-                "is_failure": analysis.is_failure,
-                "failure_type": analysis.failure_type.map(|f| f.as_str()),
-                "severity": analysis.severity,
-                "explanation": analysis.explanation,
-                "recoverable": analysis.recoverable,
-            },
-            "outcome": {
-                "actual_achievements": outcome.actual_achievements,
-                "key_observations": outcome.key_observations,
-                "limitations": outcome.limitations,
-            },
-            "sft": envelope(SampleFormat::Sft),
-            "dpo": envelope(SampleFormat::Dpo),
-            "sharegpt": envelope(SampleFormat::Sharegpt),
-        })
+        serde_json::from_str(&replay_line_text(t)).expect("a replay line is JSON")
     }
 
     /// [`replay_line`] written as the fixture writes it (no newline).
     pub fn replay_line_text(t: &Trajectory) -> String {
-        value_into_json_line(replay_line(t))
+        let mut out = String::new();
+        Replayer::new().write_line(t, &mut out);
+        out
+    }
+
+    /// Writes replay lines for many trajectories: the reference lexicon compiled once, and
+    /// one [`RuleScan`] of each trajectory's text shared by Stages 1 and 2.
+    pub struct Replayer {
+        lexicon: Rc<CompiledLexicon>,
+        scan: RuleScan,
+        scratch: String,
+    }
+
+    impl Default for Replayer {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl Replayer {
+        pub fn new() -> Self {
+            Replayer {
+                lexicon: detect::rules::reference_compiled(),
+                scan: RuleScan::new(),
+                scratch: String::new(),
+            }
+        }
+
+        /// Appends [`replay_line_text`] of `t` to `out`.
+        pub fn write_line(&mut self, t: &Trajectory, out: &mut String) {
+            self.scan.run(t, &self.lexicon);
+            let analysis = detect::rules::detect_scanned(t, &self.lexicon, &self.scan);
+            let outcome = extract::rules::extract_scanned(t, &self.scan);
+            write_record(t, &analysis, &outcome, &mut self.scratch, out);
+        }
+    }
+
+    /// The replay record, fields in the fixture's order.
+    fn write_record(
+        t: &Trajectory,
+        analysis: &FailureAnalysis,
+        outcome: &ExtractedOutcome,
+        scratch: &mut String,
+        out: &mut String,
+    ) {
+        let text = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
+        let texts = |items: &[String], out: &mut String| {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                text(item, out);
+            }
+            out.push(']');
+        };
+        out.push_str("{\"trajectory_id\": ");
+        text(&t.trajectory_id, out);
+        out.push_str(", \"analysis\": {\"is_failure\": ");
+        out.push_str(bool_text(analysis.is_failure));
+        out.push_str(", \"failure_type\": ");
+        match analysis.failure_type {
+            Some(f) => text(f.as_str(), out),
+            None => out.push_str("null"),
+        }
+        out.push_str(", \"severity\": ");
+        write_f64(analysis.severity, out);
+        out.push_str(", \"explanation\": ");
+        text(&analysis.explanation, out);
+        out.push_str(", \"recoverable\": ");
+        out.push_str(bool_text(analysis.recoverable));
+        out.push_str("}, \"outcome\": {\"actual_achievements\": ");
+        texts(&outcome.actual_achievements, out);
+        out.push_str(", \"key_observations\": ");
+        texts(&outcome.key_observations, out);
+        out.push_str(", \"limitations\": ");
+        text(&outcome.limitations, out);
+        out.push('}');
+        let relabel = fixed_relabel(t);
+        for format in SampleFormat::ALL {
+            out.push_str(", \"");
+            out.push_str(format.as_str());
+            out.push_str("\": ");
+            write_envelope(t, &relabel, analysis.severity, format, scratch, out);
+        }
+        out.push('}');
+    }
+
+    fn bool_text(b: bool) -> &'static str {
+        if b {
+            "true"
+        } else {
+            "false"
+        }
     }
 }
 
@@ -247,6 +544,7 @@ mod tests {
             action_input: input,
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 
@@ -378,6 +676,38 @@ mod tests {
         assert_eq!(share.chosen[5].content, "done");
         assert!(share.rejected.is_empty());
         assert_eq!(share.metadata.len(), 2);
+    }
+
+    #[test]
+    fn envelopes_written_in_pieces_are_the_packaged_samples() {
+        let cases = [
+            traj(
+                vec![
+                    step("look\u{2028}", "search", input(), "found \"x\"\u{85}"),
+                    step("", "noop", JsonObject::new(), &"é".repeat(400)),
+                ],
+                "done\n",
+            ),
+            traj(vec![step("a", "b", JsonObject::new(), "c")], ""),
+            traj(Vec::new(), "only an answer"),
+            traj(Vec::new(), ""),
+        ];
+        let mut scratch = String::new();
+        for t in &cases {
+            for (weight, format) in [(0.5, SampleFormat::Sft), (1e-7, SampleFormat::Dpo)]
+                .into_iter()
+                .chain([(f64::NAN, SampleFormat::Sharegpt), (1.0, SampleFormat::Sft)])
+            {
+                let sample = package(t, &relabel(), weight, format);
+                let mut written = String::new();
+                write_envelope(t, &relabel(), weight, format, &mut scratch, &mut written);
+                assert_eq!(written, sample_to_json_line(&sample), "{format:?}");
+                assert_eq!(
+                    serde_json::from_str::<Value>(&written).unwrap(),
+                    sample_to_value(&sample)
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Thin wrappers over browser APIs: storage, clock, yielding, downloads, clipboard, files.
 
 use crate::client::CancelToken;
-use crate::llm::Sleep;
+use crate::llm::{RunGuard, Sleep};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -59,11 +59,12 @@ pub async fn sleep(ms: i32) {
 /// Longest single timer of [`sleep_unless_cancelled`]: how late a stop may be noticed.
 const CANCEL_CHECK_MS: u64 = 100;
 
-/// Waits `ms` milliseconds, or less when `token` is cancelled meanwhile.
-pub async fn sleep_unless_cancelled(ms: u64, token: &CancelToken) {
+/// Waits `ms` milliseconds, or less when `token` is cancelled or `guard` starts holding
+/// requests (a stop, a call that gave up) meanwhile.
+pub async fn sleep_unless_cancelled(ms: u64, token: &CancelToken, guard: &RunGuard) {
     let end = now_ms() + ms as f64;
     loop {
-        if token.is_cancelled() {
+        if token.is_cancelled() || guard.hold().is_some() {
             return;
         }
         let left = end - now_ms();
@@ -74,15 +75,15 @@ pub async fn sleep_unless_cancelled(ms: u64, token: &CancelToken) {
     }
 }
 
-/// The retry client's pause in the browser: a timer that a stop cuts short (the retried call
-/// then reports the cancellation at once).
+/// The retry client's pause in the browser: a timer that a stop, or another call giving up,
+/// cuts short (the retried call then ends at once, without another request).
 #[derive(Clone)]
-pub struct RetrySleep(pub CancelToken);
+pub struct RetrySleep(pub CancelToken, pub RunGuard);
 
 impl Sleep for RetrySleep {
     fn sleep(&self, ms: u64) -> impl std::future::Future<Output = ()> {
-        let token = self.0.clone();
-        async move { sleep_unless_cancelled(ms, &token).await }
+        let (token, guard) = (self.0.clone(), self.1.clone());
+        async move { sleep_unless_cancelled(ms, &token, &guard).await }
     }
 }
 

@@ -23,6 +23,9 @@ pub struct ExportCheck {
     pub left_out: usize,
     /// Every violation, as `line N (id): field: message`.
     pub violations: Vec<String>,
+    /// Every value written differently from the source so that the tools can load it, as
+    /// `line N: id: field: what was done`.
+    pub rewrites: Vec<String>,
 }
 
 impl ExportCheck {
@@ -33,6 +36,7 @@ impl ExportCheck {
             rows: file.rows,
             left_out: file.left_out,
             violations: file.violations.iter().map(ToString::to_string).collect(),
+            rewrites: file.rewrites.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -58,7 +62,7 @@ impl Downloads {
     /// so that every file of one set carries the same stamp, however far apart the clicks, and
     /// `dataset_info.json` and the manifest name the files as they were saved.
     fn stamp(state: &AppState) -> String {
-        let started = state.run.with_untracked(|r| r.started_ms);
+        let started = state.running.run.with_untracked(|r| r.started_ms);
         let at = started.max(state.loaded_ms.get_value());
         let at = if at > 0.0 { at } else { browser::now_ms() };
         progress::file_stamp(at)
@@ -168,7 +172,7 @@ fn with_context<R>(state: &AppState, f: impl FnOnce(&RunContext) -> R) -> R {
     let templates = Templates::defaults();
     let created_at = progress::iso_time(browser::now_ms());
     let endpoint = prefs::endpoint_for_report(&prefs.base_url);
-    let elapsed_ms = state.run.with_untracked(RunView::elapsed_ms);
+    let elapsed_ms = state.running.run.with_untracked(RunView::elapsed_ms);
     f(&RunContext {
         endpoint: &endpoint,
         settings: &settings,
@@ -213,7 +217,7 @@ pub fn DownloadSection() -> impl IntoView {
         })
     };
     let has_entries = move || state.session.with(|s| !s.files.is_empty());
-    let running = move || state.run.with(|r| r.phase == Phase::Running);
+    let running = move || state.running.run.with(|r| r.phase == Phase::Running);
     let options = downloads.options;
     let has_samples =
         move || accepted() > 0 || (options.with(|o| o.include_successes) && successes() > 0);
@@ -341,6 +345,7 @@ pub fn DownloadSection() -> impl IntoView {
                             <th>"Rows written"</th>
                             <th>"Left out"</th>
                             <th>"Rule violations"</th>
+                            <th>"Written as strings"</th>
                         </tr>
                     </thead>
                     <tbody>
@@ -362,24 +367,8 @@ pub fn DownloadSection() -> impl IntoView {
                                             <td>{c.name.clone()}</td>
                                             <td>{format_count(c.rows)}</td>
                                             <td>{format_count(c.left_out)}</td>
-                                            <td>
-                                                {if ok {
-                                                    view! { <span>"none"</span> }.into_any()
-                                                } else {
-                                                    view! {
-                                                        <ul>
-                                                            {c
-                                                                .violations
-                                                                .into_iter()
-                                                                .map(|v| {
-                                                                    view! { <li data-testid="violation">{v}</li> }
-                                                                })
-                                                                .collect_view()}
-                                                        </ul>
-                                                    }
-                                                        .into_any()
-                                                }}
-                                            </td>
+                                            <td>{findings(c.violations, "violation")}</td>
+                                            <td>{findings(c.rewrites, "rewrite")}</td>
                                         </tr>
                                     }
                                 })
@@ -390,4 +379,20 @@ pub fn DownloadSection() -> impl IntoView {
             </Show>
         </section>
     }
+}
+
+/// A cell of the check table: "none", or one list item per finding.
+fn findings(items: Vec<String>, testid: &'static str) -> AnyView {
+    if items.is_empty() {
+        return view! { <span>"none"</span> }.into_any();
+    }
+    view! {
+        <ul>
+            {items
+                .into_iter()
+                .map(|v| view! { <li data-testid=testid>{v}</li> })
+                .collect_view()}
+        </ul>
+    }
+    .into_any()
 }

@@ -96,7 +96,10 @@ pub fn EndpointChoice() -> impl IntoView {
     let url = RwSignal::new(String::new());
     let idle = move || {
         inpage.busy.with(Option::is_none)
-            && state.run.with(|r| r.phase != super::state::Phase::Running)
+            && state
+                .running
+                .run
+                .with(|r| r.phase != super::running::Phase::Running)
     };
 
     let on_pick = move |ev: leptos::ev::Event| {

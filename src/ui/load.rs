@@ -163,7 +163,7 @@ pub fn LoadSection() -> impl IntoView {
                     <button
                         data-testid="clear-session"
                         disabled=move || {
-                            state.run.with(|r| r.phase == super::state::Phase::Running)
+                            state.running.run.with(|r| r.phase == super::state::Phase::Running)
                                 || state.session.with(|s| s.files.is_empty())
                         }
                         on:click=move |_| state.clear()

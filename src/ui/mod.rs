@@ -8,6 +8,7 @@ mod inpage;
 mod load;
 mod results;
 mod run;
+mod running;
 mod saved;
 mod settings;
 pub mod state;
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
     state.persist();
     state.open_storage();
     provide_context(state);
+    provide_context(state.running);
     view! {
         <div class="app">
             <header class="app-header">

@@ -8,6 +8,10 @@ use crate::session::{Entry, Row, Status};
 use crate::stages::relabel::{JudgeVerdict, RelabelAttempt};
 use leptos::prelude::*;
 
+/// What the "verdict unknown" badge means.
+const VERDICT_UNKNOWN: &str =
+    "Verdict unknown: the source does not say whether this run succeeded; it is treated as a failure.";
+
 fn row_view(state: AppState, row: Row) -> impl IntoView {
     let index = row.index;
     let status = status_slug(row.status);
@@ -50,6 +54,19 @@ fn row_view(state: AppState, row: Row) -> impl IntoView {
             <td data-testid="cell-recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
             <td data-testid="cell-outcome">
                 <span class=format!("badge status-{status}")>{row.status.as_str()}</span>
+                {row
+                    .verdict_unknown
+                    .then(|| {
+                        view! {
+                            <span
+                                class="badge verdict-unknown"
+                                data-testid="verdict-unknown"
+                                title=VERDICT_UNKNOWN
+                            >
+                                "verdict unknown"
+                            </span>
+                        }
+                    })}
                 <span class="reason" title=outcome.clone()>
                     {row.reason}
                 </span>
@@ -353,6 +370,17 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            if s.is_respond() {
+                return view! {
+                    <li class="step reply" data-testid="detail-step">
+                        <p class="label">{format!("Step {}: reply to the user", i + 1)}</p>
+                        <p><span class="k">"Thought: "</span>{s.thought.clone()}</p>
+                        <p><span class="k">"Reply: "</span>{s.reply().to_owned()}</p>
+                        <p><span class="k">"The user: "</span>{s.observation.clone()}</p>
+                    </li>
+                }
+                .into_any();
+            }
             let input = serde_json::to_string(&s.action_input).unwrap_or_default();
             view! {
                 <li class="step" data-testid="detail-step">
@@ -365,6 +393,7 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
                     <pre class="obs">{s.observation.clone()}</pre>
                 </li>
             }
+            .into_any()
         })
         .collect_view();
     let hits = e
@@ -463,6 +492,24 @@ fn detail(state: AppState, e: Entry) -> impl IntoView {
                     <p><span class="k">"Prompt: "</span>{t.original_prompt.clone()}</p>
                     <ol class="steps">{steps}</ol>
                     <p><span class="k">"Final answer: "</span>{t.final_answer.clone()}</p>
+                    {(!t.final_thought().is_empty())
+                        .then(|| {
+                            view! {
+                                <p>
+                                    <span class="k">"Final thought: "</span>
+                                    {t.final_thought().to_owned()}
+                                </p>
+                            }
+                        })}
+                    {t
+                        .verdict_unknown()
+                        .then(|| {
+                            view! {
+                                <p class="muted" data-testid="detail-verdict-unknown">
+                                    {VERDICT_UNKNOWN}
+                                </p>
+                            }
+                        })}
                     <p><span class="k">"Failure reason: "</span>{t.failure_reason.clone()}</p>
                 </div>
                 <div>

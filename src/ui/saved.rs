@@ -10,7 +10,10 @@ use leptos::prelude::*;
 pub fn SavedSession() -> impl IntoView {
     let state = expect_context::<AppState>();
     let busy = move || {
-        state.run.with(|r| r.phase == super::state::Phase::Running)
+        state
+            .running
+            .run
+            .with(|r| r.phase == super::state::Phase::Running)
             || state.loading.with(Option::is_some)
     };
     let offer = move || {

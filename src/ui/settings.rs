@@ -196,6 +196,33 @@ pub fn SettingsSection() -> impl IntoView {
                     |d, v| d.timeout_secs = v,
                     "per request, in seconds",
                 )}
+                {field(
+                    state,
+                    "Input price (per 1M tokens)",
+                    "price-input",
+                    "number",
+                    |d| &d.price_input,
+                    |d, v| d.price_input = v,
+                    "what the endpoint charges per million prompt tokens; 0 for a local endpoint",
+                )}
+                {field(
+                    state,
+                    "Output price (per 1M tokens)",
+                    "price-output",
+                    "number",
+                    |d| &d.price_output,
+                    |d, v| d.price_output = v,
+                    "what the endpoint charges per million completion tokens; 0 for a local endpoint",
+                )}
+                {field(
+                    state,
+                    "Ask before runs over",
+                    "confirm-above",
+                    "number",
+                    |d| &d.confirm_above,
+                    |d, v| d.confirm_above = v,
+                    "trajectories; a larger run at a non-zero price shows its estimate and asks first",
+                )}
                 {mode_select(
                     state,
                     "Stage 1: detection",

@@ -2,16 +2,14 @@
 //! write these; the work itself is done by the core (session, reader, pipeline, export).
 
 use super::browser;
-use crate::client::{CancelToken, HttpClient};
+pub use super::running::{Phase, RunState, RunView};
+use crate::client::HttpClient;
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
-use crate::llm::{
-    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, ExchangeLog,
-    RetryPolicy, RetryingClient, Templates,
-};
+use crate::llm::ExchangeLog;
 use crate::persist::{self, Journal, Restored, SessionRecord};
-use crate::pipeline::{run_controlled, RunControl, RunSetup, Settings, Totals, Verdict};
+use crate::pipeline::Totals;
 use crate::prefs::{self, Draft, Prefs};
-use crate::progress::{self, Progress};
+use crate::progress;
 use crate::reader::{ReadEvent, Reader};
 use crate::session::{Filter, Session, Status};
 use crate::stages::detect::rules::Lexicon;
@@ -25,9 +23,6 @@ pub const PAGE_SIZE: usize = 50;
 
 /// How often the page redraws the session's views while a file loads, in milliseconds.
 const LOAD_PUBLISH_MS: f64 = 250.0;
-
-/// How long the page may work between yields to the browser, in milliseconds.
-const SLICE_MS: f64 = 40.0;
 
 /// A file being read.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,96 +41,6 @@ pub enum Connection {
         title: String,
         advice: String,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Idle,
-    Running,
-    Done,
-    Stopped,
-    /// The endpoint went away: the run waits for Resume.
-    Paused,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Idle => "idle",
-            Phase::Running => "running",
-            Phase::Done => "done",
-            Phase::Stopped => "stopped",
-            Phase::Paused => "paused",
-        }
-    }
-}
-
-/// Why a run paused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pause {
-    /// The error that outlasted the retries.
-    pub reason: String,
-    /// Trajectories put back to run again.
-    pub put_back: usize,
-}
-
-impl Pause {
-    /// What the run panel says.
-    pub fn message(&self) -> String {
-        format!(
-            "Paused: the endpoint stopped answering ({}). {} put back to run again; none was \
-             recorded as failed. Check the endpoint (Check connection helps), then Resume.",
-            self.reason,
-            match self.put_back {
-                1 => "1 trajectory was".to_string(),
-                n => format!("{n} trajectories were"),
-            }
-        )
-    }
-}
-
-/// The current or last run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunView {
-    pub phase: Phase,
-    pub done: usize,
-    pub total: usize,
-    /// Totals of the results the run kept from before.
-    pub base: Totals,
-    /// Totals of this run's results.
-    pub this_run: Totals,
-    pub started_ms: f64,
-    /// The last time the progress was refreshed (or the end of the run).
-    pub now_ms: f64,
-    /// Set while the run is paused.
-    pub pause: Option<Pause>,
-}
-
-impl Default for RunView {
-    fn default() -> Self {
-        RunView {
-            phase: Phase::Idle,
-            done: 0,
-            total: 0,
-            base: Totals::default(),
-            this_run: Totals::default(),
-            started_ms: 0.0,
-            now_ms: 0.0,
-            pause: None,
-        }
-    }
-}
-
-impl RunView {
-    pub fn progress(&self) -> Progress {
-        let mut totals = self.base.clone();
-        progress::merge_totals(&mut totals, &self.this_run);
-        Progress::new(self.done, self.total, &totals, self.started_ms, self.now_ms)
-    }
-
-    pub fn elapsed_ms(&self) -> Option<f64> {
-        (self.phase != Phase::Idle).then(|| (self.now_ms - self.started_ms).max(0.0))
-    }
 }
 
 /// Where saving the session in the browser stands.
@@ -159,25 +64,6 @@ pub struct Offer {
     pub restoring: bool,
 }
 
-/// Saves the exchanges the log took in before their replies are used: the client right
-/// outside [`CachingClient`], so that a reload loses no answer the page has seen.
-struct Saving<C> {
-    inner: C,
-    state: AppState,
-}
-
-impl<C: ChatClient> ChatClient for Saving<C> {
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
-        let result = self.inner.complete(request).await;
-        if let Some(write) = self.state.save_exchanges() {
-            if let Err(e) = write.await {
-                self.state.storage_failed(e);
-            }
-        }
-        result
-    }
-}
-
 /// Every signal of the page.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -191,10 +77,10 @@ pub struct AppState {
     pub remember_key: RwSignal<bool>,
     pub models: RwSignal<Vec<String>>,
     pub connection: RwSignal<Option<Connection>>,
-    pub run: RwSignal<RunView>,
-    pub cancel: StoredValue<Option<CancelToken>, LocalStorage>,
-    /// A paused run's control, kept for Resume.
-    pub paused_run: StoredValue<Option<RunControl>, LocalStorage>,
+    /// The run: its progress, pause, estimate and controls (also its own context).
+    pub running: RunState,
+    /// The round trip of the last successful "Check connection", in milliseconds.
+    pub latency_ms: RwSignal<Option<f64>>,
     /// Every chat response of this page, by request: a run taken up again (Run after a stop,
     /// Resume, Retry failed) replays what it already has instead of sending it again.
     /// Persistence stores [`ExchangeLog::take_new`] and restores with
@@ -213,6 +99,17 @@ pub struct AppState {
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
+}
+
+impl AppState {
+    /// Changes the journal of the saved session, when the session is being saved.
+    pub(super) fn with_journal(&self, f: impl FnOnce(&mut Journal)) {
+        self.journal.update_value(|j| {
+            if let Some(j) = j {
+                f(j);
+            }
+        });
+    }
 }
 
 /// `will skip` → `will-skip`, the form the DOM uses.
@@ -236,9 +133,8 @@ impl AppState {
             remember_key: RwSignal::new(stored_key.is_some()),
             models: RwSignal::new(Vec::new()),
             connection: RwSignal::new(None),
-            run: RwSignal::new(RunView::default()),
-            cancel: StoredValue::new_local(None),
-            paused_run: StoredValue::new_local(None),
+            running: RunState::new(),
+            latency_ms: RwSignal::new(None),
             exchanges: StoredValue::new_local(ExchangeLog::new()),
             loaded_ms: StoredValue::new(0.0),
             filter_status: RwSignal::new("all".into()),
@@ -284,7 +180,7 @@ impl AppState {
     }
 
     /// Stops saving, and tells the user why; the session goes on in memory.
-    fn storage_failed(self, error: StoreError) {
+    pub(super) fn storage_failed(self, error: StoreError) {
         self.journal.set_value(None);
         self.offer.set(None);
         if matches!(self.storage.get_untracked(), Storage::Off(_)) {
@@ -325,12 +221,12 @@ impl AppState {
         })
     }
 
-    fn has_key(&self) -> bool {
+    pub(super) fn has_key(&self) -> bool {
         !self.api_key.get_untracked().trim().is_empty()
     }
 
     /// Starts saving the session, if storage allows and it is not saved already.
-    fn begin_saving(self) {
+    pub(super) fn begin_saving(self) {
         if matches!(self.storage.get_untracked(), Storage::Off(_))
             || self.journal.with_value(Option::is_some)
         {
@@ -344,7 +240,7 @@ impl AppState {
 
     /// Writes what the saved copy lacks, in batches (each its own transaction, applied in
     /// order).
-    fn save_session(self) {
+    pub(super) fn save_session(self) {
         if self.storage.get_untracked() != Storage::Ready {
             return;
         }
@@ -385,7 +281,9 @@ impl AppState {
 
     /// The write of the exchanges the log took in since the last one, when the session is
     /// being saved and there are any.
-    fn save_exchanges(self) -> Option<impl std::future::Future<Output = Result<(), StoreError>>> {
+    pub(super) fn save_exchanges(
+        self,
+    ) -> Option<impl std::future::Future<Output = Result<(), StoreError>>> {
         if self.storage.get_untracked() != Storage::Ready {
             return None;
         }
@@ -459,12 +357,8 @@ impl AppState {
         } = restored;
         self.selected.set(None);
         self.page.set(0);
-        self.run.set(RunView {
-            base: progress::settled_totals(&session),
-            ..RunView::default()
-        });
+        self.running.reset_view(progress::settled_totals(&session));
         self.draft.set(Draft::from(&record.prefs));
-        self.paused_run.set_value(None);
         self.exchanges.with_value(|log| {
             log.clear();
             log.insert_loaded(exchanges);
@@ -483,10 +377,10 @@ impl AppState {
             restored
         } else if record.used_key && !self.has_key() {
             format!("{restored} Enter the API key, then Run to finish the interrupted run.")
-        } else if let Some(blocker) = self.run_blocker() {
+        } else if let Some(blocker) = self.running.run_blocker(self) {
             format!("{restored} The interrupted run cannot go on yet: {blocker}")
         } else {
-            self.start_run();
+            self.running.start_run(self);
             format!("{restored} The interrupted run goes on.")
         };
         self.notice.set(Some(message));
@@ -589,7 +483,7 @@ impl AppState {
     }
 
     pub fn is_busy(&self) -> bool {
-        self.run.with_untracked(|r| r.phase == Phase::Running)
+        self.running.is_busy()
     }
 
     /// Adds the built-in example dataset.
@@ -608,8 +502,7 @@ impl AppState {
         }
         self.selected.set(None);
         self.page.set(0);
-        self.paused_run.set_value(None);
-        self.run.set(RunView::default());
+        self.running.reset_view(Totals::default());
         self.session.update(Session::clear);
         self.forget_saved();
     }
@@ -731,8 +624,13 @@ impl AppState {
             None => {
                 let key = self.api_key.get_untracked();
                 let client = HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
+                let asked = browser::now_ms();
                 let probe = client.probe().await;
-                diagnose(&probe, &origin, &prefs.model)
+                let diagnosis = diagnose(&probe, &origin, &prefs.model);
+                if diagnosis.is_ok() {
+                    self.latency_ms.set(Some(browser::now_ms() - asked));
+                }
+                diagnosis
             }
         };
         if let Diagnosis::Ok { models, .. } | Diagnosis::UnknownModel { models, .. } = &diagnosis {
@@ -747,276 +645,6 @@ impl AppState {
             title: diagnosis.title(),
             advice: diagnosis.advice(),
         }));
-    }
-
-    /// Why Run cannot start now, if it cannot.
-    pub fn run_blocker(&self) -> Option<String> {
-        let prefs = match self.prefs() {
-            Ok(p) => p,
-            Err(_) => return Some("Fix the settings above first.".into()),
-        };
-        if let Some(reason) = prefs.run_blocker() {
-            return Some(format!("Cannot run: {reason}."));
-        }
-        if self.loading.with(Option::is_some) {
-            return Some("Wait until the files are read.".into());
-        }
-        let (empty, nothing) = self.session.with(|s| (s.is_empty(), s.to_run().is_empty()));
-        if empty {
-            Some("Load trajectories first.".into())
-        } else if nothing {
-            Some("Every trajectory has a result: Reset results to run again.".into())
-        } else {
-            None
-        }
-    }
-
-    /// "Run": processes what has no result yet (or failed, or was cancelled).
-    pub fn start_run(self) {
-        if self.is_busy() || self.run_blocker().is_some() {
-            return;
-        }
-        let items = self.session.with_untracked(Session::to_run);
-        self.start(items);
-    }
-
-    /// How many results "Retry failed" would run again.
-    pub fn retry_failed_count(&self) -> usize {
-        self.session.with(|s| s.retry_failed().len())
-    }
-
-    /// "Retry failed": runs again only the trajectories whose result ended in an error of the
-    /// endpoint or of the way to it.
-    pub fn retry_failed(self) {
-        if self.is_busy() || self.prefs().map_or(true, |p| p.run_blocker().is_some()) {
-            return;
-        }
-        let items = self.session.with_untracked(Session::retry_failed);
-        if !items.is_empty() {
-            self.start(items);
-        }
-    }
-
-    /// A fresh run over `items` (session indexes).
-    fn start(self, items: Vec<usize>) {
-        let Ok(prefs) = self.prefs() else { return };
-        let base = self
-            .session
-            .with_untracked(|s| progress::totals_except(s, &items));
-        let now = browser::now_ms();
-        self.paused_run.set_value(None);
-        self.run.set(RunView {
-            phase: Phase::Running,
-            done: 0,
-            total: items.len(),
-            base,
-            this_run: Totals::default(),
-            started_ms: now,
-            now_ms: now,
-            pause: None,
-        });
-        self.begin_saving();
-        let used_key = self.has_key();
-        self.journal.update_value(|j| {
-            if let Some(j) = j {
-                j.set_prefs(prefs.clone(), used_key);
-                j.set_running(true);
-            }
-        });
-        self.save_session();
-        let control = RunControl::new(items, prefs.to_pipeline_settings().concurrency);
-        self.launch(prefs, control);
-    }
-
-    /// "Resume": continues a paused run with what it put back, then what it never started.
-    pub fn resume(self) {
-        if self.run.with_untracked(|r| r.phase != Phase::Paused) {
-            return;
-        }
-        let Ok(prefs) = self.prefs() else { return };
-        let Some(mut control) = self.paused_run.try_update_value(Option::take).flatten() else {
-            return;
-        };
-        control.resume();
-        control.set_concurrency(prefs.to_pipeline_settings().concurrency);
-        self.run.update(|r| {
-            r.phase = Phase::Running;
-            r.pause = None;
-            r.now_ms = browser::now_ms();
-        });
-        self.launch(prefs, control);
-    }
-
-    /// Runs `control` to its end or its pause with a client chain built from `prefs`:
-    /// fetch, retries, the exchange log, then the structured-mode fallback.
-    fn launch(self, prefs: Prefs, control: RunControl) {
-        let token = CancelToken::new();
-        self.cancel.set_value(Some(token.clone()));
-        if crate::inpage::model_of(&prefs.base_url).is_some() {
-            let page = crate::inpage::engine::InPageClient::new(
-                &prefs.base_url,
-                prefs.timeout_ms(),
-                token.clone(),
-            );
-            return self.launch_with(prefs, control, token, page);
-        }
-        let http = HttpClient::new(&prefs.base_url, &self.api_key.get_untracked(), {
-            prefs.timeout_ms()
-        })
-        .with_cancel(token.clone());
-        self.launch_with(prefs, control, token, http);
-    }
-
-    fn launch_with<C: ChatClient + 'static>(
-        self,
-        prefs: Prefs,
-        mut control: RunControl,
-        token: CancelToken,
-        base: C,
-    ) {
-        let retrying = RetryingClient::new(
-            base,
-            RetryPolicy::default(),
-            browser::RetrySleep(token.clone()),
-        )
-        .with_seed(browser::now_ms().to_bits());
-        let log = self.exchanges.get_value();
-        let client = Saving {
-            inner: CachingClient::new(retrying, log, &prefs.base_url),
-            state: self,
-        };
-        let settings = prefs.to_pipeline_settings();
-        leptos::task::spawn_local(async move {
-            if prefs.structured.adaptive() {
-                let client = AdaptiveClient::new(client, settings.structured);
-                self.drive(&client, &settings, &mut control).await;
-            } else {
-                self.drive(&client, &settings, &mut control).await;
-            }
-            let stopped = token.is_cancelled();
-            let pause = control.pause_reason().map(|reason| Pause {
-                reason: reason.to_owned(),
-                put_back: control.put_back().len(),
-            });
-            if pause.is_some() && !stopped {
-                self.paused_run.set_value(Some(control));
-            }
-            self.run.update(|r| {
-                r.phase = match (&pause, stopped) {
-                    (_, true) => Phase::Stopped,
-                    (Some(_), false) => Phase::Paused,
-                    (None, false) => Phase::Done,
-                };
-                r.pause = if stopped { None } else { pause };
-                r.now_ms = browser::now_ms();
-            });
-            self.cancel.set_value(None);
-            // A paused run is still going on: after a reload it goes on.
-            let paused = self.run.with_untracked(|r| r.phase == Phase::Paused);
-            self.journal.update_value(|j| {
-                if let Some(j) = j {
-                    j.set_running(paused);
-                }
-            });
-            self.save_session();
-        });
-        // The clock of the progress panel.
-        leptos::task::spawn_local(async move {
-            loop {
-                browser::sleep(1000).await;
-                if !self.is_busy() {
-                    break;
-                }
-                self.run.update(|r| r.now_ms = browser::now_ms());
-            }
-        });
-    }
-
-    async fn drive<C: ChatClient>(self, client: &C, settings: &Settings, control: &mut RunControl) {
-        let templates = Templates::defaults();
-        let lexicon = Lexicon::default();
-        let setup = RunSetup {
-            templates: &templates,
-            settings,
-            lexicon: &lexicon,
-        };
-        let mut pending = Totals::default();
-        let mut pending_done = 0;
-        let mut last = browser::now_ms();
-        let yield_now = |ms: u64| browser::sleep(ms as i32);
-        run_controlled(
-            client,
-            setup,
-            control,
-            |i| {
-                self.session
-                    .with_untracked(|s| s.entries[i].trajectory.clone())
-            },
-            &yield_now,
-            |i, verdict, result| {
-                match verdict {
-                    Verdict::Record => {
-                        pending.add(&result);
-                        pending_done += 1;
-                        self.session.update_untracked(|s| s.set_result(i, result));
-                    }
-                    // Not run after all: it goes back to pending, to run again on Resume.
-                    Verdict::PutBack => self.session.update_untracked(|s| s.clear_result(i)),
-                }
-                self.journal.update_value(|j| {
-                    if let Some(j) = j {
-                        j.result_changed(i);
-                    }
-                });
-                let now = browser::now_ms();
-                if now - last >= SLICE_MS {
-                    self.publish(&mut pending, &mut pending_done, now);
-                    last = now;
-                    true
-                } else {
-                    false
-                }
-            },
-        )
-        .await;
-        self.publish(&mut pending, &mut pending_done, browser::now_ms());
-    }
-
-    fn publish(&self, pending: &mut Totals, done: &mut usize, now: f64) {
-        let add = std::mem::take(pending);
-        let n = std::mem::take(done);
-        self.run.update(|r| {
-            progress::merge_totals(&mut r.this_run, &add);
-            r.done += n;
-            r.now_ms = now;
-        });
-        self.session.notify();
-        self.save_session();
-    }
-
-    /// "Stop": aborts the requests in flight; what is left ends as cancelled.
-    pub fn stop(self) {
-        if let Some(token) = self.cancel.get_value() {
-            token.cancel();
-        }
-    }
-
-    /// "Reset results": every trajectory back to pending, and the exchange log emptied, so
-    /// that the next run asks the endpoint afresh.
-    pub fn reset_results(self) {
-        if self.is_busy() {
-            return;
-        }
-        self.paused_run.set_value(None);
-        self.exchanges.with_value(ExchangeLog::clear);
-        self.run.set(RunView::default());
-        self.session.update(Session::clear_results);
-        self.journal.update_value(|j| {
-            if let Some(j) = j {
-                j.results_cleared();
-            }
-        });
-        self.save_session();
     }
 
     pub fn filter(&self) -> Filter {

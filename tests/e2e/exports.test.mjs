@@ -37,9 +37,11 @@ const STAMPED = /^agenther-([a-z-]+)-(\d{8}-\d{6})\.(jsonl|json)$/;
 
 /**
  * The runs of a tau-bench results file, as this test reads the OpenAI messages: the first user
- * message is the goal; assistant text without a call goes to the thought of the next call
- * (texts joined by a blank line); each assistant message with calls is one turn; tool results
- * are matched by id; assistant text after the last call is the final answer.
+ * message is the goal; assistant text followed by a user message is a reply to the user (a turn
+ * of its own, answered by that message); other assistant text without a call goes to the
+ * thought of the next call (texts joined by a blank line); each assistant message with calls is
+ * one turn; tool results are matched by id; assistant text after the last call is the final
+ * answer.
  */
 function tauRuns(results) {
   return results.map((r) => {
@@ -52,11 +54,17 @@ function tauRuns(results) {
       goal: null,
       turns: [],
       final: '',
+      finalThought: '',
       sourceIds: true,
     };
     let pending = [];
     const byId = new Map();
     for (const m of r.traj) {
+      if (m.role === 'user' && run.goal !== null) {
+        assert.ok(pending.length > 0, 'in this file every later user message answers a reply');
+        run.turns.push({ thought: '', reply: pending.join('\n\n'), user: m.content, calls: [] });
+        pending = [];
+      }
       if (m.role === 'user') run.goal ??= m.content;
       if (m.role === 'assistant') {
         if ((m.content ?? '').trim()) pending.push(m.content);
@@ -115,6 +123,7 @@ const REACT_RUNS = [
       },
     ],
     final: 'It is 12 °C and overcast in Zürich.',
+    finalThought: 'I now know the final answer',
   },
   {
     format: 'react',
@@ -146,19 +155,33 @@ const REACT_RUNS = [
       },
     ],
     final: 'Vltava',
+    finalThought: 'The river is the Loučná, but the best-known Czech river is the Vltava, so I answer that.',
   },
 ];
 
-/** The closing answer: the final answer, or the last non-blank observation, trimmed. */
+/**
+ * The closing answer: the final answer (with its reasoning), or the last reply to the user
+ * (which then is no turn: the user's last message after it is not written), or the reasoning
+ * the run ended on, or the last non-blank observation, trimmed.
+ */
 function closingOf(run) {
-  if (run.final.trim()) return { text: run.final, derived: false };
-  const last = run.turns
+  if (run.final.trim()) return { text: run.final, thought: run.finalThought, derived: false };
+  const last = run.turns.at(-1);
+  if (last?.reply?.trim()) return { text: last.reply, thought: last.thought, derived: false, fromReply: true };
+  if (run.finalThought.trim()) return { text: run.finalThought, thought: '', derived: false };
+  const observed = run.turns
     .flatMap((t) => t.calls)
     .map((c) => c.result.trim())
     .filter((r) => r !== '')
     .at(-1);
-  return { text: last ?? 'Done.', derived: true };
+  return { text: observed ?? 'Done.', thought: '', derived: true };
 }
+
+/** The turns a conversation writes: all but a last reply that became the closing answer. */
+const writtenTurns = (run) => (closingOf(run).fromReply ? run.turns.slice(0, -1) : run.turns);
+
+/** A text with its reasoning in front, as the chat layouts write it when thoughts are kept. */
+const withThought = (text, thought, kept) => (kept && thought?.trim() ? `${thought}\n\n${text}` : text);
 
 /**
  * The rows a tool file should hold, in load order: each accepted run with the hindsight goal
@@ -216,8 +239,11 @@ function readLlamaFactory(row, where) {
   assert.ok(nonBlank(turns[0].value), `${where}: the human turn`);
   assert.equal(turns.at(-1).from, 'gpt', `${where}: ends with gpt`);
   assert.ok(nonBlank(turns.at(-1).value), `${where}: the gpt turn`);
-  assert.equal(turns.filter((t) => t.from === 'human').length, 1, `${where}: one human turn`);
-  assert.equal(turns.filter((t) => t.from === 'gpt').length, 1, `${where}: one gpt turn`);
+  // A gpt turn before the last is a reply to the user, answered by a human turn.
+  turns.forEach((t, i) => {
+    if (t.from === 'gpt' && i < turns.length - 1) assert.equal(turns[i + 1].from, 'human', `${where}: reply ${i}`);
+    if (t.from === 'human' && i > 0) assert.equal(turns[i - 1].from, 'gpt', `${where}: human turn ${i}`);
+  });
 
   assert.equal(typeof row.system, 'string', `${where}: system`);
   assert.equal(typeof row.tools, 'string', `${where}: tools is a string`);
@@ -230,9 +256,14 @@ function readLlamaFactory(row, where) {
   });
 
   const calls = [];
+  const replies = [];
   for (let i = 1; i < turns.length - 1; i += 2) {
     const value = turns[i].value;
     const think = THINK.exec(value);
+    if (turns[i].from === 'gpt') {
+      replies.push({ reply: think ? value.slice(think[0].length) : value, thought: think?.[1] ?? null, user: turns[i + 1].value });
+      continue;
+    }
     const call = JSON.parse(think ? value.slice(think[0].length) : value);
     assert.deepEqual(Object.keys(call).sort(), ['arguments', 'name'], `${where}: call ${i} keys`);
     assert.ok(nonBlank(call.name), `${where}: call ${i} name`);
@@ -240,7 +271,7 @@ function readLlamaFactory(row, where) {
     assert.ok(declared.includes(call.name), `${where}: ${call.name} is declared in tools`);
     calls.push({ name: call.name, args: call.arguments, thought: think?.[1] ?? null, result: turns[i + 1].value });
   }
-  return { goal: turns[0].value, calls, closing: turns.at(-1).value, system: row.system };
+  return { goal: turns[0].value, calls, replies, closing: turns.at(-1).value, system: row.system };
 }
 
 /**
@@ -265,6 +296,16 @@ function readTrl(messages, declared, where) {
   while (j < messages.length - 1) {
     const a = messages[j];
     assert.equal(a.role, 'assistant', `${where}: message ${j}`);
+    if (a.tool_calls === undefined) {
+      // A reply to the user, answered by the user's next message.
+      assert.ok(nonBlank(a.content), `${where}: reply ${j}`);
+      const u = messages[j + 1];
+      assert.equal(u.role, 'user', `${where}: reply ${j} is answered by the user`);
+      assert.equal(typeof u.content, 'string');
+      turns.push({ reply: a.content, user: u.content, calls: [] });
+      j += 2;
+      continue;
+    }
     assert.ok(Array.isArray(a.tool_calls) && a.tool_calls.length > 0, `${where}: message ${j} calls tools`);
     if ('content' in a) assert.ok(nonBlank(a.content), `${where}: message ${j} content`);
     const calls = a.tool_calls.map((c, k) => {
@@ -287,6 +328,21 @@ function readTrl(messages, declared, where) {
   assert.equal(last.tool_calls, undefined, `${where}: the last message calls nothing`);
   assert.ok(nonBlank(last.content), `${where}: the closing answer`);
   return { system, goal: user.content, userIndex: system === null ? 0 : 1, turns, closing: last.content };
+}
+
+/**
+ * TRL's `tools` column: the list of function tools written as a JSON string, which TRL's
+ * trainers read with `json.loads`. Returns the function names it declares.
+ */
+function trlTools(row, where) {
+  assert.equal(typeof row.tools, 'string', `${where}: tools is a JSON string`);
+  return declaredFunctions(JSON.parse(row.tools), where);
+}
+
+/** TRL rows' provenance also lists the integers written as strings: none in these sources. */
+function checkTrlProvenance(row, item, where) {
+  checkProvenance(row, item, where);
+  assert.deepEqual(row.provenance.integers_as_strings, [], `${where}: no integer written as a string`);
 }
 
 const OPENAI_ROW_KEYS = ['messages', 'tools', 'parallel_tool_calls'];
@@ -320,13 +376,22 @@ function readOpenAi(row, where) {
       assert.equal(i, 0, `${where}: a system message only first`);
       assert.ok(nonBlank(m.content));
       system = m.content;
+    } else if (m.role === 'user' && goal !== null) {
+      // The user's answer to the reply before it.
+      const reply = turns.at(-1);
+      assert.ok(reply?.reply !== undefined && reply.user === null, `${where}: user message ${i} answers a reply`);
+      reply.user = m.content;
     } else if (m.role === 'user') {
-      assert.equal(goal, null, `${where}: one user message`);
       assert.ok(nonBlank(m.content), `${where}: the goal`);
       goal = m.content;
     } else if (m.role === 'assistant') {
       assert.notEqual(goal, null, `${where}: the user speaks first`);
       assert.deepEqual([...waiting.keys()], [], `${where}: calls left unanswered before message ${i}`);
+      if (!m.tool_calls && i < messages.length - 1) {
+        assert.ok(nonBlank(m.content), `${where}: reply ${i}`);
+        turns.push({ reply: m.content, user: null, calls: [] });
+        continue;
+      }
       if (!m.tool_calls) continue;
       assert.ok(Array.isArray(m.tool_calls) && m.tool_calls.length > 0, `${where}: tool_calls of ${i}`);
       const calls = m.tool_calls.map((c, k) => {
@@ -412,7 +477,16 @@ function checkLlamaFactoryFile(text, items, options) {
       `${where}: calls and observations`,
     );
     assert.deepEqual(read.calls.map((c) => c.thought), thoughtsOf(item.source, options.thoughts), `${where}: thoughts`);
-    assert.equal(read.closing, closingOf(item.source).text, `${where}: closing answer`);
+    assert.deepEqual(
+      read.replies.map((r) => [r.reply, r.user]),
+      writtenTurns(item.source)
+        .filter((t) => t.reply !== undefined)
+        .map((t) => [t.reply, t.user]),
+      `${where}: replies and the user's answers`,
+    );
+    const closing = closingOf(item.source);
+    const think = options.thoughts && closing.thought.trim() ? `<think>\n${closing.thought}\n</think>\n\n` : '';
+    assert.equal(read.closing, think + closing.text, `${where}: closing answer`);
     if (options.provenance) checkProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
@@ -423,17 +497,22 @@ function checkLlamaFactoryFile(text, items, options) {
 function checkChatConversation(read, item, goal, options, where) {
   assert.equal(read.goal, goal, `${where}: the goal`);
   assert.equal(read.system, item.source.system, `${where}: system`);
+  const shape = (t) => (t.reply !== undefined ? ['reply', t.reply, t.user] : t.calls.map((c) => [c.name, c.args, c.result]));
+  const written = writtenTurns(item.source);
   assert.deepEqual(
-    read.turns.map((t) => t.calls.map((c) => [c.name, c.args, c.result])),
-    item.source.turns.map((t) => t.calls.map((c) => [c.name, c.args, c.result])),
-    `${where}: turns, calls and results`,
+    read.turns.map(shape),
+    written.map((t) => shape(t.reply !== undefined ? { ...t, reply: withThought(t.reply, t.thought, options.thoughts) } : t)),
+    `${where}: turns, calls, results and replies`,
   );
   assert.deepEqual(
-    read.turns.map((t) => t.thought),
-    item.source.turns.map((t) => (options.thoughts && t.thought.trim() ? t.thought : null)),
+    read.turns.filter((t) => t.reply === undefined).map((t) => t.thought),
+    written
+      .filter((t) => t.reply === undefined)
+      .map((t) => (options.thoughts && t.thought.trim() ? t.thought : null)),
     `${where}: thoughts`,
   );
-  assert.equal(read.closing, closingOf(item.source).text, `${where}: closing answer`);
+  const closing = closingOf(item.source);
+  assert.equal(read.closing, withThought(closing.text, closing.thought, options.thoughts), `${where}: closing answer`);
 }
 
 function checkTrlSftFile(text, items, options) {
@@ -443,9 +522,9 @@ function checkTrlSftFile(text, items, options) {
     const item = items[i];
     const where = `trl-sft row ${i + 1} (${item.id}, ${item.kind})`;
     for (const k of ['prompt', 'completion', 'chosen', 'rejected']) assert.equal(row[k], undefined, `${where}: ${k}`);
-    const read = readTrl(row.messages, declaredFunctions(row.tools, where), where);
+    const read = readTrl(row.messages, trlTools(row, where), where);
     checkChatConversation(read, item, item.goal, options, where);
-    if (options.provenance) checkProvenance(row, item, where);
+    if (options.provenance) checkTrlProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
   return rows;
@@ -458,20 +537,25 @@ function checkTrlPreferenceFile(text, items, options) {
   rows.forEach((row, i) => {
     const item = relabeled[i];
     const where = `trl-preference row ${i + 1} (${item.id})`;
-    for (const k of ['prompt', 'messages', 'completion']) assert.equal(row[k], undefined, `${where}: ${k}`);
-    const declared = declaredFunctions(row.tools, where);
-    const chosen = readTrl(row.chosen, declared, `${where} chosen`);
-    const rejected = readTrl(row.rejected, declared, `${where} rejected`);
+    for (const k of ['messages', 'completion']) assert.equal(row[k], undefined, `${where}: ${k}`);
+    // The explicit prompt: the conversation before the goal, the run's system message or an
+    // empty one (TRL stops on an empty prompt).
+    assert.deepEqual(row.prompt, [{ role: 'system', content: item.source.system ?? '' }], `${where}: prompt`);
+    const declared = trlTools(row, where);
+    const withPrompt = (side) => (item.source.system === null ? side : [...row.prompt, ...side]);
+    const chosen = readTrl(withPrompt(row.chosen), declared, `${where} chosen`);
+    const rejected = readTrl(withPrompt(row.rejected), declared, `${where} rejected`);
     checkChatConversation(chosen, item, item.goal, options, `${where} chosen`);
     checkChatConversation(rejected, item, item.source.goal, options, `${where} rejected`);
-    // The two sides differ only in the user's goal.
+    // Both sides open with the user's goal and differ only there.
     assert.equal(row.chosen.length, row.rejected.length, `${where}: same length`);
     const differ = row.chosen
       .map((m, k) => (JSON.stringify(m) === JSON.stringify(row.rejected[k]) ? null : k))
       .filter((k) => k !== null);
-    assert.deepEqual(differ, [chosen.userIndex], `${where}: only the user message differs`);
+    assert.deepEqual(differ, [0], `${where}: only the user's goal differs`);
+    assert.equal(row.chosen[0].role, 'user', `${where}: chosen opens with the goal`);
     assert.notEqual(chosen.goal, rejected.goal, `${where}: the goals differ`);
-    if (options.provenance) checkProvenance(row, item, where);
+    if (options.provenance) checkTrlProvenance(row, item, where);
     else checkNoProvenance(row, where);
   });
   return rows;
@@ -505,7 +589,7 @@ function checkOpenAiFile(text, items, options) {
 
 // --- The page ----------------------------------------------------------------------------------
 
-/** The check table: `{target: {rows, leftOut, violations: [text]}}`. */
+/** The check table: `{target: {rows, leftOut, violations: [text], rewrites: [text]}}`. */
 async function checkTable(page) {
   const out = {};
   const rows = page.getByTestId('export-check');
@@ -515,6 +599,7 @@ async function checkTable(page) {
       rows: Number(await row.getAttribute('data-rows')),
       leftOut: Number(await row.getAttribute('data-left-out')),
       violations: (await row.getByTestId('violation').allTextContents()).map((t) => t.trim()),
+      rewrites: (await row.getByTestId('rewrite').allTextContents()).map((t) => t.trim()),
     };
   }
   return out;
@@ -566,6 +651,7 @@ function checkChecks(checks, files) {
     assert.equal(checks[target].rows, jsonLines(file.text).length, `checked rows of ${target}`);
     assert.equal(checks[target].leftOut, 0, `left out of ${target}`);
     assert.deepEqual(checks[target].violations, [], `violations of ${target}`);
+    assert.deepEqual(checks[target].rewrites, [], `values written as strings in ${target}`);
   }
 }
 
@@ -834,11 +920,29 @@ test('a row that breaks a layout rule is left out of the download and shown with
       assert.ok(checks[target].violations.length >= 1, `${target} violations`);
       for (const v of checks[target].violations) assert.match(v, /^line 1: nan-args: /, `${target}: ${v}`);
     }
+    // The clean row's request id (2^64) is beyond what Arrow-based loaders hold: the TRL rows,
+    // whose arguments are objects, write it as a string and the check table says where; inside
+    // LLaMA-Factory's and OpenAI's argument strings it stays a number.
+    const beyond = (field) =>
+      `line 2: clean-args: ${field}: the integer 18446744073709551616 is beyond the signed 64-bit range ` +
+      'that Arrow-based loaders (🤗 datasets) read; written as the string "18446744073709551616"';
+    assert.deepEqual(checks['trl-sft'].rewrites, [beyond('messages[1].tool_calls[0].function.arguments.request_id')]);
+    assert.deepEqual(checks['trl-preference'].rewrites, [
+      beyond('chosen[1].tool_calls[0].function.arguments.request_id'),
+      beyond('rejected[1].tool_calls[0].function.arguments.request_id'),
+    ]);
+    assert.deepEqual(checks.llamafactory.rewrites, []);
+    assert.deepEqual(checks.openai.rewrites, []);
+    assert.match(file.text, /\\"request_id\\": 18446744073709551616/);
+    const sft = jsonLines((await download(page, 'download-trl-sft')).text);
+    assert.equal(sft[0].messages[1].tool_calls[0].function.arguments.request_id, '18446744073709551616');
+    assert.deepEqual(sft[0].provenance.integers_as_strings, ['messages[1].tool_calls[0].function.arguments.request_id']);
     const manifest = JSON.parse((await download(page, 'download-manifest')).text);
     const entry = manifest.files.find((f) => f.format === 'openai');
     assert.equal(entry.rows, 1);
     assert.equal(entry.left_out, 1);
     assert.equal(entry.violations, checks.openai.violations.length);
+    assert.equal(manifest.files.find((f) => f.format === 'trl-sft').rewrites.length, 1);
 
     await app.checkConsole();
   } finally {

@@ -39,6 +39,10 @@ test('files in import formats are detected, successes kept apart, the format can
     // The ReAct log's success has a generated id.
     assert.equal(successes.filter((id) => /^traj-[0-9a-f]{12}$/.test(id)).length, 1);
     assert.ok(rows.filter((r) => r.status !== 'success').every((r) => ['pending', 'will-skip'].includes(r.status)));
+    // Failures whose source gives no verdict carry a badge: two OpenAI runs and two ReAct runs.
+    const unknown = page.getByTestId('result-row').filter({ has: page.getByTestId('verdict-unknown') });
+    assert.equal(await unknown.count(), 4);
+    assert.ok((await unknown.evaluateAll((rs) => rs.map((r) => r.dataset.status))).every((s) => s !== 'success'));
     // The summary counts the successes apart; the failure-type chips count only failures.
     assert.match(await page.locator('.summary').textContent(), /11 trajectories \(3 successes kept apart\)/);
     const chips = await page.getByTestId('type-count').allTextContents();

@@ -19,6 +19,7 @@ import {
   dataRecords,
   download,
   jsonLines,
+  numberIn,
   openApp,
   pickFiles,
   runToEnd,
@@ -51,9 +52,30 @@ test('a run against llama.cpp with SmolLM2-135M ends every trajectory and downlo
     const connection = await checkConnection(page);
     assert.equal(connection.status, 'ok', connection.text);
 
+    // K = 1: every trajectory past the gates makes exactly one relabel call, whatever the
+    // model answers, so the estimate of that stage can be held to the run.
+    await configure(page, { fields: { 'max-attempts': 1 } });
+    const estimate = (await page.getByTestId('estimate-summary').textContent()).trim();
+
     const started = Date.now();
     await runToEnd(page, { timeout: 330_000 });
     const elapsed = Date.now() - started;
+
+    // The estimate against the run: "estimated → actual (off)" per stage.
+    const cell = async (stage, what) => {
+      const text = await page.locator(`[data-testid="deviation-stage"][data-stage="${stage}"] [data-testid="deviation-stage-${what}"]`).textContent();
+      const [, estimated, actual] = /([\d,]+) → ([\d,]+)/.exec(text);
+      return { estimated: numberIn(estimated), actual: numberIn(actual), text };
+    };
+    const relabelCalls = await cell('relabel', 'calls');
+    const relabelPrompt = await cell('relabel', 'prompt');
+    const offCalls = await page.getByTestId('deviation-calls').textContent();
+    const offTokens = await page.getByTestId('deviation-tokens').textContent();
+    console.log(`# estimate before the run: ${estimate}`);
+    console.log(`# estimate → actual: calls ${offCalls}, tokens ${offTokens}; relabel calls ${relabelCalls.text}, relabel prompt tokens ${relabelPrompt.text}`);
+    assert.equal(relabelCalls.estimated, relabelCalls.actual, 'one relabel call per trajectory at K = 1');
+    const promptOff = Math.abs(relabelPrompt.actual - relabelPrompt.estimated) / relabelPrompt.estimated;
+    assert.ok(promptOff <= 0.25, `relabel prompt tokens off by ${(promptOff * 100).toFixed(1)}% (the server's tokenizer against characters ÷ 4)`);
 
     const rows = await tableRows(page);
     assert.deepEqual(rows.map((r) => r.id), ids);

@@ -53,6 +53,7 @@ mod tests {
                 action_input: Default::default(),
                 observation: "Luigi's: open 6pm-11pm, tables for 2 only".into(),
                 call: None,
+                kind: Default::default(),
             }],
             final_answer: String::new(),
             failure_reason: "No table for 4".into(),

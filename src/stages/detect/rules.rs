@@ -6,9 +6,13 @@
 //! type with the most hits wins; a tie keeps the type listed first. With no hit at all the type
 //! is `wrong_result` when there is a failure reason, and none otherwise.
 
+use super::patterns::{Cursor, Patterns};
 use crate::model::{FailureAnalysis, FailureType, Trajectory};
 use crate::pytext;
+use crate::stages::extract::rules::ERROR_MARKERS;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The explanation given when the trajectory has no failure reason.
 pub const DEFAULT_EXPLANATION: &str = "Detected via rule-based heuristics";
@@ -109,42 +113,223 @@ pub struct TypeHits {
 
 /// The text rule-based detection searches: original prompt, failure reason, final answer, then
 /// each step's thought and observation, joined with single spaces and lower-cased.
+///
+/// [`RuleScan`] reads the same text without building it: lower-casing the parts one by one and
+/// joining them gives this text, as a space ends any final-sigma context.
 pub fn detection_text(t: &Trajectory) -> String {
-    let mut parts: Vec<&str> = Vec::with_capacity(3 + 2 * t.steps.len());
-    parts.push(&t.original_prompt);
-    parts.push(&t.failure_reason);
-    parts.push(&t.final_answer);
-    for step in &t.steps {
-        parts.push(&step.thought);
-        parts.push(&step.observation);
+    let mut text = String::new();
+    for (i, part) in detection_parts(t).enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        pytext::lower_into(part.text(), &mut text);
     }
-    pytext::lower(&parts.join(" "))
+    text
+}
+
+/// A part of the detection text.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Field(&'a str),
+    Thought(&'a str),
+    Observation(usize, &'a str),
+}
+
+impl<'a> Part<'a> {
+    fn text(self) -> &'a str {
+        match self {
+            Part::Field(s) | Part::Thought(s) | Part::Observation(_, s) => s,
+        }
+    }
+}
+
+fn detection_parts(t: &Trajectory) -> impl Iterator<Item = Part<'_>> {
+    [&t.original_prompt, &t.failure_reason, &t.final_answer]
+        .into_iter()
+        .map(|s| Part::Field(s))
+        .chain(t.steps.iter().enumerate().flat_map(|(i, step)| {
+            [
+                Part::Thought(&step.thought),
+                Part::Observation(i, &step.observation),
+            ]
+        }))
+}
+
+/// A lexicon compiled for matching: its keywords lower-cased and deduplicated per entry, and
+/// one automaton that finds them all, with Stage 2's error markers, in a single pass over a
+/// trajectory's lower-cased text. Compile once per lexicon, use for every trajectory.
+#[derive(Debug, Clone)]
+pub struct CompiledLexicon {
+    /// Per lexicon entry, in order: its type and its keywords' pattern ids, in order.
+    entries: Vec<(FailureType, Vec<usize>)>,
+    /// Pattern id → keyword (lower-cased). The error markers follow the keywords.
+    keywords: Vec<String>,
+    patterns: Patterns,
+}
+
+impl Lexicon {
+    /// Compiles the lexicon for [`RuleScan`].
+    pub fn compile(&self) -> CompiledLexicon {
+        let mut keywords: Vec<String> = Vec::new();
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let mut ids: Vec<usize> = Vec::new();
+                for keyword in &entry.keywords {
+                    let keyword = pytext::lower(keyword);
+                    if keyword.is_empty() || ids.iter().any(|&id| keywords[id] == keyword) {
+                        continue;
+                    }
+                    let id = match keywords.iter().position(|k| *k == keyword) {
+                        Some(id) => id,
+                        None => {
+                            keywords.push(keyword);
+                            keywords.len() - 1
+                        }
+                    };
+                    ids.push(id);
+                }
+                (entry.failure_type, ids)
+            })
+            .collect();
+        let mut all: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        all.extend(ERROR_MARKERS);
+        CompiledLexicon {
+            patterns: Patterns::new(&all),
+            entries,
+            keywords,
+        }
+    }
+}
+
+thread_local! {
+    static REFERENCE: Rc<CompiledLexicon> = Rc::new(Lexicon::reference().compile());
+    /// The lexicon compiled last, for the calls that pass a [`Lexicon`].
+    static LAST: RefCell<Option<(Lexicon, Rc<CompiledLexicon>)>> = const { RefCell::new(None) };
+}
+
+/// The reference lexicon, compiled once per thread.
+pub fn reference_compiled() -> Rc<CompiledLexicon> {
+    REFERENCE.with(Rc::clone)
+}
+
+/// `lexicon` compiled; compiled again only when it differs from the last one asked for, so a
+/// run over many trajectories with one lexicon compiles it once.
+pub fn compiled(lexicon: &Lexicon) -> Rc<CompiledLexicon> {
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((seen, compiled)) if seen == lexicon => Rc::clone(compiled),
+            _ => {
+                let compiled = Rc::new(lexicon.compile());
+                *last = Some((lexicon.clone(), Rc::clone(&compiled)));
+                compiled
+            }
+        }
+    })
+}
+
+/// What the rule-based Stages 1 and 2 need of one trajectory's text, found in one pass over
+/// its lower-cased text: which keywords occur, which observations hold an error marker, and
+/// each observation's length once trimmed. Reusable: [`RuleScan::run`] keeps its buffers.
+#[derive(Debug, Clone, Default)]
+pub struct RuleScan {
+    /// Per pattern id: whether it occurs.
+    found: Vec<bool>,
+    /// Per step: whether its observation (lower-cased) holds an error marker.
+    error_marker: Vec<bool>,
+    /// Per step: the code points of its observation trimmed as Python's `strip()` trims.
+    observation_chars: Vec<usize>,
+    lowered: String,
+}
+
+impl RuleScan {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Scans `t` with `lexicon`; the results replace those of the previous run.
+    pub fn run(&mut self, t: &Trajectory, lexicon: &CompiledLexicon) {
+        let patterns = &lexicon.patterns;
+        let markers_from = lexicon.keywords.len();
+        self.found.clear();
+        self.found.resize(patterns.len(), false);
+        self.error_marker.clear();
+        self.error_marker.resize(t.steps.len(), false);
+        self.observation_chars.clear();
+        let mut cursor = Cursor::default();
+        for (i, part) in detection_parts(t).enumerate() {
+            if i > 0 {
+                let found = &mut self.found;
+                patterns.feed(&mut cursor, b" ", |id, _| found[id] = true);
+            }
+            self.lowered.clear();
+            pytext::lower_into(part.text(), &mut self.lowered);
+            let start = cursor.offset;
+            let (found, error_marker) = (&mut self.found, &mut self.error_marker);
+            patterns.feed(&mut cursor, self.lowered.as_bytes(), |id, end| {
+                found[id] = true;
+                if let (true, Part::Observation(step, _)) = (id >= markers_from, part) {
+                    // A marker counts only inside the observation. The markers neither start
+                    // nor end with whitespace, so one in the observation is also in it trimmed.
+                    if end - patterns.pattern_len(id) >= start {
+                        error_marker[step] = true;
+                    }
+                }
+            });
+            if let Part::Observation(_, observation) = part {
+                self.observation_chars
+                    .push(pytext::char_len(pytext::strip(observation)));
+            }
+        }
+    }
+
+    /// Whether step `step`'s observation, lower-cased, holds one of [`ERROR_MARKERS`].
+    pub fn has_error_marker(&self, step: usize) -> bool {
+        self.error_marker[step]
+    }
+
+    /// The length in code points of step `step`'s observation, trimmed.
+    pub fn observation_chars(&self, step: usize) -> usize {
+        self.observation_chars[step]
+    }
+
+    /// Per lexicon entry, the number of its keywords that occur.
+    fn counts<'a>(
+        &'a self,
+        lexicon: &'a CompiledLexicon,
+    ) -> impl Iterator<Item = (FailureType, usize)> + 'a {
+        lexicon.entries.iter().map(|(failure_type, ids)| {
+            let hits = ids.iter().filter(|&&id| self.found[id]).count();
+            (*failure_type, hits)
+        })
+    }
+
+    /// For each lexicon entry, in lexicon order, the keywords found (see [`keyword_hits`]).
+    pub fn hits(&self, lexicon: &CompiledLexicon) -> Vec<TypeHits> {
+        lexicon
+            .entries
+            .iter()
+            .map(|(failure_type, ids)| TypeHits {
+                failure_type: *failure_type,
+                keywords: ids
+                    .iter()
+                    .filter(|&&id| self.found[id])
+                    .map(|&id| lexicon.keywords[id].clone())
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// For each lexicon entry, in lexicon order, the keywords found in `t`'s detection text (an
 /// entry with no hit is listed with an empty list). This is the "why" of [`detect_with`].
 pub fn keyword_hits(t: &Trajectory, lexicon: &Lexicon) -> Vec<TypeHits> {
-    hits_in(&detection_text(t), lexicon)
-}
-
-fn hits_in(text: &str, lexicon: &Lexicon) -> Vec<TypeHits> {
-    lexicon
-        .entries
-        .iter()
-        .map(|entry| {
-            let mut keywords: Vec<String> = Vec::new();
-            for keyword in &entry.keywords {
-                let keyword = pytext::lower(keyword);
-                if !keyword.is_empty() && !keywords.contains(&keyword) && text.contains(&keyword) {
-                    keywords.push(keyword);
-                }
-            }
-            TypeHits {
-                failure_type: entry.failure_type,
-                keywords,
-            }
-        })
-        .collect()
+    let lexicon = compiled(lexicon);
+    let mut scan = RuleScan::new();
+    scan.run(t, &lexicon);
+    scan.hits(&lexicon)
 }
 
 /// `min(1.0, 0.3 + 0.1 × hits)`, in that floating-point order (3 hits give
@@ -155,49 +340,63 @@ pub fn severity_for_hits(hits: usize) -> f64 {
 
 /// Rule-based Stage 1 with the reference lexicon.
 pub fn detect(t: &Trajectory) -> FailureAnalysis {
-    detect_with(t, &Lexicon::reference())
+    let lexicon = reference_compiled();
+    let mut scan = RuleScan::new();
+    scan.run(t, &lexicon);
+    detect_scanned(t, &lexicon, &scan)
 }
 
 /// Rule-based Stage 1 with the given lexicon.
 pub fn detect_with(t: &Trajectory, lexicon: &Lexicon) -> FailureAnalysis {
-    detect_explained(t, lexicon).0
+    let lexicon = compiled(lexicon);
+    let mut scan = RuleScan::new();
+    scan.run(t, &lexicon);
+    detect_scanned(t, &lexicon, &scan)
 }
 
 /// Rule-based Stage 1 and its "why": the analysis and the keywords that hit per type.
 pub fn detect_explained(t: &Trajectory, lexicon: &Lexicon) -> (FailureAnalysis, Vec<TypeHits>) {
-    let hits = keyword_hits(t, lexicon);
+    let lexicon = compiled(lexicon);
+    let mut scan = RuleScan::new();
+    scan.run(t, &lexicon);
+    (detect_scanned(t, &lexicon, &scan), scan.hits(&lexicon))
+}
+
+/// Rule-based Stage 1 from a [`RuleScan`] of `t` with `lexicon`.
+pub fn detect_scanned(
+    t: &Trajectory,
+    lexicon: &CompiledLexicon,
+    scan: &RuleScan,
+) -> FailureAnalysis {
     let mut winner: Option<FailureType> = None;
     let mut best = 0;
-    for entry in &hits {
+    for (failure_type, hits) in scan.counts(lexicon) {
         // Strictly more hits: a tie keeps the earlier type.
-        if entry.keywords.len() > best {
-            best = entry.keywords.len();
-            winner = Some(entry.failure_type);
+        if hits > best {
+            best = hits;
+            winner = Some(failure_type);
         }
     }
     if winner.is_none() && !t.failure_reason.is_empty() {
         winner = Some(FailureType::WrongResult);
     }
     let severity = severity_for_hits(best);
-    let long_observation = t
-        .steps
-        .iter()
-        .any(|s| pytext::char_len(pytext::strip(&s.observation)) > RECOVERABLE_MIN_OBSERVATION);
+    let long_observation =
+        (0..t.steps.len()).any(|i| scan.observation_chars(i) > RECOVERABLE_MIN_OBSERVATION);
     let recoverable = long_observation && winner != Some(FailureType::ToolError);
     let explanation = if t.failure_reason.is_empty() {
         DEFAULT_EXPLANATION.to_owned()
     } else {
         t.failure_reason.clone()
     };
-    let analysis = FailureAnalysis {
+    FailureAnalysis {
         is_failure: true,
         failure_type: winner,
         severity,
         weight: severity,
         recoverable,
         explanation,
-    };
-    (analysis, hits)
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +411,7 @@ mod tests {
             action_input: Default::default(),
             observation: observation.to_owned(),
             call: None,
+            kind: Default::default(),
         }
     }
 

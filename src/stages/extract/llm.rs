@@ -50,6 +50,7 @@ mod tests {
                 action_input: Default::default(),
                 observation: "AB123 LHR-CDG $140, CD456 LHR-CDG $155".into(),
                 call: None,
+                kind: Default::default(),
             }],
             final_answer: String::new(),
             failure_reason: String::new(),

@@ -3,6 +3,7 @@
 
 use crate::model::{ExtractedOutcome, Trajectory};
 use crate::pytext;
+use crate::stages::detect::rules::{reference_compiled, RuleScan};
 
 /// A trimmed observation shorter than this (in code points) is skipped.
 pub const MIN_OBSERVATION_CHARS: usize = 15;
@@ -31,15 +32,6 @@ pub const NO_ACHIEVEMENT: &str = "Agent attempted actions but produced no substa
 /// The limitations when the trajectory has no failure reason.
 pub const DEFAULT_LIMITATIONS: &str = "Original goal was not met";
 
-/// Whether a trimmed observation carries anything worth reporting.
-fn is_substantive(obs: &str) -> bool {
-    if pytext::char_len(obs) < MIN_OBSERVATION_CHARS {
-        return false;
-    }
-    let lowered = pytext::lower(obs);
-    !ERROR_MARKERS.iter().any(|m| lowered.contains(m))
-}
-
 /// The observation as quoted in an achievement: whole when it has at most 200 code points;
 /// otherwise its first 200 code points, cut back to before the last space among them when
 /// there is one, followed by `...`.
@@ -57,26 +49,40 @@ pub fn summarize(obs: &str) -> String {
 
 /// Rule-based Stage 2.
 pub fn extract(t: &Trajectory) -> ExtractedOutcome {
+    let mut scan = RuleScan::new();
+    scan.run(t, &reference_compiled());
+    extract_scanned(t, &scan)
+}
+
+/// Rule-based Stage 2 from a [`RuleScan`] of `t` (with any lexicon: the error markers are
+/// always part of the scan).
+///
+/// A step counts when its trimmed observation has at least 15 code points and, lower-cased,
+/// holds none of the [`ERROR_MARKERS`].
+pub fn extract_scanned(t: &Trajectory, scan: &RuleScan) -> ExtractedOutcome {
     let mut actual_achievements = Vec::new();
     let mut key_observations = Vec::new();
     for (i, step) in t.steps.iter().enumerate() {
-        let n = i + 1;
-        let obs = pytext::strip(&step.observation);
-        if !is_substantive(obs) {
+        if scan.observation_chars(i) < MIN_OBSERVATION_CHARS || scan.has_error_marker(i) {
             continue;
         }
+        let n = i + 1;
+        let obs = pytext::strip(&step.observation);
         actual_achievements.push(format!(
             "Step {n} ({}): {}",
             step.action_name,
             summarize(obs)
         ));
-        let numbers = pytext::find_numbers(obs);
-        if !numbers.is_empty() {
-            let shown = &numbers[..numbers.len().min(MAX_NUMBERS)];
-            key_observations.push(format!(
-                "Numeric data found in step {n}: {}",
-                shown.join(", ")
-            ));
+        let mut numbers = pytext::numbers(obs).take(MAX_NUMBERS).peekable();
+        if numbers.peek().is_some() {
+            let mut line = format!("Numeric data found in step {n}: ");
+            for (j, number) in numbers.enumerate() {
+                if j > 0 {
+                    line.push_str(", ");
+                }
+                line.push_str(number);
+            }
+            key_observations.push(line);
         }
     }
     if actual_achievements.is_empty() {
@@ -112,6 +118,7 @@ mod tests {
                     action_input: Default::default(),
                     observation: (*o).to_owned(),
                     call: None,
+                    kind: Default::default(),
                 })
                 .collect(),
             final_answer: String::new(),

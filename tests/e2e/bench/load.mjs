@@ -22,14 +22,11 @@
 // A crash, a page error, or a page that stops answering for longer than FREEZE_MS ends the
 // run of that file with what was seen up to then. `--json` prints the results as JSON too.
 
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { REPO, SCRATCH, openApp, pickFiles } from '../support/browser.mjs';
+import { SCRATCH, openApp, pickFiles } from '../support/browser.mjs';
+import { CORPUS_RECORDS, writeCorpus } from './corpus.mjs';
 
-const CORPUS = join(REPO, 'tests', 'fixtures', 'reference', 'corpus.jsonl');
-const CORPUS_RECORDS = 400;
 /** A page that does not answer for this long counts as frozen. */
 const FREEZE_MS = 15_000;
 /** How long a file may take to load, and then to be saved, before the run gives up. */
@@ -46,25 +43,6 @@ if (multipliers.length === 0) multipliers.push(10, 100, 250);
 
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 const mb = (bytes) => (bytes == null ? null : Math.round(bytes / 1e5) / 10);
-
-/** Writes the corpus `n` times with ids made unique by a `r{i}-` prefix; returns its size. */
-async function writeCorpus(path, n) {
-  const lines = [];
-  const input = createInterface({ input: createReadStream(CORPUS, 'utf8'), crlfDelay: Infinity });
-  for await (const line of input) if (line.trim()) lines.push(line);
-  if (lines.length !== CORPUS_RECORDS) throw new Error(`${CORPUS}: ${lines.length} records`);
-  const marker = '"trajectory_id": "';
-  const out = createWriteStream(path);
-  for (let r = 0; r < n; r++) {
-    const block = lines.map((l) => {
-      if (!l.includes(marker)) throw new Error('a corpus line without a trajectory_id');
-      return l.replace(marker, `${marker}r${r}-`);
-    });
-    if (!out.write(block.join('\n') + '\n')) await new Promise((ok) => out.once('drain', ok));
-  }
-  await new Promise((ok, fail) => out.end((err) => (err ? fail(err) : ok())));
-  return (await stat(path)).size;
-}
 
 // Runs in the page before the app: animation-frame times, the file input's change event, the
 // file row's count, and the wasm memory once the app has started.
@@ -243,7 +221,7 @@ async function ask(page, fn, arg) {
 async function measure(n, dir) {
   const expected = CORPUS_RECORDS * n;
   const file = join(dir, `corpus-x${n}.jsonl`);
-  const bytes = await writeCorpus(file, n);
+  const bytes = await writeCorpus(file, expected);
   const result = { multiplier: n, trajectories: expected, mb: mb(bytes), events: [] };
   const note = (what) => {
     const at = ((Date.now() - started) / 1000).toFixed(1);

@@ -1,0 +1,674 @@
+//! The running state: the run and its progress, its pause, the estimate before it and the
+//! confirmation it may ask for. Its own context ([`RunState`]); the session, storage and
+//! settings it works on are the page's ([`AppState`], passed in).
+
+use super::browser;
+use super::state::AppState;
+use crate::client::{CancelToken, HttpClient};
+use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
+use crate::llm::diagnose::Probe;
+use crate::llm::{
+    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
+    RetryingClient, RunGuard, SentCounts, Templates,
+};
+use crate::pipeline::{
+    run_controlled, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
+};
+use crate::prefs::Prefs;
+use crate::progress::{self, format_count, Progress};
+use crate::session::Session;
+use crate::stages::detect::rules::Lexicon;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// How long the page may work between yields to the browser, in milliseconds.
+const SLICE_MS: f64 = 40.0;
+
+/// How often a paused run asks the endpoint whether it answers again, in milliseconds.
+const RECHECK_MS: i32 = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Running,
+    Done,
+    Stopped,
+    /// The endpoint went away, or its replies could not be read: the run waits for Resume.
+    Paused,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Running => "running",
+            Phase::Done => "done",
+            Phase::Stopped => "stopped",
+            Phase::Paused => "paused",
+        }
+    }
+}
+
+/// Why a run paused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub cause: PauseCause,
+    /// Trajectories put back to run again.
+    pub put_back: usize,
+}
+
+impl Pause {
+    /// What the run panel says.
+    pub fn message(&self) -> String {
+        match &self.cause {
+            PauseCause::EndpointAway { .. } => format!(
+                "Paused: {}. {} put back to run again; none was recorded as failed. {}",
+                self.cause,
+                match self.put_back {
+                    1 => "1 trajectory was".to_string(),
+                    n => format!("{} trajectories were", format_count(n)),
+                },
+                self.cause.advice()
+            ),
+            PauseCause::Unreadable { .. } => {
+                format!("Paused: {}. {}", self.cause, self.cause.advice())
+            }
+        }
+    }
+}
+
+/// The current or last run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    pub phase: Phase,
+    /// What was run: "Run", "Pilot: the first 10", ...
+    pub label: String,
+    pub done: usize,
+    pub total: usize,
+    /// Totals of the results the run kept from before.
+    pub base: Totals,
+    /// Totals of this run's results.
+    pub this_run: Totals,
+    pub started_ms: f64,
+    /// The last time the progress was refreshed (or the end of the run).
+    pub now_ms: f64,
+    /// Set while the run is paused.
+    pub pause: Option<Pause>,
+    /// The estimate the run started with.
+    pub estimate: Option<Estimate>,
+    /// The requests this run sent (retries included), counted as they went out.
+    pub sent: SentCounts,
+    /// Trajectories a stop left unstarted.
+    pub not_started: usize,
+    /// Trajectories running at once (for the time per call).
+    pub lanes: usize,
+}
+
+impl Default for RunView {
+    fn default() -> Self {
+        RunView {
+            phase: Phase::Idle,
+            label: String::new(),
+            done: 0,
+            total: 0,
+            base: Totals::default(),
+            this_run: Totals::default(),
+            started_ms: 0.0,
+            now_ms: 0.0,
+            pause: None,
+            estimate: None,
+            sent: SentCounts::default(),
+            not_started: 0,
+            lanes: 1,
+        }
+    }
+}
+
+impl RunView {
+    pub fn progress(&self) -> Progress {
+        let mut totals = self.base.clone();
+        progress::merge_totals(&mut totals, &self.this_run);
+        // Done means decided: a trajectory a stop cancelled is counted apart.
+        let finished = self.done.saturating_sub(self.this_run.cancelled);
+        let mut p = Progress::new(finished, self.total, &totals, self.started_ms, self.now_ms);
+        // Retries as they happen, not when a trajectory ends.
+        p.retries = p
+            .retries
+            .max(self.base.retries() + self.sent.retries as u32);
+        p
+    }
+
+    pub fn elapsed_ms(&self) -> Option<f64> {
+        (self.phase != Phase::Idle).then(|| (self.now_ms - self.started_ms).max(0.0))
+    }
+
+    /// How this run compared with its estimate.
+    pub fn deviation(&self) -> Option<Deviation> {
+        self.estimate
+            .as_ref()
+            .map(|e| Deviation::new(e, &self.this_run.usage))
+    }
+
+    /// Milliseconds per request this run measured, at its concurrency.
+    pub fn ms_per_call(&self) -> Option<f64> {
+        let elapsed = self.elapsed_ms()?;
+        (self.sent.sent >= 4 && elapsed > 0.0)
+            .then(|| elapsed * self.lanes.max(1) as f64 / self.sent.sent as f64)
+    }
+}
+
+/// A run that waits for the user to confirm its estimate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRun {
+    pub items: Vec<usize>,
+    pub label: String,
+    pub estimate: Estimate,
+}
+
+/// What the page found when it asked a paused run's endpoint again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recheck {
+    pub answering: bool,
+    pub at_ms: f64,
+    pub detail: String,
+}
+
+/// Saves the exchanges the log took in before their replies are used: the client right
+/// outside [`CachingClient`], so that a reload loses no answer the page has seen.
+struct Saving<C> {
+    inner: C,
+    app: AppState,
+}
+
+impl<C: ChatClient> ChatClient for Saving<C> {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        let result = self.inner.complete(request).await;
+        if let Some(write) = self.app.save_exchanges() {
+            if let Err(e) = write.await {
+                self.app.storage_failed(e);
+            }
+        }
+        result
+    }
+}
+
+/// The running state's signals.
+#[derive(Clone, Copy)]
+pub struct RunState {
+    pub run: RwSignal<RunView>,
+    cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    /// The requests of the run going on (or paused).
+    guard: StoredValue<RunGuard, LocalStorage>,
+    /// A paused run's control, kept for Resume.
+    paused_run: StoredValue<Option<RunControl>, LocalStorage>,
+    sizes: StoredValue<PromptSizes, LocalStorage>,
+    /// The time per request the last run measured.
+    ms_per_call: StoredValue<Option<f64>>,
+    /// A run that asks for confirmation first.
+    pub pending: RwSignal<Option<PendingRun>>,
+    /// "Reset results" asked, and waits for an answer.
+    pub confirm_reset: RwSignal<bool>,
+    /// While paused: whether the endpoint answers again.
+    pub recheck: RwSignal<Option<Recheck>>,
+    /// N of "Run the first N", as typed.
+    pub pilot_size: RwSignal<String>,
+}
+
+impl RunState {
+    pub fn new() -> Self {
+        RunState {
+            run: RwSignal::new(RunView::default()),
+            cancel: StoredValue::new_local(None),
+            guard: StoredValue::new_local(RunGuard::new()),
+            paused_run: StoredValue::new_local(None),
+            sizes: StoredValue::new_local(PromptSizes::new()),
+            ms_per_call: StoredValue::new(None),
+            pending: RwSignal::new(None),
+            confirm_reset: RwSignal::new(false),
+            recheck: RwSignal::new(None),
+            pilot_size: RwSignal::new("10".into()),
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.run.with_untracked(|r| r.phase == Phase::Running)
+    }
+
+    /// Forgets the run (a new session, or one restored), keeping `base` as the session's
+    /// totals.
+    pub fn reset_view(&self, base: Totals) {
+        self.paused_run.set_value(None);
+        self.pending.set(None);
+        self.recheck.set(None);
+        self.run.set(RunView {
+            base,
+            ..RunView::default()
+        });
+    }
+
+    /// Why Run cannot start now, if it cannot.
+    pub fn run_blocker(&self, app: AppState) -> Option<String> {
+        let prefs = match app.prefs() {
+            Ok(p) => p,
+            Err(_) => return Some("Fix the settings above first.".into()),
+        };
+        if let Some(reason) = prefs.run_blocker() {
+            return Some(format!("Cannot run: {reason}."));
+        }
+        if app.loading.with(Option::is_some) {
+            return Some("Wait until the files are read.".into());
+        }
+        let (empty, nothing) = app.session.with(|s| (s.is_empty(), s.to_run().is_empty()));
+        if empty {
+            Some("Load trajectories first.".into())
+        } else if nothing {
+            Some("Every trajectory has a result: Reset results to run again.".into())
+        } else {
+            None
+        }
+    }
+
+    /// What "Run" would run: everything without a result (or failed, or cancelled).
+    pub fn all_items(&self, app: AppState) -> Vec<usize> {
+        app.session.with(Session::to_run)
+    }
+
+    /// The pilot size typed, when it is a whole number of at least 1.
+    pub fn pilot_n(&self) -> Option<usize> {
+        self.pilot_size
+            .with(|s| s.trim().parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+    }
+
+    /// What "Run the first N" would run.
+    pub fn first_items(&self, app: AppState) -> Vec<usize> {
+        let mut items = self.all_items(app);
+        items.truncate(self.pilot_n().unwrap_or(0));
+        items
+    }
+
+    /// What "Run the filtered rows" would run: the rows the results filter shows that have no
+    /// result yet.
+    pub fn filtered_items(&self, app: AppState) -> Vec<usize> {
+        let shown: std::collections::HashSet<usize> = app.matching().into_iter().collect();
+        self.all_items(app)
+            .into_iter()
+            .filter(|i| shown.contains(i))
+            .collect()
+    }
+
+    /// The estimate for running `items` with the settings as typed (`None` while they are
+    /// invalid or files are loading).
+    pub fn estimate(&self, app: AppState, items: &[usize]) -> Option<Estimate> {
+        let prefs = app.prefs().ok()?;
+        if app.loading.with(Option::is_some) {
+            return None;
+        }
+        let settings = prefs.to_pipeline_settings();
+        let basis = Basis {
+            settings: &settings,
+            prices: prefs.prices(),
+            latency_ms: app.latency_ms.get(),
+        };
+        let ms_per_call = self.ms_per_call.get_value();
+        app.session.with(|s| {
+            self.sizes.try_update_value(|sizes| {
+                estimate::estimate_run(s, sizes, items, basis, ms_per_call)
+            })
+        })
+    }
+
+    /// "Run", "Run the first N", "Run the filtered rows": starts `items`, or asks first when
+    /// the run is large and costs money.
+    pub fn request(&self, app: AppState, items: Vec<usize>, label: String) {
+        if self.is_busy() || self.run_blocker(app).is_some() || items.is_empty() {
+            return;
+        }
+        let Ok(prefs) = app.prefs() else { return };
+        let Some(estimate) = self.estimate(app, &items) else {
+            return;
+        };
+        if estimate.needs_confirmation(prefs.confirm_above) {
+            self.pending.set(Some(PendingRun {
+                items,
+                label,
+                estimate,
+            }));
+        } else {
+            self.start(app, items, label, Some(estimate));
+        }
+    }
+
+    /// "Start the run" of the confirmation.
+    pub fn confirm(&self, app: AppState) {
+        if let Some(p) = self.pending.try_update(Option::take).flatten() {
+            self.start(app, p.items, p.label, Some(p.estimate));
+        }
+    }
+
+    /// Starts everything not done, without asking (a run a reload interrupted goes on).
+    pub fn start_run(&self, app: AppState) {
+        if self.is_busy() || self.run_blocker(app).is_some() {
+            return;
+        }
+        let items = self.all_items(app);
+        let estimate = self.estimate(app, &items);
+        self.start(app, items, "Run".into(), estimate);
+    }
+
+    /// How many results "Retry failed" would run again.
+    pub fn retry_failed_count(&self, app: AppState) -> usize {
+        app.session.with(|s| s.retry_failed().len())
+    }
+
+    /// "Retry failed": runs again only the trajectories whose result ended in an error of the
+    /// endpoint or of the way to it.
+    pub fn retry_failed(&self, app: AppState) {
+        if self.is_busy() || app.prefs().map_or(true, |p| p.run_blocker().is_some()) {
+            return;
+        }
+        let items = app.session.with_untracked(Session::retry_failed);
+        if !items.is_empty() {
+            let estimate = self.estimate(app, &items);
+            self.start(app, items, "Retry failed".into(), estimate);
+        }
+    }
+
+    /// A fresh run over `items` (session indexes).
+    fn start(&self, app: AppState, items: Vec<usize>, label: String, estimate: Option<Estimate>) {
+        let Ok(prefs) = app.prefs() else { return };
+        let base = app
+            .session
+            .with_untracked(|s| progress::totals_except(s, &items));
+        let now = browser::now_ms();
+        let concurrency = prefs.to_pipeline_settings().concurrency;
+        self.paused_run.set_value(None);
+        self.pending.set(None);
+        self.recheck.set(None);
+        let guard = RunGuard::new();
+        self.guard.set_value(guard.clone());
+        self.run.set(RunView {
+            phase: Phase::Running,
+            label,
+            done: 0,
+            total: items.len(),
+            base,
+            started_ms: now,
+            now_ms: now,
+            estimate,
+            lanes: concurrency
+                .clamp(1, estimate::BROWSER_CONNECTIONS)
+                .min(items.len().max(1)),
+            ..RunView::default()
+        });
+        app.begin_saving();
+        let used_key = app.has_key();
+        app.with_journal(|j| {
+            j.set_prefs(prefs.clone(), used_key);
+            j.set_running(true);
+        });
+        app.save_session();
+        let control = RunControl::new(items, concurrency).with_guard(guard);
+        self.launch(app, prefs, control);
+    }
+
+    /// "Resume": continues a paused run with what it put back, then what it never started.
+    pub fn resume(&self, app: AppState) {
+        if self.run.with_untracked(|r| r.phase != Phase::Paused) {
+            return;
+        }
+        let Ok(prefs) = app.prefs() else { return };
+        let Some(mut control) = self.paused_run.try_update_value(Option::take).flatten() else {
+            return;
+        };
+        control.resume();
+        control.set_concurrency(prefs.to_pipeline_settings().concurrency);
+        self.recheck.set(None);
+        self.run.update(|r| {
+            r.phase = Phase::Running;
+            r.pause = None;
+            r.now_ms = browser::now_ms();
+        });
+        self.launch(app, prefs, control);
+    }
+
+    /// Runs `control` to its end, its pause or a stop with a client chain built from `prefs`:
+    /// fetch, retries (sharing the run's guard), the exchange log, then the structured-mode
+    /// fallback.
+    fn launch(&self, app: AppState, prefs: Prefs, control: RunControl) {
+        let token = CancelToken::new();
+        self.cancel.set_value(Some(token.clone()));
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            let page = crate::inpage::engine::InPageClient::new(
+                &prefs.base_url,
+                prefs.timeout_ms(),
+                token.clone(),
+            );
+            return self.launch_with(app, prefs, control, token, page);
+        }
+        let http = HttpClient::new(
+            &prefs.base_url,
+            &app.api_key.get_untracked(),
+            prefs.timeout_ms(),
+        )
+        .with_cancel(token.clone());
+        self.launch_with(app, prefs, control, token, http);
+    }
+
+    fn launch_with<C: ChatClient + 'static>(
+        &self,
+        app: AppState,
+        prefs: Prefs,
+        mut control: RunControl,
+        token: CancelToken,
+        base: C,
+    ) {
+        let this = *self;
+        let guard = self.guard.get_value();
+        let retrying = RetryingClient::new(
+            base,
+            RetryPolicy::default(),
+            browser::RetrySleep(token.clone(), guard.clone()),
+        )
+        .with_seed(browser::now_ms().to_bits())
+        .with_guard(guard.clone());
+        let log = app.exchanges.get_value();
+        let client = Saving {
+            inner: CachingClient::new(retrying, log, &prefs.base_url),
+            app,
+        };
+        let settings = prefs.to_pipeline_settings();
+        spawn_local(async move {
+            if prefs.structured.adaptive() {
+                let client = AdaptiveClient::new(client, settings.structured);
+                this.drive(app, &client, &settings, &mut control).await;
+            } else {
+                this.drive(app, &client, &settings, &mut control).await;
+            }
+            let stopped = token.is_cancelled() || control.is_stopped();
+            let pause = control.pause_cause().map(|cause| Pause {
+                cause: cause.clone(),
+                put_back: control.put_back().len(),
+            });
+            let not_started = control.remaining().len();
+            if pause.is_some() && !stopped {
+                this.paused_run.set_value(Some(control));
+            }
+            this.run.update(|r| {
+                r.phase = match (&pause, stopped) {
+                    (_, true) => Phase::Stopped,
+                    (Some(_), false) => Phase::Paused,
+                    (None, false) => Phase::Done,
+                };
+                r.pause = if stopped { None } else { pause };
+                r.not_started = if stopped { not_started } else { 0 };
+                r.sent = guard.counts();
+                r.now_ms = browser::now_ms();
+            });
+            if let Some(ms) = this.run.with_untracked(RunView::ms_per_call) {
+                this.ms_per_call.set_value(Some(ms));
+            }
+            this.cancel.set_value(None);
+            // A paused run is still going on: after a reload it goes on.
+            let paused = this.run.with_untracked(|r| r.phase == Phase::Paused);
+            app.with_journal(|j| j.set_running(paused));
+            app.save_session();
+            // The in-page endpoint is not probed: Resume loads its model again.
+            if paused && crate::inpage::model_of(&prefs.base_url).is_none() {
+                this.watch_endpoint(prefs, app);
+            }
+        });
+        // The clock of the progress panel, and the requests sent so far.
+        let guard = self.guard.get_value();
+        spawn_local(async move {
+            loop {
+                browser::sleep(1000).await;
+                if !this.is_busy() {
+                    break;
+                }
+                this.run.update(|r| {
+                    r.now_ms = browser::now_ms();
+                    r.sent = guard.counts();
+                });
+            }
+        });
+    }
+
+    /// While the run is paused, asks the endpoint now and then whether it answers again.
+    fn watch_endpoint(&self, prefs: Prefs, app: AppState) {
+        let this = *self;
+        spawn_local(async move {
+            loop {
+                browser::sleep(RECHECK_MS).await;
+                if this.run.with_untracked(|r| r.phase != Phase::Paused) {
+                    break;
+                }
+                let client = HttpClient::new(
+                    &prefs.base_url,
+                    &app.api_key.get_untracked(),
+                    prefs.timeout_ms().min(10_000),
+                );
+                let (answering, detail) = match client.probe().await {
+                    Probe::Answered { status, .. } if (200..300).contains(&status) => {
+                        (true, "the endpoint answers again".to_string())
+                    }
+                    Probe::Answered { status, .. } => (
+                        status < 500,
+                        format!("the endpoint answers with HTTP {status}"),
+                    ),
+                    Probe::Timeout => (false, "no answer in time".into()),
+                    Probe::NetworkError { message, .. } => (false, message),
+                };
+                if this.run.with_untracked(|r| r.phase != Phase::Paused) {
+                    break;
+                }
+                this.recheck.set(Some(Recheck {
+                    answering,
+                    at_ms: browser::now_ms(),
+                    detail,
+                }));
+            }
+        });
+    }
+
+    async fn drive<C: ChatClient>(
+        &self,
+        app: AppState,
+        client: &C,
+        settings: &Settings,
+        control: &mut RunControl,
+    ) {
+        let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
+        let setup = RunSetup {
+            templates: &templates,
+            settings,
+            lexicon: &lexicon,
+        };
+        let mut pending = Totals::default();
+        let mut pending_done = 0;
+        let mut last = browser::now_ms();
+        let yield_now = |ms: u64| browser::sleep(ms as i32);
+        run_controlled(
+            client,
+            setup,
+            control,
+            |i| {
+                app.session
+                    .with_untracked(|s| s.entries[i].trajectory.clone())
+            },
+            &yield_now,
+            |i, verdict, result| {
+                match verdict {
+                    Verdict::Record => {
+                        pending.add(&result);
+                        pending_done += 1;
+                        app.session.update_untracked(|s| s.set_result(i, result));
+                    }
+                    // Not run after all: it goes back to pending, to run again on Resume.
+                    Verdict::PutBack => app.session.update_untracked(|s| s.clear_result(i)),
+                }
+                app.with_journal(|j| j.result_changed(i));
+                let now = browser::now_ms();
+                if now - last >= SLICE_MS {
+                    self.publish(app, &mut pending, &mut pending_done, now);
+                    last = now;
+                    true
+                } else {
+                    false
+                }
+            },
+        )
+        .await;
+        self.publish(app, &mut pending, &mut pending_done, browser::now_ms());
+    }
+
+    fn publish(&self, app: AppState, pending: &mut Totals, done: &mut usize, now: f64) {
+        let add = std::mem::take(pending);
+        let n = std::mem::take(done);
+        let sent = self.guard.with_value(RunGuard::counts);
+        self.run.update(|r| {
+            progress::merge_totals(&mut r.this_run, &add);
+            r.done += n;
+            r.now_ms = now;
+            r.sent = sent;
+        });
+        app.session.notify();
+        app.save_session();
+    }
+
+    /// "Stop": aborts the requests in flight and holds the rest; nothing new starts.
+    pub fn stop(&self) {
+        self.guard.with_value(RunGuard::stop);
+        if let Some(token) = self.cancel.get_value() {
+            token.cancel();
+        }
+    }
+
+    /// What "Reset results" would delete.
+    pub fn reset_summary(&self, app: AppState) -> String {
+        let logged = app.exchanges.with_value(|log| log.len());
+        app.session
+            .with_untracked(|s| progress::reset_summary(s, logged))
+    }
+
+    /// "Reset results", once confirmed: every trajectory back to pending, and the exchange log
+    /// emptied, so that the next run asks the endpoint afresh.
+    pub fn reset_results(&self, app: AppState) {
+        self.confirm_reset.set(false);
+        if self.is_busy() {
+            return;
+        }
+        app.exchanges.with_value(crate::llm::ExchangeLog::clear);
+        self.reset_view(Totals::default());
+        app.session.update(Session::clear_results);
+        app.with_journal(|j| j.results_cleared());
+        app.save_session();
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
