@@ -69,11 +69,11 @@ impl CancelToken {
         self.0.borrow().cancelled
     }
 
-    fn register(&self, c: &AbortController) {
+    pub(crate) fn register(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.push(c.clone());
     }
 
-    fn unregister(&self, c: &AbortController) {
+    pub(crate) fn unregister(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.retain(|x| x != c);
     }
 }
@@ -96,6 +96,12 @@ pub fn pooled(
             (client, e.limit)
         })
         .collect();
+    queued(clients, token)
+}
+
+/// Any clients, each with its limit, behind the page's queue; cancelling `token` ends the
+/// requests still waiting, unsent.
+pub fn queued<C: ChatClient>(clients: Vec<(C, usize)>, token: &CancelToken) -> Pooled<C> {
     let pool = Pooled::new(clients, Rc::new(js_sys::Date::now));
     let queue = pool.canceller();
     token.on_cancel(move || queue.cancel());

@@ -13,6 +13,7 @@ pub mod example;
 pub mod export;
 pub mod grounding;
 pub mod import;
+pub mod inpage;
 pub mod json;
 pub mod llm;
 pub mod model;

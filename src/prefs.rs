@@ -272,8 +272,15 @@ impl Prefs {
         self.lexicon.clone().unwrap_or_default()
     }
 
-    /// Every endpoint of a run, the base URL first.
+    /// Every endpoint of a run, the base URL first. The model in this page is one endpoint that
+    /// answers one request at a time, without replicas.
     pub fn endpoints(&self) -> Vec<Replica> {
+        if crate::inpage::model_of(&self.base_url).is_some() {
+            return vec![Replica {
+                base_url: self.base_url.trim().to_owned(),
+                limit: 1,
+            }];
+        }
         let mut all = vec![Replica {
             base_url: crate::llm::diagnose::normalize_base_url(&self.base_url),
             limit: self.connections.max(1),
@@ -822,6 +829,21 @@ mod tests {
         let p = d.parse().unwrap();
         assert_eq!(p.theta, 0.25);
         assert_eq!(p.base_url, "http://h/v1");
+    }
+
+    #[test]
+    fn the_model_in_the_page_takes_one_request_at_a_time_without_replicas() {
+        let mut d = Draft::from(&Prefs::default());
+        d.base_url = crate::inpage::endpoint_id("smol.gguf");
+        d.replicas = "http://127.0.0.1:8080/v1".into();
+        let p = d.parse().unwrap();
+        assert_eq!(
+            p.endpoints(),
+            vec![Replica {
+                base_url: "inpage://smol.gguf".into(),
+                limit: 1
+            }]
+        );
     }
 
     #[test]

@@ -158,6 +158,18 @@ pub fn connection_note(
     endpoints: &[Replica],
     judge: Option<&Replica>,
 ) -> Option<String> {
+    if endpoints
+        .first()
+        .is_some_and(|e| crate::inpage::model_of(&e.base_url).is_some())
+    {
+        return (concurrency > 1).then(|| {
+            format!(
+                "The model in this page answers one request at a time: at concurrency \
+                 {concurrency} the other requests wait in the page's queue, and each one's \
+                 timeout starts when the model starts on it."
+            )
+        });
+    }
     let total: usize = endpoints.iter().map(|e| e.limit).sum();
     let mut notes = Vec::new();
     if concurrency > total {
@@ -608,6 +620,14 @@ mod tests {
         assert_eq!(connection_note(4, &eps, Some(&apart)), None);
         let within = judge("http://LOCALHOST:8080/judge/v1", 2);
         assert_eq!(connection_note(4, &eps, Some(&within)), None);
+        // The model in the page: one at a time, and no word of HTTP.
+        let page = vec![judge("inpage://smol.gguf", 1)];
+        assert_eq!(connection_note(1, &page, None), None);
+        let queued = connection_note(4, &page, None).unwrap();
+        assert!(
+            queued.contains("one request at a time") && !queued.contains("HTTP"),
+            "{queued}"
+        );
         let past = judge("http://localhost:8080/judge/v1", 4);
         let shared = connection_note(4, &eps, Some(&past)).unwrap();
         assert!(

@@ -4,7 +4,9 @@
 pub mod browser;
 mod charts;
 mod downloads;
+mod drop;
 mod filters;
+mod inpage;
 mod load;
 mod method;
 mod results;
@@ -51,6 +53,7 @@ pub fn App() -> impl IntoView {
                 <settings::SettingsSection />
                 <method::MethodSection />
                 <run::RunSection />
+                <inpage::RunSpeed />
                 <charts::ChartsSection />
                 <results::ResultsSection />
                 <review::ReviewSection />

@@ -8,7 +8,7 @@ use crate::charts::{Sample, Series};
 use crate::client::{self, CancelToken, HttpClient};
 use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
-use crate::llm::pool::Replica;
+use crate::llm::ExchangeLog;
 use crate::llm::{
     AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
     RetryingClient, RunGuard, SentCounts, Templates,
@@ -186,6 +186,31 @@ pub struct Recheck {
     pub answering: bool,
     pub at_ms: f64,
     pub detail: String,
+}
+
+/// What a run sends through, over `base` (a queue of endpoints): retries sharing the run's
+/// `guard` and stopped by `token`, the exchange log keyed by `log_url`, then the session's
+/// saving.
+fn stack<C: ChatClient>(
+    app: AppState,
+    token: &CancelToken,
+    guard: &RunGuard,
+    log: &ExchangeLog,
+    base: C,
+    log_url: &str,
+    seed: u64,
+) -> Saving<CachingClient<RetryingClient<C, browser::RetrySleep>>> {
+    let retrying = RetryingClient::new(
+        base,
+        RetryPolicy::default(),
+        browser::RetrySleep(token.clone(), guard.clone()),
+    )
+    .with_seed(seed)
+    .with_guard(guard.clone());
+    Saving {
+        inner: CachingClient::new(retrying, log.clone(), log_url),
+        app,
+    }
 }
 
 /// Saves the exchanges the log took in before their replies are used: the client right
@@ -456,49 +481,55 @@ impl RunState {
     }
 
     /// Runs `control` to its end, its pause or a stop with a client chain built from `prefs`:
-    /// fetch, retries (sharing the run's guard), the exchange log, then the structured-mode
-    /// fallback.
-    fn launch(&self, app: AppState, prefs: Prefs, mut control: RunControl) {
-        let this = *self;
+    /// the page's request queue, retries (sharing the run's guard), the exchange log, then the
+    /// structured-mode fallback. The queue is over the base URL and its replicas, or over the
+    /// model loaded in this page, which answers one request at a time.
+    fn launch(&self, app: AppState, prefs: Prefs, control: RunControl) {
         let token = CancelToken::new();
-        let guard = self.guard.get_value();
         self.cancel.set_value(Some(token.clone()));
-        let log = app.exchanges.get_value();
-        // The chain of one endpoint and its replicas: the page's queue (at most each one's
-        // limit in flight, a timeout that starts when a request is sent), retries sharing the
-        // run's guard, the exchange log keyed by `log_url`, the session's saving.
-        let chain = |endpoints: &[Replica], key: &str, log_url: &str, seed: u64| {
-            let http = client::pooled(endpoints, key, prefs.timeout_ms(), &token);
-            let retrying = RetryingClient::new(
-                http,
-                RetryPolicy::default(),
-                browser::RetrySleep(token.clone(), guard.clone()),
-            )
-            .with_seed(seed)
-            .with_guard(guard.clone());
-            Saving {
-                inner: CachingClient::new(retrying, log.clone(), log_url),
-                app,
-            }
-        };
-        let seed = browser::now_ms().to_bits();
-        let client = chain(
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            let page = crate::inpage::engine::InPageClient::new(
+                &prefs.base_url,
+                prefs.timeout_ms(),
+                token.clone(),
+            );
+            let queued = client::queued(vec![(page, 1)], &token);
+            return self.launch_with(app, prefs, control, token, queued);
+        }
+        let http = client::pooled(
             &prefs.endpoints(),
             &app.api_key.get_untracked(),
-            &prefs.base_url,
-            seed,
+            prefs.timeout_ms(),
+            &token,
         );
+        self.launch_with(app, prefs, control, token, http);
+    }
+
+    fn launch_with<C: ChatClient + 'static>(
+        &self,
+        app: AppState,
+        prefs: Prefs,
+        mut control: RunControl,
+        token: CancelToken,
+        base: C,
+    ) {
+        let this = *self;
+        let guard = self.guard.get_value();
+        let log = app.exchanges.get_value();
+        let seed = browser::now_ms().to_bits();
+        let client = stack(app, &token, &guard, &log, base, &prefs.base_url, seed);
         // The second judge on its own endpoint: its own key, retries and queue (with the
         // judge's concurrency as its limit); its answers go to the same exchange log (keyed by
         // its base URL).
         let judge = prefs.judge_replica().map(|replica| {
             let key = app.judge_api_key.get_untracked();
-            chain(
+            let http = client::pooled(
                 std::slice::from_ref(&replica),
                 &key,
-                &replica.base_url,
-                seed ^ 1,
-            )
+                prefs.timeout_ms(),
+                &token,
+            );
+            stack(app, &token, &guard, &log, http, &replica.base_url, seed ^ 1)
         });
         let settings = prefs.to_pipeline_settings();
         let method = Method {
@@ -550,7 +581,8 @@ impl RunState {
             let paused = this.run.with_untracked(|r| r.phase == Phase::Paused);
             app.with_journal(|j| j.set_running(paused));
             app.save_session();
-            if paused {
+            // The in-page endpoint is not probed: Resume loads its model again.
+            if paused && crate::inpage::model_of(&prefs.base_url).is_none() {
                 this.watch_endpoint(prefs, app);
             }
         });

@@ -401,8 +401,10 @@ pub fn SettingsSection() -> impl IntoView {
         <section class="card step-section" id="step-endpoint" aria-labelledby="settings-title">
             <h2 id="settings-title">"Endpoint"</h2>
             <p class="intro">
-                "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one."
+                "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one, or runs one in this page."
             </p>
+            <super::inpage::EndpointChoice />
+            <Show when=move || !super::inpage::chosen(state)>
             {presets(state)}
             {endpoint_fields(
                 state,
@@ -430,6 +432,7 @@ pub fn SettingsSection() -> impl IntoView {
                 <p class="warning" role="note">
                     "The key is stored unencrypted in this browser's local storage: anyone using this browser profile can read it."
                 </p>
+            </Show>
             </Show>
             <details class="advanced" data-testid="advanced-settings">
                 <summary>"Advanced settings"</summary>
