@@ -716,6 +716,35 @@ mod tests {
     }
 
     #[test]
+    fn each_template_stands_alone() {
+        // No macros and no templates pulling in others: the build leaves them out, and a
+        // template that uses them gets a syntax error at its line, not a silent empty text.
+        for (text, line) in [
+            ("Goal:\n{% macro row(s) %}{{ s }}{% endmacro %}", 2),
+            ("{% include \"detect/user\" %}", 1),
+            ("x\ny\n{% extends \"judge/user\" %}", 3),
+        ] {
+            let mut sources = TemplateSources::defaults();
+            sources.relabel.user = text.to_owned();
+            let e = Templates::new(sources).unwrap_err();
+            assert_eq!(e.template, "relabel/user");
+            assert!(e.message.starts_with("syntax error"), "{e}");
+            assert_eq!(e.line, Some(line), "{e}");
+        }
+        // Filters and tests are there.
+        let mut sources = TemplateSources::defaults();
+        sources.relabel.user =
+            "{{ original_prompt | upper | replace('QUIET', 'calm') }} {{ 3 is odd }}".to_owned();
+        let t = Templates::new(sources).unwrap();
+        let (trajectory, outcome) = sample();
+        let m = t.render_relabel(&trajectory, &outcome).unwrap();
+        assert_eq!(
+            m[1].content,
+            "BUY A calm MECHANICAL KEYBOARD UNDER $80. True"
+        );
+    }
+
+    #[test]
     fn user_templates_and_empty_system() {
         let mut sources = TemplateSources::defaults();
         sources.version = "mine-2".to_owned();
