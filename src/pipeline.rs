@@ -745,22 +745,39 @@ impl std::fmt::Display for PauseCause {
 /// Watches the replies of each stage and trips when the last `limit` of one stage were all
 /// unreadable. Calls that failed (no reply) and calls held back leave the count as it is; a
 /// readable reply starts it again. A limit of 0 never trips.
+///
+/// The same unreadable reply to the same request counts once in a streak: a model that
+/// answers one prompt with the same prose on every try (temperature 0, a relabel attempt
+/// sent again) says nothing new about the other prompts, so a few such prompts in a row do
+/// not pause a run whose other replies read well.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breaker {
     limit: usize,
-    streak: [usize; 4],
+    streak: [Vec<u64>; 4],
 }
 
 impl Breaker {
     pub fn new(limit: usize) -> Self {
         Breaker {
             limit,
-            streak: [0; 4],
+            streak: Default::default(),
         }
     }
 
     fn slot(kind: CallKind) -> usize {
         CallKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    fn fingerprint(call: &CallRecord) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for m in &call.request.messages {
+            m.role.hash(&mut h);
+            m.content.hash(&mut h);
+        }
+        call.request.temperature.to_bits().hash(&mut h);
+        call.reply.hash(&mut h);
+        h.finish()
     }
 
     /// Takes in one call; returns the cause when this reply trips the breaker.
@@ -771,17 +788,19 @@ impl Breaker {
         }
         match &call.parse_error {
             None => {
-                self.streak[slot] = 0;
+                self.streak[slot].clear();
                 None
             }
             Some(error) => {
-                self.streak[slot] += 1;
-                (self.limit > 0 && self.streak[slot] >= self.limit).then(|| {
-                    PauseCause::Unreadable {
-                        stage: call.kind,
-                        replies: self.streak[slot],
-                        parse_error: error.clone(),
-                    }
+                let seen = &mut self.streak[slot];
+                let print = Self::fingerprint(call);
+                if !seen.contains(&print) {
+                    seen.push(print);
+                }
+                (self.limit > 0 && seen.len() >= self.limit).then(|| PauseCause::Unreadable {
+                    stage: call.kind,
+                    replies: seen.len(),
+                    parse_error: error.clone(),
                 })
             }
         }
@@ -789,7 +808,7 @@ impl Breaker {
 
     /// Forgets the streaks (on resuming with new settings).
     pub fn reset(&mut self) {
-        self.streak = [0; 4];
+        self.streak = Default::default();
     }
 }
 
@@ -1719,18 +1738,25 @@ mod tests {
             flags: vec![],
         };
         let mut b = Breaker::new(3);
-        let bad = call(CallKind::Relabel, Err("no JSON object found"));
-        assert_eq!(b.observe(&bad), None);
-        assert_eq!(b.observe(&bad), None);
+        // Unreadable replies, each to a request of its own.
+        let bad = |n: u32| {
+            let mut c = call(CallKind::Relabel, Err("no JSON object found"));
+            c.request.messages = vec![crate::llm::ChatMessage::new("user", format!("goal {n}"))];
+            c
+        };
+        assert_eq!(b.observe(&bad(1)), None);
+        assert_eq!(b.observe(&bad(2)), None);
         // A readable reply of the stage starts the count again; other stages do not.
         assert_eq!(b.observe(&call(CallKind::Relabel, Ok("{}"))), None);
-        assert_eq!(b.observe(&bad), None);
+        assert_eq!(b.observe(&bad(3)), None);
         assert_eq!(b.observe(&call(CallKind::Judge, Ok("{}"))), None);
-        let mut failed = bad.clone();
+        let mut failed = bad(4);
         failed.error = Some(ChatError::Timeout);
         assert_eq!(b.observe(&failed), None, "a failed call is no reply");
-        assert_eq!(b.observe(&bad), None);
-        let cause = b.observe(&bad).expect("three unreadable replies in a row");
+        assert_eq!(b.observe(&bad(5)), None);
+        let cause = b
+            .observe(&bad(6))
+            .expect("three unreadable replies in a row");
         assert_eq!(
             cause,
             PauseCause::Unreadable {
@@ -1742,12 +1768,37 @@ mod tests {
         assert!(cause.to_string().contains("last 3 relabel replies"));
         assert!(cause.advice().contains("max_tokens"));
         assert!(cause.advice().contains("json_schema"));
-        assert_eq!(Breaker::new(0).observe(&bad), None, "0 never trips");
+        assert_eq!(Breaker::new(0).observe(&bad(7)), None, "0 never trips");
 
-        // In a run: K = 3 unreadable replies per trajectory, so the tenth reply comes in the
-        // fourth trajectory; nothing starts after it.
+        // The same prose to the same request is one piece of evidence, however often it
+        // comes; the same prose to other requests, or other prose to the same one, is more.
+        let mut b = Breaker::new(3);
+        let to = |prompt: &str, reply: &str| {
+            let mut c = call(CallKind::Extract, Err("no JSON object found"));
+            c.request.messages = vec![crate::llm::ChatMessage::new("user", prompt)];
+            c.reply = Some(reply.to_owned());
+            c
+        };
+        for _ in 0..5 {
+            assert_eq!(b.observe(&to("first", "Sure!")), None);
+        }
+        assert_eq!(b.observe(&to("first", "Of course!")), None);
+        assert!(b.observe(&to("second", "Sure!")).is_some());
+        b.reset();
+        assert_eq!(b.observe(&to("second", "Sure!")), None, "reset forgets");
+
+        // In a run: K = 3 relabel tries per trajectory, the first at the first temperature and
+        // the two others (the same request) at the retry temperature, all answered with the
+        // same prose: two count per trajectory, the fifth trips the breaker and nothing starts
+        // after it.
         let client = ScriptedClient::from_fn(|_| Ok("Sure! Here is a goal for you.".into()));
-        let ts: Vec<Trajectory> = (0..10).map(with_id).collect();
+        let ts: Vec<Trajectory> = (0..12)
+            .map(|i| {
+                let mut t = with_id(i);
+                t.original_prompt = format!("{} (order {i})", t.original_prompt);
+                t
+            })
+            .collect();
         let s = Settings {
             concurrency: 1,
             ..settings()
@@ -1773,8 +1824,8 @@ mod tests {
                 false
             },
         ));
-        assert_eq!(recorded, 4);
-        assert_eq!(client.request_count(), 12);
+        assert_eq!(recorded, 5);
+        assert_eq!(client.request_count(), 15);
         assert!(control.is_settled());
         match control.pause_cause() {
             Some(PauseCause::Unreadable {
@@ -1784,7 +1835,7 @@ mod tests {
             }) => assert!(!parse_error.is_empty()),
             other => panic!("expected the breaker, got {other:?}"),
         }
-        assert_eq!(control.remaining(), (4..10).collect::<Vec<_>>());
+        assert_eq!(control.remaining(), (5..12).collect::<Vec<_>>());
         control.resume();
         assert!(!control.is_paused());
     }

@@ -1,7 +1,7 @@
 // Accessibility and narrow screens: axe-core finds no serious or critical violation, and the
 // page never scrolls sideways at 390 px, in every state of the workspace (empty, loaded,
-// running, done, a row's detail open), in the light and the dark theme, on a desktop and on a
-// phone-sized screen.
+// running, done, a row's detail open, the review queue with its forms, the export preview), in
+// the light and the dark theme, on a desktop and on a phone-sized screen.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,6 +94,32 @@ for (const viewport of [DESKTOP, PHONE]) {
 
         await openDetail(page, 'run-accept');
         await check(page, viewport, 'detail open');
+        await page.keyboard.press('Escape');
+
+        // The review queue: a card, the reject form, the goal editor, a decision made.
+        const card = page.getByTestId('review-card');
+        await card.focus();
+        await check(page, viewport, 'review card');
+        await page.keyboard.press('r');
+        await page.getByTestId('review-reason').waitFor();
+        await check(page, viewport, 'review, reject form open');
+        await page.keyboard.press('Escape');
+        await page.getByTestId('review-reason').waitFor({ state: 'detached' });
+        await card.focus();
+        await page.keyboard.press('e');
+        await page.getByTestId('review-edit-input').waitFor();
+        await check(page, viewport, 'review, goal editor open');
+        await page.keyboard.press('Escape');
+        await page.getByTestId('review-edit-input').waitFor({ state: 'detached' });
+        await card.focus();
+        await page.keyboard.press('a');
+        await page.getByTestId('review-progress').filter({ hasText: /Reviewed 1 \// }).waitFor();
+        await check(page, viewport, 'review, one accepted');
+
+        // The export step with a layout's preview.
+        await page.getByTestId('preview-target').selectOption('trl-sft');
+        await page.getByTestId('preview-row').first().waitFor();
+        await check(page, viewport, 'export preview');
         await app.checkConsole();
       } finally {
         await app.close();

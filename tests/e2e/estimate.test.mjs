@@ -236,12 +236,14 @@ test('the breaker pauses a run whose replies never parse, with the parse error o
     assert.match(message, /another model/);
     assert.match(message, /json_schema/);
     assert.match(message, /max_tokens/);
-    // One trajectory at a time, K = 3 replies each: the tenth reply came in the fourth, which
-    // ended; nothing started after it.
-    assert.equal(chatRequests(endpoint), 12);
+    // One trajectory at a time, K = 3 replies each; the second and third try send the same
+    // request (the retry temperature) and get the same prose, which counts once. So each
+    // trajectory adds two to the streak: the tenth came in the fifth, which ended; nothing
+    // started after it.
+    assert.equal(chatRequests(endpoint), 15);
     const unreadable = page.locator('[data-stage="relabel"] [data-testid="stage-unreadable"]').first();
-    assert.equal(numberIn(await unreadable.textContent()), 12);
-    assert.equal((await tableRows(page)).filter((r) => r.status === 'rejected').length, 4);
+    assert.equal(numberIn(await unreadable.textContent()), 15);
+    assert.equal((await tableRows(page)).filter((r) => r.status === 'rejected').length, 5);
     await page.getByTestId('resume').waitFor();
     await app.checkConsole();
   } finally {
