@@ -343,6 +343,90 @@ pub fn session_memberships(
     goals.iter().map(|g| g.and_then(|_| found.next())).collect()
 }
 
+/// The near-duplicate clusters of a session's accepted goals, looked up by entry: where an
+/// entry stands, the other members of its cluster, and the one "one per cluster" keeps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clusters {
+    /// Per entry (`None`: no accepted goal).
+    memberships: Vec<Option<Membership>>,
+    /// The entries of each cluster of more than one goal, in entry order; cluster `n` at `n - 1`.
+    members: Vec<Vec<usize>>,
+}
+
+impl Clusters {
+    /// The clusters of the accepted goals of `session` at `threshold`.
+    pub fn of_session(session: &crate::session::Session, threshold: f64) -> Self {
+        Self::from_memberships(session_memberships(session, threshold))
+    }
+
+    /// Lookups over memberships by entry, as [`session_memberships`] gives them.
+    pub fn from_memberships(memberships: Vec<Option<Membership>>) -> Self {
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (i, m) in memberships.iter().enumerate() {
+            let Some(m) = m.filter(|m| m.size > 1 && m.cluster > 0) else {
+                continue;
+            };
+            if members.len() < m.cluster {
+                members.resize(m.cluster, Vec::new());
+            }
+            members[m.cluster - 1].push(i);
+        }
+        Clusters {
+            memberships,
+            members,
+        }
+    }
+
+    /// Where entry `index` stands (`None`: it has no accepted goal).
+    pub fn membership(&self, index: usize) -> Option<Membership> {
+        self.memberships.get(index).copied().flatten()
+    }
+
+    /// Every entry's membership.
+    pub fn memberships(&self) -> &[Option<Membership>] {
+        &self.memberships
+    }
+
+    /// The entries of the cluster of `index`, itself included, in entry order; empty when it
+    /// has no near-duplicate.
+    pub fn members(&self, index: usize) -> &[usize] {
+        self.membership(index)
+            .filter(|m| m.size > 1)
+            .and_then(|m| self.members.get(m.cluster.checked_sub(1)?))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The other members of the cluster of `index`, in entry order.
+    pub fn others(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        self.members(index)
+            .iter()
+            .copied()
+            .filter(move |&i| i != index)
+    }
+
+    /// The member of the cluster of `index` that "one per cluster" keeps (`index` itself when
+    /// it has no near-duplicate; `None` without an accepted goal).
+    pub fn kept(&self, index: usize) -> Option<usize> {
+        let m = self.membership(index)?;
+        if m.size <= 1 {
+            return Some(index);
+        }
+        self.members(index)
+            .iter()
+            .copied()
+            .find(|&i| self.membership(i).is_some_and(|m| m.kept))
+    }
+
+    /// How many clusters have more than one goal.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +443,57 @@ mod tests {
         assert_eq!(similarity("a b c", "a b c"), 1.0);
         assert_eq!(similarity("", ""), 1.0);
         assert_eq!(similarity("a b", ""), 0.0);
+    }
+
+    fn member(cluster: usize, size: usize, kept: bool) -> Option<Membership> {
+        Some(Membership {
+            cluster,
+            size,
+            kept,
+        })
+    }
+
+    #[test]
+    fn cluster_lookups_by_entry() {
+        // Entries 0, 3, 5 form cluster 1 (5 kept), 1 and 4 cluster 2 (1 kept), 2 has no
+        // accepted goal, 6 has no near-duplicate.
+        let c = Clusters::from_memberships(vec![
+            member(1, 3, false),
+            member(2, 2, true),
+            None,
+            member(1, 3, false),
+            member(2, 2, false),
+            member(1, 3, true),
+            member(3, 1, true),
+        ]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.members(3), [0, 3, 5]);
+        assert_eq!(c.others(3).collect::<Vec<_>>(), [0, 5]);
+        assert_eq!(c.others(4).collect::<Vec<_>>(), [1]);
+        assert_eq!(c.kept(0), Some(5));
+        assert_eq!(c.kept(5), Some(5));
+        assert_eq!(c.kept(4), Some(1));
+        assert!(c.members(6).is_empty() && c.others(6).next().is_none());
+        assert_eq!(c.kept(6), Some(6));
+        assert!(c.members(2).is_empty());
+        assert_eq!(c.kept(2), None);
+        assert_eq!(c.membership(2), None);
+        assert!(c.members(99).is_empty() && c.kept(99).is_none());
+        assert!(Clusters::default().is_empty());
+    }
+
+    #[test]
+    fn clusters_agree_with_memberships() {
+        let goals = [
+            ("Find the cheapest flight from Oslo to Rome", 0.7),
+            ("Compare recipes for a vegan lasagna", 0.9),
+            ("Find the cheapest flight from Oslo to Rome today", 0.95),
+            ("Find the cheapest flight from Oslo to Rome", 0.8),
+        ];
+        let found = memberships(&goals, DEFAULT_THRESHOLD);
+        let c = Clusters::from_memberships(found.iter().copied().map(Some).collect());
+        assert_eq!(c.members(0), [0, 2, 3]);
+        assert_eq!(c.kept(3), Some(2), "the highest confidence");
+        assert!(c.members(1).is_empty());
     }
 }

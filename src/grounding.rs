@@ -160,6 +160,75 @@ impl Grounding {
     }
 }
 
+impl Grounding {
+    /// What the check found, in a sentence for the page.
+    pub fn describe(&self) -> String {
+        if !self.is_grounded() {
+            let names: Vec<String> = self
+                .ungrounded
+                .iter()
+                .map(|t| format!("“{}” ({})", t.text, t.kind.as_str()))
+                .collect();
+            return format!(
+                "The goal names {}, which the run never observed.",
+                join_and(&names)
+            );
+        }
+        match self.checked {
+            0 => "Nothing to check: the goal names no number, date, time, quoted text or name."
+                .into(),
+            1 => "Grounded: the one number, date, time, quoted text or name in the goal appears in the run.".into(),
+            n => format!(
+                "Grounded: all {n} numbers, dates, times, quoted texts and names in the goal appear in the run."
+            ),
+        }
+    }
+}
+
+/// A piece of a goal as a page shows it: plain text, or a token the run never observed (of
+/// the given kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoalPart<'a> {
+    pub text: &'a str,
+    pub ungrounded: Option<TokenKind>,
+}
+
+impl Grounding {
+    /// `goal` cut into the parts a page shows, in order: each ungrounded token whose span
+    /// still holds its text in `goal`, and the plain text around them. A token whose span
+    /// does not (a goal edited since the check, overlapping spans) is left unmarked, so the
+    /// parts always join back into `goal`.
+    pub fn parts<'a>(&self, goal: &'a str) -> Vec<GoalPart<'a>> {
+        let mut tokens: Vec<&GoalToken> = self.ungrounded.iter().collect();
+        tokens.sort_by_key(|t| (t.start, t.end));
+        let mut parts = Vec::new();
+        let mut at = 0;
+        for t in tokens {
+            if t.start < at || t.start >= t.end || goal.get(t.start..t.end) != Some(&t.text) {
+                continue;
+            }
+            if t.start > at {
+                parts.push(GoalPart {
+                    text: &goal[at..t.start],
+                    ungrounded: None,
+                });
+            }
+            parts.push(GoalPart {
+                text: &goal[t.start..t.end],
+                ungrounded: Some(t.kind),
+            });
+            at = t.end;
+        }
+        if at < goal.len() || parts.is_empty() {
+            parts.push(GoalPart {
+                text: &goal[at..],
+                ungrounded: None,
+            });
+        }
+        parts
+    }
+}
+
 fn join_and(items: &[String]) -> String {
     match items {
         [] => String::new(),

@@ -4,6 +4,7 @@
 //! tested on the host with `cargo test`.
 
 pub mod charts;
+pub mod checks;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod custom;

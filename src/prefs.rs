@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub const STORAGE_KEY: &str = "agenther.prefs";
 /// The localStorage key of the API key, only when the user chose "Remember on this device".
 pub const KEY_STORAGE_KEY: &str = "agenther.api_key";
+/// The localStorage key of the second judge's API key, under the same choice.
+pub const JUDGE_KEY_STORAGE_KEY: &str = "agenther.judge_api_key";
 
 /// The endpoint a fresh page points at (Ollama's OpenAI-compatible API).
 pub const DEFAULT_BASE_URL: &str = "http://localhost:11434/v1";

@@ -424,47 +424,25 @@ pub(crate) mod tests {
     use crate::reader::read_all;
     use crate::stages::detect::rules::Lexicon;
 
-    /// Three shopping runs: "a" accepted by both judges (c 0.95, c2 0.92), "b" by the
-    /// single-judge fallback, "c" by both judges with c2 0.6; "d" is skipped by the gates.
-    pub(crate) fn reviewed_session() -> Session {
-        let line = |id: &str, goal: &str| {
-            format!(
-                r#"{{"trajectory_id":"{id}","original_prompt":"{goal}","steps":[{{"thought":"search","action_name":"search","action_input":{{"q":"x"}},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}}],"failure_reason":"Price exceeds budget"}}"#
-            )
-        };
-        let mut text = [
-            line("a", "Buy shoes under $50"),
-            line("b", "Buy socks under $5"),
-            line("c", "Buy a hat under $9"),
-        ]
-        .join("\n");
-        text.push('\n');
-        text.push_str(r#"{"trajectory_id":"d","original_prompt":"Weather","steps":[{"thought":"t","action_name":"weather","observation":"error: 503 service unavailable"}],"failure_reason":""}"#);
+    /// A failed shopping run `id` asked for `goal` that observed Nike and Adidas shoes, as a
+    /// JSONL line.
+    pub(crate) fn shop_line(id: &str, goal: &str) -> String {
+        format!(
+            r#"{{"trajectory_id":"{id}","original_prompt":"{goal}","steps":[{{"thought":"search","action_name":"search","action_input":{{"q":"x"}},"observation":"Found Nike Pegasus for $89 and Adidas Run for $95"}}],"failure_reason":"Price exceeds budget"}}"#
+        )
+    }
+
+    /// A session of the runs of `jsonl`, run with rule-based extraction against a scripted
+    /// endpoint that answers each request's text with `reply`.
+    pub(crate) fn scripted_session(
+        jsonl: &str,
+        reply: impl Fn(&str) -> String + 'static,
+    ) -> Session {
         let mut s = Session::new(Lexicon::default(), 0.3);
-        s.add_report(read_all("shop.jsonl", text.as_bytes()));
-        let client = ScriptedClient::from_fn(|req: &ChatRequest| {
+        s.add_report(read_all("shop.jsonl", jsonl.as_bytes()));
+        let client = ScriptedClient::from_fn(move |req: &ChatRequest| {
             let text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
-            let reply = if text.contains("rejection_reason") {
-                // The second judge sees the hindsight goal, not the original one.
-                let c2 = if text.contains("running shoes") {
-                    0.92
-                } else {
-                    0.6
-                };
-                format!(r#"{{"is_valid":true,"confidence":{c2},"rejection_reason":""}}"#)
-            } else {
-                let (goal, c) = if text.contains("Buy shoes") {
-                    ("List running shoes with prices", 0.95)
-                } else if text.contains("Buy socks") {
-                    ("Find socks", 0.45)
-                } else {
-                    ("Find a hat", 0.93)
-                };
-                format!(
-                    r#"{{"hindsight_prompt":"{goal}","is_valid_replay":true,"rationale":"r","confidence":{c}}}"#
-                )
-            };
-            Ok(reply)
+            Ok(reply(&text))
         });
         let settings = Settings {
             model: "m".into(),
@@ -473,6 +451,47 @@ pub(crate) mod tests {
         };
         s.run_all(&client, &settings);
         s
+    }
+
+    /// The relabeler's reply with `goal` at confidence `c`.
+    pub(crate) fn relabel_reply(goal: &str, c: f64) -> String {
+        format!(
+            r#"{{"hindsight_prompt":"{goal}","is_valid_replay":true,"rationale":"r","confidence":{c}}}"#
+        )
+    }
+
+    /// The second judge's acceptance at confidence `c2`.
+    pub(crate) fn judge_reply(c2: f64) -> String {
+        format!(r#"{{"is_valid":true,"confidence":{c2},"rejection_reason":""}}"#)
+    }
+
+    /// Three shopping runs: "a" accepted by both judges (c 0.95, c2 0.92), "b" by the
+    /// single-judge fallback, "c" by both judges with c2 0.6; "d" is skipped by the gates.
+    pub(crate) fn reviewed_session() -> Session {
+        let mut text = [
+            shop_line("a", "Buy shoes under $50"),
+            shop_line("b", "Buy socks under $5"),
+            shop_line("c", "Buy a hat under $9"),
+        ]
+        .join("\n");
+        text.push('\n');
+        text.push_str(r#"{"trajectory_id":"d","original_prompt":"Weather","steps":[{"thought":"t","action_name":"weather","observation":"error: 503 service unavailable"}],"failure_reason":""}"#);
+        scripted_session(&text, |text| {
+            if text.contains("rejection_reason") {
+                // The second judge sees the hindsight goal, not the original one.
+                judge_reply(if text.contains("running shoes") {
+                    0.92
+                } else {
+                    0.6
+                })
+            } else if text.contains("Buy shoes") {
+                relabel_reply("List running shoes with prices", 0.95)
+            } else if text.contains("Buy socks") {
+                relabel_reply("Find socks", 0.45)
+            } else {
+                relabel_reply("Find a hat", 0.93)
+            }
+        })
     }
 
     #[test]

@@ -256,3 +256,104 @@ fn any_text_gives_tokens_on_char_boundaries() {
         }
     }
 }
+
+/// The parts as (text, marked kind) pairs.
+fn shown(goal: &str, g: &agenther::grounding::Grounding) -> Vec<(String, Option<TokenKind>)> {
+    g.parts(goal)
+        .into_iter()
+        .map(|p| (p.text.to_owned(), p.ungrounded))
+        .collect()
+}
+
+#[test]
+fn the_parts_a_page_shows_mark_exactly_the_ungrounded_tokens() {
+    let t = shop();
+    let goal =
+        "Order the Lenovo Yoga for $1,099 from Best Buy, delivered to New York by 2024-03-20";
+    let g = check(goal, &t);
+    let parts = shown(goal, &g);
+    let marked: Vec<(&str, TokenKind)> = parts
+        .iter()
+        .filter_map(|(text, kind)| kind.map(|k| (text.as_str(), k)))
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("Lenovo Yoga", TokenKind::Name),
+            ("$1,099", TokenKind::Amount),
+            ("2024-03-20", TokenKind::Date)
+        ]
+    );
+    // The parts join back into the goal, and plain parts sit between the marked ones.
+    assert_eq!(
+        parts.iter().map(|(t, _)| t.as_str()).collect::<String>(),
+        goal
+    );
+    assert_eq!(parts[0], ("Order the ".to_owned(), None));
+    assert_eq!(parts.last().unwrap().1, Some(TokenKind::Date));
+    assert!(parts
+        .windows(2)
+        .all(|w| w[0].1.is_none() || w[1].1.is_none()));
+
+    // A grounded goal is one plain part; so is an empty one.
+    let grounded = "Find the Dell XPS 13 for $1,299 in New York";
+    assert_eq!(
+        shown(grounded, &check(grounded, &t)),
+        [(grounded.to_owned(), None)]
+    );
+    assert_eq!(shown("", &check("", &t)), [(String::new(), None)]);
+}
+
+#[test]
+fn the_parts_of_an_edited_goal_mark_only_spans_that_still_hold_their_token() {
+    let t = shop();
+    let goal = "Buy the Lenovo Yoga for $1,099";
+    let g = check(goal, &t);
+    assert_eq!(g.ungrounded.len(), 2);
+    // The reviewer changed the name in place: its span no longer holds it, the amount's does.
+    let edited = "Buy the Lenovo Zeta for $1,099";
+    let parts = shown(edited, &g);
+    assert_eq!(
+        parts.iter().map(|(t, _)| t.as_str()).collect::<String>(),
+        edited
+    );
+    let marked: Vec<&str> = parts
+        .iter()
+        .filter(|(_, k)| k.is_some())
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(marked, ["$1,099"]);
+    // Out of range, not on a char boundary, or overlapping: never marked, never a panic.
+    let mut odd = g.clone();
+    odd.ungrounded[0].start = 1;
+    odd.ungrounded[0].end = 400;
+    let mut overlapping = g.clone();
+    overlapping.ungrounded.push(g.ungrounded[1].clone());
+    for g in [odd, overlapping] {
+        for goal in [goal, "Über €5", ""] {
+            let parts = g.parts(goal);
+            assert_eq!(parts.iter().map(|p| p.text).collect::<String>(), goal);
+        }
+    }
+    let short = shown("x", &g);
+    assert_eq!(short, [("x".to_owned(), None)]);
+}
+
+#[test]
+fn what_the_check_found_in_a_sentence() {
+    let t = shop();
+    assert_eq!(
+        check("Buy the Lenovo Yoga for $1,099", &t).describe(),
+        "The goal names “Lenovo Yoga” (name) and “$1,099” (amount), which the run never observed."
+    );
+    assert_eq!(
+        check("Find the Dell XPS 13 for $1,299", &t).describe(),
+        "Grounded: all 3 numbers, dates, times, quoted texts and names in the goal appear in the run."
+    );
+    assert!(check("Find the Dell laptop", &t)
+        .describe()
+        .starts_with("Grounded: the one "));
+    assert!(check("find a laptop", &t)
+        .describe()
+        .starts_with("Nothing to check"));
+}

@@ -2,7 +2,9 @@
 //! table and one for the review queue, turned into the core's [`Filter`] and [`Sort`]. The
 //! filter bar shows how many trajectories each choice holds.
 
+use super::bound::{BoundCheck, BoundInput};
 use crate::charts::Pick;
+use crate::checks::CheckFilter;
 use crate::model::FailureType;
 use crate::progress::format_count;
 use crate::review::ReviewState;
@@ -34,7 +36,7 @@ pub struct Filters {
     pub below: RwSignal<String>,
     /// A chart's bar (a funnel step or a confidence range), set by clicking it.
     pub pick: RwSignal<Option<Pick>>,
-    /// The results table's goal checks (`all` or a check's value).
+    /// The results table's goal checks (a [`CheckFilter`] value).
     pub checks: RwSignal<String>,
     pub sort: RwSignal<Option<Sort>>,
     pub page: RwSignal<usize>,
@@ -52,10 +54,22 @@ impl Filters {
             fallback: RwSignal::new(false),
             below: RwSignal::new(String::new()),
             pick: RwSignal::new(None),
-            checks: RwSignal::new("all".into()),
+            checks: RwSignal::new(CheckFilter::All.as_str().into()),
             sort: RwSignal::new(None),
             page: RwSignal::new(0),
         }
+    }
+
+    /// Back to showing everything (the order is kept).
+    pub fn reset(&self) {
+        self.status.set("all".into());
+        self.failure_type.set("all".into());
+        self.text.set(String::new());
+        self.file.set(String::new());
+        self.review.set("all".into());
+        self.fallback.set(false);
+        self.below.set(String::new());
+        self.page.set(0);
     }
 
     /// The confidence bound, when what is typed is a number.
@@ -108,12 +122,12 @@ impl Filters {
                 .map_or(String::new(), |x| x.to_string()),
         );
         self.pick.set(filter.pick);
-        self.checks.set("all".into());
+        self.checks.set(CheckFilter::All.as_str().into());
     }
 
     /// Whether the filters are exactly `filter`, with no goal check (tracked).
     pub fn is(&self, filter: &Filter) -> bool {
-        self.checks.with(|c| c == "all") && self.filter() == *filter
+        self.checks.with(|c| c == CheckFilter::All.as_str()) && self.filter() == *filter
     }
 
     /// The indexes of `session`'s entries that match, in the chosen order (tracked).
@@ -271,13 +285,12 @@ pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
 #[component]
 pub fn TextFilter(filters: Filters) -> impl IntoView {
     view! {
-        <input
-            type="search"
-            data-testid=format!("{}-text", filters.prefix)
+        <BoundInput
+            value=filters.text
+            testid=format!("{}-text", filters.prefix)
+            kind="search"
             placeholder="Search id or goal"
-            aria-label="Search"
-            prop:value=move || filters.text.get()
-            on:input=move |ev| filters.text.set(event_target_value(&ev))
+            label="Search"
         />
     }
 }
@@ -297,26 +310,21 @@ pub fn ReviewFilters(filters: Filters) -> impl IntoView {
     };
     view! {
         {select(format!("{}-review", filters.prefix), "Review", filters.review, states)}
-        <label class="check">
-            <input
-                type="checkbox"
-                data-testid=format!("{}-fallback", filters.prefix)
-                prop:checked=move || filters.fallback.get()
-                on:change=move |ev| filters.fallback.set(event_target_checked(&ev))
-            />
-            "Single-judge fallbacks only"
-        </label>
+        <BoundCheck
+            checked=filters.fallback
+            testid=format!("{}-fallback", filters.prefix)
+            text="Single-judge fallbacks only"
+        />
         <label class="inline-field">
             "Confidence below"
-            <input
-                type="number"
+            <BoundInput
+                value=filters.below
+                testid=format!("{}-below", filters.prefix)
+                kind="number"
                 min="0"
                 max="1"
                 step="0.05"
                 inputmode="decimal"
-                data-testid=format!("{}-below", filters.prefix)
-                prop:value=move || filters.below.get()
-                on:input=move |ev| filters.below.set(event_target_value(&ev))
             />
         </label>
     }

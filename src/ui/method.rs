@@ -3,7 +3,7 @@
 //! preview on the selected trajectory). Everything is kept in the settings form
 //! ([`crate::prefs::Draft`]) and so saved with the preferences and in saved sessions.
 
-use super::settings::{connection_view, endpoint_fields, field, Endpoint};
+use super::settings::{connection_view, endpoint_fields, number_fields, Choice, Endpoint, Number};
 use super::state::{AppState, Connection};
 use crate::custom;
 use crate::grounding::GroundingMode;
@@ -12,24 +12,123 @@ use crate::prefs::{Draft, Prefs};
 use crate::stages::detect::rules::Lexicon;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::time::Duration;
+
+/// How long after the last keystroke an edited template or keyword list reaches the settings.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Puts a text into one slot of the settings form (a template by name, a keyword list by type).
+type SetSlot = fn(&mut Draft, &str, String);
+
+/// A large text field whose edits reach the settings [`SETTLE`] after the last keystroke, or at
+/// once when it loses focus: everything computed from the settings (the rule-based analysis of
+/// every trajectory, the template preview, the estimate, the saved preferences) then runs once
+/// per pause in typing, not once per keystroke.
+#[derive(Clone, Copy)]
+struct Settled {
+    timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
+    /// The text typed and not yet in the settings, with where it goes.
+    pending: StoredValue<Option<(String, SetSlot, String)>, LocalStorage>,
+    draft: RwSignal<Draft>,
+}
+
+impl Settled {
+    fn new(draft: RwSignal<Draft>) -> Self {
+        Settled {
+            timer: StoredValue::new_local(None),
+            pending: StoredValue::new_local(None),
+            draft,
+        }
+    }
+
+    /// A keystroke: `value` goes to `set(draft, slot, value)` once typing pauses.
+    fn input(self, slot: String, set: SetSlot, value: String) {
+        self.cancel();
+        self.pending.set_value(Some((slot, set, value)));
+        let timer = set_timeout_with_handle(move || self.flush(), SETTLE).ok();
+        self.timer.set_value(timer);
+    }
+
+    /// Puts what is pending into the settings now (on blur, and when the pause is over).
+    fn flush(self) {
+        self.cancel();
+        if let Some((slot, set, value)) = self.pending.try_update_value(Option::take).flatten() {
+            self.draft.update(|d| set(d, &slot, value));
+        }
+    }
+
+    fn cancel(self) {
+        if let Some(timer) = self.timer.try_update_value(Option::take).flatten() {
+            timer.clear();
+        }
+    }
+}
+
+/// The second judge's concurrency and price.
+const JUDGE: [Number; 2] = [
+    Number {
+        label: "Judge concurrency",
+        testid: "judge-concurrency",
+        get: |d| &d.judge_concurrency,
+        set: |d, v| d.judge_concurrency = v,
+        help: "judge calls at once",
+    },
+    Number {
+        label: "Judge price / M tokens",
+        testid: "judge-price",
+        get: |d| &d.judge_price_per_million,
+        set: |d, v| d.judge_price_per_million = v,
+        help: "0: not priced",
+    },
+];
+
+/// The near-duplicate and "not a new goal" thresholds.
+const DUPLICATES: [Number; 2] = [
+    Number {
+        label: "Near-duplicate similarity",
+        testid: "duplicate-threshold",
+        get: |d| &d.duplicate_threshold,
+        set: |d, v| d.duplicate_threshold = v,
+        help: "Jaccard of word pairs, 0 to 1",
+    },
+    Number {
+        label: "\"Not a new goal\" similarity",
+        testid: "restate-threshold",
+        get: |d| &d.restate_threshold,
+        set: |d, v| d.restate_threshold = v,
+        help: "to the original goal, 0 to 1",
+    },
+];
+
+/// The severity formula's inputs.
+const SEVERITY: [Number; 3] = [
+    Number {
+        label: "Severity base",
+        testid: "severity-base",
+        get: |d| &d.severity_base,
+        set: |d, v| d.severity_base = v,
+        help: "0.3 in the reference",
+    },
+    Number {
+        label: "Severity per hit",
+        testid: "severity-per-hit",
+        get: |d| &d.severity_per_hit,
+        set: |d, v| d.severity_per_hit = v,
+        help: "0.1 in the reference",
+    },
+    Number {
+        label: "Severity cap",
+        testid: "severity-cap",
+        get: |d| &d.severity_cap,
+        set: |d, v| d.severity_cap = v,
+        help: "1 in the reference",
+    },
+];
 
 /// The second judge, the grounding check and the near-duplicate thresholds.
 #[component]
 pub fn MethodSection() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let grounding_options = GroundingMode::ALL
-        .into_iter()
-        .map(|m| {
-            view! {
-                <option
-                    value=m.as_str()
-                    selected=move || state.draft.with(|d| d.grounding == m.as_str())
-                >
-                    {m.as_str()}
-                </option>
-            }
-        })
-        .collect_view();
     let judge_note = move || {
         state
             .prefs()
@@ -47,31 +146,14 @@ pub fn MethodSection() -> impl IntoView {
                     url_hint: "empty: the relabeling endpoint",
                     url: (|d| &d.judge_base_url, |d, v| d.judge_base_url = v),
                     key: state.judge_api_key,
-                    key_hint: "none (kept in memory only)",
+                    key_hint: "None for a local server. Kept in memory only, unless \"Remember the keys on this device\" is ticked under Endpoint.",
                     model: (|d| &d.judge_model, |d, v| d.judge_model = v),
                     model_hint: "empty: the relabeling model",
                     models: state.judge_models,
                 },
             )}
             <div class="grid numbers">
-                {field(
-                    state,
-                    "Judge concurrency",
-                    "judge-concurrency",
-                    "number",
-                    |d| &d.judge_concurrency,
-                    |d, v| d.judge_concurrency = v,
-                    "judge calls at once",
-                )}
-                {field(
-                    state,
-                    "Judge price / M tokens",
-                    "judge-price",
-                    "number",
-                    |d| &d.judge_price_per_million,
-                    |d, v| d.judge_price_per_million = v,
-                    "0: not priced",
-                )}
+                {number_fields(&JUDGE)}
             </div>
             <p class="muted" data-testid="judge-note">
                 {judge_note}
@@ -88,38 +170,15 @@ pub fn MethodSection() -> impl IntoView {
             {move || connection_view(state.judge_connection.get(), "judge-connection-status")}
             <h3 class="subtle">"Grounding and duplicates"</h3>
             <div class="grid numbers">
-                <label class="field">
-                    <span class="label">"Ungrounded goals"</span>
-                    <select
-                        data-testid="grounding-mode"
-                        title="A goal naming a number, date, name or quoted text the run never observed"
-                        prop:value=move || state.draft.with(|d| d.grounding.clone())
-                        on:change=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| d.grounding = v);
-                        }
-                    >
-                        {grounding_options}
-                    </select>
-                </label>
-                {field(
-                    state,
-                    "Near-duplicate similarity",
-                    "duplicate-threshold",
-                    "number",
-                    |d| &d.duplicate_threshold,
-                    |d, v| d.duplicate_threshold = v,
-                    "Jaccard of word pairs, 0 to 1",
-                )}
-                {field(
-                    state,
-                    "\"Not a new goal\" similarity",
-                    "restate-threshold",
-                    "number",
-                    |d| &d.restate_threshold,
-                    |d, v| d.restate_threshold = v,
-                    "to the original goal, 0 to 1",
-                )}
+                <Choice
+                    label="Ungrounded goals"
+                    testid="grounding-mode"
+                    get=|d| &d.grounding
+                    set=|d, v| d.grounding = v
+                    options=GroundingMode::ALL.iter().map(|m| (m.as_str(), m.as_str())).collect()
+                    help="A goal naming a number, date, name or quoted text the run never observed: reject it, flag it for review, or do not check."
+                />
+                {number_fields(&DUPLICATES)}
             </div>
             <TemplateEditor />
             <LexiconEditor />
@@ -142,9 +201,24 @@ fn preview_entry(state: AppState) -> Option<(crate::model::Trajectory, Option<St
     })
 }
 
+/// Sets the text of template `name`.
+fn set_template(d: &mut Draft, name: &str, text: String) {
+    if let Some(slot) = d.templates.file_mut(name) {
+        *slot = text;
+    }
+}
+
+/// Sets the keywords of the failure type named `name`.
+fn set_keywords(d: &mut Draft, name: &str, text: String) {
+    if let Some(slot) = d.keywords.iter_mut().find(|(t, _)| t.as_str() == name) {
+        slot.1 = text;
+    }
+}
+
 #[component]
 fn TemplateEditor() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let settled = Settled::new(state.draft);
     let file = RwSignal::new("relabel_user.j2".to_string());
     let names: Vec<&'static str> = TemplateSources::defaults()
         .files()
@@ -166,16 +240,24 @@ fn TemplateEditor() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
-    // The preview, or the error of the first template that does not render.
+    // The preview, or the error of the first template that does not render; how many times
+    // it was rendered is on the page (`data-renders`), for the tests of the debounce.
+    let renders = StoredValue::new(0u32);
+    // Rendered again only when the templates, the file shown or the trajectory change, not
+    // for every other change of the settings or the session.
+    let sources = Memo::new(move |_| state.draft.with(|d| d.templates.clone()));
+    let entry = Memo::new(move |_| preview_entry(state));
     let rendered = Memo::new(move |_| {
-        let sources = state.draft.with(|d| d.templates.clone());
+        renders.update_value(|n| *n += 1);
         let name = file.get();
-        match preview_entry(state) {
-            Some((t, goal)) => custom::preview(&sources, &name, &t, goal.as_deref())
-                .map_err(|e| (custom::error_file(&e), custom::error_text(&e))),
-            None => check_templates(&sources)
-                .map(|()| "Load a trajectory to see this template rendered on it.".to_string()),
-        }
+        sources.with(|sources| {
+            entry.with(|entry| match entry {
+                Some((t, goal)) => custom::preview(sources, &name, t, goal.as_deref())
+                    .map_err(|e| (custom::error_file(&e), custom::error_text(&e))),
+                None => check_templates(sources)
+                    .map(|()| "Load a trajectory to see this template rendered on it.".to_string()),
+            })
+        })
     });
     let edited = move || {
         state
@@ -207,16 +289,9 @@ fn TemplateEditor() -> impl IntoView {
                 aria-label="Template text"
                 prop:value=text
                 on:input=move |ev| {
-                    let v = event_target_value(&ev);
-                    let name = file.get_untracked();
-                    state
-                        .draft
-                        .update(|d| {
-                            if let Some(slot) = d.templates.file_mut(&name) {
-                                *slot = v;
-                            }
-                        });
+                    settled.input(file.get_untracked(), set_template, event_target_value(&ev))
                 }
+                on:blur=move |_| settled.flush()
             ></textarea>
             <div class="buttons">
                 <button
@@ -261,7 +336,13 @@ fn TemplateEditor() -> impl IntoView {
             {move || match rendered.get() {
                 Ok(text) => {
                     view! {
-                        <pre class="raw preview" data-testid="template-preview" tabindex="0" aria-label="Rendered prompt">
+                        <pre
+                            class="raw preview"
+                            data-testid="template-preview"
+                            data-renders=renders.get_value()
+                            tabindex="0"
+                            aria-label="Rendered prompt"
+                        >
                             {text}
                         </pre>
                     }
@@ -269,7 +350,13 @@ fn TemplateEditor() -> impl IntoView {
                 }
                 Err((file, message)) => {
                     view! {
-                        <p class="error" role="alert" data-testid="template-error" data-file=file>
+                        <p
+                            class="error"
+                            role="alert"
+                            data-testid="template-error"
+                            data-file=file
+                            data-renders=renders.get_value()
+                        >
                             {message}
                         </p>
                     }
@@ -290,6 +377,7 @@ fn check_templates(sources: &TemplateSources) -> Result<(), (String, String)> {
 #[component]
 fn LexiconEditor() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let settled = Settled::new(state.draft);
     let count = state.draft.with_untracked(|d| d.keywords.len());
     let lists = (0..count)
         .map(|i| {
@@ -308,13 +396,9 @@ fn LexiconEditor() -> impl IntoView {
                             state.draft.with(|d| d.keywords.get(i).map(|(_, k)| k.clone()).unwrap_or_default())
                         }
                         on:input=move |ev| {
-                            let v = event_target_value(&ev);
-                            state.draft.update(|d| {
-                                if let Some(slot) = d.keywords.get_mut(i) {
-                                    slot.1 = v;
-                                }
-                            });
+                            settled.input(name.to_owned(), set_keywords, event_target_value(&ev))
                         }
+                        on:blur=move |_| settled.flush()
                     ></textarea>
                 </label>
             }
@@ -333,35 +417,11 @@ fn LexiconEditor() -> impl IntoView {
             "Types are tried in this order, a tie going to the earlier one. "
             "Severity = min(cap, base + per hit × hits)."
         </p>
-        <div class="grid lexicon">{lists}</div>
+        <div class="grid lexicon" data-testid="lexicon" data-recomputed=move || state.lexicon_applied.get()>
+            {lists}
+        </div>
         <div class="grid numbers">
-            {field(
-                state,
-                "Severity base",
-                "severity-base",
-                "number",
-                |d| &d.severity_base,
-                |d, v| d.severity_base = v,
-                "0.3 in the reference",
-            )}
-            {field(
-                state,
-                "Severity per hit",
-                "severity-per-hit",
-                "number",
-                |d| &d.severity_per_hit,
-                |d, v| d.severity_per_hit = v,
-                "0.1 in the reference",
-            )}
-            {field(
-                state,
-                "Severity cap",
-                "severity-cap",
-                "number",
-                |d| &d.severity_cap,
-                |d, v| d.severity_cap = v,
-                "1 in the reference",
-            )}
+            {number_fields(&SEVERITY)}
         </div>
         <div class="buttons">
             <button

@@ -1,6 +1,7 @@
 //! The browser user interface (Leptos, client-side rendering). Components read and write the
 //! signals of [`state::AppState`] and call the core; they hold no logic of their own.
 
+mod bound;
 pub mod browser;
 mod charts;
 mod downloads;
@@ -35,7 +36,9 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     provide_context(state.running);
     provide_context(results::TableFilters(state.table));
-    provide_context(review::ReviewQueue::new());
+    let checks = results::MethodChecks::new(state);
+    provide_context(checks);
+    provide_context(review::ReviewQueue::new(checks));
     view! {
         <div class="app">
             <header class="app-header">

@@ -5,9 +5,8 @@
 use super::browser;
 use super::filters::{status_slug, FileFilter, Filters, StatusFilter, TextFilter, TypeFilter};
 use super::state::{AppState, Phase};
-use crate::duplicates::{
-    restates, session_memberships, Membership, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD,
-};
+use crate::checks::{CheckFilter, GoalChecks};
+use crate::duplicates::{Clusters, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD};
 use crate::grounding::Grounding;
 use crate::llm::CallRecord;
 use crate::model::{ExtractedOutcome, FailureAnalysis};
@@ -81,67 +80,112 @@ fn confidence_text(row: &Row) -> String {
 const VERDICT_UNKNOWN: &str =
     "Verdict unknown: the source does not say whether this run succeeded; it is treated as a failure.";
 
-/// What the method checks say of a row's accepted goal.
-#[derive(Clone, Default)]
-struct Checks {
-    cluster: Option<Membership>,
-    grounding: Option<Grounding>,
-    restates: bool,
+/// The near-duplicate clusters of the accepted goals and the "not a new goal" threshold, shared
+/// by the results table and the review queue (a context of its own). The clusters are not
+/// recomputed while a run goes on.
+#[derive(Clone, Copy)]
+pub struct MethodChecks {
+    clusters: Memo<Option<Clusters>>,
+    restate: Memo<f64>,
 }
 
-impl Checks {
-    fn of(s: &Session, i: usize, clusters: Option<&[Option<Membership>]>, restate: f64) -> Self {
-        let e = &s.entries[i];
-        let report = e.result.as_ref().and_then(|r| r.relabel.as_ref());
-        let goal = report
-            .and_then(|r| r.relabel())
-            .map(|r| r.hindsight_prompt.as_str());
-        Checks {
-            cluster: clusters.and_then(|c| c.get(i).copied().flatten()),
-            grounding: report.and_then(|r| r.grounding.clone()),
-            restates: goal.is_some_and(|g| restates(&e.trajectory.original_prompt, g, restate)),
+impl MethodChecks {
+    pub fn new(state: AppState) -> Self {
+        let thresholds = move || {
+            state
+                .prefs()
+                .map_or((DEFAULT_THRESHOLD, DEFAULT_RESTATE_THRESHOLD), |p| {
+                    (p.duplicate_threshold, p.restate_threshold)
+                })
+        };
+        let running = Memo::new(move |_| state.running.run.with(|r| r.phase == Phase::Running));
+        let duplicate = Memo::new(move |_| thresholds().0);
+        let clusters = Memo::new(move |_| {
+            if running.get() {
+                return None;
+            }
+            let threshold = duplicate.get();
+            Some(state.session.with(|s| Clusters::of_session(s, threshold)))
+        });
+        MethodChecks {
+            clusters,
+            restate: Memo::new(move |_| thresholds().1),
         }
     }
 
-    fn matches(&self, filter: &str) -> bool {
-        match filter {
-            "clustered" => self.cluster.is_some_and(|m| m.size > 1),
-            "kept" => self.cluster.is_some_and(|m| m.kept),
-            "ungrounded" => self.grounding.as_ref().is_some_and(|g| !g.is_grounded()),
-            "not-new" => self.restates,
-            _ => true,
+    /// The checks of entry `index` (tracked).
+    pub fn of(&self, s: &Session, index: usize) -> GoalChecks {
+        let restate = self.restate.get();
+        self.clusters
+            .with(|c| s.goal_checks(index, c.as_ref(), restate))
+    }
+
+    /// The entries among `indexes` that `filter` (a [`CheckFilter`] value) keeps (tracked).
+    pub fn filter(
+        &self,
+        session: RwSignal<Session>,
+        indexes: Vec<usize>,
+        filter: RwSignal<String>,
+    ) -> Vec<usize> {
+        let filter = filter.with(|f| CheckFilter::parse(f));
+        if filter == CheckFilter::All {
+            return indexes;
         }
+        let restate = self.restate.get();
+        self.clusters
+            .with(|c| session.with(|s| s.filter_checks(indexes, filter, c.as_ref(), restate)))
+    }
+
+    /// The clusters, when known (tracked).
+    pub fn with_clusters<T>(&self, f: impl FnOnce(Option<&Clusters>) -> T) -> T {
+        self.clusters.with(|c| f(c.as_ref()))
     }
 }
 
-/// The goal with the tokens the run never saw marked.
-fn goal_view(goal: String, grounding: Option<&Grounding>) -> impl IntoView {
-    let mut parts = Vec::new();
-    let mut at = 0;
-    for t in grounding
-        .map(|g| g.ungrounded.as_slice())
-        .unwrap_or_default()
-    {
-        if t.start < at
-            || t.end > goal.len()
-            || !goal.is_char_boundary(t.start)
-            || !goal.is_char_boundary(t.end)
-        {
-            continue;
-        }
-        parts.push(view! { <span>{goal[at..t.start].to_owned()}</span> }.into_any());
-        let title = format!("{} the run never observed", t.kind.as_str());
-        parts.push(
-            view! { <mark class="ungrounded" data-testid="ungrounded-token" title=title>{goal[t.start..t.end].to_owned()}</mark> }
-                .into_any(),
-        );
-        at = t.end;
+/// The select of the goal checks filter (`testid`), over `filter` (a [`CheckFilter`] value).
+pub fn check_filter(testid: &'static str, filter: RwSignal<String>) -> impl IntoView {
+    let options = CheckFilter::ALL
+        .into_iter()
+        .map(|f| view! { <option value=f.as_str()>{f.label()}</option> })
+        .collect_view();
+    view! {
+        <select
+            data-testid=testid
+            aria-label="Goal checks"
+            prop:value=move || filter.get()
+            on:change=move |ev| filter.set(event_target_value(&ev))
+        >
+            {options}
+        </select>
     }
-    parts.push(view! { <span>{goal[at..].to_owned()}</span> }.into_any());
-    parts
 }
 
-fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
+/// `goal` with the tokens the run never observed marked (each `<mark>` tells screen readers
+/// what it marks, see the style sheet), or plain without a grounding check.
+pub fn marked_goal(goal: &str, grounding: Option<&Grounding>) -> Vec<AnyView> {
+    let Some(g) = grounding else {
+        return vec![goal.to_owned().into_any()];
+    };
+    g.parts(goal)
+        .into_iter()
+        .map(|p| match p.ungrounded {
+            None => p.text.to_owned().into_any(),
+            Some(kind) => view! {
+                <mark
+                    class="ungrounded"
+                    data-testid="ungrounded-token"
+                    data-kind=kind.as_str()
+                    title=format!("A {} the run never observed", kind.as_str())
+                >
+                    {p.text.to_owned()}
+                </mark>
+            }
+            .into_any(),
+        })
+        .collect()
+}
+
+fn row_view(state: AppState, row: Row, checks: GoalChecks) -> impl IntoView {
     let index = row.index;
     let status = status_slug(row.status);
     let outcome = if row.reason.is_empty() {
@@ -179,17 +223,17 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                 _ => {}
             }
         >
-            <td data-testid="cell-id" class="mono">{row.trajectory_id}</td>
-            <td data-testid="cell-type">{row.failure_type.map_or("—", |t| t.as_str())}</td>
-            <td data-testid="cell-severity" class="num">
+            <td data-testid="cell-id" data-label="Id" class="mono">{row.trajectory_id}</td>
+            <td data-testid="cell-type" data-label="Failure type">{row.failure_type.map_or("—", |t| t.as_str())}</td>
+            <td data-testid="cell-severity" data-label="Severity / weight" class="num">
                 {if row.severity == row.weight {
                     format_unit(row.severity)
                 } else {
                     format!("{} / {}", format_unit(row.severity), format_unit(row.weight))
                 }}
             </td>
-            <td data-testid="cell-recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
-            <td data-testid="cell-outcome">
+            <td data-testid="cell-recoverable" data-label="Recoverable">{if row.recoverable { "yes" } else { "no" }}</td>
+            <td data-testid="cell-outcome" data-label="Outcome">
                 <span class=format!("badge status-{status}")>{row.status.as_str()}</span>
                 {row
                     .verdict_unknown
@@ -208,14 +252,14 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                     {row.reason}
                 </span>
             </td>
-            <td data-testid="cell-original" class="goal">{row.original_prompt}</td>
-            <td data-testid="cell-hindsight" class="goal">
-                {goal_view(
-                    hindsight,
+            <td data-testid="cell-original" data-label="Original goal" class="goal">{row.original_prompt}</td>
+            <td data-testid="cell-hindsight" data-label="Hindsight goal" class="goal">
+                {marked_goal(
+                    &hindsight,
                     checks.grounding.as_ref().filter(|_| row.edited_goal.is_none()),
                 )}
             </td>
-            <td data-testid="cell-checks">
+            <td data-testid="cell-checks" data-label="Checks">
                 {checks
                     .grounding
                     .as_ref()
@@ -242,7 +286,7 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                     })}
                 {checks
                     .cluster
-                    .filter(|m| m.size > 1)
+                    .filter(|_| checks.in_cluster())
                     .map(|m| {
                         view! {
                             <span
@@ -261,9 +305,9 @@ fn row_view(state: AppState, row: Row, checks: Checks) -> impl IntoView {
                         }
                     })}
             </td>
-            <td data-testid="cell-confidence" class="num">{confidence}</td>
-            <td data-testid="cell-judges">{row.judges.unwrap_or("")}</td>
-            <td data-testid="cell-review">
+            <td data-testid="cell-confidence" data-label="Confidence" class="num">{confidence}</td>
+            <td data-testid="cell-judges" data-label="Judges">{row.judges.unwrap_or("")}</td>
+            <td data-testid="cell-review" data-label="Review">
                 {review.map(|r| view! { <span class=format!("badge review-{r}")>{r}</span> })}
             </td>
         </tr>
@@ -296,38 +340,11 @@ fn sort_header(filters: Filters, key: SortKey, label: &'static str) -> impl Into
 pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let TableFilters(filters) = expect_context::<TableFilters>();
-    let thresholds = move || {
-        state
-            .prefs()
-            .map_or((DEFAULT_THRESHOLD, DEFAULT_RESTATE_THRESHOLD), |p| {
-                (p.duplicate_threshold, p.restate_threshold)
-            })
-    };
-    // Clusters of the accepted goals; not recomputed while a run goes on.
-    let running = Memo::new(move |_| state.running.run.with(|r| r.phase == Phase::Running));
-    let clusters = Memo::new(move |_| {
-        if running.get() {
-            return None;
-        }
-        let (threshold, _) = thresholds();
-        Some(state.session.with(|s| session_memberships(s, threshold)))
-    });
+    let checks = expect_context::<MethodChecks>();
     // The indexes that match the filters, in order; rows are built only for the page shown.
     let rows = Memo::new(move |_| {
         let matching = filters.matching(state.session);
-        let filter = filters.checks.get();
-        if filter == "all" {
-            return matching;
-        }
-        let restate = thresholds().1;
-        clusters.with(|c| {
-            state.session.with(|s| {
-                matching
-                    .into_iter()
-                    .filter(|&i| Checks::of(s, i, c.as_deref(), restate).matches(&filter))
-                    .collect()
-            })
-        })
+        checks.filter(state.session, matching, filters.checks)
     });
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
@@ -339,16 +356,13 @@ pub fn ResultsSection() -> impl IntoView {
     let page = move || filters.page.get().min(pages() - 1);
     let page_rows = move || {
         let start = page() * PAGE_SIZE;
-        let restate = thresholds().1;
-        let shown: Vec<(Row, Checks)> = rows.with(|r| {
-            clusters.with(|c| {
-                state.session.with(|s| {
-                    r.iter()
-                        .skip(start)
-                        .take(PAGE_SIZE)
-                        .filter_map(|&i| Some((s.row(i)?, Checks::of(s, i, c.as_deref(), restate))))
-                        .collect()
-                })
+        let shown: Vec<(Row, GoalChecks)> = rows.with(|r| {
+            state.session.with(|s| {
+                r.iter()
+                    .skip(start)
+                    .take(PAGE_SIZE)
+                    .filter_map(|&i| Some((s.row(i)?, checks.of(s, i))))
+                    .collect()
             })
         });
         shown
@@ -364,18 +378,7 @@ pub fn ResultsSection() -> impl IntoView {
                 <StatusFilter filters=filters session=session />
                 <TypeFilter filters=filters session=session />
                 <FileFilter filters=filters session=session />
-                <select
-                    data-testid="filter-checks"
-                    aria-label="Goal checks"
-                    prop:value=move || filters.checks.get()
-                    on:change=move |ev| filters.checks.set(event_target_value(&ev))
-                >
-                    <option value="all">"all goals"</option>
-                    <option value="clustered">"in a near-duplicate cluster"</option>
-                    <option value="kept">"one per cluster"</option>
-                    <option value="ungrounded">"ungrounded"</option>
-                    <option value="not-new">"not a new goal"</option>
-                </select>
+                {check_filter("filter-checks", filters.checks)}
                 <TextFilter filters=filters />
                 {move || {
                     filters
@@ -482,6 +485,8 @@ pub struct DetailParts {
     pub decision: Option<Decision>,
     /// Who accepted it and with what confidences.
     pub verdict: Option<Verdict>,
+    /// The grounding check of the model's goal, when it ran.
+    pub grounding: Option<Grounding>,
 }
 
 /// Why a run accepted a hindsight goal.
@@ -499,6 +504,11 @@ pub fn detail_parts(s: &Session, index: usize) -> Option<DetailParts> {
     Some(DetailParts {
         model_goal: accepted.as_ref().map(|a| a.model_goal.to_owned()),
         decision: s.decision(index).cloned(),
+        grounding: entry
+            .result
+            .as_ref()
+            .and_then(|r| r.relabel.as_ref())
+            .and_then(|r| r.grounding.clone()),
         verdict: accepted.map(|a| Verdict {
             judges: a.judges,
             confidence: a.confidence,
@@ -528,7 +538,10 @@ pub fn goals_view(parts: &DetailParts) -> impl IntoView {
                     {if edited.is_some() { "Hindsight goal (model)" } else { "Hindsight goal" }}
                 </p>
                 <p data-testid="goal-hindsight">
-                    {hindsight.unwrap_or_else(|| "— none yet: no run accepted a goal".into())}
+                    {match hindsight {
+                        Some(goal) => marked_goal(&goal, parts.grounding.as_ref()),
+                        None => vec!["— none yet: no run accepted a goal".into_any()],
+                    }}
                 </p>
             </div>
             {edited.map(|goal| {
@@ -634,19 +647,29 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
 
 /// The rule-based analysis and the keywords that fired, and the run's when it differs.
 pub fn analysis_section(e: &Entry) -> impl IntoView {
-    let hits = e
+    let fired: Vec<_> = e
         .rules
         .hits
         .iter()
-        .map(|h| {
-            view! {
-                <li>
-                    <b>{h.failure_type.as_str()}</b>
-                    {format!(": {}", h.keywords.join(", "))}
-                </li>
-            }
-        })
-        .collect_view();
+        .filter(|h| !h.keywords.is_empty())
+        .collect();
+    let hits = if fired.is_empty() {
+        view! { <p data-testid="keywords-none">"None: no failure keyword appears in the run."</p> }
+            .into_any()
+    } else {
+        let items = fired
+            .into_iter()
+            .map(|h| {
+                view! {
+                    <li>
+                        <b>{h.failure_type.as_str()}</b>
+                        {format!(": {}", h.keywords.join(", "))}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul data-testid="keywords-fired">{items}</ul> }.into_any()
+    };
     let run_analysis = e
         .result
         .as_ref()
@@ -663,7 +686,7 @@ pub fn analysis_section(e: &Entry) -> impl IntoView {
             <summary>"Rule analysis"</summary>
             {analysis_view(&e.rules.analysis)}
             <p class="label">"Keywords that fired"</p>
-            <ul>{hits}</ul>
+            {hits}
             {run_analysis}
         </details>
     }

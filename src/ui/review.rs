@@ -10,14 +10,37 @@
 use super::browser;
 use super::filters::{FileFilter, Filters, ReviewFilters, TextFilter, TypeFilter};
 use super::results::{
-    analysis_section, detail_parts, extraction_section, goals_view, steps_view, verdict_view,
+    analysis_section, check_filter, detail_parts, extraction_section, goals_view, steps_view,
+    verdict_view, MethodChecks,
 };
 use super::state::AppState;
+use crate::checks::{CheckFilter, CheckLine, ClusterSummary};
 use crate::progress::{format_count, format_unit};
 use crate::review::{Bulk, Decision, ReviewCounts};
 use crate::session::{Filter, Session};
 use crate::stages::relabel::{judge_goal, JudgeVerdict};
 use leptos::prelude::*;
+
+/// One call of the second judge on `goal` through `client`, with the structured-output
+/// fallback from `adaptive`'s mode when the settings ask for it.
+async fn judge_once<C: crate::llm::ChatClient>(
+    client: C,
+    adaptive: Option<crate::llm::StructuredMode>,
+    (templates, relabel, trajectory, goal): (
+        &crate::llm::Templates,
+        &crate::stages::relabel::RelabelSettings,
+        &crate::model::Trajectory,
+        &str,
+    ),
+) -> crate::stages::relabel::JudgeCall {
+    match adaptive {
+        Some(mode) => {
+            let client = crate::llm::AdaptiveClient::new(client, mode);
+            judge_goal(&client, templates, relabel, trajectory, goal).await
+        }
+        None => judge_goal(&client, templates, relabel, trajectory, goal).await,
+    }
+}
 
 /// Items of the queue's list shown around the current one.
 const LIST_WINDOW: usize = 50;
@@ -54,11 +77,16 @@ pub struct ReviewQueue {
     pub error: RwSignal<Option<String>>,
     /// The entry whose edited goal the second judge is looking at.
     pub judging: RwSignal<Option<usize>>,
+    /// The goal checks filter (ungrounded, in a cluster, ...).
+    pub checks: RwSignal<String>,
+    method: MethodChecks,
 }
 
 impl ReviewQueue {
-    pub fn new() -> Self {
+    pub fn new(method: MethodChecks) -> Self {
         ReviewQueue {
+            checks: RwSignal::new(CheckFilter::All.as_str().to_owned()),
+            method,
             filters: Filters::new("review-filter"),
             current: RwSignal::new(None),
             form: RwSignal::new(Form::None),
@@ -78,7 +106,20 @@ impl ReviewQueue {
     /// The entries in the queue, in order (tracked).
     pub fn items(&self, session: RwSignal<Session>) -> Vec<usize> {
         let filter = self.filter();
-        session.with(|s| s.matching(&filter))
+        let matching = session.with(|s| s.matching(&filter));
+        self.method.filter(session, matching, self.checks)
+    }
+
+    /// Shows entry `index`: in the queue as filtered, else after clearing the filters.
+    fn show(&self, state: AppState, index: usize) {
+        if !self.items_untracked(state).contains(&index) {
+            self.filters.reset();
+            self.checks.set(CheckFilter::All.as_str().to_owned());
+        }
+        self.current.set(Some(index));
+        self.form.set(Form::None);
+        self.error.set(None);
+        self.refocus();
     }
 
     /// The current entry if it is in `items`, else the first.
@@ -171,8 +212,9 @@ impl ReviewQueue {
         }
     }
 
-    /// Asks the second judge, with one call to the endpoint of the settings, about the edited
-    /// goal of entry `index`, and records its verdict with the edit.
+    /// Asks the second judge, with one call to its endpoint (the relabeling one when it has
+    /// none of its own) and the templates of the settings, about the edited goal of entry
+    /// `index`, and records its verdict with the edit.
     pub fn rejudge(&self, state: AppState, index: usize) {
         let goal = state.session.with_untracked(|s| {
             s.decision(index)
@@ -196,19 +238,31 @@ impl ReviewQueue {
             return;
         };
         let queue = *self;
-        let key = state.api_key.get_untracked();
+        // The second judge's own endpoint and key when it has one, and the templates in use.
+        let (url, key) = match prefs.judge_endpoint() {
+            Some(url) => (url, state.judge_api_key.get_untracked()),
+            None => (prefs.base_url.clone(), state.api_key.get_untracked()),
+        };
         queue.judging.set(Some(index));
         queue.error.set(None);
         leptos::task::spawn_local(async move {
             let settings = prefs.to_pipeline_settings();
             let relabel = settings.relabel_settings();
-            let http = crate::client::HttpClient::new(&prefs.base_url, &key, prefs.timeout_ms());
-            let templates = crate::llm::Templates::defaults();
-            let call = if prefs.structured.adaptive() {
-                let client = crate::llm::AdaptiveClient::new(http, settings.structured);
-                judge_goal(&client, &templates, &relabel, &trajectory, &goal).await
+            let templates = prefs.templates().unwrap_or_default();
+            let adaptive = prefs.structured.adaptive().then_some(settings.structured);
+            let ask = (&templates, &relabel, &trajectory, goal.as_str());
+            // The model in this page when the relabeler is that and the judge has no endpoint
+            // of its own (the engine takes it after the request it is working on).
+            let call = if crate::inpage::model_of(&url).is_some() {
+                let page = crate::inpage::engine::InPageClient::new(
+                    &url,
+                    prefs.timeout_ms(),
+                    crate::client::CancelToken::new(),
+                );
+                judge_once(page, adaptive, ask).await
             } else {
-                judge_goal(&http, &templates, &relabel, &trajectory, &goal).await
+                let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
+                judge_once(http, adaptive, ask).await
             };
             let mut changed = false;
             state
@@ -337,12 +391,6 @@ impl ReviewQueue {
         if handled {
             ev.prevent_default();
         }
-    }
-}
-
-impl Default for ReviewQueue {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -536,6 +584,60 @@ fn rejudge_view(
     })
 }
 
+/// What the method's checks say of the goal under review (the core's lines), and the other
+/// members of its near-duplicate cluster, each a button that shows it in the queue.
+fn checks_view(
+    queue: ReviewQueue,
+    state: AppState,
+    lines: Vec<CheckLine>,
+    cluster: Option<ClusterSummary>,
+) -> impl IntoView {
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            let hidden = l.badge.is_empty();
+            view! {
+                <p data-testid=l.testid data-value=l.value>
+                    <span class=format!("badge {}", l.kind) hidden=hidden>{l.badge}</span>
+                    " "
+                    {l.text}
+                </p>
+            }
+        })
+        .collect_view();
+    let members = cluster
+        .map(|c| c.others)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let index = m.index;
+            let label = format!("Show {} in the queue", m.id);
+            let kept = if m.kept { "kept · " } else { "" };
+            let data_id = m.id.clone();
+            view! {
+                <li data-testid="cluster-member" data-id=data_id data-kept=m.kept.to_string()>
+                    <button
+                        type="button"
+                        class="small mono"
+                        data-testid="cluster-jump"
+                        aria-label=label
+                        on:click=move |_| queue.show(state, index)
+                    >
+                        {m.id}
+                    </button>
+                    <span class="item-goal">{kept} {m.goal}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="goal-checks" aria-label="Goal checks" data-testid="review-checks">
+            {lines}
+            <ul class="cluster-members">{members}</ul>
+        </section>
+    }
+}
+
 /// The decision badge of an item.
 fn decision_badge(d: Option<&Decision>) -> impl IntoView {
     let kind = d.map_or("unreviewed", |d| d.kind().as_str());
@@ -652,6 +754,12 @@ pub fn ReviewSection() -> impl IntoView {
             return ().into_any();
         };
         let e = parts.entry.clone();
+        let (lines, cluster) = session.with(|s| {
+            let cluster = queue
+                .method
+                .with_clusters(|c| c.and_then(|c| s.cluster_summary(index, c)));
+            (queue.method.of(s, index).lines(cluster.as_ref()), cluster)
+        });
         let total = items.with(Vec::len);
         let at = position().map_or(0, |p| p + 1);
         view! {
@@ -662,6 +770,7 @@ pub fn ReviewSection() -> impl IntoView {
                 <span class="muted position">{format!("{} of {}", format_count(at), format_count(total))}</span>
             </div>
             {goals_view(&parts)}
+            {checks_view(queue, state, lines, cluster)}
             {parts.verdict.as_ref().map(verdict_view)}
             {parts.decision.as_ref().and_then(|d| match d {
                 Decision::Rejected { reason } if !reason.is_empty() => Some(view! {
@@ -735,6 +844,7 @@ pub fn ReviewSection() -> impl IntoView {
             </p>
             <div class="filters review-filters">
                 <ReviewFilters filters=queue.filters />
+                {check_filter("review-filter-checks", queue.checks)}
                 <TypeFilter filters=queue.filters session=session />
                 <FileFilter filters=queue.filters session=session />
                 <TextFilter filters=queue.filters />

@@ -1,5 +1,6 @@
 //! Section 4: the estimate, the run and its progress.
 
+use super::bound::BoundInput;
 use super::running::{Phase, RunState};
 use super::state::AppState;
 use crate::estimate::{format_error, format_money, relative_error, Estimate, StageFigures};
@@ -149,14 +150,13 @@ pub fn RunSection() -> impl IntoView {
                 </button>
                 <label class="inline">
                     <span>"Pilot: the first"</span>
-                    <input
-                        type="number"
+                    <BoundInput
+                        value=run.pilot_size
+                        testid="pilot-size"
+                        kind="number"
                         min="1"
-                        class="narrow"
-                        data-testid="pilot-size"
-                        aria-label="How many trajectories the pilot runs"
-                        prop:value=move || run.pilot_size.get()
-                        on:input=move |ev| run.pilot_size.set(event_target_value(&ev))
+                        narrow=true
+                        label="How many trajectories the pilot runs"
                     />
                 </label>
                 <button

@@ -1,5 +1,6 @@
 //! Sections 2 and 3: endpoint and run settings, and "Check connection".
 
+use super::bound::{BoundCheck, BoundInput};
 use super::state::{AppState, Connection};
 use crate::prefs::{Draft, Structured};
 use crate::workspace::{Preset, PRESETS};
@@ -8,7 +9,7 @@ use leptos::task::spawn_local;
 
 /// One text or number field of the settings form, with its help in plain words under it.
 #[component]
-fn Field(
+pub(super) fn Field(
     label: &'static str,
     testid: &'static str,
     get: fn(&Draft) -> &String,
@@ -39,7 +40,7 @@ fn Field(
 
 /// A select of the settings form: `options` are (value, label) pairs.
 #[component]
-fn Choice(
+pub(super) fn Choice(
     label: &'static str,
     testid: &'static str,
     get: fn(&Draft) -> &String,
@@ -79,12 +80,12 @@ fn Choice(
 }
 
 /// A number field of the advanced settings.
-struct Number {
-    label: &'static str,
-    testid: &'static str,
-    get: fn(&Draft) -> &String,
-    set: fn(&mut Draft, String),
-    help: &'static str,
+pub(super) struct Number {
+    pub label: &'static str,
+    pub testid: &'static str,
+    pub get: fn(&Draft) -> &String,
+    pub set: fn(&mut Draft, String),
+    pub help: &'static str,
 }
 
 /// How the relabeling is gated and sampled.
@@ -172,12 +173,17 @@ const SPEED_AND_COST: [Number; 6] = [
     },
 ];
 
-/// A fieldset of number fields.
-fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
-    let fields = fields
+/// Number fields, one after the other.
+pub(super) fn number_fields(fields: &'static [Number]) -> impl IntoView {
+    fields
         .iter()
         .map(|f| view! { <Field label=f.label testid=f.testid get=f.get set=f.set help=f.help /> })
-        .collect_view();
+        .collect_view()
+}
+
+/// A fieldset of number fields.
+fn numbers(legend: &'static str, fields: &'static [Number]) -> impl IntoView {
+    let fields = number_fields(fields);
     view! {
         <fieldset>
             <legend>{legend}</legend>
@@ -229,19 +235,6 @@ fn presets(state: AppState) -> impl IntoView {
 
 /// Reads and writes one text field of the settings form.
 pub(super) type Accessor = (fn(&Draft) -> &String, fn(&mut Draft, String));
-
-/// One text or number field (the form of [`Field`] the method settings use).
-pub(super) fn field(
-    _state: AppState,
-    label: &'static str,
-    testid: &'static str,
-    kind: &'static str,
-    get: fn(&Draft) -> &String,
-    set: fn(&mut Draft, String),
-    help: &'static str,
-) -> impl IntoView {
-    view! { <Field label testid kind get set help /> }
-}
 
 /// The fields of an endpoint: base URL, API key and model (with the models it listed).
 pub(super) struct Endpoint {
@@ -301,14 +294,13 @@ pub(super) fn endpoint_fields(state: AppState, e: Endpoint) -> impl IntoView {
             <Field label=url.0 testid=url.1 kind="url" get=e.url.0 set=e.url.1 help=e.url_hint />
             <label class="field">
                 <span class="label">{key.0}</span>
-                <input
-                    type="password"
+                <BoundInput
+                    value=e.key
+                    testid=key.1
+                    kind="password"
                     autocomplete="off"
-                    data-testid=key.1
                     placeholder="none"
-                    aria-describedby=key_help.clone()
-                    prop:value=move || e.key.get()
-                    on:input=move |ev| e.key.set(event_target_value(&ev))
+                    describedby=key_help.clone()
                 />
                 <small class="help" id=key_help>{e.key_hint}</small>
             </label>
@@ -419,18 +411,14 @@ pub fn SettingsSection() -> impl IntoView {
                     models: state.models,
                 },
             )}
-            <label class="check">
-                <input
-                    type="checkbox"
-                    data-testid="remember-key"
-                    prop:checked=move || state.remember_key.get()
-                    on:change=move |ev| state.remember_key.set(event_target_checked(&ev))
-                />
-                "Remember the key on this device"
-            </label>
+            <BoundCheck
+                checked=state.remember_key
+                testid="remember-key"
+                text="Remember the keys on this device"
+            />
             <Show when=move || state.remember_key.get()>
                 <p class="warning" role="note">
-                    "The key is stored unencrypted in this browser's local storage: anyone using this browser profile can read it."
+                    "The keys (this one and the second judge's) are stored unencrypted in this browser's local storage: anyone using this browser profile can read them."
                 </p>
             </Show>
             </Show>

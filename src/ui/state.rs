@@ -115,7 +115,7 @@ pub struct AppState {
     pub remember_key: RwSignal<bool>,
     pub models: RwSignal<Vec<String>>,
     pub connection: RwSignal<Option<Connection>>,
-    /// The second judge's key, in memory only.
+    /// The second judge's key: in memory only, unless `remember_key` (like the main key).
     pub judge_api_key: RwSignal<String>,
     pub judge_models: RwSignal<Vec<String>>,
     pub judge_connection: RwSignal<Option<Connection>>,
@@ -137,6 +137,9 @@ pub struct AppState {
     pub notice: RwSignal<Option<String>>,
     pub storage: RwSignal<Storage>,
     pub offer: RwSignal<Option<Offer>>,
+    /// How many times the rule-based analysis was recomputed for an edited lexicon (shown on
+    /// the page for the tests of the lexicon editor).
+    pub lexicon_applied: RwSignal<u32>,
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
@@ -160,16 +163,17 @@ impl AppState {
             .map(|json| Prefs::from_json(&json))
             .unwrap_or_default();
         let stored_key = browser::load(prefs::KEY_STORAGE_KEY);
+        let stored_judge_key = browser::load(prefs::JUDGE_KEY_STORAGE_KEY);
         AppState {
             session: RwSignal::new(Session::new(prefs.lexicon(), prefs.delta)),
             loading: RwSignal::new(None),
             load_error: RwSignal::new(None),
             draft: RwSignal::new(Draft::from(&prefs)),
             api_key: RwSignal::new(stored_key.clone().unwrap_or_default()),
-            remember_key: RwSignal::new(stored_key.is_some()),
+            remember_key: RwSignal::new(stored_key.is_some() || stored_judge_key.is_some()),
             models: RwSignal::new(Vec::new()),
             connection: RwSignal::new(None),
-            judge_api_key: RwSignal::new(String::new()),
+            judge_api_key: RwSignal::new(stored_judge_key.unwrap_or_default()),
             judge_models: RwSignal::new(Vec::new()),
             judge_connection: RwSignal::new(None),
             running: RunState::new(),
@@ -181,6 +185,7 @@ impl AppState {
             notice: RwSignal::new(None),
             storage: RwSignal::new(Storage::Opening),
             offer: RwSignal::new(None),
+            lexicon_applied: RwSignal::new(0),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
         }
@@ -492,6 +497,7 @@ impl AppState {
             let lexicon = p.lexicon();
             if self.session.with_untracked(|s| *s.lexicon() != lexicon) {
                 self.session.update(|s| s.set_lexicon(lexicon));
+                self.lexicon_applied.update(|n| *n += 1);
             }
             // The saved session keeps the settings as they are, but a run's own while it goes.
             let used_key = self.has_key();
@@ -511,14 +517,19 @@ impl AppState {
             }
             delta
         });
-        Effect::new(move |_| {
-            let key = self.api_key.get();
-            if self.remember_key.get() {
-                browser::save(prefs::KEY_STORAGE_KEY, &key);
-            } else {
-                browser::remove(prefs::KEY_STORAGE_KEY);
-            }
-        });
+        for (slot, key) in [
+            (prefs::KEY_STORAGE_KEY, self.api_key),
+            (prefs::JUDGE_KEY_STORAGE_KEY, self.judge_api_key),
+        ] {
+            Effect::new(move |_| {
+                let key = key.get();
+                if self.remember_key.get() {
+                    browser::save(slot, &key);
+                } else {
+                    browser::remove(slot);
+                }
+            });
+        }
     }
 
     pub fn is_busy(&self) -> bool {

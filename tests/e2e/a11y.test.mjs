@@ -85,6 +85,14 @@ for (const viewport of [DESKTOP, PHONE]) {
         await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
         assert.match(await page.getByTestId('progress-announce').textContent(), /^Run done: /);
         await check(page, viewport, 'done');
+        if (viewport === PHONE) {
+          // Rows are cards there: each value says what it is.
+          const label = await page
+            .getByTestId('cell-original')
+            .first()
+            .evaluate((td) => getComputedStyle(td, '::before').content);
+          assert.equal(label, '"Original goal: "');
+        }
         if (colorScheme === 'light') {
           // The README's pictures of the workspace after a run: the stepper and the endpoint.
           await page.locator('#step-endpoint').evaluate((el) => el.scrollIntoView());

@@ -192,6 +192,11 @@ test('a run over two loaded files: table, progress, detail and the four download
     // --- The detail of the retried trajectory: two steps, two attempts, the prose reply.
     const detail = await openDetail(page, 'run-retry');
     assert.equal(await detail.getByTestId('detail-step').count(), 2);
+    // Only failure types whose keywords appear are listed, each with its keywords.
+    const fired = await detail.locator('[data-testid="keywords-fired"] li').allTextContents();
+    const none = await detail.getByTestId('keywords-none').count();
+    assert.ok(fired.length > 0 !== (none === 1), `fired ${JSON.stringify(fired)}, none ${none}`);
+    for (const line of fired) assert.match(line, /^[a-z_]+: \S/, 'a failure type listed without a keyword');
     assert.equal(
       await detail.getByTestId('detail-attempt').count(),
       2,
