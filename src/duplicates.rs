@@ -313,18 +313,25 @@ pub fn memberships(goals: &[(&str, f64)], threshold: f64) -> Vec<Membership> {
     out
 }
 
-/// The accepted hindsight goal of each entry of `session` with its confidence.
+/// The accepted hindsight goal of each entry of `session` with its confidence, as the exports
+/// write it: a goal review rejected is not there, an edited one is the reviewer's.
 fn accepted_goals(session: &crate::session::Session) -> Vec<Option<(&str, f64)>> {
     session
         .entries
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let r = e.result.as_ref()?;
             let goal = r.relabel.as_ref()?.relabel()?;
+            let decision = session.review.get(i);
+            if decision.is_some_and(|d| !d.keeps()) {
+                return None;
+            }
+            let goal = decision
+                .and_then(|d| d.goal())
+                .unwrap_or(goal.hindsight_prompt.as_str());
             match r.outcome {
-                crate::pipeline::Outcome::Accepted { confidence, .. } => {
-                    Some((goal.hindsight_prompt.as_str(), confidence))
-                }
+                crate::pipeline::Outcome::Accepted { confidence, .. } => Some((goal, confidence)),
                 _ => None,
             }
         })

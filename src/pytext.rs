@@ -92,36 +92,70 @@ pub fn lower(s: &str) -> String {
 /// Appends [`lower`] of `s` to `out`, in one pass over the bytes: runs of ASCII are copied
 /// and lower-cased in place, and only the other characters are decoded.
 pub fn lower_into(s: &str, out: &mut String) {
-    let at = out.len();
+    lower_but_ascii(s, &mut |piece| push_ascii_lower(piece, out));
+}
+
+/// Hands [`lower`] of `s` to `piece` in pieces, except that ASCII letters are left as they are
+/// (for a reader that ignores ASCII case). Runs of ASCII and of characters that lower-case to
+/// themselves are handed on as they lie in `s`; only the other characters are lowered, each
+/// handed on alone.
+pub fn lower_but_ascii(s: &str, piece: &mut dyn FnMut(&str)) {
     let bytes = s.as_bytes();
     let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i].is_ascii() {
-            i += 1;
-            continue;
-        }
-        let c = s[i..].chars().next().expect("i is on a character boundary");
+    // The length of what was handed on so far, lowered.
+    let mut lowered = 0;
+    let mut i = next_non_ascii(bytes, 0);
+    while let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) {
+        let end = i + c.len_utf8();
         if c == 'Σ' {
-            // Its lower case depends on the letters around it.
-            out.truncate(at);
-            out.push_str(&lower_in_context(s));
+            // Its lower case depends on the letters around it: the rest comes from the whole
+            // text lowered in context, which begins with what was handed on (lower-casing is
+            // character by character before the first capital sigma).
+            if run < i {
+                piece(&s[run..i]);
+                lowered += i - run;
+            }
+            piece(&lower_in_context(s)[lowered..]);
             return;
         }
-        i += c.len_utf8();
-        if is_uncased_block(c) {
-            // Stays as it is: part of the run.
-            continue;
+        if !is_uncased_block(c) && !is_later_uppercase(c) {
+            let mut buf = [0u8; 12];
+            let mut n = 0;
+            for l in c.to_lowercase() {
+                n += l.encode_utf8(&mut buf[n..]).len();
+            }
+            if buf[..n] != bytes[i..end] {
+                if run < i {
+                    piece(&s[run..i]);
+                    lowered += i - run;
+                }
+                piece(std::str::from_utf8(&buf[..n]).expect("encoded characters"));
+                lowered += n;
+                run = end;
+            }
         }
-        push_ascii_lower(&s[run..i - c.len_utf8()], out);
-        if is_later_uppercase(c) {
-            out.push(c);
-        } else {
-            out.extend(c.to_lowercase());
-        }
-        run = i;
+        i = next_non_ascii(bytes, end);
     }
-    push_ascii_lower(&s[run..], out);
+    if run < s.len() {
+        piece(&s[run..]);
+    }
+}
+
+/// The position of the first byte from `i` on that is not ASCII (`bytes.len()` when there is
+/// none), eight bytes at a time.
+fn next_non_ascii(bytes: &[u8], mut i: usize) -> usize {
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    while let Some(word) = bytes.get(i..i + 8) {
+        let high = u64::from_le_bytes(word.try_into().expect("eight bytes")) & HIGHS;
+        if high != 0 {
+            return i + (high.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while bytes.get(i).is_some_and(u8::is_ascii) {
+        i += 1;
+    }
+    i
 }
 
 /// Blocks where no character has a lower-case mapping (punctuation, symbols, arrows, box
@@ -398,15 +432,37 @@ mod tests {
             "ß",
             "Ꙁ",
             "Ａ",
+            "Σ",
         ];
         for a in pieces {
             for b in pieces {
                 for c in pieces {
                     let s = format!("{a}{b}x{c}");
                     assert_eq!(lower(&s), lower_in_context(&s), "lower({s:?})");
+                    let mut pieces = String::new();
+                    lower_but_ascii(&s, &mut |p| pieces.push_str(p));
+                    assert_eq!(pieces.to_ascii_lowercase(), lower(&s), "{s:?}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn lower_but_ascii_leaves_ascii_letters_and_lowers_the_rest() {
+        let pieces = |s: &str| {
+            let mut out = Vec::new();
+            lower_but_ascii(s, &mut |p| out.push(p.to_owned()));
+            out
+        };
+        assert_eq!(
+            pieces("Error: ÉTÉ — ok"),
+            ["Error: ", "é", "T", "é", " — ok"]
+        );
+        assert_eq!(pieces("naïve → Done"), ["naïve → Done"]);
+        assert_eq!(pieces("İX"), ["i\u{307}", "X"]);
+        assert_eq!(pieces("ΟΔΟΣ x"), ["ο", "δ", "ο", "ς x"]);
+        assert_eq!(pieces("Ab ΣΑ"), ["Ab ", "σα"]);
+        assert!(pieces("").is_empty());
     }
 
     #[test]

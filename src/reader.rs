@@ -27,9 +27,10 @@
 
 pub use crate::import::SourceFormat;
 use crate::import::{self, react, Invalid};
-use crate::json::{parse_with, Json, Limits, ParseError};
+use crate::json::{parse_reusing, Json, Limits, ParseBuffers, ParseError};
 use crate::model::Trajectory;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::fmt;
 
 /// What the reader found: a record, or a rejection.
@@ -216,19 +217,7 @@ impl Reader {
         format: Option<SourceFormat>,
     ) -> Self {
         Reader {
-            sink: Sink {
-                file: file_name.into(),
-                limits,
-                in_array: false,
-                messages: None,
-                format,
-                forced: format.is_some(),
-                records: 0,
-                successes: 0,
-                rejected: 0,
-                blank_lines: 0,
-                notes: Vec::new(),
-            },
+            sink: Sink::new(file_name.into(), limits, format, format.is_some()),
             state: State::Start(Start {
                 text: match format {
                     None => Text::Sniff,
@@ -311,8 +300,37 @@ impl Reader {
         self.feed(&chunk[take..], out);
     }
 
+    /// From now on, JSONL records whose source format is known (forced, or detected from an
+    /// earlier record) are not read here: their lines are handed over raw, in batches of
+    /// `batch` lines, for [`Reader::take_lines`] to give out and [`RawLines::read`] to read,
+    /// on any thread, exactly as this reader would have read them. Everything else (format
+    /// detection, the first records, other layouts, blank lines) stays here.
+    pub fn hand_over_lines(&mut self, batch: usize) {
+        self.sink.hand_over = Some(HandOver {
+            batch: batch.max(1),
+            full: VecDeque::new(),
+            open: None,
+        });
+    }
+
+    /// The next batch of lines handed over, in file order (the last one may be short).
+    /// Take them all after each [`Reader::push`]: the events that push gave come before them,
+    /// and the records of later pushes after. [`Reader::finish`] reads any still held itself.
+    pub fn take_lines(&mut self) -> Option<RawLines> {
+        let hand_over = self.sink.hand_over.as_mut()?;
+        hand_over.full.pop_front().or_else(|| hand_over.open.take())
+    }
+
     /// End of input: flushes the last record and returns the file's summary.
     pub fn finish(mut self, out: &mut Vec<ReadEvent>) -> FileSummary {
+        if let Some(mut hand_over) = self.sink.hand_over.take() {
+            for lines in hand_over.full.drain(..).chain(hand_over.open.take()) {
+                let tally = lines.read(out);
+                self.sink.records += tally.records;
+                self.sink.successes += tally.successes;
+                self.sink.rejected += tally.rejected;
+            }
+        }
         self.open_gate(out);
         if self.gate == Gate::Refused {
             return FileSummary {
@@ -742,7 +760,7 @@ impl Jsonl {
     }
 
     fn feed(&mut self, mut input: &[u8], sink: &mut Sink, out: &mut Vec<ReadEvent>) {
-        while let Some(nl) = input.iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', input) {
             if self.buf.is_empty() {
                 // A whole line in this chunk is read where it lies.
                 self.line_ends(&input[..nl], sink, out);
@@ -768,7 +786,9 @@ impl Jsonl {
         if is_blank(line) {
             sink.blank_lines += 1;
         } else {
-            sink.record(line, self.line, 1, self.index, out);
+            if !sink.hand_over(line, self.line, self.index) {
+                sink.record(line, self.line, 1, self.index, out);
+            }
             self.index += 1;
         }
         self.line += 1;
@@ -1060,6 +1080,81 @@ struct Sink {
     rejected: usize,
     blank_lines: usize,
     notes: Vec<String>,
+    /// JSONL lines handed over raw (see [`Reader::hand_over_lines`]).
+    hand_over: Option<HandOver>,
+    /// The parser's room, reused from record to record.
+    buffers: ParseBuffers,
+}
+
+/// The lines handed over and not yet taken.
+#[derive(Debug)]
+struct HandOver {
+    batch: usize,
+    full: VecDeque<RawLines>,
+    open: Option<RawLines>,
+}
+
+/// JSONL lines a [`Reader`] handed over raw (see [`Reader::hand_over_lines`]), with what it
+/// takes to read them as that reader would have.
+#[derive(Debug)]
+pub struct RawLines {
+    /// A copy of the reader's sink, with nothing counted.
+    sink: Box<Sink>,
+    bytes: Vec<u8>,
+    /// Per line: where it ends in `bytes`, its line number and its record index.
+    lines: Vec<(usize, usize, usize)>,
+}
+
+/// What reading [`RawLines`] counted, to add to the file's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub records: usize,
+    pub successes: usize,
+    pub rejected: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, other: Tally) {
+        self.records += other.records;
+        self.successes += other.successes;
+        self.rejected += other.rejected;
+    }
+}
+
+impl FileSummary {
+    /// Counts in what reading handed-over lines found.
+    pub fn add(&mut self, tally: Tally) {
+        self.records += tally.records;
+        self.successes += tally.successes;
+        self.rejected += tally.rejected;
+    }
+}
+
+impl RawLines {
+    /// The number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Reads the lines in order, appending their records and rejections to `out` as the
+    /// reader that handed them over would have; returns what it counted.
+    pub fn read(mut self, out: &mut Vec<ReadEvent>) -> Tally {
+        let mut start = 0;
+        for &(end, line, index) in &self.lines {
+            self.sink
+                .record(&self.bytes[start..end], line, 1, index, out);
+            start = end;
+        }
+        Tally {
+            records: self.sink.records,
+            successes: self.sink.successes,
+            rejected: self.sink.rejected,
+        }
+    }
 }
 
 /// A file that is one list of chat messages: one OpenAI-messages run.
@@ -1101,6 +1196,57 @@ impl Sink {
         }
     }
 
+    /// Hands a JSONL record's line over raw, when lines are handed over and the format is
+    /// known; `false` (nothing done) otherwise.
+    fn hand_over(&mut self, raw: &[u8], line: usize, index: usize) -> bool {
+        if self.format.is_none() {
+            return false;
+        }
+        let Some(mut hand_over) = self.hand_over.take() else {
+            return false;
+        };
+        let open = hand_over.open.get_or_insert_with(|| RawLines {
+            sink: Box::new(self.reading_copy()),
+            bytes: Vec::new(),
+            lines: Vec::with_capacity(hand_over.batch),
+        });
+        open.bytes.extend_from_slice(raw);
+        open.lines.push((open.bytes.len(), line, index));
+        if open.lines.len() >= hand_over.batch {
+            hand_over.full.extend(hand_over.open.take());
+        }
+        self.hand_over = Some(hand_over);
+        true
+    }
+
+    /// A sink for `file` that has counted nothing yet.
+    fn new(file: String, limits: Limits, format: Option<SourceFormat>, forced: bool) -> Sink {
+        Sink {
+            file,
+            limits,
+            in_array: false,
+            messages: None,
+            format,
+            forced,
+            records: 0,
+            successes: 0,
+            rejected: 0,
+            blank_lines: 0,
+            notes: Vec::new(),
+            hand_over: None,
+            buffers: ParseBuffers::default(),
+        }
+    }
+
+    /// A sink that reads records as this one does, with nothing counted.
+    fn reading_copy(&self) -> Sink {
+        let file = self.file.clone();
+        Sink {
+            in_array: self.in_array,
+            ..Sink::new(file, self.limits.clone(), self.format, self.forced)
+        }
+    }
+
     fn note(&mut self, note: &str) {
         self.notes.push(note.to_owned());
     }
@@ -1111,7 +1257,7 @@ impl Sink {
     }
 
     /// Parses one raw record that starts at `line`, `col` of the file; `Err` is the reason.
-    fn parse_raw(&self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
+    fn parse_raw(&mut self, raw: &[u8], line: usize, col: usize) -> Result<Json, String> {
         // The position in the file of a position in the record.
         let at = |(l, c): (usize, usize)| {
             let column = if l == 1 { col + c - 1 } else { c };
@@ -1119,7 +1265,7 @@ impl Sink {
         };
         let text = std::str::from_utf8(raw)
             .map_err(|e| format!("invalid UTF-8 at {}", at(line_column(raw, e.valid_up_to()))))?;
-        parse_with(text, &self.limits).map_err(
+        parse_reusing(text, &self.limits, &mut self.buffers).map_err(
             |ParseError {
                  line: l,
                  column: c,
@@ -1146,6 +1292,7 @@ impl Sink {
         index: usize,
         out: &mut Vec<ReadEvent>,
     ) {
+        let parsed = self.parse_raw(raw, line, col);
         let rejected =
             |field: Option<String>, reason: String, trajectory_id: Option<String>| Rejected {
                 file: self.file.clone(),
@@ -1156,7 +1303,6 @@ impl Sink {
                 trajectory_id,
                 excerpt: excerpt(raw),
             };
-        let parsed = self.parse_raw(raw, line, col);
         if let Some(list) = &mut self.messages {
             match parsed {
                 Ok(value) => list.items.push(value),
@@ -1555,5 +1701,80 @@ mod tests {
         let (out, summary) = events(b"\xEF\xBB");
         assert_eq!(summary.format, InputFormat::Jsonl);
         assert_eq!(out.len(), 1);
+    }
+
+    /// Reads `bytes` in chunks of `chunk` bytes, handing lines over in batches of `batch` when
+    /// `batch` is not zero and reading each batch as soon as it is taken.
+    fn chunked_events(
+        bytes: &[u8],
+        chunk: usize,
+        format: Option<SourceFormat>,
+        batch: usize,
+    ) -> (Vec<ReadEvent>, FileSummary) {
+        let mut reader = Reader::with_format("t", format);
+        if batch > 0 {
+            reader.hand_over_lines(batch);
+        }
+        let (mut out, mut tally) = (Vec::new(), Tally::default());
+        for piece in bytes.chunks(chunk) {
+            reader.push(piece, &mut out);
+            while let Some(lines) = reader.take_lines() {
+                assert!(lines.len() <= batch && !lines.is_empty());
+                tally.add(lines.read(&mut out));
+            }
+        }
+        let mut summary = reader.finish(&mut out);
+        summary.add(tally);
+        (out, summary)
+    }
+
+    #[test]
+    fn lines_handed_over_read_as_the_reader_reads_them() {
+        // Long records, as the reader holds its first 1,024 bytes before it reads any.
+        let long = "o".repeat(600);
+        let native = format!(
+            r#"{{"trajectory_id": "a", "original_prompt": "p", "steps": [{{"thought": "t", "action_name": "n", "observation": "{long}"}}], "failure_reason": "f"}}"#
+        );
+        let success = format!(
+            r#"{{"messages": [{{"role": "user", "content": "hi"}}, {{"role": "assistant", "content": "{long}"}}], "success": true}}"#
+        );
+        let files = [
+            format!("{native}\n\n{{\"steps\": 3}}\nnot json\n\r\n{native}\r\n{native}"),
+            format!("{{\"x\": 1}}\n{native}\n{{\"x\": \"INVALID\"}}\n{native}\n"),
+            format!("{success}\n{success}\n{{\"messages\": 4}}\n{success}\n"),
+            format!("\n\n{native}\n[1, 2]\n{native}\n{native}\n{native}\n"),
+            format!("[{native}, {native}]"),
+            format!("Thought: {long}\nAction: y\n{long}\nThought: z\n"),
+        ];
+        let mut seen = Vec::new();
+        for file in &files {
+            // A byte that is not UTF-8 in place of the marker.
+            let mut file = file.replace("INVALID", "\u{1}").into_bytes();
+            for b in file.iter_mut().filter(|b| **b == 1) {
+                *b = 0xFF;
+            }
+            let file = &file;
+            for format in [None, Some(SourceFormat::Native)] {
+                let mut reader = Reader::with_format("t", format);
+                reader.hand_over_lines(1);
+                reader.push(file, &mut Vec::new());
+                let mut handed_over = 0;
+                while let Some(lines) = reader.take_lines() {
+                    handed_over += lines.len();
+                }
+                seen.push(handed_over);
+                let expected = chunked_events(file, file.len(), format, 0);
+                for chunk in [1, 7, 64, file.len()] {
+                    for batch in [1, 2, 64] {
+                        let got = chunked_events(file, chunk, format, batch);
+                        let text = String::from_utf8_lossy(file);
+                        assert_eq!(got, expected, "{text:?} {format:?} {chunk} {batch}");
+                    }
+                }
+            }
+        }
+        // Lines handed over per file and format (None, then native): not the first record
+        // when the format is detected, nor the unfinished last line, nor other layouts.
+        assert_eq!(seen, [3, 4, 2, 4, 3, 4, 4, 5, 0, 0, 0, 4]);
     }
 }

@@ -357,4 +357,55 @@ mod export {
             );
         }
     }
+
+    #[test]
+    fn one_per_cluster_follows_review() {
+        use agenther::review::Decision;
+        let kept_of = |s: &Session| -> Vec<Option<(usize, bool)>> {
+            session_memberships(s, DEFAULT_THRESHOLD)
+                .into_iter()
+                .map(|m| m.map(|m| (m.size, m.kept)))
+                .collect()
+        };
+        let one = ExportOptions {
+            one_per_cluster: true,
+            ..ExportOptions::default()
+        };
+        // The reviewer rejects the cluster's most confident goal: the next one is kept, so the
+        // cluster still has its one row.
+        let mut s = session();
+        assert!(s.review.decide(1, Some(Decision::rejected("too vague"))));
+        assert_eq!(
+            kept_of(&s),
+            [Some((2, true)), None, Some((2, false)), Some((1, true))]
+        );
+        for target in Target::ALL {
+            let out = build(&s, target, &one, "s");
+            assert_eq!(out.rows, 2, "{}", target.id());
+            assert!(out.text.contains("with their prices\""), "{}", target.id());
+        }
+        // An edited goal is clustered as the reviewer wrote it: this one is no longer a
+        // near-duplicate, and is written beside the cluster's kept goal.
+        let mut s = session();
+        let edit = Decision::edited(
+            "Which of Nike's and Adidas's running shoes cost less than $90?",
+            "List running shoes from Nike and Adidas with their prices.",
+        )
+        .unwrap();
+        assert!(s.review.decide(1, Some(edit)));
+        assert_eq!(
+            kept_of(&s),
+            [
+                Some((2, true)),
+                Some((1, true)),
+                Some((2, false)),
+                Some((1, true))
+            ]
+        );
+        for target in Target::ALL {
+            let out = build(&s, target, &one, "s");
+            assert_eq!(out.rows, 3, "{}", target.id());
+            assert!(out.text.contains("cost less than $90?"), "{}", target.id());
+        }
+    }
 }

@@ -12,7 +12,7 @@ use agenther::export::{self, ExportItem, ExportOptions, Provenance, SampleKind, 
 use agenther::import::SourceFormat;
 use agenther::llm::{TemplateSources, Templates};
 use agenther::model::Trajectory;
-use agenther::reader::{self, ReadEvent, Record};
+use agenther::reader::{self, RawLines, ReadEvent, Record, Tally};
 use agenther::stages::detect;
 use agenther::stages::detect::rules::Lexicon;
 use agenther::stages::package::replay::{fixed_relabel, Replayer, CONFIDENCE};
@@ -53,8 +53,9 @@ Options:
                                       with the fixed hindsight prompt)
                     Each row is checked against the format's rules; a row that breaks one
                     is left out and reported on standard error.
-  --jobs N          replay lines written by N threads while the input is read (default: one
-                    per core; 1 does everything in one thread); the lines keep their order
+  --jobs N          JSONL records read and replay lines written by N threads while the input
+                    is split into lines (default: one per core; 1 does everything in one
+                    thread); the lines and the rejections keep their order
   --templates DIR   prompt templates: each file DIR/NAME.j2 (detect_system.j2, detect_user.j2,
                     extract_..., relabel_..., judge_...) replaces that built-in template; a
                     template that does not render stops the command with its file and line
@@ -283,6 +284,8 @@ fn main() -> ExitCode {
         .jobs
         .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
     let mut out = if args.export.is_none() && jobs > 1 {
+        // JSONL records are read on the worker threads: this one only finds the lines.
+        reader.hand_over_lines(BATCH);
         Output::Parallel(Pool::start(jobs, sink, &method.lexicon))
     } else {
         Output::Inline {
@@ -305,12 +308,15 @@ fn main() -> ExitCode {
             }
         };
         reader.push(&chunk[..n], &mut events);
-        if let Err(e) = out.take(&mut events, &method) {
+        let taken = out
+            .take(&mut events, &method)
+            .and_then(|_| out.take_lines(&mut reader));
+        if let Err(e) = taken {
             eprintln!("replay: write failed: {e}");
             return ExitCode::from(1);
         }
     }
-    let summary = reader.finish(&mut events);
+    let mut summary = reader.finish(&mut events);
     let counts = match out.take(&mut events, &method).and_then(|_| out.finish()) {
         Ok(counts) => counts,
         Err(e) => {
@@ -318,6 +324,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    summary.add(counts.tally);
     let elapsed = started.elapsed();
     let left_out = match args.export {
         Some(Export::Layout(target)) => {
@@ -362,11 +369,13 @@ fn main() -> ExitCode {
 /// Bytes read from the input at a time.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// Lines written and rows left out so far.
+/// Lines written and rows left out so far, and what the worker threads counted reading the
+/// lines the reader handed over.
 #[derive(Default)]
 struct Counts {
     written: usize,
     left_out: usize,
+    tally: Tally,
 }
 
 /// Where the records go.
@@ -394,6 +403,16 @@ impl Output {
             } => drain(events, *export, method, replayer, sink, counts),
             Output::Parallel(pool) => pool.take(events),
         }
+    }
+
+    /// Hands on the lines the reader handed over since the last call.
+    fn take_lines(&mut self, reader: &mut reader::Reader) -> io::Result<()> {
+        if let Output::Parallel(pool) = self {
+            while let Some(lines) = reader.take_lines() {
+                pool.lines(lines)?;
+            }
+        }
+        Ok(())
     }
 
     /// Waits for every line to be written and flushed.
@@ -449,20 +468,33 @@ fn drain(
     Ok(())
 }
 
-/// Records handed to a worker at a time.
+/// Records (or JSONL lines) handed to a worker at a time.
 const BATCH: usize = 64;
 
-/// A batch of records and its place in the input.
-type Work = (u64, Vec<Record>);
-/// A batch's lines, all written, and how many there are.
-type Done = (u64, String, usize);
+/// What a worker reads and writes: events the reader gave on this thread, or lines it handed
+/// over raw.
+enum Work {
+    Events(Vec<ReadEvent>),
+    Lines(RawLines),
+}
 
-/// Worker threads that write the replay lines of batches of records, and a writer thread that
-/// puts the batches back in input order. The channels are bounded, so memory stays a few
-/// batches per thread whatever the file's size.
+/// A batch's output: its place in the input, its replay lines, how many there are, its
+/// rejections (for stderr), and what reading its lines counted.
+struct Done {
+    seq: u64,
+    lines: String,
+    written: usize,
+    rejections: String,
+    tally: Tally,
+}
+
+/// Worker threads that read JSONL lines (handed over raw by the reader) and write their replay
+/// lines, in batches, and a writer thread that puts the batches back in input order (the
+/// lines on the sink, the rejections on stderr). The channels are bounded, so memory stays a
+/// few batches per thread whatever the file's size.
 struct Pool {
-    work: Option<SyncSender<Work>>,
-    batch: Vec<Record>,
+    work: Option<SyncSender<(u64, Work)>>,
+    batch: Vec<ReadEvent>,
     next_batch: u64,
     workers: Vec<thread::JoinHandle<()>>,
     writer: Option<thread::JoinHandle<io::Result<Counts>>>,
@@ -470,7 +502,7 @@ struct Pool {
 
 impl Pool {
     fn start(jobs: usize, mut sink: Box<dyn Write + Send>, lexicon: &Lexicon) -> Pool {
-        let (work, work_rx) = mpsc::sync_channel::<Work>(2 * jobs);
+        let (work, work_rx) = mpsc::sync_channel::<(u64, Work)>(2 * jobs);
         let (done, done_rx) = mpsc::sync_channel::<Done>(2 * jobs);
         let work_rx = Arc::new(Mutex::new(work_rx));
         let workers = (0..jobs)
@@ -485,11 +517,15 @@ impl Pool {
             let mut counts = Counts::default();
             let mut waiting = BTreeMap::new();
             let mut next = 0u64;
-            for (seq, lines, written) in done_rx {
-                waiting.insert(seq, (lines, written));
-                while let Some((lines, written)) = waiting.remove(&next) {
-                    sink.write_all(lines.as_bytes())?;
-                    counts.written += written;
+            for done in done_rx {
+                waiting.insert(done.seq, done);
+                while let Some(done) = waiting.remove(&next) {
+                    sink.write_all(done.lines.as_bytes())?;
+                    if !done.rejections.is_empty() {
+                        eprint!("{}", done.rejections);
+                    }
+                    counts.written += done.written;
+                    counts.tally.add(done.tally);
                     next += 1;
                 }
             }
@@ -505,49 +541,85 @@ impl Pool {
         }
     }
 
-    fn work(work: &Mutex<Receiver<Work>>, done: &SyncSender<Done>, lexicon: &Lexicon) {
+    fn work(work: &Mutex<Receiver<(u64, Work)>>, done: &SyncSender<Done>, lexicon: &Lexicon) {
         let mut replayer = Replayer::with_lexicon(lexicon);
         // Each batch's lines start with room for as much as the last batch wrote.
         let mut room = 0;
+        let mut events = Vec::new();
         loop {
             let next = work.lock().map(|rx| rx.recv());
-            let Ok(Ok((seq, records))) = next else {
+            let Ok(Ok((seq, work))) = next else {
                 return;
             };
+            let tally = match work {
+                Work::Events(batch) => {
+                    events = batch;
+                    Tally::default()
+                }
+                Work::Lines(raw) => {
+                    events.clear();
+                    raw.read(&mut events)
+                }
+            };
             let mut lines = String::with_capacity(room);
-            for record in &records {
-                replayer.write_line(&record.trajectory, &mut lines);
-                lines.push('\n');
+            let (mut written, mut rejections) = (0, String::new());
+            for event in events.drain(..) {
+                match event {
+                    ReadEvent::Record(record) if record.trajectory.succeeded() => {}
+                    ReadEvent::Record(record) => {
+                        replayer.write_line(&record.trajectory, &mut lines);
+                        lines.push('\n');
+                        written += 1;
+                    }
+                    ReadEvent::Rejected(rejected) => {
+                        rejections.push_str(&rejected.to_string());
+                        rejections.push('\n');
+                    }
+                }
             }
             room = lines.len();
-            if done.send((seq, lines, records.len())).is_err() {
+            let output = Done {
+                seq,
+                lines,
+                written,
+                rejections,
+                tally,
+            };
+            if done.send(output).is_err() {
                 return;
             }
         }
     }
 
+    /// Queues the reader's events, in order.
     fn take(&mut self, events: &mut Vec<ReadEvent>) -> io::Result<()> {
         for event in events.drain(..) {
-            match event {
-                ReadEvent::Record(record) if record.trajectory.succeeded() => {}
-                ReadEvent::Record(record) => {
-                    self.batch.push(record);
-                    if self.batch.len() == BATCH {
-                        self.send()?;
-                    }
-                }
-                ReadEvent::Rejected(rejected) => eprintln!("{rejected}"),
+            self.batch.push(event);
+            if self.batch.len() == BATCH {
+                self.send_events()?;
             }
         }
         Ok(())
     }
 
-    fn send(&mut self) -> io::Result<()> {
+    /// Queues lines the reader handed over, after the events queued before them.
+    fn lines(&mut self, lines: RawLines) -> io::Result<()> {
+        if !self.batch.is_empty() {
+            self.send_events()?;
+        }
+        self.send(Work::Lines(lines))
+    }
+
+    fn send_events(&mut self) -> io::Result<()> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.send(Work::Events(batch))
+    }
+
+    fn send(&mut self, work: Work) -> io::Result<()> {
         let sent = self
             .work
             .as_ref()
-            .is_some_and(|work| work.send((self.next_batch, batch)).is_ok());
+            .is_some_and(|tx| tx.send((self.next_batch, work)).is_ok());
         self.next_batch += 1;
         if sent {
             Ok(())
@@ -569,7 +641,7 @@ impl Pool {
 
     fn finish(mut self) -> io::Result<Counts> {
         if !self.batch.is_empty() {
-            self.send()?;
+            self.send_events()?;
         }
         drop(self.work.take());
         for worker in std::mem::take(&mut self.workers) {

@@ -11,7 +11,7 @@ mod parse;
 mod write;
 
 pub use number::{python_float, write_python_float, Number};
-pub use parse::{parse, parse_bytes, parse_with, Limits, ParseError};
+pub use parse::{parse, parse_bytes, parse_reusing, parse_with, Limits, ParseBuffers, ParseError};
 pub use write::{
     python_dumps, write_f64, write_python, write_python_str, write_str_contents, write_str_styled,
     write_styled, write_value, Decimal, Style,
@@ -143,14 +143,10 @@ impl JsonObject {
         }
     }
 
-    /// Appends without looking for an existing key. For builders that know keys are unique
-    /// (the parser checks uniqueness itself, faster than `insert` on wide objects).
-    pub(crate) fn push_unchecked(&mut self, key: String, value: Json) {
-        self.entries.push((key, value));
-    }
-
-    pub(crate) fn set_at(&mut self, index: usize, value: Json) {
-        self.entries[index].1 = value;
+    /// An object of `entries`, whose keys the caller knows to be distinct (the parser checks
+    /// that itself, faster than `insert` on wide objects).
+    pub(crate) fn from_unique_entries(entries: Vec<(String, Json)>) -> Self {
+        JsonObject { entries }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {

@@ -55,13 +55,40 @@ pub fn parse(text: &str) -> Result<Json, ParseError> {
 
 /// Parses `text`, which must hold exactly one JSON value (whitespace around it is allowed).
 pub fn parse_with(text: &str, limits: &Limits) -> Result<Json, ParseError> {
-    Parser {
+    parse_reusing(text, limits, &mut ParseBuffers::default())
+}
+
+/// Room the parser reuses from one text to the next: its stack of open arrays and objects,
+/// their members, and the buffer for strings with escapes. Reading many records with one
+/// spares the allocator a round of growing buffers per record.
+#[derive(Debug, Default)]
+pub struct ParseBuffers {
+    stack: Vec<Frame>,
+    items: Vec<Json>,
+    members: Vec<(String, Json)>,
+    scratch: String,
+}
+
+/// [`parse_with`], with `buffers` for room.
+pub fn parse_reusing(
+    text: &str,
+    limits: &Limits,
+    buffers: &mut ParseBuffers,
+) -> Result<Json, ParseError> {
+    let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         max_depth: limits.max_depth,
-    }
-    .run()
+        scratch: std::mem::take(&mut buffers.scratch),
+    };
+    let result = parser.run(&mut buffers.stack, &mut buffers.items, &mut buffers.members);
+    // After an error, what was open is dropped here.
+    buffers.stack.clear();
+    buffers.items.clear();
+    buffers.members.clear();
+    buffers.scratch = parser.scratch;
+    result
 }
 
 /// Like [`parse_with`], for bytes that should be UTF-8: invalid UTF-8 is an error naming its
@@ -101,66 +128,58 @@ fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
 /// Objects narrower than this find repeated keys by a linear scan; wider ones get an index.
 const INDEXED_WIDTH: usize = 16;
 
-/// An object being built: its members so far and the key whose value is being read.
-struct ObjectBuilder {
-    object: JsonObject,
-    index: Option<HashMap<String, usize>>,
-    key: String,
-}
-
-impl ObjectBuilder {
-    fn new(key: String) -> Self {
-        ObjectBuilder {
-            object: JsonObject::new(),
-            index: None,
-            key,
-        }
-    }
-
-    /// Adds the pending member; a repeated key keeps its first place and takes the new value.
-    fn finish_member(&mut self, value: Json) {
-        let key = std::mem::take(&mut self.key);
-        let existing = match &self.index {
-            Some(_) => None,
-            None => self.object.keys().position(|k| k == key),
-        };
-        if let Some(index) = &mut self.index {
-            match index.get(&key) {
-                Some(&at) => self.object.set_at(at, value),
-                None => {
-                    index.insert(key.clone(), self.object.len());
-                    self.object.push_unchecked(key, value);
-                }
-            }
-        } else if let Some(at) = existing {
-            self.object.set_at(at, value);
-        } else {
-            self.object.push_unchecked(key, value);
-            if self.object.len() >= INDEXED_WIDTH {
-                let index = self
-                    .object
-                    .keys()
-                    .enumerate()
-                    .map(|(i, k)| (k.to_owned(), i))
-                    .collect();
-                self.index = Some(index);
-            }
-        }
-    }
-}
-
-/// An open array or object.
+/// An open array or object. Their members wait on the parser's two shared stacks (`items`
+/// and `members`) from `start` on, and move into a list of their exact size when it closes:
+/// no list grows member by member.
+#[derive(Debug)]
 enum Frame {
-    Array(Vec<Json>),
-    Object(ObjectBuilder),
+    Array {
+        start: usize,
+    },
+    Object {
+        start: usize,
+        /// Key → position among the object's members, once it is wide.
+        index: Option<HashMap<String, usize>>,
+        /// The key whose value is being read.
+        key: String,
+    },
 }
 
 impl Frame {
     fn end_of_input_message(&self) -> &'static str {
         match self {
-            Frame::Array(_) => "unexpected end of input inside an array",
-            Frame::Object(_) => "unexpected end of input inside an object",
+            Frame::Array { .. } => "unexpected end of input inside an array",
+            Frame::Object { .. } => "unexpected end of input inside an object",
         }
+    }
+}
+
+/// Adds the pending member `key: value` to the object whose members are `members[start..]`;
+/// a repeated key keeps its first place and takes the new value.
+fn finish_member(
+    members: &mut Vec<(String, Json)>,
+    start: usize,
+    index: &mut Option<HashMap<String, usize>>,
+    key: String,
+    value: Json,
+) {
+    let open = &mut members[start..];
+    let existing = match index {
+        Some(index) => index.get(&key).copied(),
+        None => open.iter().position(|(k, _)| *k == key),
+    };
+    if let Some(at) = existing {
+        open[at].1 = value;
+        return;
+    }
+    if let Some(index) = index {
+        index.insert(key.clone(), open.len());
+    }
+    members.push((key, value));
+    let width = members.len() - start;
+    if index.is_none() && width >= INDEXED_WIDTH {
+        let keys = members[start..].iter().enumerate();
+        *index = Some(keys.map(|(i, (k, _))| (k.clone(), i)).collect());
     }
 }
 
@@ -169,11 +188,17 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     max_depth: usize,
+    /// The text of a string with escapes, while it is read.
+    scratch: String,
 }
 
 impl Parser<'_> {
-    fn run(mut self) -> Result<Json, ParseError> {
-        let mut stack: Vec<Frame> = Vec::new();
+    fn run(
+        &mut self,
+        stack: &mut Vec<Frame>,
+        items: &mut Vec<Json>,
+        members: &mut Vec<(String, Json)>,
+    ) -> Result<Json, ParseError> {
         'value: loop {
             // Read one value. An array or object that has members opens a frame and goes back
             // to read its first member.
@@ -194,7 +219,7 @@ impl Parser<'_> {
                         self.pos += 1;
                         Json::Array(Vec::new())
                     } else {
-                        stack.push(Frame::Array(Vec::new()));
+                        stack.push(Frame::Array { start: items.len() });
                         continue 'value;
                     }
                 }
@@ -209,7 +234,11 @@ impl Parser<'_> {
                         }
                         Some(b'"') => {
                             let key = self.key()?;
-                            stack.push(Frame::Object(ObjectBuilder::new(key)));
+                            stack.push(Frame::Object {
+                                start: members.len(),
+                                index: None,
+                                key,
+                            });
                             continue 'value;
                         }
                         None => return Err(self.error("unexpected end of input inside an object")),
@@ -222,7 +251,7 @@ impl Parser<'_> {
 
             // Hand the value to the open container, closing containers as they end.
             loop {
-                let Some(frame) = stack.pop() else {
+                let Some(frame) = stack.last_mut() else {
                     self.skip_ws();
                     if self.pos < self.bytes.len() {
                         return Err(self.error("extra data after the value"));
@@ -230,18 +259,19 @@ impl Parser<'_> {
                     return Ok(value);
                 };
                 match frame {
-                    Frame::Array(mut items) => {
+                    Frame::Array { start } => {
+                        let start = *start;
                         items.push(value);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
                                 self.pos += 1;
-                                stack.push(Frame::Array(items));
                                 continue 'value;
                             }
                             Some(b']') => {
                                 self.pos += 1;
-                                value = Json::Array(items);
+                                stack.pop();
+                                value = Json::Array(items.drain(start..).collect());
                             }
                             None => {
                                 return Err(self.error("unexpected end of input inside an array"))
@@ -251,8 +281,9 @@ impl Parser<'_> {
                             }
                         }
                     }
-                    Frame::Object(mut builder) => {
-                        builder.finish_member(value);
+                    Frame::Object { start, index, key } => {
+                        let start = *start;
+                        finish_member(members, start, index, std::mem::take(key), value);
                         self.skip_ws();
                         match self.peek() {
                             Some(b',') => {
@@ -260,8 +291,10 @@ impl Parser<'_> {
                                 self.skip_ws();
                                 match self.peek() {
                                     Some(b'"') => {
-                                        builder.key = self.key()?;
-                                        stack.push(Frame::Object(builder));
+                                        let next = self.key()?;
+                                        if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+                                            *key = next;
+                                        }
                                         continue 'value;
                                     }
                                     None => {
@@ -276,7 +309,9 @@ impl Parser<'_> {
                             }
                             Some(b'}') => {
                                 self.pos += 1;
-                                value = Json::Object(builder.object);
+                                stack.pop();
+                                let entries = members.drain(start..).collect();
+                                value = Json::Object(JsonObject::from_unique_entries(entries));
                             }
                             None => {
                                 return Err(self.error("unexpected end of input inside an object"))
@@ -350,32 +385,44 @@ impl Parser<'_> {
         }
     }
 
-    /// A string, from its opening quote at `pos`.
+    /// A string, from its opening quote at `pos`. A string without escapes is copied once
+    /// into a string of its size; one with escapes is put together in the reused `scratch`
+    /// first.
     fn string(&mut self) -> Result<String, ParseError> {
         self.pos += 1;
-        let mut out = String::new();
-        loop {
-            let run = self.pos;
-            self.pos = super::write::next_special(self.bytes, self.pos, false);
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+        let run = self.pos;
+        self.pos = super::write::next_special(self.bytes, self.pos, false);
+        if self.peek() == Some(b'"') {
             // The run stops only at ASCII bytes, so it ends on a character boundary.
-            out.push_str(&self.text[run..self.pos]);
+            let s = self.text[run..self.pos].to_owned();
+            self.pos += 1;
+            return Ok(s);
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.push_str(&self.text[run..self.pos]);
+        let result = self.string_rest(&mut out);
+        self.scratch = out;
+        result
+    }
+
+    /// The rest of a string whose first run is in `out`, from the byte after that run.
+    fn string_rest(&mut self, out: &mut String) -> Result<String, ParseError> {
+        loop {
             match self.peek() {
                 None => return Err(self.error("unexpected end of input inside a string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(out.as_str().to_owned());
                 }
                 Some(b'\\') => out.push(self.escape()?),
                 Some(b) => {
                     return Err(self.error(format!("raw control character U+{b:04X} in a string")))
                 }
             }
+            let run = self.pos;
+            self.pos = super::write::next_special(self.bytes, self.pos, false);
+            out.push_str(&self.text[run..self.pos]);
         }
     }
 

@@ -39,7 +39,17 @@ pub fn write_styled(value: &Json, style: Style, out: &mut String) {
         Text(&'static str),
         Key(&'a str),
     }
-    let mut stack = vec![Task::Value(value)];
+    match value {
+        Json::Array(_) | Json::Object(_) => {}
+        // A scalar needs no stack.
+        Json::Null => return out.push_str("null"),
+        Json::Bool(true) => return out.push_str("true"),
+        Json::Bool(false) => return out.push_str("false"),
+        Json::Number(n) => return n.write_python(out),
+        Json::String(s) => return write_str_styled(s, style, out),
+    }
+    let mut stack = Vec::with_capacity(16);
+    stack.push(Task::Value(value));
     while let Some(task) = stack.pop() {
         match task {
             Task::Text(t) => out.push_str(t),

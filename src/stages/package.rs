@@ -42,7 +42,7 @@ pub fn render_response(t: &Trajectory) -> String {
 }
 
 /// A message's content, described rather than built: [`package`] renders it into a string,
-/// [`write_envelope`] writes its pieces straight into the JSON line.
+/// [`EnvelopeText`] writes its pieces straight into the JSON line.
 #[derive(Clone, Copy)]
 enum Content<'a> {
     Text(&'a str),
@@ -224,48 +224,95 @@ pub fn package(t: &Trajectory, relabel: &Relabel, weight: f64, format: SampleFor
     }
 }
 
-/// Appends the JSONL line of [`package`]'s sample to `out` without building the sample: every
-/// message's content written piece by piece into its string literal. `scratch` is a buffer
-/// for the action inputs.
-pub fn write_envelope(
-    t: &Trajectory,
-    relabel: &Relabel,
-    weight: f64,
-    format: SampleFormat,
-    scratch: &mut String,
-    out: &mut String,
-) {
-    let envelope = Envelope { t, relabel, format };
-    let head = Head {
-        id: &t.trajectory_id,
-        format,
-        hindsight_prompt: &relabel.hindsight_prompt,
-        weight,
-    };
-    write_sample_with(
-        head,
-        |side, out| {
-            let mut first = true;
-            envelope.messages(side, &mut |role, content| {
-                write_message(role, &mut first, out, |out| {
-                    content_pieces(t, content, scratch, &mut |piece| {
-                        write_str_contents(piece, Style::Line, out)
+/// Buffers for writing a trajectory's envelopes as JSONL lines without building the samples:
+/// the rebuilt response, which three of the messages hold, is escaped once per trajectory and
+/// copied where it recurs. Reused from one trajectory to the next.
+#[derive(Debug, Default)]
+pub struct EnvelopeText {
+    /// [`render_response`], escaped as the inside of a string literal.
+    response: String,
+    /// The action inputs, while they are written.
+    scratch: String,
+}
+
+impl EnvelopeText {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Escapes the response of `t`; the result writes its envelopes.
+    pub fn of<'a>(&'a mut self, t: &'a Trajectory) -> TrajectoryText<'a> {
+        self.response.clear();
+        let response = &mut self.response;
+        content_pieces(t, Content::Response, &mut self.scratch, &mut |piece| {
+            write_str_contents(piece, Style::Line, response)
+        });
+        TrajectoryText {
+            t,
+            response: &self.response,
+            scratch: &mut self.scratch,
+        }
+    }
+}
+
+/// A trajectory with its response escaped (see [`EnvelopeText`]).
+pub struct TrajectoryText<'a> {
+    t: &'a Trajectory,
+    response: &'a str,
+    scratch: &'a mut String,
+}
+
+impl TrajectoryText<'_> {
+    /// Appends `content` escaped as the inside of a string literal.
+    fn write_content(&mut self, content: Content, out: &mut String) {
+        match content {
+            Content::Response => out.push_str(self.response),
+            _ => content_pieces(self.t, content, self.scratch, &mut |piece| {
+                write_str_contents(piece, Style::Line, out)
+            }),
+        }
+    }
+
+    /// Appends the JSONL line of [`package`]'s sample to `out`: every message's content
+    /// written piece by piece into its string literal.
+    pub fn write_envelope(
+        &mut self,
+        relabel: &Relabel,
+        weight: f64,
+        format: SampleFormat,
+        out: &mut String,
+    ) {
+        let t = self.t;
+        let envelope = Envelope { t, relabel, format };
+        let head = Head {
+            id: &t.trajectory_id,
+            format,
+            hindsight_prompt: &relabel.hindsight_prompt,
+            weight,
+        };
+        write_sample_with(
+            head,
+            |side, out| {
+                let mut first = true;
+                envelope.messages(side, &mut |role, content| {
+                    write_message(role, &mut first, out, |out| {
+                        self.write_content(content, out)
                     })
-                })
-            });
-        },
-        |out| {
-            for (i, (key, value)) in envelope.metadata().enumerate() {
-                write_key(key, i == 0, out);
-                match value {
-                    Meta::Text(s) => write_str_styled(s, Style::Line, out),
-                    Meta::Float(f) => write_f64(f, out),
-                    Meta::Count(n) => out.push_str(Decimal::new(n as u64).as_str()),
+                });
+            },
+            |out| {
+                for (i, (key, value)) in envelope.metadata().enumerate() {
+                    write_key(key, i == 0, out);
+                    match value {
+                        Meta::Text(s) => write_str_styled(s, Style::Line, out),
+                        Meta::Float(f) => write_f64(f, out),
+                        Meta::Count(n) => out.push_str(Decimal::new(n as u64).as_str()),
+                    }
                 }
-            }
-        },
-        out,
-    );
+            },
+            out,
+        );
+    }
 }
 
 /// The scalar fields of a sample.
@@ -401,7 +448,7 @@ pub fn write_sample(s: &Sample, out: &mut String) {
 /// `tests/fixtures/reference/expected.jsonl`. Used by the `replay` command and the
 /// differential test.
 pub mod replay {
-    use super::write_envelope;
+    use super::EnvelopeText;
     use crate::json::{write_f64, write_str_styled, Style};
     use crate::model::{ExtractedOutcome, FailureAnalysis, Relabel, SampleFormat, Trajectory};
     use crate::stages::detect::rules::{CompiledLexicon, RuleScan};
@@ -449,7 +496,7 @@ pub mod replay {
     pub struct Replayer {
         lexicon: Rc<CompiledLexicon>,
         scan: RuleScan,
-        scratch: String,
+        text: EnvelopeText,
     }
 
     impl Default for Replayer {
@@ -472,7 +519,7 @@ pub mod replay {
             Replayer {
                 lexicon,
                 scan: RuleScan::new(),
-                scratch: String::new(),
+                text: EnvelopeText::new(),
             }
         }
 
@@ -481,7 +528,7 @@ pub mod replay {
             self.scan.run(t, &self.lexicon);
             let analysis = detect::rules::detect_scanned(t, &self.lexicon, &self.scan);
             let outcome = extract::rules::extract_scanned(t, &self.scan);
-            write_record(t, &analysis, &outcome, &mut self.scratch, out);
+            write_record(t, &analysis, &outcome, &mut self.text, out);
         }
     }
 
@@ -490,48 +537,49 @@ pub mod replay {
         t: &Trajectory,
         analysis: &FailureAnalysis,
         outcome: &ExtractedOutcome,
-        scratch: &mut String,
+        text: &mut EnvelopeText,
         out: &mut String,
     ) {
-        let text = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
-        let texts = |items: &[String], out: &mut String| {
+        let string = |s: &str, out: &mut String| write_str_styled(s, Style::Line, out);
+        let strings = |items: &[String], out: &mut String| {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                text(item, out);
+                string(item, out);
             }
             out.push(']');
         };
         out.push_str("{\"trajectory_id\": ");
-        text(&t.trajectory_id, out);
+        string(&t.trajectory_id, out);
         out.push_str(", \"analysis\": {\"is_failure\": ");
         out.push_str(bool_text(analysis.is_failure));
         out.push_str(", \"failure_type\": ");
         match analysis.failure_type {
-            Some(f) => text(f.as_str(), out),
+            Some(f) => string(f.as_str(), out),
             None => out.push_str("null"),
         }
         out.push_str(", \"severity\": ");
         write_f64(analysis.severity, out);
         out.push_str(", \"explanation\": ");
-        text(&analysis.explanation, out);
+        string(&analysis.explanation, out);
         out.push_str(", \"recoverable\": ");
         out.push_str(bool_text(analysis.recoverable));
         out.push_str("}, \"outcome\": {\"actual_achievements\": ");
-        texts(&outcome.actual_achievements, out);
+        strings(&outcome.actual_achievements, out);
         out.push_str(", \"key_observations\": ");
-        texts(&outcome.key_observations, out);
+        strings(&outcome.key_observations, out);
         out.push_str(", \"limitations\": ");
-        text(&outcome.limitations, out);
+        string(&outcome.limitations, out);
         out.push('}');
         let relabel = fixed_relabel(t);
+        let mut text = text.of(t);
         for format in SampleFormat::ALL {
             out.push_str(", \"");
             out.push_str(format.as_str());
             out.push_str("\": ");
-            write_envelope(t, &relabel, analysis.severity, format, scratch, out);
+            text.write_envelope(&relabel, analysis.severity, format, out);
         }
         out.push('}');
     }
@@ -713,15 +761,16 @@ mod tests {
             traj(Vec::new(), "only an answer"),
             traj(Vec::new(), ""),
         ];
-        let mut scratch = String::new();
+        let mut text = EnvelopeText::new();
         for t in &cases {
+            let mut text = text.of(t);
             for (weight, format) in [(0.5, SampleFormat::Sft), (1e-7, SampleFormat::Dpo)]
                 .into_iter()
                 .chain([(f64::NAN, SampleFormat::Sharegpt), (1.0, SampleFormat::Sft)])
             {
                 let sample = package(t, &relabel(), weight, format);
                 let mut written = String::new();
-                write_envelope(t, &relabel(), weight, format, &mut scratch, &mut written);
+                text.write_envelope(&relabel(), weight, format, &mut written);
                 assert_eq!(written, sample_to_json_line(&sample), "{format:?}");
                 assert_eq!(
                     serde_json::from_str::<Value>(&written).unwrap(),

@@ -4,7 +4,9 @@
 //! text whatever the number of patterns.
 //!
 //! Patterns are byte strings; a UTF-8 pattern found in UTF-8 text is a substring match of the
-//! `str`s. Every occurrence is reported, overlapping ones included.
+//! `str`s. Every occurrence is reported once, overlapping ones included. A long text is read
+//! as two halves in step (the second from a little before its start, so that no occurrence
+//! across the cut is lost), which keeps two independent chains of table loads in flight.
 
 use std::collections::VecDeque;
 
@@ -23,6 +25,8 @@ pub struct Patterns {
     outputs: Vec<u32>,
     /// Each pattern's length in bytes.
     lens: Vec<usize>,
+    /// The longest pattern's length.
+    max_len: usize,
 }
 
 /// The bit of a state that says patterns end there.
@@ -39,6 +43,21 @@ pub struct Cursor {
 impl Patterns {
     /// Compiles `patterns`; pattern `i` is reported as `i`. An empty pattern never matches.
     pub fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Patterns {
+        Self::build(patterns, false)
+    }
+
+    /// As [`Patterns::new`], matching as if patterns and text were ASCII-lower-cased: `A`–`Z`
+    /// read as `a`–`z`, every other byte as it is. Text then needs no lower-casing of its ASCII
+    /// letters before it is fed.
+    pub fn ignoring_ascii_case<P: AsRef<[u8]>>(patterns: &[P]) -> Patterns {
+        let lowered: Vec<Vec<u8>> = patterns
+            .iter()
+            .map(|p| p.as_ref().to_ascii_lowercase())
+            .collect();
+        Self::build(&lowered, true)
+    }
+
+    fn build<P: AsRef<[u8]>>(patterns: &[P], fold: bool) -> Patterns {
         let mut used = [false; 256];
         for p in patterns {
             for &b in p.as_ref() {
@@ -60,6 +79,12 @@ impl Patterns {
             }
             len
         };
+        if fold {
+            // Patterns hold no upper-case ASCII letters here: each reads as its lower case.
+            for b in b'A'..=b'Z' {
+                classes[usize::from(b)] = classes[usize::from(b.to_ascii_lowercase())];
+            }
+        }
 
         // The trie: edges per state (few per state), and the patterns ending at each state.
         let mut edges: Vec<Vec<(u8, u32)>> = vec![Vec::new()];
@@ -135,6 +160,7 @@ impl Patterns {
             output_at,
             outputs,
             lens: patterns.iter().map(|p| p.as_ref().len()).collect(),
+            max_len: patterns.iter().map(|p| p.as_ref().len()).max().unwrap_or(0),
         }
     }
 
@@ -152,26 +178,69 @@ impl Patterns {
         self.lens[id]
     }
 
-    /// Reads `text` on from `cursor`, calling `found(id, end)` for each occurrence of a
-    /// pattern that ends in `text`, with `end` the offset just after it counted from the
-    /// first byte ever fed at this cursor. Text fed in pieces matches as if it were one.
+    /// Reads `text` on from `cursor`, calling `found(id, end)` once for each occurrence of a
+    /// pattern that ends in `text` (in no particular order), with `end` the offset just after
+    /// it counted from the first byte ever fed at this cursor. Text fed in pieces matches as if
+    /// it were one.
     pub fn feed(&self, cursor: &mut Cursor, text: &[u8], mut found: impl FnMut(usize, usize)) {
+        let base = cursor.offset;
+        let overlap = self.max_len.saturating_sub(1);
+        let mut report = |state: u32, end: usize| {
+            let index = (state & !HAS_OUTPUT) as usize / self.classes_len;
+            let (from, to) = (self.output_at[index], self.output_at[index + 1]);
+            for &id in &self.outputs[from as usize..to as usize] {
+                found(id as usize, base + end);
+            }
+        };
         let mut state = cursor.state;
-        for (i, &b) in text.iter().enumerate() {
-            let class = usize::from(self.classes[usize::from(b)]);
-            state = self.next[(state & !HAS_OUTPUT) as usize + class];
-            if state & HAS_OUTPUT != 0 {
-                let index = (state & !HAS_OUTPUT) as usize / self.classes_len;
-                let (from, to) = (self.output_at[index], self.output_at[index + 1]);
-                for &id in &self.outputs[from as usize..to as usize] {
-                    found(id as usize, cursor.offset + i + 1);
+        if text.len() >= 2 * overlap + SPLIT_AT_LEAST {
+            // The first half goes on from the cursor's state; the second starts from the root
+            // `overlap` bytes before the cut, and reports only what ends after the cut (what
+            // ends at or before it is the first half's). After `overlap` bytes (and at least
+            // one more) a scan is in the state any scan reaching that point would be in.
+            let mid = text.len() / 2;
+            let second_from = mid - overlap;
+            let (first, second) = (&text[..mid], &text[second_from..]);
+            let mut other = 0u32;
+            for (i, (&a, &b)) in first.iter().zip(second).enumerate() {
+                state = self.step(state, a);
+                other = self.step(other, b);
+                if state & HAS_OUTPUT != 0 {
+                    report(state, i + 1);
+                }
+                if other & HAS_OUTPUT != 0 && second_from + i >= mid {
+                    report(other, second_from + i + 1);
+                }
+            }
+            for (i, &b) in second.iter().enumerate().skip(first.len()) {
+                other = self.step(other, b);
+                if other & HAS_OUTPUT != 0 {
+                    report(other, second_from + i + 1);
+                }
+            }
+            state = other;
+        } else {
+            for (i, &b) in text.iter().enumerate() {
+                state = self.step(state, b);
+                if state & HAS_OUTPUT != 0 {
+                    report(state, i + 1);
                 }
             }
         }
         cursor.state = state;
         cursor.offset += text.len();
     }
+
+    /// The state after reading `b` in `state`.
+    #[inline(always)]
+    fn step(&self, state: u32, b: u8) -> u32 {
+        let class = usize::from(self.classes[usize::from(b)]);
+        self.next[(state & !HAS_OUTPUT) as usize + class]
+    }
 }
+
+/// Texts shorter than this (beyond twice the overlap) are read in one scan.
+const SPLIT_AT_LEAST: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -247,6 +316,59 @@ mod tests {
         compiled.feed(&mut Cursor::default(), &text, |id, end| {
             found.push((id, end))
         });
+        found.sort_unstable_by_key(|&(id, end)| (end, id));
         assert_eq!(found, [(0, 256), (2, 257), (2, 258), (1, 260)]);
+    }
+
+    #[test]
+    fn long_texts_read_in_halves_report_each_occurrence_once() {
+        let patterns = [
+            "he",
+            "she",
+            "his",
+            "hers",
+            "e",
+            "a longer pattern: here",
+            "ab",
+        ];
+        let words = [
+            "she",
+            "hers",
+            "x",
+            "a longer pattern: here",
+            "ab",
+            "h",
+            "e",
+            " ",
+        ];
+        let mut text = String::new();
+        let mut seed = 7u32;
+        for _ in 0..300 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            text.push_str(words[(seed >> 16) as usize % words.len()]);
+        }
+        for len in (0..text.len()).step_by(5) {
+            let t = &text[..len];
+            let expected = naive(&patterns, t);
+            assert_eq!(scan(&patterns, &[t]), expected, "length {len}");
+            let cut = len / 3;
+            assert_eq!(scan(&patterns, &[&t[..cut], &t[cut..]]), expected);
+        }
+    }
+
+    #[test]
+    fn ignoring_ascii_case_matches_the_lower_cased_text() {
+        let patterns = ["Error:", "ab", "é", "x Y"];
+        let lowered: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let lowered: Vec<&str> = lowered.iter().map(String::as_str).collect();
+        let compiled = Patterns::ignoring_ascii_case(&patterns);
+        for text in ["ERROR: AB error: aB É é X y", &"x Y ab É".repeat(40)] {
+            let mut found = Vec::new();
+            compiled.feed(&mut Cursor::default(), text.as_bytes(), |id, end| {
+                found.push((id, end))
+            });
+            found.sort_unstable();
+            assert_eq!(found, naive(&lowered, &text.to_ascii_lowercase()), "{text}");
+        }
     }
 }

@@ -228,7 +228,7 @@ impl Lexicon {
         let mut all: Vec<&str> = keywords.iter().map(String::as_str).collect();
         all.extend(ERROR_MARKERS);
         CompiledLexicon {
-            patterns: Patterns::new(&all),
+            patterns: Patterns::ignoring_ascii_case(&all),
             entries,
             keywords,
             severity: self.severity,
@@ -274,7 +274,6 @@ pub struct RuleScan {
     error_marker: Vec<bool>,
     /// Per step: the code points of its observation trimmed as Python's `strip()` trims.
     observation_chars: Vec<usize>,
-    lowered: String,
 }
 
 impl RuleScan {
@@ -297,19 +296,22 @@ impl RuleScan {
                 let found = &mut self.found;
                 patterns.feed(&mut cursor, b" ", |id, _| found[id] = true);
             }
-            self.lowered.clear();
-            pytext::lower_into(part.text(), &mut self.lowered);
             let start = cursor.offset;
             let (found, error_marker) = (&mut self.found, &mut self.error_marker);
-            patterns.feed(&mut cursor, self.lowered.as_bytes(), |id, end| {
-                found[id] = true;
-                if let (true, Part::Observation(step, _)) = (id >= markers_from, part) {
-                    // A marker counts only inside the observation. The markers neither start
-                    // nor end with whitespace, so one in the observation is also in it trimmed.
-                    if end - patterns.pattern_len(id) >= start {
-                        error_marker[step] = true;
+            // The automaton reads ASCII letters in either case: only the other cased
+            // characters are lowered.
+            pytext::lower_but_ascii(part.text(), &mut |piece| {
+                patterns.feed(&mut cursor, piece.as_bytes(), |id, end| {
+                    found[id] = true;
+                    if let (true, Part::Observation(step, _)) = (id >= markers_from, part) {
+                        // A marker counts only inside the observation. The markers neither
+                        // start nor end with whitespace, so one in the observation is also in
+                        // it trimmed.
+                        if end - patterns.pattern_len(id) >= start {
+                            error_marker[step] = true;
+                        }
                     }
-                }
+                })
             });
             if let Part::Observation(_, observation) = part {
                 self.observation_chars

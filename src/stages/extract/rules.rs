@@ -1,6 +1,7 @@
 //! Stage 2, rule-based mode: what each step's observation shows, exactly as the reference
 //! behaves. Lengths are in code points, trimming is Python's `str.strip()`.
 
+use crate::json::Decimal;
 use crate::model::{ExtractedOutcome, Trajectory};
 use crate::pytext;
 use crate::stages::detect::rules::{reference_compiled, RuleScan};
@@ -36,15 +37,25 @@ pub const DEFAULT_LIMITATIONS: &str = "Original goal was not met";
 /// otherwise its first 200 code points, cut back to before the last space among them when
 /// there is one, followed by `...`.
 pub fn summarize(obs: &str) -> String {
-    if pytext::char_len(obs) <= SUMMARY_MAX_CHARS {
-        return obs.to_owned();
+    let mut out = String::new();
+    push_summary(obs, &mut out);
+    out
+}
+
+/// Appends [`summarize`] of `obs` to `out`.
+fn push_summary(obs: &str, out: &mut String) {
+    // More bytes than code points always: a short one is whole without counting.
+    if obs.len() <= SUMMARY_MAX_CHARS || pytext::char_len(obs) <= SUMMARY_MAX_CHARS {
+        out.push_str(obs);
+        return;
     }
     let head = pytext::prefix(obs, SUMMARY_MAX_CHARS);
     let head = match head.rfind(' ') {
         Some(i) => &head[..i],
         None => head,
     };
-    format!("{head}{ELLIPSIS}")
+    out.push_str(head);
+    out.push_str(ELLIPSIS);
 }
 
 /// Rule-based Stage 2.
@@ -66,16 +77,27 @@ pub fn extract_scanned(t: &Trajectory, scan: &RuleScan) -> ExtractedOutcome {
         if scan.observation_chars(i) < MIN_OBSERVATION_CHARS || scan.has_error_marker(i) {
             continue;
         }
-        let n = i + 1;
+        let n = Decimal::new(i as u64 + 1);
         let obs = pytext::strip(&step.observation);
-        actual_achievements.push(format!(
-            "Step {n} ({}): {}",
-            step.action_name,
-            summarize(obs)
-        ));
+        // "Step {n} ({action}): {summary}", put together at its final size.
+        let mut achievement = String::with_capacity(
+            "Step  (): ".len()
+                + n.as_str().len()
+                + step.action_name.len()
+                + obs.len().min(4 * SUMMARY_MAX_CHARS)
+                + ELLIPSIS.len(),
+        );
+        for piece in ["Step ", n.as_str(), " (", &step.action_name, "): "] {
+            achievement.push_str(piece);
+        }
+        push_summary(obs, &mut achievement);
+        actual_achievements.push(achievement);
         let mut numbers = pytext::numbers(obs).take(MAX_NUMBERS).peekable();
         if numbers.peek().is_some() {
-            let mut line = format!("Numeric data found in step {n}: ");
+            let mut line = String::with_capacity(64);
+            line.push_str("Numeric data found in step ");
+            line.push_str(n.as_str());
+            line.push_str(": ");
             for (j, number) in numbers.enumerate() {
                 if j > 0 {
                     line.push_str(", ");
