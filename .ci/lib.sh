@@ -5,6 +5,8 @@ set -euo pipefail
 
 CI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 E2E_DIR="$CI_ROOT/tests/e2e"
+# The in-page model engine (npm @wllama/wllama), copied into dist/ by Trunk (index.html).
+ENGINE_DIR="$CI_ROOT/engine"
 # Screenshots, browser profiles and temporary files of the browser tests (inside target/).
 CI_SCRATCH="$CI_ROOT/target/ci-scratch"
 
@@ -114,19 +116,33 @@ ensure_node() {
   [ "$major" -ge 18 ] || die "node $(node --version) is too old: need 18 or newer"
 }
 
+# `npm ci` in folder $1 (named $2 in the message), unless its node_modules was installed from
+# the same package-lock.json.
+npm_ci_once() {
+  ensure_node
+  local stamp="$1/node_modules/.installed-package-lock.json"
+  if ! cmp -s "$1/package-lock.json" "$stamp" 2>/dev/null; then
+    say "installing $2 (npm ci)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$1/package-lock.json" "$stamp"
+  fi
+}
+
 # playwright-core (end-to-end tests) and binaryen (wasm-opt for Trunk), pinned by
 # tests/e2e/package-lock.json.
 ensure_node_tools() {
-  ensure_node
-  local stamp="$E2E_DIR/node_modules/.installed-package-lock.json"
-  if ! cmp -s "$E2E_DIR/package-lock.json" "$stamp" 2>/dev/null; then
-    say "installing node tools in tests/e2e (npm ci)"
-    (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-    cp "$E2E_DIR/package-lock.json" "$stamp"
-  fi
+  npm_ci_once "$E2E_DIR" "node tools in tests/e2e"
   local opt
   opt="$(command -v wasm-opt || true)"
   [ "$opt" = "$E2E_DIR/node_modules/.bin/wasm-opt" ] || die "wasm-opt on PATH is '${opt:-none}', not tests/e2e's"
+}
+
+# The in-page model engine's files (npm @wllama/wllama), pinned by engine/package-lock.json;
+# Trunk copies them into dist/ so the app serves them from its own origin.
+ensure_engine() {
+  npm_ci_once "$ENGINE_DIR" "the in-page model engine in engine/"
+  [ -f "$ENGINE_DIR/node_modules/@wllama/wllama/esm/wasm/wllama.wasm" ] ||
+    die "engine/node_modules lacks @wllama/wllama's wasm file"
 }
 
 ensure_crates() {
@@ -139,6 +155,7 @@ ensure_build_tools() {
   ensure_trunk
   ensure_wasm_bindgen
   ensure_node_tools
+  ensure_engine
   ensure_crates
 }
 

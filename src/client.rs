@@ -3,13 +3,16 @@
 //! It calls the endpoint the user chose, `{base}/models` and `{base}/chat/completions`,
 //! sending `Authorization: Bearer …` only when a key is set and no other custom header, so the
 //! CORS preflight is as plain as it can be. Each request has a timeout; a run's requests share
-//! a [`CancelToken`] that aborts them all when the user stops.
+//! a [`CancelToken`] that aborts them all when the user stops. A run reaches its endpoints
+//! through [`pooled`]: the page's own queue over the base URL and its replicas (see
+//! [`crate::llm::pool`]).
 //!
 //! An error answer's `Retry-After` header is passed on in [`ChatError::Http`]. A cross-origin
 //! page can read it only when the endpoint lists it in `Access-Control-Expose-Headers`;
 //! otherwise the retry backoff applies.
 
 use crate::llm::diagnose::{error_message, normalize_base_url, Probe};
+use crate::llm::pool::{Pooled, Replica};
 use crate::llm::{parse_retry_after, ChatClient, ChatError, ChatRequest, ChatResponse};
 use gloo_net::http::{Request, RequestBuilder};
 use std::cell::RefCell;
@@ -22,6 +25,8 @@ use web_sys::{AbortController, RequestMode};
 struct CancelState {
     cancelled: bool,
     in_flight: Vec<AbortController>,
+    /// Run once, on cancelling (e.g. to drop the requests waiting in a queue).
+    hooks: Vec<Box<dyn FnOnce()>>,
 }
 
 /// Stops every request of a run at once.
@@ -35,13 +40,28 @@ impl CancelToken {
 
     /// Aborts the requests in flight; later requests fail with [`ChatError::Cancelled`].
     pub fn cancel(&self) {
-        let controllers = {
+        let (controllers, hooks) = {
             let mut state = self.0.borrow_mut();
             state.cancelled = true;
-            std::mem::take(&mut state.in_flight)
+            (
+                std::mem::take(&mut state.in_flight),
+                std::mem::take(&mut state.hooks),
+            )
         };
+        for hook in hooks {
+            hook();
+        }
         for c in controllers {
             c.abort();
+        }
+    }
+
+    /// Runs `hook` when the token is cancelled (at once when it already is).
+    pub fn on_cancel(&self, hook: impl FnOnce() + 'static) {
+        if self.is_cancelled() {
+            hook();
+        } else {
+            self.0.borrow_mut().hooks.push(Box::new(hook));
         }
     }
 
@@ -49,13 +69,43 @@ impl CancelToken {
         self.0.borrow().cancelled
     }
 
-    fn register(&self, c: &AbortController) {
+    pub(crate) fn register(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.push(c.clone());
     }
 
-    fn unregister(&self, c: &AbortController) {
+    pub(crate) fn unregister(&self, c: &AbortController) {
         self.0.borrow_mut().in_flight.retain(|x| x != c);
     }
+}
+
+/// The clients of a run's endpoints (the base URL, then its replicas) behind the page's own
+/// queue: at most each endpoint's limit in flight, so that the browser sends every request at
+/// once and a request's timeout starts when it is sent. Cancelling `token` also ends the
+/// requests still waiting in the queue, unsent.
+pub fn pooled(
+    endpoints: &[Replica],
+    api_key: &str,
+    timeout_ms: u32,
+    token: &CancelToken,
+) -> Pooled<HttpClient> {
+    let clients = endpoints
+        .iter()
+        .map(|e| {
+            let client =
+                HttpClient::new(&e.base_url, api_key, timeout_ms).with_cancel(token.clone());
+            (client, e.limit)
+        })
+        .collect();
+    queued(clients, token)
+}
+
+/// Any clients, each with its limit, behind the page's queue; cancelling `token` ends the
+/// requests still waiting, unsent.
+pub fn queued<C: ChatClient>(clients: Vec<(C, usize)>, token: &CancelToken) -> Pooled<C> {
+    let pool = Pooled::new(clients, Rc::new(js_sys::Date::now));
+    let queue = pool.canceller();
+    token.on_cancel(move || queue.cancel());
+    pool
 }
 
 /// How a request ended at the network level.

@@ -3,6 +3,7 @@
 //! The core (everything but `ui` and `client`) knows nothing of the browser: it builds and is
 //! tested on the host with `cargo test`.
 
+pub mod charts;
 pub mod checks;
 #[cfg(target_arch = "wasm32")]
 pub mod client;
@@ -13,6 +14,7 @@ pub mod example;
 pub mod export;
 pub mod grounding;
 pub mod import;
+pub mod inpage;
 pub mod json;
 pub mod llm;
 pub mod model;

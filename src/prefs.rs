@@ -5,6 +5,9 @@
 //! key lives in memory, and only in its own storage slot when the user asks for it.
 
 use crate::grounding::GroundingMode;
+use crate::llm::pool::{
+    check_distinct, parse_replicas, replicas_text, Replica, BROWSER_PER_HOST, MAX_LIMIT,
+};
 use crate::llm::{StructuredMode, TemplateError, TemplateSources, Templates};
 use crate::model::FailureType;
 use crate::pipeline::{Mode, Settings};
@@ -130,6 +133,10 @@ pub struct Prefs {
     pub judge_concurrency: usize,
     /// The judge endpoint's price per million tokens (0: not priced).
     pub judge_price_per_million: f64,
+    /// Requests the base URL takes at once, and each replica without a limit of its own.
+    pub connections: usize,
+    /// Other base URLs serving the same model (see [`crate::llm::pool`]).
+    pub replicas: Vec<Replica>,
     /// What the endpoint charges per million prompt (input) tokens; 0 for a local endpoint.
     pub price_input: f64,
     /// What the endpoint charges per million completion (output) tokens.
@@ -165,6 +172,8 @@ impl Default for Prefs {
             judge_model: String::new(),
             judge_concurrency: s.judge_concurrency,
             judge_price_per_million: 0.0,
+            connections: BROWSER_PER_HOST,
+            replicas: Vec::new(),
             price_input: 0.0,
             price_output: 0.0,
             confirm_above: crate::estimate::CONFIRM_ABOVE,
@@ -213,6 +222,15 @@ impl Prefs {
         (!url.is_empty() && normalize(url) != normalize(&self.base_url)).then(|| url.to_owned())
     }
 
+    /// The second judge's own endpoint with its concurrency as its limit in the page's queue,
+    /// when it has one.
+    pub fn judge_replica(&self) -> Option<Replica> {
+        self.judge_endpoint().map(|base_url| Replica {
+            base_url,
+            limit: self.judge_concurrency.max(1),
+        })
+    }
+
     /// What the page says of the second judge: on which endpoint, which model, and whether it
     /// is the relabeling model itself.
     pub fn judge_note(&self) -> String {
@@ -254,6 +272,23 @@ impl Prefs {
     /// The lexicon rule-based detection uses (the edited one, else the reference's).
     pub fn lexicon(&self) -> Lexicon {
         self.lexicon.clone().unwrap_or_default()
+    }
+
+    /// Every endpoint of a run, the base URL first. The model in this page is one endpoint that
+    /// answers one request at a time, without replicas.
+    pub fn endpoints(&self) -> Vec<Replica> {
+        if crate::inpage::model_of(&self.base_url).is_some() {
+            return vec![Replica {
+                base_url: self.base_url.trim().to_owned(),
+                limit: 1,
+            }];
+        }
+        let mut all = vec![Replica {
+            base_url: crate::llm::diagnose::normalize_base_url(&self.base_url),
+            limit: self.connections.max(1),
+        }];
+        all.extend(self.replicas.iter().cloned());
+        all
     }
 
     /// The prices entered, for estimates and costs.
@@ -315,6 +350,8 @@ pub struct Draft {
     pub judge_model: String,
     pub judge_concurrency: String,
     pub judge_price_per_million: String,
+    pub connections: String,
+    pub replicas: String,
     pub price_input: String,
     pub price_output: String,
     pub confirm_above: String,
@@ -348,6 +385,8 @@ impl From<&Prefs> for Draft {
             judge_model: p.judge_model.clone(),
             judge_concurrency: p.judge_concurrency.to_string(),
             judge_price_per_million: p.judge_price_per_million.to_string(),
+            connections: p.connections.to_string(),
+            replicas: replicas_text(&p.replicas, p.connections),
             price_input: p.price_input.to_string(),
             price_output: p.price_output.to_string(),
             confirm_above: p.confirm_above.to_string(),
@@ -449,7 +488,7 @@ impl Draft {
             "judge concurrency",
             &self.judge_concurrency,
             1,
-            64,
+            MAX_LIMIT as u64,
             &mut errors,
         ) as usize;
         let judge_price_per_million = match self.judge_price_per_million.trim().parse::<f64>() {
@@ -459,6 +498,25 @@ impl Draft {
                 0.0
             }
         };
+        let connections = count(
+            "requests per endpoint",
+            &self.connections,
+            1,
+            MAX_LIMIT as u64,
+            &mut errors,
+        ) as usize;
+        let replicas = parse_replicas(&self.replicas, connections).unwrap_or_else(|e| {
+            errors.extend(e);
+            Vec::new()
+        });
+        let mut endpoints = vec![Replica {
+            base_url: base_url.clone(),
+            limit: connections,
+        }];
+        endpoints.extend(replicas.iter().cloned());
+        if let Err(e) = check_distinct(&endpoints) {
+            errors.push(e);
+        }
         let price_input = price("input price", &self.price_input, &mut errors);
         let price_output = price("output price", &self.price_output, &mut errors);
         let confirm_above = count(
@@ -494,6 +552,8 @@ impl Draft {
             judge_model: self.judge_model.trim().to_owned(),
             judge_concurrency,
             judge_price_per_million,
+            connections,
+            replicas,
             price_input,
             price_output,
             confirm_above,
@@ -771,5 +831,87 @@ mod tests {
         let p = d.parse().unwrap();
         assert_eq!(p.theta, 0.25);
         assert_eq!(p.base_url, "http://h/v1");
+    }
+
+    #[test]
+    fn the_model_in_the_page_takes_one_request_at_a_time_without_replicas() {
+        let mut d = Draft::from(&Prefs::default());
+        d.base_url = crate::inpage::endpoint_id("smol.gguf");
+        d.replicas = "http://127.0.0.1:8080/v1".into();
+        let p = d.parse().unwrap();
+        assert_eq!(
+            p.endpoints(),
+            vec![Replica {
+                base_url: "inpage://smol.gguf".into(),
+                limit: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn the_judge_has_a_queue_of_its_own_only_on_another_endpoint() {
+        let mut p = Prefs {
+            base_url: "http://localhost:8080/v1".into(),
+            judge_concurrency: 3,
+            ..Prefs::default()
+        };
+        assert_eq!(p.judge_replica(), None);
+        p.judge_base_url = "http://localhost:8080/v1/".into();
+        assert_eq!(p.judge_replica(), None, "the relabeler's endpoint");
+        p.judge_base_url = " http://localhost:9090/v1 ".into();
+        assert_eq!(
+            p.judge_replica(),
+            Some(Replica {
+                base_url: "http://localhost:9090/v1".into(),
+                limit: 3
+            })
+        );
+    }
+
+    #[test]
+    fn replicas_round_trip_and_their_errors_are_reported() {
+        let mut d = Draft::from(&Prefs::default());
+        d.base_url = "http://localhost:8080/v1".into();
+        d.connections = "4".into();
+        d.replicas = "http://127.0.0.1:8080/v1\nhttp://127.0.0.2:8080/v1 8\n".into();
+        let p = d.parse().unwrap();
+        assert_eq!(p.connections, 4);
+        assert_eq!(
+            p.endpoints(),
+            vec![
+                Replica {
+                    base_url: "http://localhost:8080/v1".into(),
+                    limit: 4
+                },
+                Replica {
+                    base_url: "http://127.0.0.1:8080/v1".into(),
+                    limit: 4
+                },
+                Replica {
+                    base_url: "http://127.0.0.2:8080/v1".into(),
+                    limit: 8
+                },
+            ]
+        );
+        assert_eq!(Draft::from(&p).parse(), Ok(p.clone()));
+        assert_eq!(Prefs::from_json(&p.to_json()), p);
+        // Stored preferences from before replicas existed load with none.
+        let old = Prefs::from_json(r#"{"model":"m"}"#);
+        assert_eq!((old.connections, old.replicas.len()), (6, 0));
+
+        d.replicas = "http://localhost:8080/other/v1\nnot a url".into();
+        d.connections = "0".into();
+        let errors = d.parse().unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("requests per endpoint")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.contains("line 2")), "{errors:?}");
+        d.replicas = "http://localhost:8080/other/v1".into();
+        d.connections = "6".into();
+        let errors = d.parse().unwrap_err();
+        assert!(errors[0].contains("same host and port"), "{errors:?}");
     }
 }

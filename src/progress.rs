@@ -293,24 +293,11 @@ mod tests {
         let mut a = totals();
         let mut b = totals();
         b.failed = 2;
-        b.usage.detect.add(&crate::llm::CallRecord {
-            kind: CallKind::Detect,
-            request: crate::llm::build_request::<crate::llm::DetectReply>(
-                "m",
-                vec![],
-                0.0,
-                1,
-                crate::llm::StructuredMode::PromptOnly,
-            ),
-            reply: None,
-            finish_reason: None,
-            error: None,
-            parse_error: None,
-            usage: Usage::new(7, 3),
-            retries: 2,
-            from_log: false,
-            flags: Vec::new(),
-        });
+        b.usage.detect.add(&crate::llm::CallRecord::counted(
+            CallKind::Detect,
+            Usage::new(7, 3),
+            2,
+        ));
         merge_totals(&mut a, &b);
         assert_eq!((a.done, a.accepted, a.failed), (6, 2, 2));
         assert_eq!(a.retries(), 2);

@@ -138,6 +138,8 @@ pub struct Filter {
     pub fallback: bool,
     /// Accepted with a confidence ((c + c2) / 2, or c for a fallback) below this.
     pub confidence_below: Option<f64>,
+    /// A chart's bar: a step of the funnel or a range of a confidence.
+    pub pick: Option<crate::charts::Pick>,
 }
 
 impl Filter {
@@ -603,6 +605,7 @@ impl Session {
             .filter(|&i| {
                 let e = &self.entries[i];
                 filter.status.is_none_or(|s| Some(s) == self.status(i))
+                    && filter.pick.is_none_or(|p| p.holds(self, i))
                     && filter
                         .failure_type
                         .is_none_or(|t| t == self.analysis(e).failure_type)

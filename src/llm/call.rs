@@ -174,6 +174,32 @@ pub struct CallRecord {
     pub flags: Vec<CallFlag>,
 }
 
+#[cfg(test)]
+impl CallRecord {
+    /// A call of `kind` that used `usage` after `retries` retries and brought back no reply
+    /// (for tests that only count).
+    pub(crate) fn counted(kind: CallKind, usage: Usage, retries: u32) -> Self {
+        CallRecord {
+            kind,
+            request: build_request::<super::reply::DetectReply>(
+                "m",
+                vec![],
+                0.0,
+                1,
+                StructuredMode::PromptOnly,
+            ),
+            reply: None,
+            finish_reason: None,
+            error: None,
+            parse_error: None,
+            usage,
+            retries,
+            from_log: false,
+            flags: Vec::new(),
+        }
+    }
+}
+
 impl CallRecord {
     /// The call failed (no response, an HTTP error, an undecodable body).
     pub fn failed(&self) -> bool {

@@ -6,8 +6,8 @@ pub mod call;
 pub mod client;
 pub mod diagnose;
 pub mod exchange;
-pub mod limit;
 pub mod openai;
+pub mod pool;
 pub mod reply;
 pub mod retry;
 pub mod schema;
@@ -20,7 +20,6 @@ pub use call::{
 };
 pub use client::{testing, ChatClient, ChatError};
 pub use exchange::{request_key, CachingClient, Exchange, ExchangeLog};
-pub use limit::Limited;
 pub use openai::{
     ChatMessage, ChatRequest, ChatResponse, Delivery, ModelList, ResponseFormat, StructuredMode,
     Usage,

@@ -3,6 +3,8 @@
 //! filter bar shows how many trajectories each choice holds.
 
 use super::bound::{BoundCheck, BoundInput};
+use crate::charts::Pick;
+use crate::checks::CheckFilter;
 use crate::model::FailureType;
 use crate::progress::format_count;
 use crate::review::ReviewState;
@@ -32,6 +34,10 @@ pub struct Filters {
     pub fallback: RwSignal<bool>,
     /// A confidence as typed: only accepted samples below it (empty: no bound).
     pub below: RwSignal<String>,
+    /// A chart's bar (a funnel step or a confidence range), set by clicking it.
+    pub pick: RwSignal<Option<Pick>>,
+    /// The results table's goal checks (a [`CheckFilter`] value).
+    pub checks: RwSignal<String>,
     pub sort: RwSignal<Option<Sort>>,
     pub page: RwSignal<usize>,
 }
@@ -47,6 +53,8 @@ impl Filters {
             review: RwSignal::new("all".into()),
             fallback: RwSignal::new(false),
             below: RwSignal::new(String::new()),
+            pick: RwSignal::new(None),
+            checks: RwSignal::new(CheckFilter::All.as_str().into()),
             sort: RwSignal::new(None),
             page: RwSignal::new(0),
         }
@@ -86,7 +94,40 @@ impl Filters {
             review: self.review.with(|r| ReviewState::parse(r)),
             fallback: self.fallback.get(),
             confidence_below: self.below_value(),
+            pick: self.pick.get(),
         }
+    }
+
+    /// Sets every filter to what `filter` asks (the order is kept): a chart's bar or a chip
+    /// shows exactly its rows.
+    pub fn set(&self, filter: &Filter) {
+        self.status
+            .set(filter.status.map_or("all".into(), status_slug));
+        self.failure_type.set(
+            match filter.failure_type {
+                None => "all",
+                Some(None) => "none",
+                Some(Some(t)) => t.as_str(),
+            }
+            .into(),
+        );
+        self.text.set(filter.text.clone());
+        self.file.set(filter.file.clone().unwrap_or_default());
+        self.review
+            .set(filter.review.map_or("all", ReviewState::as_str).into());
+        self.fallback.set(filter.fallback);
+        self.below.set(
+            filter
+                .confidence_below
+                .map_or(String::new(), |x| x.to_string()),
+        );
+        self.pick.set(filter.pick);
+        self.checks.set(CheckFilter::All.as_str().into());
+    }
+
+    /// Whether the filters are exactly `filter`, with no goal check (tracked).
+    pub fn is(&self, filter: &Filter) -> bool {
+        self.checks.with(|c| c == CheckFilter::All.as_str()) && self.filter() == *filter
     }
 
     /// The indexes of `session`'s entries that match, in the chosen order (tracked).

@@ -1,11 +1,12 @@
 //! Section 1: loading trajectory files.
 
 use super::browser;
+use super::charts::{apply, is_applied, Choice};
+use super::drop::DropZone;
 use super::state::AppState;
 use crate::import::SourceFormat;
 use crate::progress::format_count;
 use crate::reader::{FileSummary, InputFormat};
-use leptos::ev::DragEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -44,18 +45,12 @@ fn read_as(sum: &FileSummary) -> String {
 #[component]
 pub fn LoadSection() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let dragging = RwSignal::new(false);
     // The format files are read in: "auto" (detect each file's) or a format id.
     let format = RwSignal::new("auto".to_owned());
     let chosen = move || SourceFormat::parse(&format.get_untracked());
-    let on_drop = move |ev: DragEvent| {
-        ev.prevent_default();
-        dragging.set(false);
-        let files = browser::files_of(ev.data_transfer().and_then(|dt| dt.files()));
-        if !files.is_empty() {
-            spawn_local(state.load_files(files, chosen()));
-        }
-    };
+    let on_drop = Callback::new(move |files: Vec<web_sys::File>| {
+        spawn_local(state.load_files(files, chosen()));
+    });
     let on_pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         let files = browser::files_of(input.files());
@@ -122,10 +117,20 @@ pub fn LoadSection() -> impl IntoView {
                 .into_iter()
                 .map(|(t, n)| {
                     let name = t.map_or("no type", |t| t.as_str());
+                    let choice = Choice::failures_of(t);
                     view! {
-                        <li class="chip" data-testid="type-count" data-type=t.map_or("none", |t| t.as_str())>
-                            <span>{name}</span>
-                            <b>{format_count(n)}</b>
+                        <li>
+                            <button
+                                class="chip"
+                                data-testid="type-count"
+                                data-type=t.map_or("none", |t| t.as_str())
+                                title=format!("Show the {name} failures in the results")
+                                aria-pressed=move || is_applied(state, choice).to_string()
+                                on:click=move |_| apply(state, choice)
+                            >
+                                <span>{name}</span>
+                                <b>{format_count(n)}</b>
+                            </button>
                         </li>
                     }
                 })
@@ -136,17 +141,7 @@ pub fn LoadSection() -> impl IntoView {
     view! {
         <section class="card step-section" id="step-data" aria-labelledby="load-title">
             <h2 id="load-title">"Data"</h2>
-            <div
-                class="drop-zone"
-                class:dragging=move || dragging.get()
-                data-testid="drop-zone"
-                on:dragover=move |ev: DragEvent| {
-                    ev.prevent_default();
-                    dragging.set(true);
-                }
-                on:dragleave=move |_| dragging.set(false)
-                on:drop=on_drop
-            >
+            <DropZone class="drop-zone" testid="drop-zone" on_files=on_drop>
                 <p>
                     "Drop " <code>".json"</code> ", " <code>".jsonl"</code> " or " <code>".txt"</code>
                     " files here (AgentHER, OpenAI messages, tau-bench, ShareGPT, ReAct logs, ToolBench or ATIF), or"
@@ -205,7 +200,7 @@ pub fn LoadSection() -> impl IntoView {
                         })
                 }}
                 {move || state.load_error.get().map(|e| view! { <p class="error">{e}</p> })}
-            </div>
+            </DropZone>
             <Show when=move || state.session.with(|s| !s.files.is_empty())>
                 <ul class="files">{files}</ul>
                 <p class="summary">

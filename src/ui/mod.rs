@@ -3,8 +3,11 @@
 
 mod bound;
 pub mod browser;
+mod charts;
 mod downloads;
+mod drop;
 mod filters;
+mod inpage;
 mod load;
 mod method;
 mod pool;
@@ -54,6 +57,8 @@ pub fn App() -> impl IntoView {
                 <settings::SettingsSection />
                 <method::MethodSection />
                 <run::RunSection />
+                <inpage::RunSpeed />
+                <charts::ChartsSection />
                 <results::ResultsSection />
                 <review::ReviewSection />
                 <downloads::DownloadSection />

@@ -341,17 +341,16 @@ pub fn ResultsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let TableFilters(filters) = expect_context::<TableFilters>();
     let checks = expect_context::<MethodChecks>();
-    let checks_filter = RwSignal::new(CheckFilter::All.as_str().to_owned());
     // The indexes that match the filters, in order; rows are built only for the page shown.
     let rows = Memo::new(move |_| {
         let matching = filters.matching(state.session);
-        checks.filter(state.session, matching, checks_filter)
+        checks.filter(state.session, matching, filters.checks)
     });
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {
         filters.filter();
-        checks_filter.track();
+        filters.checks.track();
         filters.page.set(0);
     });
     let page = move || filters.page.get().min(pages() - 1);
@@ -379,8 +378,26 @@ pub fn ResultsSection() -> impl IntoView {
                 <StatusFilter filters=filters session=session />
                 <TypeFilter filters=filters session=session />
                 <FileFilter filters=filters session=session />
-                {check_filter("filter-checks", checks_filter)}
+                {check_filter("filter-checks", filters.checks)}
                 <TextFilter filters=filters />
+                {move || {
+                    filters
+                        .pick
+                        .get()
+                        .map(|p| {
+                            view! {
+                                <button
+                                    class="chip filter-pick"
+                                    data-testid="filter-pick"
+                                    aria-label=format!("Filtered by {}: clear", p.label())
+                                    on:click=move |_| filters.pick.set(None)
+                                >
+                                    {p.label()}
+                                    <span aria-hidden="true">" ✕"</span>
+                                </button>
+                            }
+                        })
+                }}
             </div>
             <p class="muted count" data-testid="filter-count" aria-live="polite">
                 {move || {

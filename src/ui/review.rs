@@ -21,6 +21,27 @@ use crate::session::{Filter, Session};
 use crate::stages::relabel::{judge_goal, JudgeVerdict};
 use leptos::prelude::*;
 
+/// One call of the second judge on `goal` through `client`, with the structured-output
+/// fallback from `adaptive`'s mode when the settings ask for it.
+async fn judge_once<C: crate::llm::ChatClient>(
+    client: C,
+    adaptive: Option<crate::llm::StructuredMode>,
+    (templates, relabel, trajectory, goal): (
+        &crate::llm::Templates,
+        &crate::stages::relabel::RelabelSettings,
+        &crate::model::Trajectory,
+        &str,
+    ),
+) -> crate::stages::relabel::JudgeCall {
+    match adaptive {
+        Some(mode) => {
+            let client = crate::llm::AdaptiveClient::new(client, mode);
+            judge_goal(&client, templates, relabel, trajectory, goal).await
+        }
+        None => judge_goal(&client, templates, relabel, trajectory, goal).await,
+    }
+}
+
 /// Items of the queue's list shown around the current one.
 const LIST_WINDOW: usize = 50;
 
@@ -227,13 +248,21 @@ impl ReviewQueue {
         leptos::task::spawn_local(async move {
             let settings = prefs.to_pipeline_settings();
             let relabel = settings.relabel_settings();
-            let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
             let templates = prefs.templates().unwrap_or_default();
-            let call = if prefs.structured.adaptive() {
-                let client = crate::llm::AdaptiveClient::new(http, settings.structured);
-                judge_goal(&client, &templates, &relabel, &trajectory, &goal).await
+            let adaptive = prefs.structured.adaptive().then_some(settings.structured);
+            let ask = (&templates, &relabel, &trajectory, goal.as_str());
+            // The model in this page when the relabeler is that and the judge has no endpoint
+            // of its own (the engine takes it after the request it is working on).
+            let call = if crate::inpage::model_of(&url).is_some() {
+                let page = crate::inpage::engine::InPageClient::new(
+                    &url,
+                    prefs.timeout_ms(),
+                    crate::client::CancelToken::new(),
+                );
+                judge_once(page, adaptive, ask).await
             } else {
-                judge_goal(&http, &templates, &relabel, &trajectory, &goal).await
+                let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
+                judge_once(http, adaptive, ask).await
             };
             let mut changed = false;
             state

@@ -4,6 +4,7 @@ use super::bound::BoundInput;
 use super::running::{Phase, RunState};
 use super::state::AppState;
 use crate::estimate::{format_error, format_money, relative_error, Estimate, StageFigures};
+use crate::llm::pool::connection_note;
 use crate::llm::CallKind;
 use crate::progress::{format_count, format_duration};
 use leptos::prelude::*;
@@ -229,6 +230,13 @@ pub fn RunSection() -> impl IntoView {
                         .map(|b| view! { <span class="muted reason">{b}</span> })
                 }}
             </div>
+            {move || {
+                state
+                    .prefs()
+                    .ok()
+                    .and_then(|p| connection_note(p.concurrency, &p.endpoints(), p.judge_replica().as_ref()))
+                    .map(|m| view! { <p class="muted" data-testid="connection-note">{m}</p> })
+            }}
             {move || {
                 run.pending
                     .get()

@@ -4,12 +4,14 @@
 
 use super::browser;
 use super::state::AppState;
-use crate::client::{CancelToken, HttpClient};
+use crate::charts::{Sample, Series};
+use crate::client::{self, CancelToken, HttpClient};
 use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
+use crate::llm::ExchangeLog;
 use crate::llm::{
-    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, Limited,
-    RetryPolicy, RetryingClient, RunGuard, SentCounts, Templates,
+    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
+    RetryingClient, RunGuard, SentCounts, Templates,
 };
 use crate::pipeline::{
     run_controlled_judged, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
@@ -102,6 +104,8 @@ pub struct RunView {
     pub not_started: usize,
     /// Trajectories running at once (for the time per call).
     pub lanes: usize,
+    /// Requests sent and tokens received over the time of the run.
+    pub series: Series,
 }
 
 impl Default for RunView {
@@ -120,6 +124,7 @@ impl Default for RunView {
             sent: SentCounts::default(),
             not_started: 0,
             lanes: 1,
+            series: Series::default(),
         }
     }
 }
@@ -149,6 +154,16 @@ impl RunView {
             .map(|e| Deviation::new(e, &self.this_run.usage))
     }
 
+    /// Takes a reading of the requests sent and the tokens received for the chart.
+    pub fn sample(&mut self) {
+        let usage = self.this_run.usage.total();
+        self.series.push(Sample {
+            ms: (self.now_ms - self.started_ms).max(0.0),
+            calls: self.sent.sent,
+            tokens: usage.prompt_tokens + usage.completion_tokens,
+        });
+    }
+
     /// Milliseconds per request this run measured, at its concurrency.
     pub fn ms_per_call(&self) -> Option<f64> {
         let elapsed = self.elapsed_ms()?;
@@ -171,6 +186,31 @@ pub struct Recheck {
     pub answering: bool,
     pub at_ms: f64,
     pub detail: String,
+}
+
+/// What a run sends through, over `base` (a queue of endpoints): retries sharing the run's
+/// `guard` and stopped by `token`, the exchange log keyed by `log_url`, then the session's
+/// saving.
+fn stack<C: ChatClient>(
+    app: AppState,
+    token: &CancelToken,
+    guard: &RunGuard,
+    log: &ExchangeLog,
+    base: C,
+    log_url: &str,
+    seed: u64,
+) -> Saving<CachingClient<RetryingClient<C, browser::RetrySleep>>> {
+    let retrying = RetryingClient::new(
+        base,
+        RetryPolicy::default(),
+        browser::RetrySleep(token.clone(), guard.clone()),
+    )
+    .with_seed(seed)
+    .with_guard(guard.clone());
+    Saving {
+        inner: CachingClient::new(retrying, log.clone(), log_url),
+        app,
+    }
 }
 
 /// Saves the exchanges the log took in before their replies are used: the client right
@@ -407,6 +447,8 @@ impl RunState {
                 .min(items.len().max(1)),
             ..RunView::default()
         });
+        // The time chart starts at zero.
+        self.run.update(RunView::sample);
         app.begin_saving();
         let used_key = app.has_key();
         app.with_journal(|j| {
@@ -439,50 +481,55 @@ impl RunState {
     }
 
     /// Runs `control` to its end, its pause or a stop with a client chain built from `prefs`:
-    /// fetch, retries (sharing the run's guard), the exchange log, then the structured-mode
-    /// fallback.
-    fn launch(&self, app: AppState, prefs: Prefs, mut control: RunControl) {
-        let this = *self;
+    /// the page's request queue, retries (sharing the run's guard), the exchange log, then the
+    /// structured-mode fallback. The queue is over the base URL and its replicas, or over the
+    /// model loaded in this page, which answers one request at a time.
+    fn launch(&self, app: AppState, prefs: Prefs, control: RunControl) {
         let token = CancelToken::new();
-        let guard = self.guard.get_value();
         self.cancel.set_value(Some(token.clone()));
-        let http = HttpClient::new(
-            &prefs.base_url,
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            let page = crate::inpage::engine::InPageClient::new(
+                &prefs.base_url,
+                prefs.timeout_ms(),
+                token.clone(),
+            );
+            let queued = client::queued(vec![(page, 1)], &token);
+            return self.launch_with(app, prefs, control, token, queued);
+        }
+        let http = client::pooled(
+            &prefs.endpoints(),
             &app.api_key.get_untracked(),
             prefs.timeout_ms(),
-        )
-        .with_cancel(token.clone());
-        let retrying = RetryingClient::new(
-            http,
-            RetryPolicy::default(),
-            browser::RetrySleep(token.clone(), guard.clone()),
-        )
-        .with_seed(browser::now_ms().to_bits())
-        .with_guard(guard.clone());
+            &token,
+        );
+        self.launch_with(app, prefs, control, token, http);
+    }
+
+    fn launch_with<C: ChatClient + 'static>(
+        &self,
+        app: AppState,
+        prefs: Prefs,
+        mut control: RunControl,
+        token: CancelToken,
+        base: C,
+    ) {
+        let this = *self;
+        let guard = self.guard.get_value();
         let log = app.exchanges.get_value();
-        let client = Saving {
-            inner: CachingClient::new(retrying, log.clone(), &prefs.base_url),
-            app,
-        };
-        // The second judge on its own endpoint: its own key, retries and concurrency; its
-        // answers go to the same exchange log (keyed by its base URL).
-        let judge = prefs.judge_endpoint().map(|url| {
-            let http = HttpClient::new(&url, &app.judge_api_key.get_untracked(), {
-                prefs.timeout_ms()
-            })
-            .with_cancel(token.clone());
-            let retrying = RetryingClient::new(
-                http,
-                RetryPolicy::default(),
-                browser::RetrySleep(token.clone(), guard.clone()),
-            )
-            .with_seed(browser::now_ms().to_bits() ^ 1)
-            .with_guard(guard.clone());
-            let saving = Saving {
-                inner: CachingClient::new(retrying, log, &url),
-                app,
-            };
-            Limited::new(saving, prefs.judge_concurrency)
+        let seed = browser::now_ms().to_bits();
+        let client = stack(app, &token, &guard, &log, base, &prefs.base_url, seed);
+        // The second judge on its own endpoint: its own key, retries and queue (with the
+        // judge's concurrency as its limit); its answers go to the same exchange log (keyed by
+        // its base URL).
+        let judge = prefs.judge_replica().map(|replica| {
+            let key = app.judge_api_key.get_untracked();
+            let http = client::pooled(
+                std::slice::from_ref(&replica),
+                &key,
+                prefs.timeout_ms(),
+                &token,
+            );
+            stack(app, &token, &guard, &log, http, &replica.base_url, seed ^ 1)
         });
         let settings = prefs.to_pipeline_settings();
         let method = Method {
@@ -524,6 +571,7 @@ impl RunState {
                 r.not_started = if stopped { not_started } else { 0 };
                 r.sent = guard.counts();
                 r.now_ms = browser::now_ms();
+                r.sample();
             });
             if let Some(ms) = this.run.with_untracked(RunView::ms_per_call) {
                 this.ms_per_call.set_value(Some(ms));
@@ -533,7 +581,8 @@ impl RunState {
             let paused = this.run.with_untracked(|r| r.phase == Phase::Paused);
             app.with_journal(|j| j.set_running(paused));
             app.save_session();
-            if paused {
+            // The in-page endpoint is not probed: Resume loads its model again.
+            if paused && crate::inpage::model_of(&prefs.base_url).is_none() {
                 this.watch_endpoint(prefs, app);
             }
         });
@@ -548,6 +597,7 @@ impl RunState {
                 this.run.update(|r| {
                     r.now_ms = browser::now_ms();
                     r.sent = guard.counts();
+                    r.sample();
                 });
             }
         });
@@ -650,6 +700,7 @@ impl RunState {
             r.done += n;
             r.now_ms = now;
             r.sent = sent;
+            r.sample();
         });
         app.session.notify();
         app.save_session();

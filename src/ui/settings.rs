@@ -128,7 +128,7 @@ const RELABELING: [Number; 5] = [
 ];
 
 /// How fast a run goes and what it may cost.
-const SPEED_AND_COST: [Number; 5] = [
+const SPEED_AND_COST: [Number; 6] = [
     Number {
         label: "Concurrency",
         testid: "concurrency",
@@ -141,7 +141,14 @@ const SPEED_AND_COST: [Number; 5] = [
         testid: "timeout",
         get: |d| &d.timeout_secs,
         set: |d, v| d.timeout_secs = v,
-        help: "How long one request may take, in seconds.",
+        help: "How long one request may take once sent, in seconds.",
+    },
+    Number {
+        label: "Requests per endpoint",
+        testid: "connections",
+        get: |d| &d.connections,
+        set: |d, v| d.connections = v,
+        help: "At once, for the base URL and each replica without its own number; a browser opens 6 connections to one host over HTTP/1.1.",
     },
     Number {
         label: "Input price (per 1M tokens)",
@@ -386,8 +393,10 @@ pub fn SettingsSection() -> impl IntoView {
         <section class="card step-section" id="step-endpoint" aria-labelledby="settings-title">
             <h2 id="settings-title">"Endpoint"</h2>
             <p class="intro">
-                "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one."
+                "The relabeling calls a model through an OpenAI-compatible API, on this machine or a hosted one, or runs one in this page."
             </p>
+            <super::inpage::EndpointChoice />
+            <Show when=move || !super::inpage::chosen(state)>
             {presets(state)}
             {endpoint_fields(
                 state,
@@ -411,6 +420,7 @@ pub fn SettingsSection() -> impl IntoView {
                 <p class="warning" role="note">
                     "The keys (this one and the second judge's) are stored unencrypted in this browser's local storage: anyone using this browser profile can read them."
                 </p>
+            </Show>
             </Show>
             <details class="advanced" data-testid="advanced-settings">
                 <summary>"Advanced settings"</summary>
@@ -448,6 +458,24 @@ pub fn SettingsSection() -> impl IntoView {
                     </div>
                 </fieldset>
                 {numbers("Speed and cost", &SPEED_AND_COST)}
+                <label class="field replicas">
+                    <span class="label">"Replicas (optional)"</span>
+                    <textarea
+                        data-testid="replicas"
+                        rows="2"
+                        spellcheck="false"
+                        placeholder="http://127.0.0.1:11434/v1\nhttp://other-server:11434/v1 4"
+                        aria-describedby="replicas-help"
+                        prop:value=move || state.draft.with(|d| d.replicas.clone())
+                        on:input=move |ev| {
+                            let v = event_target_value(&ev);
+                            state.draft.update(|d| d.replicas = v);
+                        }
+                    ></textarea>
+                    <small class="help" id="replicas-help">
+                        "Other base URLs serving the same model, one a line, optionally followed by the requests it takes at once. Past 6 requests in flight a browser needs more hosts: other servers, or the same one under another host name (localhost and 127.0.0.1)."
+                    </small>
+                </label>
             </details>
             {move || {
                 errors()

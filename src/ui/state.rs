@@ -792,6 +792,11 @@ impl AppState {
         let Some(prefs) = self.prefs_for_check(self.connection) else {
             return;
         };
+        if crate::inpage::model_of(&prefs.base_url).is_some() {
+            return self
+                .connection
+                .set(Some(crate::inpage::engine::connection(&prefs.base_url)));
+        }
         self.connection.set(Some(Connection::Checking));
         let key = self.api_key.get_untracked();
         let asked = browser::now_ms();

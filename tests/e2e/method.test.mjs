@@ -276,15 +276,15 @@ test('a judge on a second endpoint, an edited template, grounding flags and near
     assert.deepEqual(byId['weather-bad'].grounding.ungrounded.map((t) => t.text), ['Hilton Oslo', '$249']);
     assert.equal(byId['hotel-ok'].grounding.ungrounded.length, 0);
 
-    // Every sample's provenance names both models; one per cluster keeps two of four.
+    // Every sample's provenance names both models; one per cluster keeps three of four: the
+    // goals are clustered as exported, so weather-bad's edited goal left hotel-ok's cluster.
     const all = jsonLines((await download(page, 'download-trl-sft')).text);
     assert.equal(all.length, 4);
     assert.ok(all.every((r) => r.provenance.relabel_model === 'scripted-model' && r.provenance.judge_model === 'judge-model'));
     await page.getByTestId('export-one-per-cluster').check();
     const kept = jsonLines((await download(page, 'download-trl-sft')).text);
-    assert.equal(kept.length, 2);
     const goals = kept.map((r) => r.messages.find((m) => m.role === 'user').content).sort();
-    assert.deepEqual(goals, [OUTSIDE_GOAL, hindsightPromptFor('search', 'accept')].sort());
+    assert.deepEqual(goals, [EDITED, OUTSIDE_GOAL, hindsightPromptFor('search', 'accept')].sort());
 
     // The manifest carries the edited template, its fingerprint and both models.
     const manifest = JSON.parse((await download(page, 'download-manifest')).text);

@@ -15,6 +15,7 @@ import {
   openApp,
   pickFiles,
   runToEnd,
+  storeRecords,
   tableRows,
 } from './support/browser.mjs';
 
@@ -80,27 +81,7 @@ async function sampleFiles(page) {
 
 /** The session records the page's database holds. */
 async function storedSessions(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('agenther');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          if (!db.objectStoreNames.contains('sessions')) {
-            db.close();
-            resolve([]);
-            return;
-          }
-          const get = db.transaction('sessions').objectStore('sessions').getAll();
-          get.onsuccess = () => {
-            db.close();
-            resolve(get.result.map((text) => JSON.parse(text)));
-          };
-          get.onerror = () => reject(get.error);
-        };
-      }),
-  );
+  return (await storeRecords(page, 'sessions')).map((text) => JSON.parse(text));
 }
 
 test('a run reloaded mid-way resumes without repeating a completed call and ends as an uninterrupted run', { timeout: 300_000 }, async () => {

@@ -17,12 +17,20 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
 };
 
+/** The headers that make the page cross-origin isolated (threads for the in-page model);
+ * `credentialless` still lets the page probe other origins with no-cors requests. */
+export const ISOLATION_HEADERS = {
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "credentialless",
+};
+
 /**
- * Serves the files under `root` on 127.0.0.1 at `port` (0: a free port).
+ * Serves the files under `root` on 127.0.0.1 at `port` (0: a free port), cross-origin
+ * isolated unless `isolated` is false.
  * Unknown paths without an extension get index.html (the app is a single page).
  * Returns `{ url, port, close() }`.
  */
-export async function startServer(root, { port = 0, cors = false } = {}) {
+export async function startServer(root, { port = 0, cors = false, isolated = true } = {}) {
   const base = resolve(root);
   const server = createServer(async (req, res) => {
     try {
@@ -52,6 +60,7 @@ export async function startServer(root, { port = 0, cors = false } = {}) {
         "x-content-type-options": "nosniff",
       };
       if (cors) headers["access-control-allow-origin"] = "*";
+      if (isolated) Object.assign(headers, ISOLATION_HEADERS);
       res.writeHead(200, headers);
       if (req.method === "HEAD") {
         res.end();

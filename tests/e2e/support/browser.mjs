@@ -78,11 +78,12 @@ async function watch(page) {
 }
 
 /**
- * Serves dist/ and opens it in a fresh Chromium profile with downloads accepted.
+ * Serves dist/ (cross-origin isolated unless `isolated` is false) and opens it in a fresh
+ * Chromium profile with downloads accepted.
  * Returns `{ page, context, url, seen, reload(), checkConsole(allowed), close() }`.
  * `close()` never throws and may be called more than once.
  */
-export async function openApp({ viewport = { width: 1280, height: 900 } } = {}) {
+export async function openApp({ viewport = { width: 1280, height: 900 }, isolated = true } = {}) {
   await ensureDist();
   const tmp = join(SCRATCH, 'tmp');
   await mkdir(tmp, { recursive: true });
@@ -97,7 +98,7 @@ export async function openApp({ viewport = { width: 1280, height: 900 } } = {}) 
     server = undefined;
   };
   try {
-    server = await startServer(DIST);
+    server = await startServer(DIST, { isolated });
     profile = await mkdtemp(join(SCRATCH, 'profile-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath,
@@ -403,4 +404,31 @@ export function jsonLines(text) {
 export function numberIn(s) {
   const m = /-?\d[\d,]*(\.\d+)?/.exec(s ?? '');
   return m ? Number(m[0].replace(/,/g, '')) : NaN;
+}
+
+/** Every record of the object store `store` in the page's database (none when the store is
+ * not there yet). */
+export async function storeRecords(page, store) {
+  return page.evaluate(
+    (store) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('agenther');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains(store)) {
+            db.close();
+            resolve([]);
+            return;
+          }
+          const get = db.transaction(store).objectStore(store).getAll();
+          get.onsuccess = () => {
+            db.close();
+            resolve(get.result);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    store,
+  );
 }

@@ -10,6 +10,7 @@
 //   const ep = await startEndpoint({ apiKey: 'sk-test' });
 //   // ... point the app at ep.url ...
 //   ep.counts().judge_reply; ep.requests.filter((r) => r.kind === 'relabel_reply');
+//   ep.concurrency().max;   // the most requests it was handling at once
 //   await ep.close();
 //
 // Faults, for the fault-tolerance tests: `fail` may answer an error status (with headers, e.g.
@@ -312,10 +313,21 @@ export async function startEndpoint(options = {}) {
     typeof m === 'string' ? { id: m, object: 'model', created: 1700000000, owned_by: 'tests' } : m,
   );
 
+  // Requests (preflights aside) received and not yet answered or cut, and the most at once.
+  let inFlight = 0;
+  let maxInFlight = 0;
+
   const server = http.createServer((req, res) => {
     if (stopped) {
       req.socket.destroy();
       return;
+    }
+    if (req.method !== 'OPTIONS') {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.once('close', () => {
+        inFlight -= 1;
+      });
     }
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -528,8 +540,13 @@ export async function startEndpoint(options = {}) {
       snapshot.chat = KINDS.reduce((n, k) => n + snapshot[k], 0) + snapshot.unknown;
       return snapshot;
     },
-    /** Forgets recorded requests, counts and retry state. */
+    /** Requests (preflights aside) being handled now, and the most there were at once. */
+    concurrency() {
+      return { now: inFlight, max: maxInFlight };
+    },
+    /** Forgets recorded requests, counts, retry state and the most requests at once. */
     reset() {
+      maxInFlight = inFlight;
       requests.length = 0;
       for (const key of Object.keys(tally)) delete tally[key];
       relabelAttempts.clear();

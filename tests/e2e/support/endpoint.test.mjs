@@ -399,6 +399,25 @@ describe('options', () => {
     }
   });
 
+  test('concurrency() counts the requests being handled and the most at once', async () => {
+    const ep = await startEndpoint({ delayMs: 1000 });
+    try {
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 0 });
+      const calls = [0, 1, 2, 3, 4].map(() => chat(ep, body('relabel_reply', relabelMessages(['Step 1 (a): b']))));
+      // All five arrive, then wait for their reply together.
+      while (ep.requests.length < 5) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(ep.concurrency(), { now: 5, max: 5 });
+      await Promise.all(calls);
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 5 });
+      await chat(ep, body('relabel_reply', relabelMessages(['Step 1 (a): b'])));
+      assert.equal(ep.concurrency().max, 5);
+      ep.reset();
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 0 });
+    } finally {
+      await ep.close();
+    }
+  });
+
   test('fail may return a full reply spec', async () => {
     const ep = await startEndpoint({ fail: () => ({ status: 400, body: { error: { message: 'response_format is not supported' } } }) });
     try {

