@@ -192,6 +192,9 @@ pub struct SessionRecord {
     pub prefs: Prefs,
     /// Whether an API key was set when the settings were saved (the key itself never is).
     pub used_key: bool,
+    /// Whether the second judge, on an endpoint of its own, had a key of its own then.
+    #[serde(default)]
+    pub used_judge_key: bool,
     /// A run was going on: the page was closed or reloaded before it ended.
     pub running: bool,
     pub files: usize,
@@ -376,6 +379,7 @@ impl Journal {
                 saved_ms: now_ms,
                 prefs,
                 used_key,
+                used_judge_key: false,
                 running: false,
                 files: 0,
                 trajectories: 0,
@@ -400,10 +404,12 @@ impl Journal {
         &self.record
     }
 
-    /// The settings to save with the next batch.
-    pub fn set_prefs(&mut self, prefs: Prefs, used_key: bool) {
+    /// The settings to save with the next batch, and which keys they used: the relabeling
+    /// endpoint's, and the second judge's on an endpoint of its own.
+    pub fn set_prefs(&mut self, prefs: Prefs, used_key: bool, used_judge_key: bool) {
         self.record.prefs = prefs;
         self.record.used_key = used_key;
+        self.record.used_judge_key = used_judge_key;
     }
 
     /// Whether a run is going on, saved with the next batch.
@@ -856,11 +862,22 @@ mod tests {
         let record = &restored.record;
         assert_eq!(record.prefs, prefs());
         assert!(record.used_key);
+        assert!(!record.used_judge_key);
         assert_eq!(record.created_ms, 5.0);
         assert_eq!(record.trajectories, session.len());
         assert_eq!(record.files, 2);
         assert_eq!(record.done, session.len() - session.to_run().len());
         assert_eq!(restored.journal, journal);
+
+        // Which keys a run used is kept (never the keys), and a record written before the
+        // second judge had a key of its own reads as not having used one.
+        journal.set_prefs(prefs(), false, true);
+        db.sync(&mut journal, &session);
+        let record = rebuild(db.parts("s1")).unwrap().record;
+        assert!(!record.used_key && record.used_judge_key);
+        let older = record.to_json().replace(",\"used_judge_key\":true", "");
+        assert!(!older.contains("used_judge_key"), "{older}");
+        assert!(!SessionRecord::from_json(&older).unwrap().used_judge_key);
 
         // The odd numbers survived exactly.
         let t = &restored.session.entries[session.len() - 2].trajectory;

@@ -451,8 +451,9 @@ impl RunState {
         self.run.update(RunView::sample);
         app.begin_saving();
         let used_key = app.has_key();
+        let used_judge_key = app.has_judge_key(&prefs);
         app.with_journal(|j| {
-            j.set_prefs(prefs.clone(), used_key);
+            j.set_prefs(prefs.clone(), used_key, used_judge_key);
             j.set_running(true);
         });
         app.save_session();

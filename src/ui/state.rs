@@ -313,6 +313,11 @@ impl AppState {
         !self.api_key.get_untracked().trim().is_empty()
     }
 
+    /// Whether the second judge is on an endpoint of its own and has a key for it.
+    pub(super) fn has_judge_key(&self, prefs: &Prefs) -> bool {
+        prefs.judge_endpoint().is_some() && !self.judge_api_key.get_untracked().trim().is_empty()
+    }
+
     /// Starts saving the session, if storage allows and it is not saved already.
     pub(super) fn begin_saving(self) {
         if matches!(self.storage.get_untracked(), Storage::Off(_))
@@ -464,6 +469,10 @@ impl AppState {
             restored
         } else if record.used_key && !self.has_key() {
             format!("{restored} Enter the API key, then Run to finish the interrupted run.")
+        } else if record.used_judge_key && !self.has_judge_key(&record.prefs) {
+            format!(
+                "{restored} Enter the second judge's API key, then Run to finish the interrupted run."
+            )
         } else if let Some(blocker) = self.running.run_blocker(self) {
             format!("{restored} The interrupted run cannot go on yet: {blocker}")
         } else {
@@ -548,12 +557,13 @@ impl AppState {
             }
             // The saved session keeps the settings as they are, but a run's own while it goes.
             let used_key = self.has_key();
+            let used_judge_key = self.has_judge_key(&p);
             let delta = p.delta;
             let changed = self
                 .journal
                 .try_update_value(|j| match j {
                     Some(j) if !j.record().running && j.record().prefs != p => {
-                        j.set_prefs(p, used_key);
+                        j.set_prefs(p, used_key, used_judge_key);
                         true
                     }
                     _ => false,
