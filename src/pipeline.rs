@@ -768,14 +768,12 @@ impl Breaker {
         CallKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
     }
 
+    /// The request as the exchange log keys it (the same request is the same key there),
+    /// with the reply.
     fn fingerprint(call: &CallRecord) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for m in &call.request.messages {
-            m.role.hash(&mut h);
-            m.content.hash(&mut h);
-        }
-        call.request.temperature.to_bits().hash(&mut h);
+        crate::llm::exchange::request_key("", &call.request).hash(&mut h);
         call.reply.hash(&mut h);
         h.finish()
     }
