@@ -264,6 +264,17 @@ struct StoredTrajectory {
     exact: Vec<ExactObject>,
 }
 
+/// A `trajectories` record as written: [`StoredTrajectory`] borrowing the entry's parts, so
+/// that saving does not copy every trajectory first.
+#[derive(Serialize)]
+struct StoredTrajectoryRef<'a> {
+    trajectory: &'a Trajectory,
+    source: &'a SourcePos,
+    occurrence: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exact: Vec<ExactObject>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct ExactObject {
     /// The step whose `action_input` this is; `None`: the trajectory's `metadata`.
@@ -309,9 +320,9 @@ fn trajectory_json(entry: &Entry) -> String {
             });
         }
     }
-    serde_json::to_string(&StoredTrajectory {
-        trajectory: t.clone(),
-        source: entry.source.clone(),
+    serde_json::to_string(&StoredTrajectoryRef {
+        trajectory: t,
+        source: &entry.source,
         occurrence: entry.occurrence,
         exact,
     })

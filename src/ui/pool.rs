@@ -177,6 +177,29 @@ async fn yield_now(since: f64) -> f64 {
 /// What [`load`] reports as it goes: the items read, in file order, and the bytes read so far.
 pub trait Sink {
     fn take(&mut self, items: Vec<Item>, read: u64);
+    /// Whether the page's views should be redrawn with what was taken so far.
+    fn due(&self) -> bool;
+    /// Redraws them (called in a task of its own, see [`show`]).
+    fn show(&mut self);
+    /// Drawing them took `ms` milliseconds.
+    fn drawn(&mut self, ms: f64);
+}
+
+/// Has `sink` redraw the page's views when it is due, in a task of its own: drawing the views
+/// of a large session is work enough for one task, not to be added to the taking in of
+/// results. Returns when the page last let the browser draw.
+async fn show(sink: &mut dyn Sink, since: f64) -> f64 {
+    if !sink.due() {
+        return since;
+    }
+    browser::sleep(0).await;
+    let started = browser::now_ms();
+    sink.show();
+    // The views are drawn when the task that changed the session ends.
+    browser::sleep(0).await;
+    let now = browser::now_ms();
+    sink.drawn(now - started);
+    now
 }
 
 /// Reads `file` through the pool: the head on the first worker, then the slices of a JSONL
@@ -209,7 +232,7 @@ pub async fn load(
         match next(inbox).await? {
             (_, Reply::Events { read, events }) => {
                 sink.take(decode_items(&events)?, read);
-                yielded = yield_now(yielded).await;
+                yielded = show(sink, yield_now(yielded).await).await;
             }
             (_, Reply::HeadDone { summary, split }) => {
                 break (
@@ -305,7 +328,7 @@ pub async fn load(
                     let read = bounds[taken].1;
                     taken += 1;
                     sink.take(decode_items(&events)?, read);
-                    yielded = yield_now(yielded).await;
+                    yielded = show(sink, yield_now(yielded).await).await;
                 }
                 for task in again {
                     parse(task, &bounds)?;

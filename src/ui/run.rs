@@ -80,7 +80,7 @@ pub fn RunSection() -> impl IntoView {
         if running() {
             return None;
         }
-        all_items.with(|items| (!items.is_empty()).then(|| run.estimate(state, items)))?
+        all_items.with(|items| (!items.is_empty()).then(|| run.estimate_shown(state, items)))?
     });
     let cost_shown = move || state.prefs().is_ok_and(|p| !p.prices().is_free());
     let stat = move |label: &'static str, testid: &'static str, value: Signal<String>| {

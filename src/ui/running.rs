@@ -26,6 +26,31 @@ use leptos::task::spawn_local;
 /// How long the page may work between yields to the browser, in milliseconds.
 const SLICE_MS: f64 = 40.0;
 
+/// How long the page measures prompts for an estimate before it lets the browser draw, in
+/// milliseconds, and how many trajectories it measures between looks at the clock.
+const MEASURE_MS: f64 = 12.0;
+const MEASURE_BATCH: usize = 8;
+
+/// The trajectories among those an estimate of `items` renders (a sample of `items` and of
+/// the results, as [`estimate::estimate_run`] picks them) whose prompts `sizes` has not
+/// measured yet.
+fn unmeasured(session: &Session, sizes: &mut PromptSizes, items: &[usize]) -> Vec<usize> {
+    // Forgets the sizes of a session that shrank, as measuring would.
+    sizes.ensure(session, &[]);
+    let done: Vec<usize> = session
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.result.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    estimate::sample(&done, estimate::SAMPLE)
+        .into_iter()
+        .chain(estimate::sample(items, estimate::SAMPLE))
+        .filter(|&i| i < session.len() && sizes.get(i).is_none())
+        .collect()
+}
+
 /// How often a paused run asks the endpoint whether it answers again, in milliseconds.
 const RECHECK_MS: i32 = 5_000;
 
@@ -248,6 +273,10 @@ pub struct RunState {
     /// A paused run's control, kept for Resume.
     paused_run: StoredValue<Option<RunControl>, LocalStorage>,
     sizes: StoredValue<PromptSizes, LocalStorage>,
+    /// Bumped each time the prompts an estimate needs have been measured in the background.
+    measured: RwSignal<u64>,
+    /// Whether prompts are being measured in the background.
+    measuring: StoredValue<bool>,
     /// The time per request the last run measured.
     ms_per_call: StoredValue<Option<f64>>,
     /// A run that asks for confirmation first.
@@ -268,6 +297,8 @@ impl RunState {
             guard: StoredValue::new_local(RunGuard::new()),
             paused_run: StoredValue::new_local(None),
             sizes: StoredValue::new_local(PromptSizes::new()),
+            measured: RwSignal::new(0),
+            measuring: StoredValue::new(false),
             ms_per_call: StoredValue::new(None),
             pending: RwSignal::new(None),
             confirm_reset: RwSignal::new(false),
@@ -362,6 +393,53 @@ impl RunState {
                 estimate::estimate_run(s, sizes, items, basis, ms_per_call)
             })
         })
+    }
+
+    /// The estimate the page shows for `items` (tracked): as [`RunState::estimate`], once the
+    /// prompts it renders have been measured. Rendering them (up to [`estimate::SAMPLE`]
+    /// trajectories, four prompts each) takes longer than a frame for a large file, so the
+    /// trajectories not measured yet are measured in the background, a few milliseconds at a
+    /// time, and the estimate shows when they are all measured.
+    pub fn estimate_shown(&self, app: AppState, items: &[usize]) -> Option<Estimate> {
+        self.measured.track();
+        if app.loading.with(Option::is_some) {
+            return None;
+        }
+        let missing = app.session.with(|s| {
+            self.sizes
+                .try_update_value(|sizes| unmeasured(s, sizes, items))
+                .unwrap_or_default()
+        });
+        if missing.is_empty() {
+            return self.estimate(app, items);
+        }
+        self.measure(app, missing);
+        None
+    }
+
+    /// Measures the prompts of `items` in the background, then tells the estimate.
+    fn measure(&self, app: AppState, items: Vec<usize>) {
+        if self.measuring.get_value() {
+            return;
+        }
+        self.measuring.set_value(true);
+        let this = *self;
+        spawn_local(async move {
+            let mut rest = items.as_slice();
+            while !rest.is_empty() {
+                browser::sleep(0).await;
+                let started = browser::now_ms();
+                while !rest.is_empty() && browser::now_ms() - started < MEASURE_MS {
+                    let (some, more) = rest.split_at(rest.len().min(MEASURE_BATCH));
+                    app.session.with_untracked(|s| {
+                        this.sizes.update_value(|sizes| sizes.ensure(s, some));
+                    });
+                    rest = more;
+                }
+            }
+            this.measuring.set_value(false);
+            this.measured.update(|n| *n += 1);
+        });
     }
 
     /// "Run", "Run the first N", "Run the filtered rows": starts `items`, or asks first when

@@ -53,8 +53,11 @@ struct Taker {
     lexicon: crate::stages::detect::rules::Lexicon,
     delta: f64,
     rejected: Vec<crate::reader::Rejected>,
-    /// When the page last redrew the session's views.
+    /// When the page last redrew the session's views, and how long that took.
     shown: f64,
+    drawing_ms: f64,
+    /// The bytes read so far.
+    read: u64,
 }
 
 impl pool::Sink for Taker {
@@ -63,18 +66,35 @@ impl pool::Sink for Taker {
         state.session.update_untracked(|s| {
             s.add_items(items, &self.lexicon, self.delta, &mut self.rejected)
         });
-        let now = browser::now_ms();
-        if now - self.shown >= LOAD_PUBLISH_MS {
-            self.shown = now;
-            state.session.notify();
-            state.loading.set(Some(Loading {
-                file: self.file.clone(),
-                read,
-                size: self.size,
-            }));
-        }
+        self.read = read;
         state.save_session();
     }
+
+    fn due(&self) -> bool {
+        browser::now_ms() - self.shown >= redraw_interval(self.drawing_ms)
+    }
+
+    fn show(&mut self) {
+        let state = self.state;
+        state.session.notify();
+        state.loading.set(Some(Loading {
+            file: self.file.clone(),
+            read: self.read,
+            size: self.size,
+        }));
+    }
+
+    fn drawn(&mut self, ms: f64) {
+        self.shown = browser::now_ms();
+        self.drawing_ms = ms;
+    }
+}
+
+/// How long to wait before redrawing the session's views while a file loads, when drawing them
+/// last took `drawing_ms`: [`LOAD_PUBLISH_MS`], or longer when the session has grown so large
+/// that drawing it would take more than a tenth of the page's time.
+fn redraw_interval(drawing_ms: f64) -> f64 {
+    LOAD_PUBLISH_MS.max(drawing_ms * 10.0)
 }
 
 /// What "Check connection" found.
@@ -693,11 +713,15 @@ impl AppState {
             delta,
             rejected: Vec::new(),
             shown: browser::now_ms(),
+            drawing_ms: 0.0,
+            read: 0,
         };
         let result = pool::load(pool, &file, format, &rules, pool::slice_bytes(), &mut sink).await;
         let rejected = std::mem::take(&mut sink.rejected);
         match result {
             Ok(summary) => {
+                // The whole session's views are drawn in a task of their own.
+                browser::sleep(0).await;
                 self.session.update(|s| s.add_file(summary, rejected));
                 self.save_session();
             }
