@@ -161,17 +161,48 @@ async fn next_within(inbox: &mut Inbox, ms: f64) -> Option<Message> {
 }
 
 /// How long the page may go on taking in results before it lets the browser draw and answer
-/// input: a task of its own for each slice would cost a timer's delay per slice.
-const TASK_MS: f64 = 25.0;
+/// input: a task of its own for each slice would cost a timer's delay per slice, and a task of
+/// 50 ms or more is one the user notices.
+const TASK_MS: f64 = 40.0;
 
-/// Lets the browser draw and answer input when the page has worked [`TASK_MS`] since it last
-/// did (at `since`); returns when it last did.
-async fn yield_now(since: f64) -> f64 {
-    if browser::now_ms() - since < TASK_MS {
-        return since;
+/// When the page lets the browser draw while it takes in results: before a result that would
+/// take its task past [`TASK_MS`], judging by how long results took so far.
+struct Pace {
+    /// When the page last let the browser draw.
+    since: f64,
+    /// How long taking in a result takes (a moving average), in milliseconds.
+    take_ms: f64,
+    started: f64,
+}
+
+impl Pace {
+    fn new() -> Self {
+        let now = browser::now_ms();
+        Pace {
+            since: now,
+            take_ms: 0.0,
+            started: now,
+        }
     }
-    browser::sleep(0).await;
-    browser::now_ms()
+
+    /// Lets the browser draw first if the next result would make the task too long.
+    async fn before_take(&mut self) {
+        if browser::now_ms() - self.since + self.take_ms >= TASK_MS {
+            browser::sleep(0).await;
+            self.since = browser::now_ms();
+        }
+        self.started = browser::now_ms();
+    }
+
+    /// A result was taken in.
+    fn taken(&mut self) {
+        let ms = browser::now_ms() - self.started;
+        self.take_ms = if self.take_ms == 0.0 {
+            ms
+        } else {
+            0.7 * self.take_ms + 0.3 * ms
+        };
+    }
 }
 
 /// What [`load`] reports as it goes: the items read, in file order, and the bytes read so far.
@@ -188,9 +219,9 @@ pub trait Sink {
 /// Has `sink` redraw the page's views when it is due, in a task of its own: drawing the views
 /// of a large session is work enough for one task, not to be added to the taking in of
 /// results. Returns when the page last let the browser draw.
-async fn show(sink: &mut dyn Sink, since: f64) -> f64 {
+async fn show(sink: &mut dyn Sink, pace: &mut Pace) {
     if !sink.due() {
-        return since;
+        return;
     }
     browser::sleep(0).await;
     let started = browser::now_ms();
@@ -199,7 +230,7 @@ async fn show(sink: &mut dyn Sink, since: f64) -> f64 {
     browser::sleep(0).await;
     let now = browser::now_ms();
     sink.drawn(now - started);
-    now
+    pace.since = now;
 }
 
 /// Reads `file` through the pool: the head on the first worker, then the slices of a JSONL
@@ -217,7 +248,7 @@ pub async fn load(
     let mut inbox = pool.inbox.lock().await;
     let inbox = &mut *inbox;
     let decode_items = |bytes: &[u8]| decode_events(bytes, &name).map_err(|e| e.to_string());
-    let mut yielded = browser::now_ms();
+    let mut pace = Pace::new();
     pool.send(
         0,
         file,
@@ -231,8 +262,10 @@ pub async fn load(
     let (summary, split): (_, Option<Split>) = loop {
         match next(inbox).await? {
             (_, Reply::Events { read, events }) => {
+                pace.before_take().await;
                 sink.take(decode_items(&events)?, read);
-                yielded = show(sink, yield_now(yielded).await).await;
+                pace.taken();
+                show(sink, &mut pace).await;
             }
             (_, Reply::HeadDone { summary, split }) => {
                 break (
@@ -327,8 +360,10 @@ pub async fn load(
                 for events in ready {
                     let read = bounds[taken].1;
                     taken += 1;
+                    pace.before_take().await;
                     sink.take(decode_items(&events)?, read);
-                    yielded = show(sink, yield_now(yielded).await).await;
+                    pace.taken();
+                    show(sink, &mut pace).await;
                 }
                 for task in again {
                     parse(task, &bounds)?;
