@@ -468,6 +468,16 @@ impl Session {
             .collect()
     }
 
+    /// Indexes of the entries that have a result, in load order.
+    pub fn with_results(&self) -> Vec<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.result.is_some())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Indexes whose result ended in an error of the endpoint or of the way to it
     /// ([`TrajectoryResult::ended_in_call_error`]): what "Retry failed" runs again.
     pub fn retry_failed(&self) -> Vec<usize> {

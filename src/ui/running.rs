@@ -37,14 +37,7 @@ const MEASURE_BATCH: usize = 8;
 fn unmeasured(session: &Session, sizes: &mut PromptSizes, items: &[usize]) -> Vec<usize> {
     // Forgets the sizes of a session that shrank, as measuring would.
     sizes.ensure(session, &[]);
-    let done: Vec<usize> = session
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.result.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    estimate::sample(&done, estimate::SAMPLE)
+    estimate::sample(&session.with_results(), estimate::SAMPLE)
         .into_iter()
         .chain(estimate::sample(items, estimate::SAMPLE))
         .filter(|&i| i < session.len() && sizes.get(i).is_none())
