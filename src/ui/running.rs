@@ -392,14 +392,12 @@ impl RunState {
         }
     }
 
-    /// Starts everything not done, without asking (a run a reload interrupted goes on).
-    pub fn start_run(&self, app: AppState) {
-        if self.is_busy() || self.run_blocker(app).is_some() {
-            return;
-        }
+    /// Goes on with everything not done (a run a reload interrupted), asking first as Run does
+    /// when what remains is large and costs money. Returns whether it waits for that answer.
+    pub fn start_run(&self, app: AppState) -> bool {
         let items = self.all_items(app);
-        let estimate = self.estimate(app, &items);
-        self.start(app, items, "Run".into(), estimate);
+        self.request(app, items, "Run, resumed after the reload".into());
+        self.pending.with_untracked(Option::is_some)
     }
 
     /// How many results "Retry failed" would run again.

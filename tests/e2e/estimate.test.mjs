@@ -251,3 +251,53 @@ test('the breaker pauses a run whose replies never parse, with the parse error o
     await endpoint.close();
   }
 });
+
+test('a paid run reloaded mid-way asks again before it goes on, with the estimate of what remains', { timeout: 180_000 }, async () => {
+  // The endpoint answers the first calls, then holds every call until the reload.
+  let holding = false;
+  const endpoint = await startEndpoint({
+    delayMs: (r) => (holding && r.method === 'POST' ? new Promise(() => {}) : 30),
+  });
+  let app;
+  try {
+    app = await openApp();
+    const { page } = app;
+    await load(page, 'paid.jsonl', 12, ['accept']);
+    await configure(page, {
+      baseUrl: endpoint.url,
+      model: 'scripted-model',
+      fields: { concurrency: 1, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 5 },
+      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
+    });
+    const panel = page.getByTestId('run-panel');
+    await page.getByTestId('run').click();
+    await page.getByTestId('confirm-run').waitFor();
+    await page.getByTestId('confirm-run-start').click();
+    // Three trajectories done (extract, relabel, judge each), the fourth in flight.
+    while (chatRequests(endpoint) < 9) await new Promise((r) => setTimeout(r, 10));
+    holding = true;
+    while (chatRequests(endpoint) < 10) await new Promise((r) => setTimeout(r, 10));
+    await app.reload();
+    holding = false;
+    await page.getByTestId('resume-session').click();
+    await page.getByTestId('saved-session').waitFor({ state: 'detached' });
+
+    // Nine trajectories remain, above the threshold of 5, at a price: the page asks first.
+    const confirm = page.getByTestId('confirm-run');
+    await confirm.waitFor();
+    const text = await confirm.textContent();
+    assert.match(text, /^Run, resumed after the reload: this run costs money\. 9 trajectories: about [\d,]+ calls/);
+    assert.match(await page.locator('.notice').textContent(), /costs money: see its estimate under Run/);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(chatRequests(endpoint), 10, 'nothing was sent before the answer');
+    assert.notEqual(await panel.getAttribute('data-state'), 'running');
+    await page.getByTestId('confirm-run-start').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    const rows = await tableRows(page);
+    assert.equal(rows.filter((r) => r.status === 'accepted').length, 12);
+    await app.checkConsole();
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
