@@ -152,6 +152,57 @@ async function estimateClip(page) {
   return { x: Math.max(0, a.x - 16), y: top, width: Math.min(1280, a.width + 32), height: b.y + scrollY + b.height + 16 - top };
 }
 
+test('a server that answers one request at a time: after a pilot at 3, the time at 6 is what the run takes', { timeout: 240_000 }, async () => {
+  const endpoint = await startEndpoint({ delayMs: 150, slots: 1 });
+  let app;
+  try {
+    app = await openApp({ viewport: { width: 1280, height: 1400 } });
+    const { page } = app;
+    await load(page, 'one-slot.jsonl', 16, ['accept']);
+    await configure(page, {
+      baseUrl: endpoint.url,
+      model: 'scripted-model',
+      fields: { concurrency: 3 },
+      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
+    });
+    const panel = page.getByTestId('run-panel');
+    const summary = page.getByTestId('estimate-summary');
+    // Nothing measured yet: the time is a range, and the page says why.
+    await summary.waitFor();
+    assert.match(await summary.textContent(), /, \d+:\d\d to \d+:\d\d,/);
+    assert.match(await summary.textContent(), /how many requests the server answers at once is not known yet/);
+
+    // The pilot at 3 lanes: the server answered one at a time.
+    await setField(page, 'pilot-size', 6);
+    await page.getByTestId('run-first').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    assert.equal(endpoint.concurrency().serving, 1);
+    const pilotTime = (await page.getByTestId('progress-elapsed').textContent()).trim();
+    const pilotCalls = chatRequests(endpoint);
+
+    // The rest at 6: the estimate knows the server's limit, so it is one figure.
+    await setField(page, 'concurrency', 6);
+    await page.waitForFunction(() => /^10 trajectories/.test(document.querySelector('[data-testid="estimate-summary"]')?.textContent ?? ''));
+    const ms = Number(await summary.getAttribute('data-ms'));
+    const msMax = Number(await summary.getAttribute('data-ms-max'));
+    assert.ok(ms > 0 && msMax <= ms * 1.05, `one figure: ${ms} to ${msMax}`);
+    assert.doesNotMatch(await summary.textContent(), /not known yet/);
+    const started = Date.now();
+    await page.getByTestId('run').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
+    const actual = Date.now() - started;
+    const restCalls = chatRequests(endpoint) - pilotCalls;
+    assert.equal(endpoint.concurrency().serving, 1);
+    const off = (actual - ms) / ms;
+    console.log(`# one slot: pilot ${pilotCalls} calls at 3 in ${pilotTime}; the rest at 6: estimated ${Math.round(ms)} ms, took ${actual} ms for ${restCalls} calls (${(off * 100).toFixed(1)}%)`);
+    assert.ok(Math.abs(off) <= 0.25, `time off by ${(off * 100).toFixed(1)}%`);
+    await app.checkConsole();
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
+
 test('Stop mid-run: the counters equal the requests the endpoint received; what never started is said', { timeout: 180_000 }, async () => {
   const endpoint = await startEndpoint({ delayMs: 250 });
   let app;
