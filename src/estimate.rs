@@ -1000,7 +1000,10 @@ mod tests {
         c.pace = None;
         let cold = Estimate::new(&s, &sizes, &c, &all, basis(&settings));
         assert!(cold.ms > e.calls() * 100.0 / 2.0, "latency plus generation");
-        assert!((cold.ms_max - 2.0 * cold.ms).abs() < 1e-6, "one at a time or two");
+        assert!(
+            (cold.ms_max - 2.0 * cold.ms).abs() < 1e-6,
+            "one at a time or two"
+        );
         let one = Settings {
             concurrency: 1,
             ..settings.clone()
@@ -1099,7 +1102,11 @@ mod tests {
         assert!((p.single_ms.unwrap() - 800.0).abs() < 1e-9);
         assert!((p.parallelism().unwrap() - 1.0).abs() < 0.01, "{p:?}");
         for lanes in [1, 2, 3, 4, 6] {
-            assert_eq!(predicts(&p, 1, lanes), (true, true), "at {lanes} lanes: {p:?}");
+            assert_eq!(
+                predicts(&p, 1, lanes),
+                (true, true),
+                "at {lanes} lanes: {p:?}"
+            );
         }
         // What the time per request was before: elapsed × lanes ÷ requests over the lanes,
         // the same at 6 lanes as at 3 times 3 ÷ 6: half the actual time.
@@ -1115,15 +1122,27 @@ mod tests {
         let parallel = p6.parallelism().unwrap();
         assert!((parallel - 4.0).abs() < 0.5, "{p6:?}");
         for lanes in [1, 2, 3, 4, 6] {
-            assert_eq!(predicts(&p6, 4, lanes), (true, true), "at {lanes} lanes: {p6:?}");
+            assert_eq!(
+                predicts(&p6, 4, lanes),
+                (true, true),
+                "at {lanes} lanes: {p6:?}"
+            );
         }
         // Offered 3, it kept up: fewer lanes are known, more are a range that holds the truth.
         let p3 = pace(4, 3);
         for lanes in [1, 2, 3] {
-            assert_eq!(predicts(&p3, 4, lanes), (true, true), "at {lanes} lanes: {p3:?}");
+            assert_eq!(
+                predicts(&p3, 4, lanes),
+                (true, true),
+                "at {lanes} lanes: {p3:?}"
+            );
         }
         for lanes in [4, 6] {
-            assert_eq!(predicts(&p3, 4, lanes), (true, false), "at {lanes} lanes: {p3:?}");
+            assert_eq!(
+                predicts(&p3, 4, lanes),
+                (true, false),
+                "at {lanes} lanes: {p3:?}"
+            );
         }
         // Measured one at a time, nothing tells a one-slot server from a four-slot one: a
         // range that holds both.

@@ -169,7 +169,10 @@ pub struct Facets {
 impl Facets {
     /// The count of one choice (0 when it is not listed).
     pub fn count<K: PartialEq>(choices: &[(K, usize)], key: &K) -> usize {
-        choices.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+        choices
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// What "all" shows: the sum over a facet's choices.
@@ -630,7 +633,9 @@ impl Session {
     pub fn matching(&self, filter: &Filter) -> Vec<usize> {
         let needle = filter.text.trim().to_lowercase();
         (0..self.entries.len())
-            .filter(|&i| self.parts(i, filter) == [true; 3] && self.rest_matches(i, filter, &needle))
+            .filter(|&i| {
+                self.parts(i, filter) == [true; 3] && self.rest_matches(i, filter, &needle)
+            })
             .collect()
     }
 
@@ -661,7 +666,10 @@ impl Session {
                     .and_then(|r| r.relabel.as_ref())
                     .and_then(|r| r.relabel())
                     .is_some_and(|r| contains(&r.hindsight_prompt))
-                || self.decision(i).and_then(|d| d.goal()).is_some_and(contains))
+                || self
+                    .decision(i)
+                    .and_then(|d| d.goal())
+                    .is_some_and(contains))
     }
 
     /// How many rows each choice of the status, failure type and file filters would show,
@@ -1146,7 +1154,11 @@ mod tests {
     fn each_choice_counts_what_picking_it_would_show_given_the_other_filters() {
         let mut s = session();
         s.add_report(read_all("g.jsonl", FILE.as_bytes()));
-        let files = [None, Some("f.jsonl".to_string()), Some("g.jsonl".to_string())];
+        let files = [
+            None,
+            Some("f.jsonl".to_string()),
+            Some("g.jsonl".to_string()),
+        ];
         let statuses = std::iter::once(None).chain(Status::ALL.into_iter().map(Some));
         let types: Vec<Option<Option<FailureType>>> = std::iter::once(None)
             .chain(std::iter::once(Some(None)))

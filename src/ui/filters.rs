@@ -269,7 +269,11 @@ pub fn file_filter(filters: Filters, facets: Memo<Facets>) -> impl IntoView {
                 "all files",
                 Some(Facets::total(&f.file)),
             ))
-            .chain(f.file.iter().map(|(name, n)| option(name.clone(), name, Some(*n))))
+            .chain(
+                f.file
+                    .iter()
+                    .map(|(name, n)| option(name.clone(), name, Some(*n))),
+            )
             .collect_view()
         })
     };

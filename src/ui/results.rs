@@ -140,7 +140,12 @@ impl MethodChecks {
 
     /// The faceted counts of `session` under `filter` and the goal checks `check` (a
     /// [`CheckFilter`] value), tracked.
-    pub fn facets(&self, session: RwSignal<Session>, filter: &Filter, check: RwSignal<String>) -> Facets {
+    pub fn facets(
+        &self,
+        session: RwSignal<Session>,
+        filter: &Filter,
+        check: RwSignal<String>,
+    ) -> Facets {
         let check = check.with(|f| CheckFilter::parse(f));
         let restate = self.restate.get();
         self.clusters.with(|c| {
@@ -363,7 +368,8 @@ pub fn ResultsSection() -> impl IntoView {
         let matching = filters.matching(state.session);
         checks.filter(state.session, matching, filters.checks)
     });
-    let facets = Memo::new(move |_| checks.facets(state.session, &filters.filter(), filters.checks));
+    let facets =
+        Memo::new(move |_| checks.facets(state.session, &filters.filter(), filters.checks));
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {

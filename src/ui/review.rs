@@ -8,9 +8,7 @@
 //! reviewer is and what they are typing.
 
 use super::browser;
-use super::filters::{
-    clear_button, file_filter, type_filter, Filters, ReviewFilters, TextFilter,
-};
+use super::filters::{clear_button, file_filter, type_filter, Filters, ReviewFilters, TextFilter};
 use super::results::{
     analysis_section, check_filter, detail_parts, extraction_section, goals_view, steps_view,
     verdict_view, MethodChecks,

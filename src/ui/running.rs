@@ -244,9 +244,7 @@ struct Timed<C> {
 
 impl<C: ChatClient> ChatClient for Timed<C> {
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
-        let trip = self
-            .trips
-            .try_update_value(|t| t.begin(browser::now_ms()));
+        let trip = self.trips.try_update_value(|t| t.begin(browser::now_ms()));
         let result = self.inner.complete(request).await;
         if let Some(trip) = trip {
             let answered = result.is_ok();
