@@ -56,6 +56,18 @@ async function load(page, name, n, scenarios) {
   await page.getByTestId('file-row').first().waitFor();
 }
 
+/** Loads `n` trajectories and points the app at `endpoint` with rule-based detection and
+ * `extraction` (LLM by default) and the settings `fields`. */
+async function setUp(page, endpoint, { name, n, scenarios, fields, extraction = 'llm' }) {
+  await load(page, name, n, scenarios);
+  await configure(page, {
+    baseUrl: endpoint.url,
+    model: 'scripted-model',
+    fields,
+    selects: { 'detection-mode': 'rules', 'extraction-mode': extraction },
+  });
+}
+
 /** The estimate panel's expected calls, summed over the stages. */
 async function estimatedCalls(page) {
   const cells = await page.getByTestId('estimate').getByTestId('estimate-calls').allTextContents();
@@ -68,13 +80,7 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
   try {
     app = await openApp({ viewport: { width: 1280, height: 1400 } });
     const { page } = app;
-    await load(page, 'estimate.jsonl', 30);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 3, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 10 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'estimate.jsonl', n: 30, fields: { concurrency: 3, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 10 } });
     const panel = page.getByTestId('run-panel');
     const summary = page.getByTestId('estimate-summary');
     await summary.waitFor();
@@ -158,13 +164,7 @@ test('a server that answers one request at a time: after a pilot at 3, the time 
   try {
     app = await openApp({ viewport: { width: 1280, height: 1400 } });
     const { page } = app;
-    await load(page, 'one-slot.jsonl', 16, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 3 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'one-slot.jsonl', n: 16, scenarios: ['accept'], fields: { concurrency: 3 } });
     const panel = page.getByTestId('run-panel');
     const summary = page.getByTestId('estimate-summary');
     // Nothing measured yet: the time is a range, and the page says why.
@@ -209,13 +209,7 @@ test('Stop mid-run: the counters equal the requests the endpoint received; what 
   try {
     app = await openApp();
     const { page } = app;
-    await load(page, 'stop.jsonl', 40, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 4 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'stop.jsonl', n: 40, scenarios: ['accept'], fields: { concurrency: 4 } });
     const panel = page.getByTestId('run-panel');
     await page.getByTestId('run').click();
     await panel.and(page.locator('[data-state="running"]')).waitFor();
@@ -271,13 +265,7 @@ test('the breaker pauses a run whose replies never parse, with the parse error o
   try {
     app = await openApp();
     const { page } = app;
-    await load(page, 'prose.jsonl', 12, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 1 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
-    });
+    await setUp(page, endpoint, { name: 'prose.jsonl', n: 12, scenarios: ['accept'], fields: { concurrency: 1 }, extraction: 'rules' });
     const panel = page.getByTestId('run-panel');
     await page.getByTestId('run').click();
     await panel.and(page.locator('[data-state="paused"]')).waitFor({ timeout: 60_000 });
@@ -313,13 +301,7 @@ test('a paid run reloaded mid-way asks again before it goes on, with the estimat
   try {
     app = await openApp();
     const { page } = app;
-    await load(page, 'paid.jsonl', 12, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 1, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 5 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'paid.jsonl', n: 12, scenarios: ['accept'], fields: { concurrency: 1, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 5 } });
     const panel = page.getByTestId('run-panel');
     await page.getByTestId('run').click();
     await page.getByTestId('confirm-run').waitFor();
