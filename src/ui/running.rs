@@ -544,10 +544,10 @@ impl RunState {
         let guard = self.guard.get_value();
         let log = app.exchanges.get_value();
         let seed = browser::now_ms().to_bits();
-        let base = Timed {
+        let base = AnyClient::new(Timed {
             inner: base,
             trips: self.trips,
-        };
+        });
         let client = stack(app, &token, &guard, &log, base, &prefs.base_url, seed);
         // The second judge on its own endpoint: its own key, retries and queue (with the
         // judge's concurrency as its limit); its answers go to the same exchange log (keyed by
