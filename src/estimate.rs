@@ -20,9 +20,15 @@
 //! - **Completion tokens**: a typical reply per stage before any result, then the mean of the
 //!   replies seen; never more than max_tokens.
 //! - **Time**: calls of one trajectory follow each other; trajectories run `concurrency` at a
-//!   time (a browser opens at most 6 connections to one host). A call takes the latency Check
-//!   connection measured plus the time to read the prompt and write the reply, until a run
-//!   has measured the time per call itself.
+//!   time (a browser opens at most 6 connections to one host), but the server may answer fewer
+//!   requests at once (llama.cpp with one slot, Ollama with `OLLAMA_NUM_PARALLEL=1`). A run
+//!   measures both its time per request and the round trip of a request the server answered
+//!   alone ([`RoundTrips`]); their ratio is how many requests the server ran at once
+//!   ([`Pace::parallelism`]). When it ran fewer than the run offered, that is its limit and
+//!   the time at any concurrency follows; when it kept up, a higher concurrency may or may not
+//!   help, and the time is a range ([`Pace::ms_per_call`]). Before any run a call takes the
+//!   latency Check connection measured plus the time to read the prompt and write the reply,
+//!   and the time is a range between every lane answered at once and one at a time.
 //! - **Cost** from the prices per million input and output tokens the user entered.
 
 use crate::llm::{CallKind, Templates, UsageByStage};
@@ -53,6 +59,115 @@ const PRIOR_MS_PER_PROMPT_TOKEN: f64 = 0.5;
 const PRIOR_MS_PER_COMPLETION_TOKEN: f64 = 25.0;
 /// The round trip when Check connection has not measured one.
 const PRIOR_LATENCY_MS: f64 = 200.0;
+/// A server that ran fewer than this share of the run's lanes at once was its bottleneck.
+const SATURATED: f64 = 0.75;
+
+/// The round trips of a run's requests to its endpoint, taken as they go out and come back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoundTrips {
+    in_flight: u32,
+    /// Requests begun so far.
+    begun: u64,
+    /// Round trips of requests that had the server to themselves.
+    alone_ms: f64,
+    alone: u32,
+    fastest: Option<f64>,
+}
+
+/// A request on its way ([`RoundTrips::begin`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Trip {
+    at_ms: f64,
+    /// Nothing else was in flight when it went out.
+    first: bool,
+    begun: u64,
+}
+
+impl RoundTrips {
+    /// A request goes out at `now_ms`.
+    pub fn begin(&mut self, now_ms: f64) -> Trip {
+        let trip = Trip {
+            at_ms: now_ms,
+            first: self.in_flight == 0,
+            begun: self.begun,
+        };
+        self.in_flight += 1;
+        self.begun += 1;
+        trip
+    }
+
+    /// `trip` came back at `now_ms`, `answered` or with an error (which says nothing of the
+    /// server's speed).
+    pub fn end(&mut self, trip: Trip, now_ms: f64, answered: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if !answered {
+            return;
+        }
+        let ms = (now_ms - trip.at_ms).max(0.0);
+        // Alone from start to end: nothing in flight before it, nothing begun after it.
+        if trip.first && self.begun == trip.begun + 1 {
+            self.alone_ms += ms;
+            self.alone += 1;
+        }
+        self.fastest = Some(self.fastest.map_or(ms, |f| f.min(ms)));
+    }
+
+    /// The server's time for a request on its own: the mean of the round trips that had it to
+    /// themselves, else the fastest (the first a busy server answered waited for nothing).
+    pub fn single_ms(&self) -> Option<f64> {
+        if self.alone > 0 {
+            Some(self.alone_ms / f64::from(self.alone))
+        } else {
+            self.fastest
+        }
+    }
+}
+
+/// How fast a run went: what the estimate of the next run's time learns from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Trajectories that ran at once.
+    pub lanes: usize,
+    /// Milliseconds of the run per request sent (elapsed ÷ requests).
+    pub ms_between: f64,
+    /// The server's time for one request on its own, when a round trip was measured.
+    pub single_ms: Option<f64>,
+}
+
+impl Pace {
+    /// How many requests the server ran at once: its throughput times its time for one
+    /// request, between 1 and the lanes.
+    pub fn parallelism(&self) -> Option<f64> {
+        let lanes = self.lanes.max(1) as f64;
+        self.single_ms
+            .filter(|_| self.ms_between > 0.0)
+            .map(|single| (single / self.ms_between).clamp(1.0, lanes))
+    }
+
+    /// Milliseconds per request at `lanes` trajectories at once, fastest and slowest (the same
+    /// when the measurements settle it).
+    pub fn ms_per_call(&self, lanes: usize) -> (f64, f64) {
+        let measured = self.lanes.max(1) as f64;
+        let target = lanes.max(1) as f64;
+        let g = self.ms_between;
+        match self.parallelism() {
+            // The server was the limit: it runs `p` at once whatever the run offers.
+            Some(p) if p < SATURATED * measured => {
+                let v = g * p / target.min(p);
+                (v, v)
+            }
+            // It kept up: fewer lanes are proportionally slower; more may or may not help.
+            Some(_) if target <= measured => {
+                let v = g * measured / target;
+                (v, v)
+            }
+            Some(_) => (g * measured / target, g),
+            // Without a round trip: only the lanes measured are known.
+            None if target < measured => (g, g * measured / target),
+            None => (g * measured / target, g),
+        }
+    }
+}
 
 fn slot(kind: CallKind) -> usize {
     match kind {
@@ -169,13 +284,13 @@ pub fn sample(items: &[usize], n: usize) -> Vec<usize> {
 
 /// The estimate for running `items` of `session`: renders (a sample of) their prompts and of
 /// the results' prompts as needed, calibrates with the results, and scales a sample up to
-/// all of `items`. `ms_per_call` is the time per call a run measured, if one did.
+/// all of `items`. `pace` is how fast the last run went, if one did.
 pub fn estimate_run(
     session: &Session,
     sizes: &mut PromptSizes,
     items: &[usize],
     basis: Basis<'_>,
-    ms_per_call: Option<f64>,
+    pace: Option<Pace>,
 ) -> Estimate {
     let done: Vec<usize> = session
         .entries
@@ -192,7 +307,7 @@ pub fn estimate_run(
             calibration.learn(result, size);
         }
     }
-    calibration.ms_per_call = ms_per_call;
+    calibration.pace = pace;
     let picked = sample(items, SAMPLE);
     sizes.ensure(session, &picked);
     let mut estimate = Estimate::new(session, sizes, &calibration, &picked, basis);
@@ -205,7 +320,8 @@ pub fn estimate_run(
         }
         estimate.skipped_by_rules = (estimate.skipped_by_rules as f64 * scale).round() as usize;
         estimate.trajectories = items.len();
-        estimate.ms = estimate.time_ms(basis.settings, &calibration, basis.latency_ms);
+        (estimate.ms, estimate.ms_max) =
+            estimate.time_ms(basis.settings, &calibration, basis.latency_ms);
     }
     estimate
 }
@@ -228,8 +344,8 @@ pub struct Calibration {
     /// Relabel and judge calls of the trajectories that reached Stage 3.
     relabel_calls: f64,
     judge_calls: f64,
-    /// Measured milliseconds per call at the run's concurrency, with the concurrency.
-    pub ms_per_call: Option<f64>,
+    /// How fast the last run went.
+    pub pace: Option<Pace>,
 }
 
 impl Calibration {
@@ -363,7 +479,9 @@ pub struct Estimate {
     pub skipped_by_rules: usize,
     /// Detect, extract, relabel, judge.
     pub stages: [StageFigures; 4],
+    /// The time, fastest and slowest (the same when the server's own concurrency is known).
     pub ms: f64,
+    pub ms_max: f64,
     pub prices: Prices,
     /// Whether results of this session refined it.
     pub calibrated: bool,
@@ -429,29 +547,57 @@ impl Estimate {
             skipped_by_rules,
             stages,
             ms: 0.0,
+            ms_max: 0.0,
             prices: basis.prices,
             calibrated: calibration.has_data(),
         };
-        estimate.ms = estimate.time_ms(s, calibration, basis.latency_ms);
+        (estimate.ms, estimate.ms_max) = estimate.time_ms(s, calibration, basis.latency_ms);
         estimate
     }
 
-    pub fn time_ms(&self, s: &Settings, calibration: &Calibration, latency: Option<f64>) -> f64 {
+    /// The time of the run, fastest and slowest: its calls at the time per request the last
+    /// run's pace gives for this concurrency, or before any run at the latency plus the
+    /// tokens' time, between every lane answered at once and one at a time.
+    pub fn time_ms(
+        &self,
+        s: &Settings,
+        calibration: &Calibration,
+        latency: Option<f64>,
+    ) -> (f64, f64) {
         let calls = self.calls();
         if calls == 0.0 {
-            return 0.0;
+            return (0.0, 0.0);
         }
         let lanes = s
             .concurrency
             .clamp(1, BROWSER_CONNECTIONS)
-            .min(self.trajectories.max(1)) as f64;
-        let per_call = calibration.ms_per_call.unwrap_or_else(|| {
-            latency.unwrap_or(PRIOR_LATENCY_MS)
-                + (self.prompt_tokens() * PRIOR_MS_PER_PROMPT_TOKEN
-                    + self.completion_tokens() * PRIOR_MS_PER_COMPLETION_TOKEN)
-                    / calls
-        });
-        calls * per_call / lanes
+            .min(self.trajectories.max(1));
+        let (fast, slow) = calibration.pace.map_or_else(
+            || {
+                let single = latency.unwrap_or(PRIOR_LATENCY_MS)
+                    + (self.prompt_tokens() * PRIOR_MS_PER_PROMPT_TOKEN
+                        + self.completion_tokens() * PRIOR_MS_PER_COMPLETION_TOKEN)
+                        / calls;
+                (single / lanes as f64, single)
+            },
+            |p| p.ms_per_call(lanes),
+        );
+        (calls * fast, calls * slow)
+    }
+
+    /// Whether the time is a range: how many requests the server runs at once is not known.
+    pub fn time_uncertain(&self) -> bool {
+        self.ms_max > self.ms * 1.05
+    }
+
+    /// "0:45", or "0:20 to 1:40" while the server's own concurrency is not known.
+    pub fn time(&self) -> String {
+        let d = crate::progress::format_duration;
+        if self.time_uncertain() {
+            format!("{} to {}", d(self.ms), d(self.ms_max))
+        } else {
+            d(self.ms)
+        }
     }
 
     pub fn stage(&self, kind: CallKind) -> &StageFigures {
@@ -499,7 +645,7 @@ impl Estimate {
             format_count(self.calls().round() as usize),
             format_count(self.prompt_tokens().round() as usize),
             format_count(self.completion_tokens().round() as usize),
-            crate::progress::format_duration(self.ms),
+            self.time(),
             cost
         )
     }
@@ -828,22 +974,42 @@ mod tests {
             ..settings()
         };
         let all: Vec<usize> = (0..6).collect();
+        // A run at 2 lanes that the server kept up with: a request every 500 ms, each 1 s.
         let mut c = Calibration {
-            ms_per_call: Some(1000.0),
+            pace: Some(Pace {
+                lanes: 2,
+                ms_between: 500.0,
+                single_ms: Some(1000.0),
+            }),
             ..Calibration::default()
         };
         let e = Estimate::new(&s, &sizes, &c, &all, basis(&settings));
         assert!((e.ms - e.calls() * 1000.0 / 2.0).abs() < 1e-6);
-        // Concurrency beyond the browser's connections per host does not help.
+        assert!(!e.time_uncertain());
+        // Concurrency beyond the browser's connections per host does not help; whether the
+        // server takes 6 at once is not known: a range.
         let wide = Settings {
             concurrency: 64,
             ..settings.clone()
         };
         let e64 = Estimate::new(&s, &sizes, &c, &all, basis(&wide));
         assert!((e64.ms - e64.calls() * 1000.0 / 6.0).abs() < 1e-6);
-        c.ms_per_call = None;
+        assert!((e64.ms_max - e64.calls() * 500.0).abs() < 1e-6);
+        assert!(e64.time_uncertain());
+        assert!(e64.summary().contains(" to "), "{}", e64.summary());
+        c.pace = None;
         let cold = Estimate::new(&s, &sizes, &c, &all, basis(&settings));
         assert!(cold.ms > e.calls() * 100.0 / 2.0, "latency plus generation");
+        assert!(
+            (cold.ms_max - 2.0 * cold.ms).abs() < 1e-6,
+            "one at a time or two"
+        );
+        let one = Settings {
+            concurrency: 1,
+            ..settings.clone()
+        };
+        let cold1 = Estimate::new(&s, &sizes, &c, &all, basis(&one));
+        assert!(!cold1.time_uncertain(), "one lane is one at a time");
         let want = (e.prompt_tokens() * 0.15 + e.completion_tokens() * 0.60) / 1e6;
         assert!((e.cost() - want).abs() < 1e-12);
         assert!(!e.needs_confirmation(200));
@@ -859,6 +1025,157 @@ mod tests {
             "{}",
             e.summary()
         );
+    }
+
+    /// A server with `slots` answering each request in `service` ms, first come first served;
+    /// `trajectories` of `calls` requests each, one after the other, `lanes` at a time. Returns
+    /// the time the run took, its requests and their round trips.
+    fn simulate(
+        slots: usize,
+        service: f64,
+        lanes: usize,
+        trajectories: usize,
+        calls: usize,
+    ) -> (f64, u64, RoundTrips) {
+        let mut trips = RoundTrips::default();
+        let mut queue: std::collections::VecDeque<(usize, Trip)> = Default::default();
+        let mut serving: Vec<(f64, usize, Trip)> = Vec::new();
+        let mut left = vec![0usize; lanes];
+        let (mut now, mut sent, mut started) = (0.0, 0u64, 0usize);
+        for (lane, l) in left.iter_mut().enumerate().take(trajectories) {
+            *l = calls;
+            started += 1;
+            queue.push_back((lane, trips.begin(now)));
+            sent += 1;
+        }
+        loop {
+            while serving.len() < slots {
+                let Some((lane, trip)) = queue.pop_front() else {
+                    break;
+                };
+                serving.push((now + service, lane, trip));
+            }
+            let Some(k) = (0..serving.len()).min_by(|&a, &b| serving[a].0.total_cmp(&serving[b].0))
+            else {
+                break;
+            };
+            let (end, lane, trip) = serving.remove(k);
+            now = end;
+            trips.end(trip, now, true);
+            left[lane] -= 1;
+            if left[lane] == 0 && started < trajectories {
+                left[lane] = calls;
+                started += 1;
+            }
+            if left[lane] > 0 {
+                queue.push_back((lane, trips.begin(now)));
+                sent += 1;
+            }
+        }
+        (now, sent, trips)
+    }
+
+    /// The pace a simulated run measured.
+    fn pace(slots: usize, lanes: usize) -> Pace {
+        let (ms, sent, trips) = simulate(slots, 800.0, lanes, 12, 3);
+        Pace {
+            lanes,
+            ms_between: ms / sent as f64,
+            single_ms: trips.single_ms(),
+        }
+    }
+
+    /// Whether `pace` puts a run of 24 trajectories at `lanes` within 10 % of what it takes
+    /// on the simulated server (in the range, when it gives one).
+    fn predicts(pace: &Pace, slots: usize, lanes: usize) -> (bool, bool) {
+        let (actual, sent, _) = simulate(slots, 800.0, lanes, 24, 3);
+        let (fast, slow) = pace.ms_per_call(lanes);
+        let (fast, slow) = (fast * sent as f64, slow * sent as f64);
+        let within = fast <= actual * 1.1 && slow >= actual * 0.9;
+        (within, slow <= fast * 1.05)
+    }
+
+    #[test]
+    fn a_one_slot_server_is_timed_at_any_concurrency_once_a_run_saw_it_queue() {
+        // A pilot at 3 lanes on a server that answers one request at a time.
+        let p = pace(1, 3);
+        assert!((p.single_ms.unwrap() - 800.0).abs() < 1e-9);
+        assert!((p.parallelism().unwrap() - 1.0).abs() < 0.01, "{p:?}");
+        for lanes in [1, 2, 3, 4, 6] {
+            assert_eq!(
+                predicts(&p, 1, lanes),
+                (true, true),
+                "at {lanes} lanes: {p:?}"
+            );
+        }
+        // What the time per request was before: elapsed × lanes ÷ requests over the lanes,
+        // the same at 6 lanes as at 3 times 3 ÷ 6: half the actual time.
+        let (actual, sent, _) = simulate(1, 800.0, 6, 24, 3);
+        let old = p.ms_between * 3.0 / 6.0 * sent as f64;
+        assert!(old < actual * 0.6);
+    }
+
+    #[test]
+    fn a_four_slot_server_is_timed_by_what_it_ran_at_once() {
+        // Offered 6 at once, it ran 4: its limit is known.
+        let p6 = pace(4, 6);
+        let parallel = p6.parallelism().unwrap();
+        assert!((parallel - 4.0).abs() < 0.5, "{p6:?}");
+        for lanes in [1, 2, 3, 4, 6] {
+            assert_eq!(
+                predicts(&p6, 4, lanes),
+                (true, true),
+                "at {lanes} lanes: {p6:?}"
+            );
+        }
+        // Offered 3, it kept up: fewer lanes are known, more are a range that holds the truth.
+        let p3 = pace(4, 3);
+        for lanes in [1, 2, 3] {
+            assert_eq!(
+                predicts(&p3, 4, lanes),
+                (true, true),
+                "at {lanes} lanes: {p3:?}"
+            );
+        }
+        for lanes in [4, 6] {
+            assert_eq!(
+                predicts(&p3, 4, lanes),
+                (true, false),
+                "at {lanes} lanes: {p3:?}"
+            );
+        }
+        // Measured one at a time, nothing tells a one-slot server from a four-slot one: a
+        // range that holds both.
+        let p1 = pace(4, 1);
+        assert_eq!(p1, pace(1, 1));
+        for slots in [1, 4] {
+            assert_eq!(predicts(&p1, slots, 4), (true, false), "{slots} slots");
+        }
+    }
+
+    #[test]
+    fn round_trips_know_a_request_the_server_answered_alone() {
+        let mut t = RoundTrips::default();
+        assert_eq!(t.single_ms(), None);
+        // Two at once: neither is alone; the fastest stands in.
+        let a = t.begin(0.0);
+        let b = t.begin(0.0);
+        t.end(a, 300.0, true);
+        t.end(b, 600.0, true);
+        assert_eq!(t.single_ms(), Some(300.0));
+        // One alone, then one that another joined, then one that failed.
+        let c = t.begin(1000.0);
+        t.end(c, 1400.0, true);
+        let d = t.begin(2000.0);
+        let e = t.begin(2100.0);
+        t.end(d, 2900.0, true);
+        t.end(e, 3000.0, true);
+        let f = t.begin(4000.0);
+        t.end(f, 4001.0, false);
+        assert_eq!(t.single_ms(), Some(400.0));
+        let g = t.begin(5000.0);
+        t.end(g, 5600.0, true);
+        assert_eq!(t.single_ms(), Some(500.0));
     }
 
     #[test]

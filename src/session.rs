@@ -143,9 +143,41 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether it filters nothing out (what "Clear filters" leaves).
+    pub fn is_cleared(&self) -> bool {
+        *self == Filter::default()
+    }
+
     /// Whether it looks only at accepted trajectories.
     fn needs_acceptance(&self) -> bool {
         self.review.is_some() || self.fallback || self.confidence_below.is_some()
+    }
+}
+
+/// How many rows each choice of a filter would show given the other filters
+/// ([`Session::facets`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facets {
+    /// Every status, in [`Status::ALL`] order.
+    pub status: Vec<(Status, usize)>,
+    /// Every failure type in taxonomy order, then no type (`None`).
+    pub failure_type: Vec<(Option<FailureType>, usize)>,
+    /// Every loaded file, in load order.
+    pub file: Vec<(String, usize)>,
+}
+
+impl Facets {
+    /// The count of one choice (0 when it is not listed).
+    pub fn count<K: PartialEq>(choices: &[(K, usize)], key: &K) -> usize {
+        choices
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// What "all" shows: the sum over a facet's choices.
+    pub fn total<K>(choices: &[(K, usize)]) -> usize {
+        choices.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -610,31 +642,101 @@ impl Session {
     /// costs the rows it shows, not a row per entry.
     pub fn matching(&self, filter: &Filter) -> Vec<usize> {
         let needle = filter.text.trim().to_lowercase();
-        let contains = |text: &str| text.to_lowercase().contains(&needle);
         (0..self.entries.len())
             .filter(|&i| {
-                let e = &self.entries[i];
-                filter.status.is_none_or(|s| Some(s) == self.status(i))
-                    && filter.pick.is_none_or(|p| p.holds(self, i))
-                    && filter
-                        .failure_type
-                        .is_none_or(|t| t == self.analysis(e).failure_type)
-                    && filter.file.as_ref().is_none_or(|f| *f == e.source.file)
-                    && (!filter.needs_acceptance() || self.accepted_matches(i, filter))
-                    && (needle.is_empty()
-                        || contains(&e.trajectory.trajectory_id)
-                        || contains(&e.trajectory.original_prompt)
-                        || e.result
-                            .as_ref()
-                            .and_then(|r| r.relabel.as_ref())
-                            .and_then(|r| r.relabel())
-                            .is_some_and(|r| contains(&r.hindsight_prompt))
-                        || self
-                            .decision(i)
-                            .and_then(|d| d.goal())
-                            .is_some_and(contains))
+                self.parts(i, filter) == [true; 3] && self.rest_matches(i, filter, &needle)
             })
             .collect()
+    }
+
+    /// Whether entry `i` passes the status, failure type and file parts of `filter`.
+    fn parts(&self, i: usize, filter: &Filter) -> [bool; 3] {
+        let e = &self.entries[i];
+        [
+            filter.status.is_none_or(|s| Some(s) == self.status(i)),
+            filter
+                .failure_type
+                .is_none_or(|t| t == self.analysis(e).failure_type),
+            filter.file.as_ref().is_none_or(|f| *f == e.source.file),
+        ]
+    }
+
+    /// Whether entry `i` passes the parts of `filter` that are not a facet: the chart's bar,
+    /// the review part and the text (`needle`, lowercased).
+    fn rest_matches(&self, i: usize, filter: &Filter, needle: &str) -> bool {
+        let e = &self.entries[i];
+        let contains = |text: &str| text.to_lowercase().contains(needle);
+        filter.pick.is_none_or(|p| p.holds(self, i))
+            && (!filter.needs_acceptance() || self.accepted_matches(i, filter))
+            && (needle.is_empty()
+                || contains(&e.trajectory.trajectory_id)
+                || contains(&e.trajectory.original_prompt)
+                || e.result
+                    .as_ref()
+                    .and_then(|r| r.relabel.as_ref())
+                    .and_then(|r| r.relabel())
+                    .is_some_and(|r| contains(&r.hindsight_prompt))
+                || self
+                    .decision(i)
+                    .and_then(|d| d.goal())
+                    .is_some_and(contains))
+    }
+
+    /// How many rows each choice of the status, failure type and file filters would show,
+    /// given the other filters of `filter` and `keep` (what a filter outside [`Filter`] lets
+    /// through, such as the goal checks): faceted counts, in one pass over the entries.
+    pub fn facets(&self, filter: &Filter, keep: impl Fn(usize) -> bool) -> Facets {
+        let needle = filter.text.trim().to_lowercase();
+        let mut status = [0usize; Status::ALL.len()];
+        let mut types = [0usize; FailureType::ALL.len() + 1];
+        let mut files: Vec<(String, usize)> = Vec::new();
+        let mut slot = 0;
+        for (i, e) in self.entries.iter().enumerate() {
+            // Consecutive entries mostly come from the same file.
+            if files.get(slot).is_none_or(|(f, _)| *f != e.source.file) {
+                slot = match files.iter().position(|(f, _)| *f == e.source.file) {
+                    Some(k) => k,
+                    None => {
+                        files.push((e.source.file.clone(), 0));
+                        files.len() - 1
+                    }
+                };
+            }
+            let [s, t, f] = self.parts(i, filter);
+            // Each facet counts the entries that pass every other part.
+            if u8::from(s) + u8::from(t) + u8::from(f) < 2
+                || !keep(i)
+                || !self.rest_matches(i, filter, &needle)
+            {
+                continue;
+            }
+            if t && f {
+                if let Some(st) = self.status(i) {
+                    status[Status::ALL.iter().position(|x| *x == st).unwrap_or(0)] += 1;
+                }
+            }
+            if s && f {
+                let k = self
+                    .analysis(e)
+                    .failure_type
+                    .and_then(|t| FailureType::ALL.iter().position(|x| *x == t))
+                    .unwrap_or(FailureType::ALL.len());
+                types[k] += 1;
+            }
+            if s && t {
+                files[slot].1 += 1;
+            }
+        }
+        Facets {
+            status: Status::ALL.into_iter().zip(status).collect(),
+            failure_type: FailureType::ALL
+                .into_iter()
+                .map(Some)
+                .chain(std::iter::once(None))
+                .zip(types)
+                .collect(),
+            file: files,
+        }
     }
 
     /// The review part of `filter`, for entry `i`: accepted, and in the state it asks for.
@@ -647,35 +749,6 @@ impl Session {
             .is_none_or(|state| state.matches(self.decision(i)))
             && (!filter.fallback || a.judges == crate::stages::relabel::Judges::SingleJudgeFallback)
             && filter.confidence_below.is_none_or(|x| a.confidence < x)
-    }
-
-    /// How many trajectories stand at each status, in [`Status::ALL`] order, statuses with none
-    /// left out.
-    pub fn status_counts(&self) -> Vec<(Status, usize)> {
-        let mut counts = [0usize; Status::ALL.len()];
-        for i in 0..self.len() {
-            if let Some(s) = self.status(i) {
-                counts[Status::ALL.iter().position(|x| *x == s).unwrap_or(0)] += 1;
-            }
-        }
-        Status::ALL
-            .into_iter()
-            .zip(counts)
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
-
-    /// The names of the loaded files with how many trajectories each holds, in load order
-    /// (a file loaded twice is listed once).
-    pub fn file_counts(&self) -> Vec<(String, usize)> {
-        let mut counts: Vec<(String, usize)> = Vec::new();
-        for e in &self.entries {
-            match counts.iter_mut().find(|(f, _)| *f == e.source.file) {
-                Some(slot) => slot.1 += 1,
-                None => counts.push((e.source.file.clone(), 1)),
-            }
-        }
-        counts
     }
 
     /// Orders `indexes` by `sort` (ties keep load order; rows without a value come last in
@@ -1088,17 +1161,139 @@ mod tests {
     }
 
     #[test]
+    fn each_choice_counts_what_picking_it_would_show_given_the_other_filters() {
+        let mut s = session();
+        s.add_report(read_all("g.jsonl", FILE.as_bytes()));
+        let files = [
+            None,
+            Some("f.jsonl".to_string()),
+            Some("g.jsonl".to_string()),
+        ];
+        let statuses = std::iter::once(None).chain(Status::ALL.into_iter().map(Some));
+        let types: Vec<Option<Option<FailureType>>> = std::iter::once(None)
+            .chain(std::iter::once(Some(None)))
+            .chain(FailureType::ALL.into_iter().map(|t| Some(Some(t))))
+            .collect();
+        // Whatever the other filters, and an outside filter that drops entry 1.
+        let keep = |i: usize| i != 1;
+        let shown = |f: &Filter| s.matching(f).into_iter().filter(|&i| keep(i)).count();
+        let mut checked = 0;
+        for status in statuses {
+            for failure_type in types.iter().copied() {
+                for file in &files {
+                    for text in ["", "shoes", "weather"] {
+                        let filter = Filter {
+                            status,
+                            failure_type,
+                            file: file.clone(),
+                            text: text.into(),
+                            ..Filter::default()
+                        };
+                        let facets = s.facets(&filter, keep);
+                        for (st, n) in &facets.status {
+                            let pick = Filter {
+                                status: Some(*st),
+                                ..filter.clone()
+                            };
+                            assert_eq!(*n, shown(&pick), "{pick:?}");
+                        }
+                        for (t, n) in &facets.failure_type {
+                            let pick = Filter {
+                                failure_type: Some(*t),
+                                ..filter.clone()
+                            };
+                            assert_eq!(*n, shown(&pick), "{pick:?}");
+                        }
+                        for (f, n) in &facets.file {
+                            let pick = Filter {
+                                file: Some(f.clone()),
+                                ..filter.clone()
+                            };
+                            assert_eq!(*n, shown(&pick), "{pick:?}");
+                        }
+                        // "All" of a facet shows what the other filters let through.
+                        let any_status = Filter {
+                            status: None,
+                            ..filter.clone()
+                        };
+                        assert_eq!(Facets::total(&facets.status), shown(&any_status));
+                        assert_eq!(facets.file.len(), 2, "every file is listed");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100);
+        // The counts follow the other filters: with the text "weather" only its rows count.
+        let narrowed = s.facets(
+            &Filter {
+                text: "weather".into(),
+                ..Filter::default()
+            },
+            |_| true,
+        );
+        let everything = s.facets(&Filter::default(), |_| true);
+        assert!(Facets::total(&narrowed.status) < Facets::total(&everything.status));
+        assert_eq!(Facets::total(&narrowed.status), 2);
+    }
+
+    #[test]
+    fn a_cleared_filter_lets_every_row_through() {
+        let s = session();
+        let cleared = Filter::default();
+        assert!(cleared.is_cleared());
+        assert_eq!(s.matching(&cleared).len(), s.len());
+        let set = [
+            Filter {
+                status: Some(Status::Pending),
+                ..Filter::default()
+            },
+            Filter {
+                failure_type: Some(None),
+                ..Filter::default()
+            },
+            Filter {
+                text: "x".into(),
+                ..Filter::default()
+            },
+            Filter {
+                file: Some("f.jsonl".into()),
+                ..Filter::default()
+            },
+            Filter {
+                review: Some(ReviewState::Unreviewed),
+                ..Filter::default()
+            },
+            Filter {
+                fallback: true,
+                ..Filter::default()
+            },
+            Filter {
+                confidence_below: Some(0.5),
+                ..Filter::default()
+            },
+            Filter {
+                pick: Some(crate::charts::Pick::Step(crate::charts::Step::Failures)),
+                ..Filter::default()
+            },
+        ];
+        for f in set {
+            assert!(!f.is_cleared(), "{f:?}");
+        }
+    }
+
+    #[test]
     fn files_filter_and_sorting_orders_rows() {
         let mut s = session();
         s.add_report(read_all("g.jsonl", FILE.as_bytes()));
+        let all = s.facets(&Filter::default(), |_| true);
         assert_eq!(
-            s.file_counts(),
+            all.file,
             vec![("f.jsonl".to_string(), 3), ("g.jsonl".to_string(), 3)]
         );
-        assert_eq!(
-            s.status_counts(),
-            vec![(Status::Pending, 4), (Status::WillSkip, 2)]
-        );
+        assert_eq!(Facets::count(&all.status, &Status::Pending), 4);
+        assert_eq!(Facets::count(&all.status, &Status::WillSkip), 2);
+        assert_eq!(Facets::total(&all.status), 6);
         let in_g = s.matching(&Filter {
             file: Some("g.jsonl".into()),
             ..Filter::default()

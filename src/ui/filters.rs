@@ -8,7 +8,7 @@ use crate::checks::CheckFilter;
 use crate::model::FailureType;
 use crate::progress::format_count;
 use crate::review::ReviewState;
-use crate::session::{Filter, Session, Sort, SortKey, Status};
+use crate::session::{Facets, Filter, Session, Sort, SortKey, Status};
 use leptos::prelude::*;
 
 /// `will skip` → `will-skip`, the form the DOM uses.
@@ -60,16 +60,16 @@ impl Filters {
         }
     }
 
-    /// Back to showing everything (the order is kept).
+    /// Back to showing everything, the goal checks and a chart's bar included (the order is
+    /// kept).
     pub fn reset(&self) {
-        self.status.set("all".into());
-        self.failure_type.set("all".into());
-        self.text.set(String::new());
-        self.file.set(String::new());
-        self.review.set("all".into());
-        self.fallback.set(false);
-        self.below.set(String::new());
+        self.set(&Filter::default());
         self.page.set(0);
+    }
+
+    /// Whether nothing is filtered out (tracked).
+    pub fn is_cleared(&self) -> bool {
+        self.is(&Filter::default())
     }
 
     /// The confidence bound, when what is typed is a number.
@@ -210,18 +210,22 @@ pub fn select<V: IntoView + 'static>(
     }
 }
 
-/// The select of statuses, each with how many trajectories have it.
-#[component]
-pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+/// The select of statuses, each with how many rows picking it would show.
+pub fn status_filter(filters: Filters, facets: Memo<Facets>) -> impl IntoView {
     let options = move || {
-        let counts = session.with(Session::status_counts);
-        let total: usize = counts.iter().map(|(_, n)| n).sum();
-        std::iter::once(option("all".into(), "all statuses", Some(total)).into_any())
-            .chain(Status::ALL.into_iter().map(|s| {
-                let n = counts.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
-                option(status_slug(s), s.as_str(), Some(n)).into_any()
-            }))
+        facets.with(|f| {
+            std::iter::once(option(
+                "all".into(),
+                "all statuses",
+                Some(Facets::total(&f.status)),
+            ))
+            .chain(
+                f.status
+                    .iter()
+                    .map(|(s, n)| option(status_slug(*s), s.as_str(), Some(*n))),
+            )
             .collect_view()
+        })
     };
     select(
         format!("{}-status", filters.prefix),
@@ -232,25 +236,21 @@ pub fn StatusFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoVi
 }
 
 /// The select of failure types (as the rule-based stages or the run classified them).
-#[component]
-pub fn TypeFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+pub fn type_filter(filters: Filters, facets: Memo<Facets>) -> impl IntoView {
     let options = move || {
-        let counts = session.with(Session::failure_type_counts);
-        let count = |t: Option<FailureType>| counts.iter().find(|(k, _)| *k == t).map(|(_, n)| *n);
-        [
-            option("all".into(), "all types", None).into_any(),
-            option("none".into(), "no type", Some(count(None).unwrap_or(0))).into_any(),
-        ]
-        .into_iter()
-        .chain(FailureType::ALL.into_iter().map(|t| {
-            option(
-                t.as_str().to_owned(),
-                t.as_str(),
-                Some(count(Some(t)).unwrap_or(0)),
-            )
-            .into_any()
-        }))
-        .collect_view()
+        facets.with(|f| {
+            let total = Facets::total(&f.failure_type);
+            let none = Facets::count(&f.failure_type, &None);
+            [
+                option("all".into(), "all types", Some(total)),
+                option("none".into(), "no type", Some(none)),
+            ]
+            .into_iter()
+            .chain(f.failure_type.iter().filter_map(|(t, n)| {
+                t.map(|t| option(t.as_str().to_owned(), t.as_str(), Some(*n)))
+            }))
+            .collect_view()
+        })
     };
     select(
         format!("{}-type", filters.prefix),
@@ -260,18 +260,22 @@ pub fn TypeFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
     )
 }
 
-/// The select of loaded files, each with its trajectories.
-#[component]
-pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView {
+/// The select of loaded files, each with its rows.
+pub fn file_filter(filters: Filters, facets: Memo<Facets>) -> impl IntoView {
     let options = move || {
-        std::iter::once(option(String::new(), "all files", None).into_any())
+        facets.with(|f| {
+            std::iter::once(option(
+                String::new(),
+                "all files",
+                Some(Facets::total(&f.file)),
+            ))
             .chain(
-                session
-                    .with(Session::file_counts)
-                    .into_iter()
-                    .map(|(f, n)| option(f.clone(), &f, Some(n)).into_any()),
+                f.file
+                    .iter()
+                    .map(|(name, n)| option(name.clone(), name, Some(*n))),
             )
             .collect_view()
+        })
     };
     select(
         format!("{}-file", filters.prefix),
@@ -279,6 +283,21 @@ pub fn FileFilter(filters: Filters, session: RwSignal<Session>) -> impl IntoView
         filters.file,
         options,
     )
+}
+
+/// "Clear filters", while something is filtered out: every filter back to all.
+pub fn clear_button(filters: Filters) -> impl IntoView {
+    view! {
+        <Show when=move || !filters.is_cleared()>
+            <button
+                class="small"
+                data-testid=format!("{}-clear", filters.prefix)
+                on:click=move |_| filters.reset()
+            >
+                "Clear filters"
+            </button>
+        </Show>
+    }
 }
 
 /// The search box.

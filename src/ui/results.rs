@@ -3,7 +3,9 @@
 //! the detail (goals, verdict, steps, analysis, extraction) are shared with the review queue.
 
 use super::browser;
-use super::filters::{status_slug, FileFilter, Filters, StatusFilter, TextFilter, TypeFilter};
+use super::filters::{
+    clear_button, file_filter, status_filter, status_slug, type_filter, Filters, TextFilter,
+};
 use super::state::{AppState, Phase};
 use crate::checks::{CheckFilter, GoalChecks};
 use crate::duplicates::{Clusters, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD};
@@ -12,7 +14,7 @@ use crate::llm::CallRecord;
 use crate::model::{ExtractedOutcome, FailureAnalysis};
 use crate::progress::{format_count, format_unit};
 use crate::review::Decision;
-use crate::session::{Entry, Row, Session, SortKey};
+use crate::session::{Entry, Facets, Filter, Row, Session, SortKey};
 use crate::stages::relabel::{JudgeVerdict, Judges, RelabelAttempt};
 use leptos::prelude::*;
 
@@ -134,6 +136,26 @@ impl MethodChecks {
         let restate = self.restate.get();
         self.clusters
             .with(|c| session.with(|s| s.filter_checks(indexes, filter, c.as_ref(), restate)))
+    }
+
+    /// The faceted counts of `session` under `filter` and the goal checks `check` (a
+    /// [`CheckFilter`] value), tracked.
+    pub fn facets(
+        &self,
+        session: RwSignal<Session>,
+        filter: &Filter,
+        check: RwSignal<String>,
+    ) -> Facets {
+        let check = check.with(|f| CheckFilter::parse(f));
+        let restate = self.restate.get();
+        self.clusters.with(|c| {
+            session.with(|s| {
+                s.facets(filter, |i| {
+                    check == CheckFilter::All
+                        || check.matches(&s.goal_checks(i, c.as_ref(), restate))
+                })
+            })
+        })
     }
 
     /// The clusters, when known (tracked).
@@ -346,6 +368,8 @@ pub fn ResultsSection() -> impl IntoView {
         let matching = filters.matching(state.session);
         checks.filter(state.session, matching, filters.checks)
     });
+    let facets =
+        Memo::new(move |_| checks.facets(state.session, &filters.filter(), filters.checks));
     let pages = move || rows.with(|r| r.len().div_ceil(PAGE_SIZE)).max(1);
     // A filter change goes back to the first page.
     Effect::new(move |_| {
@@ -375,11 +399,12 @@ pub fn ResultsSection() -> impl IntoView {
         <section class="card step-section" id="step-review" aria-labelledby="results-title">
             <h2 id="results-title">"Results"</h2>
             <div class="filters">
-                <StatusFilter filters=filters session=session />
-                <TypeFilter filters=filters session=session />
-                <FileFilter filters=filters session=session />
+                {status_filter(filters, facets)}
+                {type_filter(filters, facets)}
+                {file_filter(filters, facets)}
                 {check_filter("filter-checks", filters.checks)}
                 <TextFilter filters=filters />
+                {clear_button(filters)}
                 {move || {
                     filters
                         .pick

@@ -8,16 +8,16 @@
 //! reviewer is and what they are typing.
 
 use super::browser;
-use super::filters::{FileFilter, Filters, ReviewFilters, TextFilter, TypeFilter};
+use super::filters::{clear_button, file_filter, type_filter, Filters, ReviewFilters, TextFilter};
 use super::results::{
     analysis_section, check_filter, detail_parts, extraction_section, goals_view, steps_view,
     verdict_view, MethodChecks,
 };
 use super::state::AppState;
-use crate::checks::{CheckFilter, CheckLine, ClusterSummary};
+use crate::checks::{CheckLine, ClusterSummary};
 use crate::progress::{format_count, format_unit};
 use crate::review::{Bulk, Decision, ReviewCounts};
-use crate::session::{Filter, Session};
+use crate::session::{Facets, Filter, Session};
 use crate::stages::relabel::{judge_goal, JudgeVerdict};
 use leptos::prelude::*;
 
@@ -77,15 +77,12 @@ pub struct ReviewQueue {
     pub error: RwSignal<Option<String>>,
     /// The entry whose edited goal the second judge is looking at.
     pub judging: RwSignal<Option<usize>>,
-    /// The goal checks filter (ungrounded, in a cluster, ...).
-    pub checks: RwSignal<String>,
     method: MethodChecks,
 }
 
 impl ReviewQueue {
     pub fn new(method: MethodChecks) -> Self {
         ReviewQueue {
-            checks: RwSignal::new(CheckFilter::All.as_str().to_owned()),
             method,
             filters: Filters::new("review-filter"),
             current: RwSignal::new(None),
@@ -107,14 +104,19 @@ impl ReviewQueue {
     pub fn items(&self, session: RwSignal<Session>) -> Vec<usize> {
         let filter = self.filter();
         let matching = session.with(|s| s.matching(&filter));
-        self.method.filter(session, matching, self.checks)
+        self.method.filter(session, matching, self.filters.checks)
+    }
+
+    /// How many entries of the queue each choice of its type and file filters would show.
+    pub fn facets(&self, session: RwSignal<Session>) -> Facets {
+        self.method
+            .facets(session, &self.filter(), self.filters.checks)
     }
 
     /// Shows entry `index`: in the queue as filtered, else after clearing the filters.
     fn show(&self, state: AppState, index: usize) {
         if !self.items_untracked(state).contains(&index) {
             self.filters.reset();
-            self.checks.set(CheckFilter::All.as_str().to_owned());
         }
         self.current.set(Some(index));
         self.form.set(Form::None);
@@ -650,6 +652,7 @@ pub fn ReviewSection() -> impl IntoView {
     let queue = expect_context::<ReviewQueue>();
     let session = state.session;
     let items = Memo::new(move |_| queue.items(session));
+    let facets = Memo::new(move |_| queue.facets(session));
     let counts = Memo::new(move |_| session.with(Session::review_counts));
     let current = Memo::new(move |_| {
         let current = queue.current.get();
@@ -844,10 +847,11 @@ pub fn ReviewSection() -> impl IntoView {
             </p>
             <div class="filters review-filters">
                 <ReviewFilters filters=queue.filters />
-                {check_filter("review-filter-checks", queue.checks)}
-                <TypeFilter filters=queue.filters session=session />
-                <FileFilter filters=queue.filters session=session />
+                {check_filter("review-filter-checks", queue.filters.checks)}
+                {type_filter(queue.filters, facets)}
+                {file_filter(queue.filters, facets)}
                 <TextFilter filters=queue.filters />
+                {clear_button(queue.filters)}
             </div>
             <p class="muted count" data-testid="review-count">
                 {move || format!("{} in this filter", format_count(items.with(Vec::len)))}

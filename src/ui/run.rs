@@ -114,6 +114,11 @@ pub fn RunSection() -> impl IntoView {
                             } else {
                                 "From the rendered prompts and the paper's acceptance rates; a pilot run refines it."
                             };
+                            let range = e
+                                .time_uncertain()
+                                .then_some(
+                                    " The time is a range: how many requests the server answers at once is not known yet; a run at this concurrency measures it.",
+                                );
                             let skipped = (e.skipped_by_rules > 0)
                                 .then(|| {
                                     format!(
@@ -128,10 +133,13 @@ pub fn RunSection() -> impl IntoView {
                                     data-calls=e.calls().to_string()
                                     data-tokens=(e.prompt_tokens() + e.completion_tokens()).to_string()
                                     data-cost=e.cost().to_string()
+                                    data-ms=e.ms.to_string()
+                                    data-ms-max=e.ms_max.to_string()
                                 >
                                     {e.summary()}
                                     "."
                                     {skipped}
+                                    {range}
                                 </p>
                                 {estimate_table(&e)}
                                 <p class="muted">{note}</p>

@@ -6,7 +6,7 @@ use super::browser;
 use super::state::AppState;
 use crate::charts::{Sample, Series};
 use crate::client::{self, CancelToken, HttpClient};
-use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
+use crate::estimate::{self, Basis, Deviation, Estimate, Pace, PromptSizes, RoundTrips};
 use crate::llm::diagnose::Probe;
 use crate::llm::ExchangeLog;
 use crate::llm::{
@@ -182,11 +182,15 @@ impl RunView {
         });
     }
 
-    /// Milliseconds per request this run measured, at its concurrency.
-    pub fn ms_per_call(&self) -> Option<f64> {
+    /// How fast this run went at its concurrency, with the server's time for a request on its
+    /// own (`single_ms`, from the round trips).
+    pub fn pace(&self, single_ms: Option<f64>) -> Option<Pace> {
         let elapsed = self.elapsed_ms()?;
-        (self.sent.sent >= 4 && elapsed > 0.0)
-            .then(|| elapsed * self.lanes.max(1) as f64 / self.sent.sent as f64)
+        (self.sent.sent >= 4 && elapsed > 0.0).then(|| Pace {
+            lanes: self.lanes,
+            ms_between: elapsed / self.sent.sent as f64,
+            single_ms,
+        })
     }
 }
 
@@ -250,6 +254,25 @@ impl<C: ChatClient> ChatClient for Saving<C> {
     }
 }
 
+/// Takes the round trip of every request to the endpoint, for the next estimate's time.
+struct Timed<C> {
+    inner: C,
+    trips: StoredValue<RoundTrips, LocalStorage>,
+}
+
+impl<C: ChatClient> ChatClient for Timed<C> {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        let trip = self.trips.try_update_value(|t| t.begin(browser::now_ms()));
+        let result = self.inner.complete(request).await;
+        if let Some(trip) = trip {
+            let answered = result.is_ok();
+            self.trips
+                .update_value(|t| t.end(trip, browser::now_ms(), answered));
+        }
+        result
+    }
+}
+
 /// The templates and lexicon a run uses (the settings' own, edited or built-in).
 struct Method {
     templates: Templates,
@@ -270,8 +293,10 @@ pub struct RunState {
     measured: RwSignal<u64>,
     /// Whether prompts are being measured in the background.
     measuring: StoredValue<bool>,
-    /// The time per request the last run measured.
-    ms_per_call: StoredValue<Option<f64>>,
+    /// How fast the last run went.
+    pace: StoredValue<Option<Pace>>,
+    /// The round trips of the run going on.
+    trips: StoredValue<RoundTrips, LocalStorage>,
     /// A run that asks for confirmation first.
     pub pending: RwSignal<Option<PendingRun>>,
     /// "Reset results" asked, and waits for an answer.
@@ -292,7 +317,8 @@ impl RunState {
             sizes: StoredValue::new_local(PromptSizes::new()),
             measured: RwSignal::new(0),
             measuring: StoredValue::new(false),
-            ms_per_call: StoredValue::new(None),
+            pace: StoredValue::new(None),
+            trips: StoredValue::new_local(RoundTrips::default()),
             pending: RwSignal::new(None),
             confirm_reset: RwSignal::new(false),
             recheck: RwSignal::new(None),
@@ -380,11 +406,10 @@ impl RunState {
             prices: prefs.prices(),
             latency_ms: app.latency_ms.get(),
         };
-        let ms_per_call = self.ms_per_call.get_value();
+        let pace = self.pace.get_value();
         app.session.with(|s| {
-            self.sizes.try_update_value(|sizes| {
-                estimate::estimate_run(s, sizes, items, basis, ms_per_call)
-            })
+            self.sizes
+                .try_update_value(|sizes| estimate::estimate_run(s, sizes, items, basis, pace))
         })
     }
 
@@ -463,14 +488,12 @@ impl RunState {
         }
     }
 
-    /// Starts everything not done, without asking (a run a reload interrupted goes on).
-    pub fn start_run(&self, app: AppState) {
-        if self.is_busy() || self.run_blocker(app).is_some() {
-            return;
-        }
+    /// Goes on with everything not done (a run a reload interrupted), asking first as Run does
+    /// when what remains is large and costs money. Returns whether it waits for that answer.
+    pub fn start_run(&self, app: AppState) -> bool {
         let items = self.all_items(app);
-        let estimate = self.estimate(app, &items);
-        self.start(app, items, "Run".into(), estimate);
+        self.request(app, items, "Run, resumed after the reload".into());
+        self.pending.with_untracked(Option::is_some)
     }
 
     /// How many results "Retry failed" would run again.
@@ -504,6 +527,7 @@ impl RunState {
         self.recheck.set(None);
         let guard = RunGuard::new();
         self.guard.set_value(guard.clone());
+        self.trips.set_value(RoundTrips::default());
         self.run.set(RunView {
             phase: Phase::Running,
             label,
@@ -591,6 +615,10 @@ impl RunState {
         let guard = self.guard.get_value();
         let log = app.exchanges.get_value();
         let seed = browser::now_ms().to_bits();
+        let base = AnyClient::new(Timed {
+            inner: base,
+            trips: self.trips,
+        });
         let client = stack(app, &token, &guard, &log, base, &prefs.base_url, seed);
         // The second judge on its own endpoint: its own key, retries and queue (with the
         // judge's concurrency as its limit); its answers go to the same exchange log (keyed by
@@ -647,8 +675,9 @@ impl RunState {
                 r.now_ms = browser::now_ms();
                 r.sample();
             });
-            if let Some(ms) = this.run.with_untracked(RunView::ms_per_call) {
-                this.ms_per_call.set_value(Some(ms));
+            let single = this.trips.with_value(RoundTrips::single_ms);
+            if let Some(pace) = this.run.with_untracked(|r| r.pace(single)) {
+                this.pace.set_value(Some(pace));
             }
             this.cancel.set_value(None);
             // A paused run is still going on: after a reload it goes on.

@@ -495,8 +495,11 @@ impl AppState {
             )
         } else if let Some(blocker) = self.running.run_blocker(self) {
             format!("{restored} The interrupted run cannot go on yet: {blocker}")
+        } else if self.running.start_run(self) {
+            format!(
+                "{restored} What remains of the interrupted run costs money: see its estimate under Run and start it there."
+            )
         } else {
-            self.running.start_run(self);
             format!("{restored} The interrupted run goes on.")
         };
         self.notice.set(Some(message));

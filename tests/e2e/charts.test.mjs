@@ -116,6 +116,25 @@ test('charts: the funnel matches the results, and bars, Enter and chips filter t
     assert.ok(shown.every((r) => r.status === 'rejected'));
     assert.equal(await bar(page, 'funnel-bar', 'relabeled').getAttribute('aria-pressed'), 'false');
     assert.match(await page.getByTestId('filter-pick').textContent(), /funnel: relabeled/);
+    // Each choice counts the rows picking it would show, given the other filters (the bar).
+    const optionText = async (testid, value) =>
+      (await page.getByTestId(testid).locator(`option[value="${value}"]`).textContent()).trim();
+    assert.equal(await optionText('filter-status', 'accepted'), `accepted (${funnel.accepted})`);
+    assert.equal(await optionText('filter-status', 'rejected'), `rejected (${shown.length})`);
+    assert.equal(await optionText('filter-status', 'pending'), 'pending (0)');
+    assert.equal(await optionText('filter-status', 'all'), `all statuses (${funnel.relabeled})`);
+    assert.equal(await optionText('filter-type', 'all'), `all types (${shown.length})`);
+    // "Clear filters" clears every filter: the bar, the status and the goal checks.
+    await page.getByTestId('filter-checks').selectOption('ungrounded');
+    before = await pageInfo(page);
+    await page.getByTestId('filter-clear').click();
+    assert.equal((await rowsAfter(page, before)).length, rows.length);
+    assert.equal(await page.getByTestId('filter-pick').count(), 0);
+    assert.equal(await page.getByTestId('filter-status').inputValue(), 'all');
+    assert.equal(await page.getByTestId('filter-checks').inputValue(), 'all');
+    assert.equal(await filterCount(page), `${rows.length} trajectories`);
+    assert.equal(await page.getByTestId('filter-clear').count(), 0, 'nothing left to clear');
+    assert.equal(await optionText('filter-status', 'all'), `all statuses (${rows.length})`);
 
     // "accepted" is the status filter.
     before = await pageInfo(page);

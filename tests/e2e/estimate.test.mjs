@@ -56,6 +56,18 @@ async function load(page, name, n, scenarios) {
   await page.getByTestId('file-row').first().waitFor();
 }
 
+/** Loads `n` trajectories and points the app at `endpoint` with rule-based detection and
+ * `extraction` (LLM by default) and the settings `fields`. */
+async function setUp(page, endpoint, { name, n, scenarios, fields, extraction = 'llm' }) {
+  await load(page, name, n, scenarios);
+  await configure(page, {
+    baseUrl: endpoint.url,
+    model: 'scripted-model',
+    fields,
+    selects: { 'detection-mode': 'rules', 'extraction-mode': extraction },
+  });
+}
+
 /** The estimate panel's expected calls, summed over the stages. */
 async function estimatedCalls(page) {
   const cells = await page.getByTestId('estimate').getByTestId('estimate-calls').allTextContents();
@@ -68,13 +80,7 @@ test('a pilot calibrates the estimate of the rest; cost follows the prices; a la
   try {
     app = await openApp({ viewport: { width: 1280, height: 1400 } });
     const { page } = app;
-    await load(page, 'estimate.jsonl', 30);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 3, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 10 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'estimate.jsonl', n: 30, fields: { concurrency: 3, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 10 } });
     const panel = page.getByTestId('run-panel');
     const summary = page.getByTestId('estimate-summary');
     await summary.waitFor();
@@ -152,19 +158,64 @@ async function estimateClip(page) {
   return { x: Math.max(0, a.x - 16), y: top, width: Math.min(1280, a.width + 32), height: b.y + scrollY + b.height + 16 - top };
 }
 
+test('a server that answers one request at a time: after a pilot at 3, the time at 6 is what the run takes', { timeout: 240_000 }, async () => {
+  const endpoint = await startEndpoint({ delayMs: 150, slots: 1 });
+  let app;
+  try {
+    app = await openApp({ viewport: { width: 1280, height: 1400 } });
+    const { page } = app;
+    await setUp(page, endpoint, { name: 'one-slot.jsonl', n: 16, scenarios: ['accept'], fields: { concurrency: 3 } });
+    const panel = page.getByTestId('run-panel');
+    const summary = page.getByTestId('estimate-summary');
+    // Nothing measured yet: the time is a range, and the page says why.
+    await summary.waitFor();
+    assert.match(await summary.textContent(), /, \d+:\d\d to \d+:\d\d,/);
+    assert.match(await summary.textContent(), /how many requests the server answers at once is not known yet/);
+
+    // The pilot at 3 lanes: the server answered one at a time.
+    await setField(page, 'pilot-size', 6);
+    const pilotStarted = Date.now();
+    await page.getByTestId('run-first').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    const pilotWall = Date.now() - pilotStarted;
+    assert.equal(endpoint.concurrency().serving, 1);
+    const pilotTime = (await page.getByTestId('progress-elapsed').textContent()).trim();
+    const pilotCalls = chatRequests(endpoint);
+
+    // The rest at 6: the estimate knows the server's limit, so it is one figure.
+    await setField(page, 'concurrency', 6);
+    await page.waitForFunction(() => /^10 trajectories/.test(document.querySelector('[data-testid="estimate-summary"]')?.textContent ?? ''));
+    const ms = Number(await summary.getAttribute('data-ms'));
+    const msMax = Number(await summary.getAttribute('data-ms-max'));
+    assert.ok(ms > 0 && msMax <= ms * 1.05, `one figure: ${ms} to ${msMax}`);
+    assert.doesNotMatch(await summary.textContent(), /not known yet/);
+    const started = Date.now();
+    await page.getByTestId('run').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 120_000 });
+    const actual = Date.now() - started;
+    const restCalls = chatRequests(endpoint) - pilotCalls;
+    assert.equal(endpoint.concurrency().serving, 1);
+    const off = (actual - ms) / ms;
+    // The time per call as measured before the server's parallelism was: elapsed × lanes ÷
+    // requests, shared by the new lanes.
+    const lanesAlike = ((pilotWall * 3) / pilotCalls) * (restCalls / 6);
+    console.log(`# one slot: at 6 as if the server ran every lane at once: ${Math.round(lanesAlike)} ms (${(((actual - lanesAlike) / lanesAlike) * 100).toFixed(0)}% off)`);
+    console.log(`# one slot: pilot ${pilotCalls} calls at 3 in ${pilotTime}; the rest at 6: estimated ${Math.round(ms)} ms, took ${actual} ms for ${restCalls} calls (${(off * 100).toFixed(1)}%)`);
+    assert.ok(Math.abs(off) <= 0.25, `time off by ${(off * 100).toFixed(1)}%`);
+    await app.checkConsole();
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
+
 test('Stop mid-run: the counters equal the requests the endpoint received; what never started is said', { timeout: 180_000 }, async () => {
   const endpoint = await startEndpoint({ delayMs: 250 });
   let app;
   try {
     app = await openApp();
     const { page } = app;
-    await load(page, 'stop.jsonl', 40, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 4 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'llm' },
-    });
+    await setUp(page, endpoint, { name: 'stop.jsonl', n: 40, scenarios: ['accept'], fields: { concurrency: 4 } });
     const panel = page.getByTestId('run-panel');
     await page.getByTestId('run').click();
     await panel.and(page.locator('[data-state="running"]')).waitFor();
@@ -220,13 +271,7 @@ test('the breaker pauses a run whose replies never parse, with the parse error o
   try {
     app = await openApp();
     const { page } = app;
-    await load(page, 'prose.jsonl', 12, ['accept']);
-    await configure(page, {
-      baseUrl: endpoint.url,
-      model: 'scripted-model',
-      fields: { concurrency: 1 },
-      selects: { 'detection-mode': 'rules', 'extraction-mode': 'rules' },
-    });
+    await setUp(page, endpoint, { name: 'prose.jsonl', n: 12, scenarios: ['accept'], fields: { concurrency: 1 }, extraction: 'rules' });
     const panel = page.getByTestId('run-panel');
     await page.getByTestId('run').click();
     await panel.and(page.locator('[data-state="paused"]')).waitFor({ timeout: 60_000 });
@@ -245,6 +290,50 @@ test('the breaker pauses a run whose replies never parse, with the parse error o
     assert.equal(numberIn(await unreadable.textContent()), 15);
     assert.equal((await tableRows(page)).filter((r) => r.status === 'rejected').length, 5);
     await page.getByTestId('resume').waitFor();
+    await app.checkConsole();
+  } finally {
+    await app?.close();
+    await endpoint.close();
+  }
+});
+
+test('a paid run reloaded mid-way asks again before it goes on, with the estimate of what remains', { timeout: 180_000 }, async () => {
+  // The endpoint answers the first calls, then holds every call until the reload.
+  let holding = false;
+  const endpoint = await startEndpoint({
+    delayMs: (r) => (holding && r.method === 'POST' ? new Promise(() => {}) : 30),
+  });
+  let app;
+  try {
+    app = await openApp();
+    const { page } = app;
+    await setUp(page, endpoint, { name: 'paid.jsonl', n: 12, scenarios: ['accept'], fields: { concurrency: 1, 'price-input': 0.15, 'price-output': 0.6, 'confirm-above': 5 } });
+    const panel = page.getByTestId('run-panel');
+    await page.getByTestId('run').click();
+    await page.getByTestId('confirm-run').waitFor();
+    await page.getByTestId('confirm-run-start').click();
+    // Three trajectories done (extract, relabel, judge each), the fourth in flight.
+    while (chatRequests(endpoint) < 9) await new Promise((r) => setTimeout(r, 10));
+    holding = true;
+    while (chatRequests(endpoint) < 10) await new Promise((r) => setTimeout(r, 10));
+    await app.reload();
+    holding = false;
+    await page.getByTestId('resume-session').click();
+    await page.getByTestId('saved-session').waitFor({ state: 'detached' });
+
+    // Nine trajectories remain, above the threshold of 5, at a price: the page asks first.
+    const confirm = page.getByTestId('confirm-run');
+    await confirm.waitFor();
+    const text = await confirm.textContent();
+    assert.match(text, /^Run, resumed after the reload: this run costs money\. 9 trajectories: about [\d,]+ calls/);
+    assert.match(await page.locator('.notice').textContent(), /costs money: see its estimate under Run/);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(chatRequests(endpoint), 10, 'nothing was sent before the answer');
+    assert.notEqual(await panel.getAttribute('data-state'), 'running');
+    await page.getByTestId('confirm-run-start').click();
+    await panel.and(page.locator('[data-state="done"]')).waitFor({ timeout: 60_000 });
+    const rows = await tableRows(page);
+    assert.equal(rows.filter((r) => r.status === 'accepted').length, 12);
     await app.checkConsole();
   } finally {
     await app?.close();

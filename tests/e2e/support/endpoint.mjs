@@ -20,7 +20,7 @@
 //
 // Command line (runs until SIGTERM / Ctrl-C):
 //   node tests/e2e/support/endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors]
-//        [--api-key K] [--delay-ms N]
+//        [--api-key K] [--delay-ms N] [--slots N]
 //
 // Node >= 20, standard library only.
 
@@ -280,6 +280,9 @@ function errorBody(message, type, code = null) {
  *   the reply's content (counted as `garbled`).
  * @param {function} [options.tweak] `(req, response) => void` for chat calls: may change the
  *   response object before it is sent (e.g. `finish_reason`, `usage`).
+ * @param {number} [options.slots=Infinity] chat calls answered at once; the others wait their
+ *   turn in arrival order, as on a llama.cpp server with one slot or Ollama with
+ *   OLLAMA_NUM_PARALLEL=1. The delay counts from a call's turn.
  * @param {boolean} [options.log=false] one line per request on stderr.
  * @param {object} [options.headers] extra headers sent with every reply.
  */
@@ -295,8 +298,31 @@ export async function startEndpoint(options = {}) {
     garble = null,
     tweak = null,
     log = false,
+    slots = Infinity,
     headers: extraHeaders = {},
   } = options;
+  // Chat calls being answered, the ones waiting their turn, and the most answered at once.
+  let serving = 0;
+  let maxServing = 0;
+  const waiting = [];
+  /** Waits for a free slot; resolves to the function that frees it (once). */
+  function takeSlot() {
+    return new Promise((resolve) => {
+      const grant = () => {
+        serving += 1;
+        maxServing = Math.max(maxServing, serving);
+        let freed = false;
+        resolve(() => {
+          if (freed) return;
+          freed = true;
+          serving -= 1;
+          waiting.shift()?.();
+        });
+      };
+      if (serving < slots) grant();
+      else waiting.push(grant);
+    });
+  }
   const requests = [];
   const tally = {};
   const relabelAttempts = new Map();
@@ -421,6 +447,11 @@ export async function startEndpoint(options = {}) {
       }
     }
 
+    if (isChat && Number.isFinite(slots)) {
+      const free = await takeSlot();
+      if (res.destroyed) free();
+      else res.once('close', free);
+    }
     const delay = typeof delayMs === 'function' ? await delayMs(record) : delayMs;
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
 
@@ -540,13 +571,15 @@ export async function startEndpoint(options = {}) {
       snapshot.chat = KINDS.reduce((n, k) => n + snapshot[k], 0) + snapshot.unknown;
       return snapshot;
     },
-    /** Requests (preflights aside) being handled now, and the most there were at once. */
+    /** Requests (preflights aside) being handled now, and the most there were at once;
+     * `serving`: the most chat calls answered at once (at most `slots`). */
     concurrency() {
-      return { now: inFlight, max: maxInFlight };
+      return { now: inFlight, max: maxInFlight, serving: maxServing };
     },
     /** Forgets recorded requests, counts, retry state and the most requests at once. */
     reset() {
       maxInFlight = inFlight;
+      maxServing = serving;
       requests.length = 0;
       for (const key of Object.keys(tally)) delete tally[key];
       relabelAttempts.clear();
@@ -595,10 +628,11 @@ function parseArgs(argv) {
     else if (arg === '--no-cors') options.cors = false;
     else if (arg === '--api-key') options.apiKey = value();
     else if (arg === '--delay-ms') options.delayMs = Number(value());
+    else if (arg === '--slots') options.slots = Number(value());
     else if (arg === '--quiet') options.log = false;
     else if (arg === '-h' || arg === '--help') {
       console.log(
-        'Usage: node endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors] [--api-key K] [--delay-ms N] [--quiet]',
+        'Usage: node endpoint.mjs [--port 8787] [--host 127.0.0.1] [--no-cors] [--api-key K] [--delay-ms N] [--slots N] [--quiet]',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${arg}`);

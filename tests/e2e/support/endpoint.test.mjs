@@ -402,19 +402,44 @@ describe('options', () => {
   test('concurrency() counts the requests being handled and the most at once', async () => {
     const ep = await startEndpoint({ delayMs: 1000 });
     try {
-      assert.deepEqual(ep.concurrency(), { now: 0, max: 0 });
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 0, serving: 0 });
       const calls = [0, 1, 2, 3, 4].map(() => chat(ep, body('relabel_reply', relabelMessages(['Step 1 (a): b']))));
       // All five arrive, then wait for their reply together.
       while (ep.requests.length < 5) await new Promise((r) => setTimeout(r, 10));
-      assert.deepEqual(ep.concurrency(), { now: 5, max: 5 });
+      assert.deepEqual(ep.concurrency(), { now: 5, max: 5, serving: 0 });
       await Promise.all(calls);
-      assert.deepEqual(ep.concurrency(), { now: 0, max: 5 });
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 5, serving: 0 });
       await chat(ep, body('relabel_reply', relabelMessages(['Step 1 (a): b'])));
       assert.equal(ep.concurrency().max, 5);
       ep.reset();
-      assert.deepEqual(ep.concurrency(), { now: 0, max: 0 });
+      assert.deepEqual(ep.concurrency(), { now: 0, max: 0, serving: 0 });
     } finally {
       await ep.close();
+    }
+  });
+
+  test('slots: calls beyond them wait their turn, in arrival order', async () => {
+    const ep = await startEndpoint({ delayMs: 50, slots: 1 });
+    try {
+      const order = [];
+      const calls = [0, 1, 2, 3].map(async (i) => {
+        // Arrival order: one call after the other has reached the endpoint.
+        while (ep.requests.length < i) await new Promise((r) => setTimeout(r, 5));
+        await chat(ep, body('judge_reply', judgeMessages(`call ${i}`)));
+        order.push(i);
+      });
+      await Promise.all(calls);
+      assert.deepEqual(order, [0, 1, 2, 3]);
+      assert.equal(ep.concurrency().serving, 1, 'one answered at a time');
+    } finally {
+      await ep.close();
+    }
+    const wide = await startEndpoint({ delayMs: 50, slots: 2 });
+    try {
+      await Promise.all([0, 1, 2, 3].map((i) => chat(wide, body('judge_reply', judgeMessages(`call ${i}`)))));
+      assert.equal(wide.concurrency().serving, 2);
+    } finally {
+      await wide.close();
     }
   });
 
