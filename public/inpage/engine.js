@@ -9,10 +9,10 @@
 // The package has two builds of llama.cpp. Its default one (wllama/wasm/) uses 64-bit
 // WebAssembly memory and JS promise integration; its compatibility build (wllama/compat/) uses
 // 32-bit memory and Asyncify. Both can grow to 4 GiB. The app runs the 32-bit build: it works in
-// every current browser, and in Chromium it generated about twice as many tokens per second as
-// the 64-bit build (BENCHMARKS.md), because a 64-bit memory needs an explicit bounds check on
-// every load and store where a 32-bit one is guarded by reserved address space. The 64-bit
-// build is kept for that comparison (`load(..., { build: 'memory64' })`).
+// every current browser, and in Chromium it generated 1.1 to 2.7 times as many tokens per
+// second as the 64-bit build (BENCHMARKS.md), as expected where 64-bit memory accesses need
+// explicit bounds checks. The 64-bit build is kept for that comparison
+// (`load(..., { build: 'memory64' })`).
 //
 // Inference does not run on the page's thread: the package starts a Web Worker (from a blob:
 // URL) that instantiates llama.cpp; when the page is cross-origin isolated and more than one
