@@ -17,9 +17,8 @@ export TRUNK_SKIP_VERSION_CHECK=true
 # wasm-opt (npm binaryen) first, then tools installed by `cargo install`.
 export PATH="$E2E_DIR/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # Browser unit tests: cargo runs the wasm test binaries with wasm-bindgen's runner, which
-# drives Chromium through ChromeDriver. Without debuginfo the test wasm is small and fast.
+# drives Chromium through ChromeDriver. The wasm builds' flags are in .cargo/config.toml.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="wasm-bindgen-test-runner"
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C debuginfo=0"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$CI_ROOT/tests/webdriver.json"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 

@@ -51,7 +51,7 @@ pub struct Origin {
     pub system: Option<String>,
     /// Tool schemas as the source declared them (OpenAI function-tool objects), if any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<serde_json::Value>,
+    pub tools: Vec<crate::json::Json>,
     /// The source marked the run as successful (reward 1, `win: true`, ...).
     #[serde(default)]
     pub succeeded: bool,

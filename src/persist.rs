@@ -266,8 +266,12 @@ struct StoredTrajectory {
 
 #[derive(Serialize, Deserialize)]
 struct ExactObject {
-    /// The step whose `action_input` this is; `None`: the trajectory's `metadata`.
+    /// The step whose `action_input` this is; `None` (and no `tool`): the trajectory's
+    /// `metadata`.
     step: Option<usize>,
+    /// The tool schema (in `origin.tools`) this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tool: Option<usize>,
     json: String,
 }
 
@@ -292,12 +296,20 @@ fn python_text(o: &JsonObject) -> String {
     crate::json::python_dumps(&Json::Object(o.clone()))
 }
 
+/// Where an [`ExactObject`] goes back.
+enum ExactPart {
+    Metadata,
+    Step(usize),
+    Tool(usize),
+}
+
 fn trajectory_json(entry: &Entry) -> String {
     let t = &entry.trajectory;
     let mut exact = Vec::new();
     if !object_exact(&t.metadata) {
         exact.push(ExactObject {
             step: None,
+            tool: None,
             json: python_text(&t.metadata),
         });
     }
@@ -305,9 +317,18 @@ fn trajectory_json(entry: &Entry) -> String {
         if !object_exact(&step.action_input) {
             exact.push(ExactObject {
                 step: Some(i),
+                tool: None,
                 json: python_text(&step.action_input),
             });
         }
+    }
+    let tools = t.origin.iter().flat_map(|o| o.tools.iter().enumerate());
+    for (i, tool) in tools.filter(|(_, tool)| !serde_exact(tool)) {
+        exact.push(ExactObject {
+            step: None,
+            tool: Some(i),
+            json: crate::json::python_dumps(tool),
+        });
     }
     serde_json::to_string(&StoredTrajectory {
         trajectory: t.clone(),
@@ -323,17 +344,30 @@ fn trajectory_from_json(text: &str) -> Result<StoredTrajectory, PersistError> {
     let mut stored: StoredTrajectory =
         serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     for exact in std::mem::take(&mut stored.exact) {
-        let object = match crate::json::parse(&exact.json) {
-            Ok(Json::Object(o)) => o,
-            Ok(other) => return Err(bad(format!("expected an object, found {}", other.kind()))),
-            Err(e) => return Err(bad(e.to_string())),
+        let part = match (exact.step, exact.tool) {
+            (None, None) => ExactPart::Metadata,
+            (Some(i), None) => ExactPart::Step(i),
+            (None, Some(i)) => ExactPart::Tool(i),
+            (Some(_), Some(_)) => return Err(bad("an exact value of a step and a tool".into())),
         };
-        match exact.step {
-            None => stored.trajectory.metadata = object,
-            Some(i) => match stored.trajectory.steps.get_mut(i) {
+        let value = crate::json::parse(&exact.json).map_err(|e| bad(e.to_string()))?;
+        let t = &mut stored.trajectory;
+        if let ExactPart::Tool(i) = part {
+            match t.origin.as_mut().and_then(|o| o.tools.get_mut(i)) {
+                Some(tool) => *tool = value,
+                None => return Err(bad(format!("no tool {i}"))),
+            }
+            continue;
+        }
+        let Json::Object(object) = value else {
+            return Err(bad(format!("expected an object, found {}", value.kind())));
+        };
+        match part {
+            ExactPart::Step(i) => match t.steps.get_mut(i) {
                 Some(step) => step.action_input = object,
                 None => return Err(bad(format!("no step {i}"))),
             },
+            _ => t.metadata = object,
         }
     }
     Ok(stored)
@@ -889,6 +923,38 @@ mod tests {
             n,
             &crate::json::Number::Int("12345678901234567890123".into())
         );
+    }
+
+    #[test]
+    fn tool_schemas_keep_numbers_serde_cannot_carry() {
+        let mut session = ran();
+        let tool = crate::json::parse(
+            r#"{"type": "function", "function": {"name": "pick", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "maximum": 123456789012345678901234567890, "default": 1.0, "scale": -Infinity}}}}}"#,
+        )
+        .unwrap();
+        let plain =
+            crate::json::parse(r#"{"type": "function", "function": {"name": "look"}}"#).unwrap();
+        session.entries[0].trajectory.origin = Some(crate::model::Origin {
+            format: "sharegpt".into(),
+            tools: vec![plain, tool.clone()],
+            ..Default::default()
+        });
+        let mut db = MemoryDb::default();
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        db.sync(&mut journal, &session);
+        let restored = rebuild(db.parts("s1")).unwrap().session;
+        assert!(restored.entries[0].trajectory == session.entries[0].trajectory);
+        let tools = &restored.entries[0]
+            .trajectory
+            .origin
+            .as_ref()
+            .unwrap()
+            .tools;
+        assert_eq!(
+            crate::json::python_dumps(&tools[1]),
+            crate::json::python_dumps(&tool)
+        );
+        assert!(crate::json::python_dumps(&tools[1]).contains("123456789012345678901234567890"));
     }
 
     #[test]

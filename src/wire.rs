@@ -147,45 +147,6 @@ impl Writer {
         }
     }
 
-    fn value(&mut self, v: &serde_json::Value) {
-        use serde_json::Value;
-        match v {
-            Value::Null => self.u8(0),
-            Value::Bool(b) => self.u8(1 + u8::from(*b)),
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    self.u8(3);
-                    self.u64(u);
-                } else if let Some(i) = n.as_i64() {
-                    self.u8(4);
-                    self.u64(i as u64);
-                } else {
-                    self.u8(5);
-                    self.f64(n.as_f64().unwrap_or(f64::NAN));
-                }
-            }
-            Value::String(s) => {
-                self.u8(6);
-                self.str(s);
-            }
-            Value::Array(items) => {
-                self.u8(7);
-                self.usize(items.len());
-                for item in items {
-                    self.value(item);
-                }
-            }
-            Value::Object(o) => {
-                self.u8(8);
-                self.usize(o.len());
-                for (k, v) in o {
-                    self.str(k);
-                    self.value(v);
-                }
-            }
-        }
-    }
-
     pub fn trajectory(&mut self, t: &Trajectory) {
         self.str(&t.trajectory_id);
         self.str(&t.original_prompt);
@@ -213,7 +174,7 @@ impl Writer {
             w.opt_str(o.system.as_deref());
             w.usize(o.tools.len());
             for tool in &o.tools {
-                w.value(tool);
+                w.json(tool);
             }
             w.bool(o.succeeded);
             w.bool(o.verdict_unknown);
@@ -448,33 +409,6 @@ impl<'a> Reader<'a> {
         Ok(JsonObject::from_unique_entries(entries))
     }
 
-    fn value(&mut self) -> Result<serde_json::Value> {
-        use serde_json::Value;
-        Ok(match self.u8()? {
-            0 => Value::Null,
-            1 => Value::Bool(false),
-            2 => Value::Bool(true),
-            3 => Value::from(self.u64()?),
-            4 => Value::from(self.u64()? as i64),
-            5 => serde_json::Number::from_f64(self.f64()?).map_or(Value::Null, Value::Number),
-            6 => Value::String(self.str()?),
-            7 => {
-                let n = self.len()?;
-                Value::Array((0..n).map(|_| self.value()).collect::<Result<_>>()?)
-            }
-            8 => {
-                let n = self.len()?;
-                let mut o = serde_json::Map::new();
-                for _ in 0..n {
-                    let k = self.str()?;
-                    o.insert(k, self.value()?);
-                }
-                Value::Object(o)
-            }
-            _ => return bad("an unknown value tag"),
-        })
-    }
-
     pub fn trajectory(&mut self) -> Result<Trajectory> {
         let trajectory_id = self.str()?;
         let original_prompt = self.str()?;
@@ -514,7 +448,7 @@ impl<'a> Reader<'a> {
                     system: r.opt_str()?,
                     tools: {
                         let n = r.len()?;
-                        (0..n).map(|_| r.value()).collect::<Result<_>>()?
+                        (0..n).map(|_| r.json()).collect::<Result<_>>()?
                     },
                     succeeded: r.bool()?,
                     verdict_unknown: r.bool()?,

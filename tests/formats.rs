@@ -84,15 +84,11 @@ fn imported_run() -> Trajectory {
         origin: Some(Origin {
             format: "openai_messages".into(),
             system: Some("You are a shopping agent.".into()),
-            tools: vec![serde_json::json!({
-                "type": "function",
-                "function": {
-                    "name": "search",
-                    "description": "Search the catalogue",
-                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}},
-                                   "required": ["q"]}
-                }
-            })],
+            tools: vec![parse(
+                r#"{"type": "function", "function": {"name": "search", "description": "Search the catalogue",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}"#,
+            )
+            .unwrap()],
             succeeded: false,
             ..Default::default()
         }),

@@ -13,14 +13,14 @@ pub fn functions(t: &Trajectory) -> Vec<JsonObject> {
     let mut names: Vec<String> = Vec::new();
     if let Some(origin) = &t.origin {
         for tool in &origin.tools {
-            let Ok(Json::Object(tool)) = serde_json::from_value::<Json>(tool.clone()) else {
+            let Json::Object(tool) = tool else {
                 continue;
             };
             let function = match (tool.get("type"), tool.get("function")) {
                 (Some(Json::String(kind)), Some(Json::Object(f))) if kind == "function" => {
                     f.clone()
                 }
-                _ => tool,
+                _ => tool.clone(),
             };
             let Some(Json::String(name)) = function.get("name") else {
                 continue;
@@ -223,11 +223,11 @@ mod tests {
             format: "openai_messages".into(),
             system: None,
             tools: vec![
-                serde_json::json!({"type": "function", "function": {"name": "search", "description": "d", "parameters": {"type": "object", "properties": {}}}}),
-                serde_json::json!({"name": "search", "description": "second"}),
-                serde_json::json!({"name": "bare"}),
-                serde_json::json!("not a tool"),
-                serde_json::json!({"type": "function"}),
+                crate::json::parse(r#"{"type": "function", "function": {"name": "search", "description": "d", "parameters": {"type": "object", "properties": {}}}}"#).unwrap(),
+                crate::json::parse(r#"{"name": "search", "description": "second"}"#).unwrap(),
+                crate::json::parse(r#"{"name": "bare"}"#).unwrap(),
+                crate::json::parse(r#""not a tool""#).unwrap(),
+                crate::json::parse(r#"{"type": "function"}"#).unwrap(),
             ],
             succeeded: false,
             ..Default::default()
@@ -244,6 +244,21 @@ mod tests {
         assert_eq!(
             wrap(functions(&t).remove(1)).to_python_json(),
             r#"{"type": "function", "function": {"name": "bare"}}"#
+        );
+    }
+
+    #[test]
+    fn declared_schemas_are_written_as_the_source_wrote_them() {
+        let schema = r#"{"name": "pick", "parameters": {"type": "object", "properties": {"n": {"type": "integer", "maximum": 123456789012345678901234567890, "default": 1.0, "scale": Infinity}}}}"#;
+        let mut t = traj(vec![step("pick", r#"{"n": 2}"#)]);
+        t.origin = Some(Origin {
+            format: "sharegpt".into(),
+            tools: vec![crate::json::parse(schema).unwrap()],
+            ..Default::default()
+        });
+        assert_eq!(
+            column(&t).to_python_json(),
+            format!(r#"[{{"type": "function", "function": {schema}}}]"#)
         );
     }
 }

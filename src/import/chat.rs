@@ -251,7 +251,7 @@ pub(super) struct Outcome {
     pub verdict: Option<bool>,
     /// The reason the data gives, if any (ignored for successes).
     pub reason: Option<String>,
-    pub tools: Vec<serde_json::Value>,
+    pub tools: Vec<Json>,
     /// Source fields to keep.
     pub metadata: JsonObject,
 }

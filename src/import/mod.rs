@@ -407,7 +407,7 @@ fn source_metadata(o: &JsonObject, prefix: &str) -> Result<JsonObject, Invalid> 
 }
 
 /// A declared tool as an OpenAI function tool `{type: function, function: {...}}`.
-fn function_tool(value: &Json, field: &str) -> Result<serde_json::Value, Invalid> {
+fn function_tool(value: &Json, field: &str) -> Result<Json, Invalid> {
     let o = object(value, field)?;
     let kind = opt_string(o, field, "type")?;
     let wrapped =
@@ -437,11 +437,11 @@ fn function_tool(value: &Json, field: &str) -> Result<serde_json::Value, Invalid
             tool.insert("function", Json::Object(function));
             Json::Object(tool)
         };
-    Ok(to_serde(&wrapped))
+    Ok(wrapped)
 }
 
 /// Declared tools: an array of schemas, or (ShareGPT, ToolBench) a JSON string holding one.
-fn function_tools(value: Option<&Json>, field: &str) -> Result<Vec<serde_json::Value>, Invalid> {
+fn function_tools(value: Option<&Json>, field: &str) -> Result<Vec<Json>, Invalid> {
     let parsed;
     let items: &[Json] = match value {
         None | Some(Json::Null) => return Ok(Vec::new()),
@@ -467,10 +467,6 @@ fn function_tools(value: Option<&Json>, field: &str) -> Result<Vec<serde_json::V
         .enumerate()
         .map(|(i, t)| function_tool(t, &format!("{field}[{i}]")))
         .collect()
-}
-
-fn to_serde(value: &Json) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]
@@ -542,13 +538,16 @@ mod tests {
         .unwrap();
         let got = function_tools(Some(&tools), "tools").unwrap();
         assert_eq!(
-            serde_json::Value::Array(got),
-            serde_json::json!([
+            Json::Array(got),
+            parse(
+                r#"[
                 {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}},
                 {"type": "function", "function": {"name": "g", "parameters": {}}},
                 {"type": "function", "function": {"name": "h", "parameters": {"type": "object", "properties": {"a": {}}}}},
                 {"type": "function", "function": {"name": "k", "parameters": {"type": "object", "properties": {}}}}
-            ])
+            ]"#
+            )
+            .unwrap()
         );
         let text = Json::from(r#"[{"name": "f"}]"#);
         assert_eq!(function_tools(Some(&text), "tools").unwrap().len(), 1);

@@ -74,6 +74,17 @@ impl Json {
     }
 }
 
+/// `value["key"]`: the member of an object, or null when `value` is not an object or has no
+/// such member (as `serde_json::Value` indexes).
+impl std::ops::Index<&str> for Json {
+    type Output = Json;
+
+    fn index(&self, key: &str) -> &Json {
+        static NULL: Json = Json::Null;
+        self.as_object().and_then(|o| o.get(key)).unwrap_or(&NULL)
+    }
+}
+
 impl From<&str> for Json {
     fn from(s: &str) -> Self {
         Json::String(s.to_owned())

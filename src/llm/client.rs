@@ -177,6 +177,40 @@ impl<C: ChatClient> ChatClient for &C {
     }
 }
 
+/// Any chat client behind one type.
+///
+/// The stages and the pipeline are generic over their client, so every distinct chain of
+/// clients (the page's queue or the model in the page, with or without the structured-output
+/// fallback, a second judge or not) would build its own copy of the whole pipeline in the web
+/// build. The page erases its chains into this type instead: one copy, for one boxed future
+/// per request, which is nothing next to the request itself.
+pub struct AnyClient<'a>(Box<dyn Erased + 'a>);
+
+impl<'a> AnyClient<'a> {
+    pub fn new(client: impl ChatClient + 'a) -> Self {
+        AnyClient(Box::new(client))
+    }
+}
+
+type BoxedReply<'r> = std::pin::Pin<Box<dyn Future<Output = Result<ChatResponse, ChatError>> + 'r>>;
+
+/// [`ChatClient`] in a form a trait object can have.
+trait Erased {
+    fn complete_boxed<'r>(&'r self, request: &'r ChatRequest) -> BoxedReply<'r>;
+}
+
+impl<C: ChatClient> Erased for C {
+    fn complete_boxed<'r>(&'r self, request: &'r ChatRequest) -> BoxedReply<'r> {
+        Box::pin(self.complete(request))
+    }
+}
+
+impl ChatClient for AnyClient<'_> {
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
+        self.0.complete_boxed(request).await
+    }
+}
+
 /// Clients for tests and demos.
 pub mod testing {
     use super::*;
@@ -356,6 +390,21 @@ mod tests {
         assert!(matches!(e, ChatError::Network(_)));
         let temps: Vec<f64> = client.requests().iter().map(|r| r.temperature).collect();
         assert_eq!(temps, [0.1, 0.2, 0.3]);
+    }
+
+    #[test]
+    fn any_client_passes_requests_and_answers_through() {
+        let scripted = ScriptedClient::with_replies([Ok("a"), Err(ChatError::Timeout)]);
+        let chains = [
+            AnyClient::new(&scripted),
+            AnyClient::new(AnyClient::new(&scripted)),
+        ];
+        let first = futures::executor::block_on(chains[0].complete(&req(0.1))).unwrap();
+        assert_eq!(first.text(), Some("a"));
+        let second = futures::executor::block_on(chains[1].complete(&req(0.2))).unwrap_err();
+        assert_eq!(second, ChatError::Timeout);
+        let temps: Vec<f64> = scripted.requests().iter().map(|r| r.temperature).collect();
+        assert_eq!(temps, [0.1, 0.2]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use call::{
     build_request, call_json, estimate_prompt_tokens, CallFlag, CallKind, CallRecord, CallSettings,
     StageError, StageUsage, UsageByStage,
 };
-pub use client::{testing, ChatClient, ChatError};
+pub use client::{testing, AnyClient, ChatClient, ChatError};
 pub use exchange::{request_key, CachingClient, Exchange, ExchangeLog};
 pub use openai::{
     ChatMessage, ChatRequest, ChatResponse, Delivery, ModelList, ResponseFormat, StructuredMode,

@@ -3,7 +3,9 @@
 //! preview on the selected trajectory). Everything is kept in the settings form
 //! ([`crate::prefs::Draft`]) and so saved with the preferences and in saved sessions.
 
-use super::settings::{connection_view, endpoint_fields, number_fields, Choice, Endpoint, Number};
+use super::settings::{
+    connection_view, endpoint_fields, number, number_fields, Choice, Endpoint, Number,
+};
 use super::state::{AppState, Connection};
 use crate::custom;
 use crate::grounding::GroundingMode;
@@ -66,63 +68,56 @@ impl Settled {
 
 /// The second judge's concurrency and price.
 const JUDGE: [Number; 2] = [
-    Number {
-        label: "Judge concurrency",
-        testid: "judge-concurrency",
-        get: |d| &d.judge_concurrency,
-        set: |d, v| d.judge_concurrency = v,
-        help: "judge calls at once",
-    },
-    Number {
-        label: "Judge price / M tokens",
-        testid: "judge-price",
-        get: |d| &d.judge_price_per_million,
-        set: |d, v| d.judge_price_per_million = v,
-        help: "0: not priced",
-    },
+    number!(
+        "Judge concurrency",
+        "judge-concurrency",
+        judge_concurrency,
+        "judge calls at once"
+    ),
+    number!(
+        "Judge price / M tokens",
+        "judge-price",
+        judge_price_per_million,
+        "0: not priced"
+    ),
 ];
 
 /// The near-duplicate and "not a new goal" thresholds.
 const DUPLICATES: [Number; 2] = [
-    Number {
-        label: "Near-duplicate similarity",
-        testid: "duplicate-threshold",
-        get: |d| &d.duplicate_threshold,
-        set: |d, v| d.duplicate_threshold = v,
-        help: "Jaccard of word pairs, 0 to 1",
-    },
-    Number {
-        label: "\"Not a new goal\" similarity",
-        testid: "restate-threshold",
-        get: |d| &d.restate_threshold,
-        set: |d, v| d.restate_threshold = v,
-        help: "to the original goal, 0 to 1",
-    },
+    number!(
+        "Near-duplicate similarity",
+        "duplicate-threshold",
+        duplicate_threshold,
+        "Jaccard of word pairs, 0 to 1"
+    ),
+    number!(
+        "\"Not a new goal\" similarity",
+        "restate-threshold",
+        restate_threshold,
+        "to the original goal, 0 to 1"
+    ),
 ];
 
 /// The severity formula's inputs.
 const SEVERITY: [Number; 3] = [
-    Number {
-        label: "Severity base",
-        testid: "severity-base",
-        get: |d| &d.severity_base,
-        set: |d, v| d.severity_base = v,
-        help: "0.3 in the reference",
-    },
-    Number {
-        label: "Severity per hit",
-        testid: "severity-per-hit",
-        get: |d| &d.severity_per_hit,
-        set: |d, v| d.severity_per_hit = v,
-        help: "0.1 in the reference",
-    },
-    Number {
-        label: "Severity cap",
-        testid: "severity-cap",
-        get: |d| &d.severity_cap,
-        set: |d, v| d.severity_cap = v,
-        help: "1 in the reference",
-    },
+    number!(
+        "Severity base",
+        "severity-base",
+        severity_base,
+        "0.3 in the reference"
+    ),
+    number!(
+        "Severity per hit",
+        "severity-per-hit",
+        severity_per_hit,
+        "0.1 in the reference"
+    ),
+    number!(
+        "Severity cap",
+        "severity-cap",
+        severity_cap,
+        "1 in the reference"
+    ),
 ];
 
 /// The second judge, the grounding check and the near-duplicate thresholds.

@@ -23,8 +23,8 @@ use leptos::prelude::*;
 
 /// One call of the second judge on `goal` through `client`, with the structured-output
 /// fallback from `adaptive`'s mode when the settings ask for it.
-async fn judge_once<C: crate::llm::ChatClient>(
-    client: C,
+async fn judge_once(
+    client: crate::llm::AnyClient<'static>,
     adaptive: Option<crate::llm::StructuredMode>,
     (templates, relabel, trajectory, goal): (
         &crate::llm::Templates,
@@ -35,7 +35,7 @@ async fn judge_once<C: crate::llm::ChatClient>(
 ) -> crate::stages::relabel::JudgeCall {
     match adaptive {
         Some(mode) => {
-            let client = crate::llm::AdaptiveClient::new(client, mode);
+            let client = crate::llm::AnyClient::new(crate::llm::AdaptiveClient::new(client, mode));
             judge_goal(&client, templates, relabel, trajectory, goal).await
         }
         None => judge_goal(&client, templates, relabel, trajectory, goal).await,
@@ -259,10 +259,10 @@ impl ReviewQueue {
                     prefs.timeout_ms(),
                     crate::client::CancelToken::new(),
                 );
-                judge_once(page, adaptive, ask).await
+                judge_once(crate::llm::AnyClient::new(page), adaptive, ask).await
             } else {
                 let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
-                judge_once(http, adaptive, ask).await
+                judge_once(crate::llm::AnyClient::new(http), adaptive, ask).await
             };
             let mut changed = false;
             state

@@ -10,8 +10,8 @@ use crate::estimate::{self, Basis, Deviation, Estimate, PromptSizes};
 use crate::llm::diagnose::Probe;
 use crate::llm::ExchangeLog;
 use crate::llm::{
-    AdaptiveClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse, RetryPolicy,
-    RetryingClient, RunGuard, SentCounts, Templates,
+    AdaptiveClient, AnyClient, CachingClient, ChatClient, ChatError, ChatRequest, ChatResponse,
+    RetryPolicy, RetryingClient, RunGuard, SentCounts, Templates,
 };
 use crate::pipeline::{
     run_controlled_judged, PauseCause, RunControl, RunSetup, Settings, Totals, Verdict,
@@ -495,7 +495,7 @@ impl RunState {
                 token.clone(),
             );
             let queued = client::queued(vec![(page, 1)], &token);
-            return self.launch_with(app, prefs, control, token, queued);
+            return self.launch_with(app, prefs, control, token, AnyClient::new(queued));
         }
         let http = client::pooled(
             &prefs.endpoints(),
@@ -503,16 +503,18 @@ impl RunState {
             prefs.timeout_ms(),
             &token,
         );
-        self.launch_with(app, prefs, control, token, http);
+        self.launch_with(app, prefs, control, token, AnyClient::new(http));
     }
 
-    fn launch_with<C: ChatClient + 'static>(
+    /// Every chain is erased to [`AnyClient`], so the web build holds one copy of the
+    /// pipeline whatever the endpoint, the judge and the structured-output mode.
+    fn launch_with(
         &self,
         app: AppState,
         prefs: Prefs,
         mut control: RunControl,
         token: CancelToken,
-        base: C,
+        base: AnyClient<'static>,
     ) {
         let this = *self;
         let guard = self.guard.get_value();
@@ -530,6 +532,7 @@ impl RunState {
                 prefs.timeout_ms(),
                 &token,
             );
+            let http = AnyClient::new(http);
             stack(app, &token, &guard, &log, http, &replica.base_url, seed ^ 1)
         });
         let settings = prefs.to_pipeline_settings();
@@ -540,18 +543,17 @@ impl RunState {
         spawn_local(async move {
             let mode = settings.structured;
             let run = (&method, &settings, &mut control);
-            match (prefs.structured.adaptive(), judge) {
-                (true, Some(judge)) => {
-                    let client = AdaptiveClient::new(client, mode);
-                    let judge = AdaptiveClient::new(judge, mode);
-                    this.drive(app, &client, &judge, run).await;
-                }
-                (true, None) => {
-                    let client = AdaptiveClient::new(client, mode);
-                    this.drive(app, &client, &client, run).await;
-                }
-                (false, Some(judge)) => this.drive(app, &client, &judge, run).await,
-                (false, None) => this.drive(app, &client, &client, run).await,
+            let adaptive = prefs.structured.adaptive();
+            let erase = |client| match adaptive {
+                true => AnyClient::new(AdaptiveClient::new(client, mode)),
+                false => AnyClient::new(client),
+            };
+            let client = erase(client);
+            // Without a judge of its own, the relabeling client judges too (and shares what
+            // the structured-output fallback learned).
+            match judge.map(erase) {
+                Some(judge) => this.drive(app, &client, &judge, run).await,
+                None => this.drive(app, &client, &client, run).await,
             }
             let stopped = token.is_cancelled() || control.is_stopped();
             let pause = control.pause_cause().map(|cause| Pause {
@@ -641,11 +643,11 @@ impl RunState {
         });
     }
 
-    async fn drive<C: ChatClient, J: ChatClient>(
+    async fn drive(
         &self,
         app: AppState,
-        client: &C,
-        judge: &J,
+        client: &AnyClient<'static>,
+        judge: &AnyClient<'static>,
         (method, settings, control): (&Method, &Settings, &mut RunControl),
     ) {
         let setup = RunSetup {

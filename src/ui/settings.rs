@@ -88,89 +88,37 @@ pub(super) struct Number {
     pub help: &'static str,
 }
 
+/// A [`Number`] for the draft's field of that name: `number!(label, testid, field, help)`.
+macro_rules! number {
+    ($label:expr, $testid:expr, $field:ident, $help:expr) => {
+        Number {
+            label: $label,
+            testid: $testid,
+            get: |d| &d.$field,
+            set: |d, v| d.$field = v,
+            help: $help,
+        }
+    };
+}
+pub(super) use number;
+
 /// How the relabeling is gated and sampled.
 const RELABELING: [Number; 5] = [
-    Number {
-        label: "θ (confidence)",
-        testid: "theta",
-        get: |d| &d.theta,
-        set: |d, v| d.theta = v,
-        help: "0 to 1. A relabel is kept only when the model is at least this sure; higher keeps fewer, cleaner rows.",
-    },
-    Number {
-        label: "δ (severity weight)",
-        testid: "delta",
-        get: |d| &d.delta,
-        set: |d, v| d.delta = v,
-        help: "0 to 1. How much a failure's severity counts against relabeling it.",
-    },
-    Number {
-        label: "K (attempts)",
-        testid: "max-attempts",
-        get: |d| &d.max_attempts,
-        set: |d, v| d.max_attempts = v,
-        help: "1 to 20. How many times a trajectory is relabeled before giving up.",
-    },
-    Number {
-        label: "Temperature",
-        testid: "temperature",
-        get: |d| &d.temperature,
-        set: |d, v| d.temperature = v,
-        help: "0 to 2. Randomness of the first attempt; retries use 0.7.",
-    },
-    Number {
-        label: "max_tokens",
-        testid: "max-tokens",
-        get: |d| &d.max_tokens,
-        set: |d, v| d.max_tokens = v,
-        help: "The longest reply a call may get.",
-    },
+    number!("θ (confidence)", "theta", theta, "0 to 1. A relabel is kept only when the model is at least this sure; higher keeps fewer, cleaner rows."),
+    number!("δ (severity weight)", "delta", delta, "0 to 1. How much a failure's severity counts against relabeling it."),
+    number!("K (attempts)", "max-attempts", max_attempts, "1 to 20. How many times a trajectory is relabeled before giving up."),
+    number!("Temperature", "temperature", temperature, "0 to 2. Randomness of the first attempt; retries use 0.7."),
+    number!("max_tokens", "max-tokens", max_tokens, "The longest reply a call may get."),
 ];
 
 /// How fast a run goes and what it may cost.
 const SPEED_AND_COST: [Number; 6] = [
-    Number {
-        label: "Concurrency",
-        testid: "concurrency",
-        get: |d| &d.concurrency,
-        set: |d, v| d.concurrency = v,
-        help: "Trajectories worked on at once.",
-    },
-    Number {
-        label: "Timeout (s)",
-        testid: "timeout",
-        get: |d| &d.timeout_secs,
-        set: |d, v| d.timeout_secs = v,
-        help: "How long one request may take once sent, in seconds.",
-    },
-    Number {
-        label: "Requests per endpoint",
-        testid: "connections",
-        get: |d| &d.connections,
-        set: |d, v| d.connections = v,
-        help: "At once, for the base URL and each replica without its own number; a browser opens 6 connections to one host over HTTP/1.1.",
-    },
-    Number {
-        label: "Input price (per 1M tokens)",
-        testid: "price-input",
-        get: |d| &d.price_input,
-        set: |d, v| d.price_input = v,
-        help: "What the endpoint charges per million prompt tokens; 0 for a local endpoint.",
-    },
-    Number {
-        label: "Output price (per 1M tokens)",
-        testid: "price-output",
-        get: |d| &d.price_output,
-        set: |d, v| d.price_output = v,
-        help: "What the endpoint charges per million completion tokens; 0 for a local endpoint.",
-    },
-    Number {
-        label: "Ask before runs over",
-        testid: "confirm-above",
-        get: |d| &d.confirm_above,
-        set: |d, v| d.confirm_above = v,
-        help: "Trajectories; a larger run at a non-zero price shows its estimate and asks first.",
-    },
+    number!("Concurrency", "concurrency", concurrency, "Trajectories worked on at once."),
+    number!("Timeout (s)", "timeout", timeout_secs, "How long one request may take once sent, in seconds."),
+    number!("Requests per endpoint", "connections", connections, "At once, for the base URL and each replica without its own number; a browser opens 6 connections to one host over HTTP/1.1."),
+    number!("Input price (per 1M tokens)", "price-input", price_input, "What the endpoint charges per million prompt tokens; 0 for a local endpoint."),
+    number!("Output price (per 1M tokens)", "price-output", price_output, "What the endpoint charges per million completion tokens; 0 for a local endpoint."),
+    number!("Ask before runs over", "confirm-above", confirm_above, "Trajectories; a larger run at a non-zero price shows its estimate and asks first."),
 ];
 
 /// Number fields, one after the other.
