@@ -136,12 +136,13 @@ ensure_node_tools() {
   [ "$opt" = "$E2E_DIR/node_modules/.bin/wasm-opt" ] || die "wasm-opt on PATH is '${opt:-none}', not tests/e2e's"
 }
 
-# The in-page model engine's files (npm @wllama/wllama), pinned by engine/package-lock.json;
+# The in-page model engine's files (npm @wllama/wllama and its 32-bit build, @wllama/wllama-compat), pinned by engine/package-lock.json;
 # Trunk copies them into dist/ so the app serves them from its own origin.
 ensure_engine() {
   npm_ci_once "$ENGINE_DIR" "the in-page model engine in engine/"
-  [ -f "$ENGINE_DIR/node_modules/@wllama/wllama/esm/wasm/wllama.wasm" ] ||
-    die "engine/node_modules lacks @wllama/wllama's wasm file"
+  [ -f "$ENGINE_DIR/node_modules/@wllama/wllama/esm/wasm/wllama.wasm" ] &&
+    [ -f "$ENGINE_DIR/node_modules/@wllama/wllama-compat/wasm/wllama.wasm" ] ||
+    die "engine/node_modules lacks the wasm files of @wllama/wllama and @wllama/wllama-compat"
 }
 
 ensure_crates() {

@@ -517,6 +517,9 @@ impl Draft {
         if let Err(e) = check_distinct(&endpoints) {
             errors.push(e);
         }
+        if let Some(e) = judge_in_page_error(&base_url, &self.judge_base_url) {
+            errors.push(e);
+        }
         let price_input = price("input price", &self.price_input, &mut errors);
         let price_output = price("output price", &self.price_output, &mut errors);
         let confirm_above = count(
@@ -572,6 +575,28 @@ pub fn endpoint_for_report(base_url: &str) -> String {
         Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
         None => url,
     }
+}
+
+/// Why the second judge cannot be the model in this page at `judge_base_url`, if it cannot.
+/// The page runs one model, and only as the relabeling endpoint: a judge on that same address
+/// shares its one-at-a-time queue; any other in-page address would have no model to answer.
+fn judge_in_page_error(base_url: &str, judge_base_url: &str) -> Option<String> {
+    let judge = judge_base_url.trim();
+    crate::inpage::model_of(judge)?;
+    let normalize = crate::llm::diagnose::normalize_base_url;
+    if normalize(judge) == normalize(base_url) {
+        return None;
+    }
+    Some(if crate::inpage::model_of(base_url).is_some() {
+        format!(
+            "second judge's endpoint: the page runs one model, the relabeling endpoint's ({}), so {judge} cannot judge; leave the judge's endpoint empty (the same model then judges, one request at a time) or give it an HTTP endpoint",
+            base_url.trim()
+        )
+    } else {
+        format!(
+            "second judge's endpoint: a model in this page ({judge}) can judge only when it also relabels; choose \"In this page\" as the endpoint, or give the judge an HTTP endpoint"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -846,6 +871,46 @@ mod tests {
                 limit: 1
             }]
         );
+    }
+
+    #[test]
+    fn the_judge_in_the_page_is_the_relabeling_model_or_refused() {
+        let page = crate::inpage::endpoint_id("smol.gguf");
+        let mut d = Draft::from(&Prefs::default());
+        d.base_url = page.clone();
+        // The same in-page address: accepted, and the judge shares the relabeler's queue of one.
+        d.judge_base_url = format!(" {page}/ ");
+        let p = d.parse().unwrap();
+        assert_eq!(p.judge_replica(), None);
+        assert_eq!(
+            p.endpoints(),
+            vec![Replica {
+                base_url: page.clone(),
+                limit: 1
+            }]
+        );
+        // Another model in the page: nothing would answer it.
+        d.judge_base_url = crate::inpage::endpoint_id("other.gguf");
+        let errors = d.parse().unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("second judge's endpoint")
+                && errors[0].contains("inpage://other.gguf cannot judge")
+                && errors[0].contains("inpage://smol.gguf"),
+            "{errors:?}"
+        );
+        // A relabeler over HTTP with a judge in the page: refused as well.
+        d.base_url = "http://localhost:8080/v1".into();
+        d.judge_base_url = page;
+        let errors = d.parse().unwrap_err();
+        assert!(
+            errors[0].contains("can judge only when it also relabels"),
+            "{errors:?}"
+        );
+        // An HTTP judge beside the model in the page stays allowed.
+        d.base_url = crate::inpage::endpoint_id("smol.gguf");
+        d.judge_base_url = "http://localhost:9090/v1".into();
+        assert!(d.parse().unwrap().judge_replica().is_some());
     }
 
     #[test]

@@ -1,24 +1,54 @@
-// The in-page model engine: llama.cpp compiled to WebAssembly (the npm package
-// @wllama/wllama, copied next to this file by Trunk), driven for the app's Rust code.
+// The in-page model engine: llama.cpp compiled to WebAssembly (the npm packages
+// @wllama/wllama and @wllama/wllama-compat, copied next to this file by Trunk), driven for the
+// app's Rust code.
 //
 // The page imports this module only when the user chooses "In this page", so none of it is
-// part of the first load. Every file comes from the app's own origin: the compatibility build
-// that the package would otherwise fetch from a CDN is switched off.
+// part of the first load. Every file comes from the app's own origin; nothing is fetched from
+// a CDN.
+//
+// The package has two builds of llama.cpp. Its default one (wllama/wasm/) uses 64-bit
+// WebAssembly memory and JS promise integration; its compatibility build (wllama/compat/) uses
+// 32-bit memory and Asyncify. Both can grow to 4 GiB. The app runs the 32-bit build: it works in
+// every current browser, and in Chromium it generated 1.1 to 2.7 times as many tokens per
+// second as the 64-bit build (BENCHMARKS.md), as expected where 64-bit memory accesses need
+// explicit bounds checks. The 64-bit build is kept for that comparison
+// (`load(..., { build: 'memory64' })`).
 //
 // Inference does not run on the page's thread: the package starts a Web Worker (from a blob:
-// URL) that instantiates llama.cpp; when the page is cross-origin isolated that worker starts
-// one more worker per extra thread (WebAssembly threads over shared memory).
+// URL) that instantiates llama.cpp; when the page is cross-origin isolated and more than one
+// thread is asked for, that worker starts one more worker per extra thread (WebAssembly
+// threads over shared memory).
 //
 // Errors are thrown as `{ kind, message }`; `kind` is the package's error type, or `abort`,
 // `timeout`, `load_error`, `storage`, `fetch`.
 
 import { Wllama } from '../wllama/index.min.js';
 
-const WASM_PATH = new URL('../wllama/wasm/wllama.wasm', import.meta.url).href;
+const MEMORY64_WASM = new URL('../wllama/wasm/wllama.wasm', import.meta.url).href;
+const COMPACT = {
+  wasm: new URL('../wllama/compat/wllama.wasm', import.meta.url).href,
+  worker: new URL('../wllama/compat/wllama.js', import.meta.url).href,
+};
 const MODELS_FOLDER = 'agenther-models';
 
+/** The package picks its 32-bit build only for browsers that lack 64-bit memory or promise
+ * integration; this engine picks it always, unless asked for the 64-bit one. */
+class Engine extends Wllama {
+  constructor(build) {
+    super({ default: MEMORY64_WASM }, { suppressNativeLog: true });
+    this.build = build;
+    this.setCompat(null);
+  }
+
+  getWorkerResources() {
+    const resources = super.getWorkerResources();
+    if (this.build === 'memory64') return resources;
+    return { ...resources, wasmPath: COMPACT.wasm, jsPath: COMPACT.worker, compat: true };
+  }
+}
+
 let engine = null;
-/** `{ key, threads, multiThread, context }` of the loaded model. */
+/** `{ key, threads, multiThread, context, build }` of the loaded model. */
 let loaded = null;
 /** The load under way and its key, shared by everyone who waits for it. */
 let loading = null;
@@ -36,20 +66,11 @@ function reason(err) {
   return fail(err?.type ?? 'unknown_error', err?.message ?? err);
 }
 
-/** What the browser offers: cross-origin isolation (threads), cores, and the WebAssembly
- * features the engine's build needs. */
+/** What the browser offers: cross-origin isolation (threads), cores, storage. */
 export function environment() {
-  let memory64 = false;
-  try {
-    new WebAssembly.Memory({ address: 'i64', initial: 1n });
-    memory64 = true;
-  } catch {
-    memory64 = false;
-  }
   return {
     isolated: globalThis.crossOriginIsolated === true,
     cores: navigator.hardwareConcurrency || 1,
-    memory64,
     deviceMemoryGb: navigator.deviceMemory ?? null,
     opfs: typeof navigator.storage?.getDirectory === 'function',
   };
@@ -66,19 +87,20 @@ export function loadedKey() {
 }
 
 /** Loads `blob` as the model `key` with a context of `context` tokens, replacing any loaded
- * model. Multi-threaded (one thread per core) when the page is cross-origin isolated. */
-export function load(key, blob, context) {
+ * model. Multi-threaded (one thread per core, at least two) when the page is cross-origin
+ * isolated: the package runs threads only when it can share memory and is asked for more than
+ * one (by default it asks for half the cores, a single thread on a two-core machine).
+ * `options.threads` and `options.build` ('compact', the default, or 'memory64') override
+ * the choice, for the benchmark. */
+export function load(key, blob, context, options = {}) {
   if (loaded?.key === key) return Promise.resolve(loaded);
   if (loading && loadingKey === key) return loading;
   const run = async () => {
     await unload();
     const env = environment();
-    if (!env.memory64) {
-      throw fail('load_error', 'this browser lacks 64-bit WebAssembly memory, which the engine needs (Chrome or Edge 133+, Firefox 134+)');
-    }
-    const threads = env.isolated ? Math.max(2, env.cores) : 1;
-    const next = new Wllama({ default: WASM_PATH }, { suppressNativeLog: true });
-    next.setCompat(null);
+    const threads = options.threads ?? (env.isolated ? Math.max(2, env.cores) : 1);
+    const build = options.build ?? 'compact';
+    const next = new Engine(build);
     try {
       await next.loadModel([blob], {
         n_ctx: context,
@@ -91,7 +113,13 @@ export function load(key, blob, context) {
       throw reason(err);
     }
     engine = next;
-    loaded = { key, threads: next.getNumThreads(), multiThread: next.isMultithread(), context };
+    loaded = {
+      key,
+      threads: next.getNumThreads(),
+      multiThread: next.isMultithread(),
+      context,
+      build,
+    };
     return loaded;
   };
   const previous = loading ?? Promise.resolve();
@@ -148,11 +176,10 @@ async function generate(requestJson, signal, timeoutMs) {
   signal?.addEventListener('abort', onAbort);
   const started = performance.now();
   try {
+    // Every field of the request goes to llama.cpp's own request parser, as on its server.
     const response = await engine.createChatCompletion({
-      messages: request.messages,
-      temperature: request.temperature,
-      max_tokens: request.max_tokens,
-      response_format: request.response_format,
+      ...request,
+      stream: false,
       abortSignal: stop.signal,
     });
     const ms = performance.now() - started;

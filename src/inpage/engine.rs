@@ -79,8 +79,6 @@ pub struct Env {
     /// Cross-origin isolated: threads can share memory.
     pub isolated: bool,
     pub cores: u32,
-    /// 64-bit WebAssembly memory, which the engine's build needs.
-    pub memory64: bool,
     /// The origin private file system, where models are kept.
     pub opfs: bool,
 }
@@ -177,7 +175,6 @@ pub async fn environment() -> Result<Env, Fail> {
     let env = Env {
         isolated: get(&e, "isolated").is_truthy(),
         cores: get(&e, "cores").as_f64().unwrap_or(1.0) as u32,
-        memory64: get(&e, "memory64").is_truthy(),
         opfs: get(&e, "opfs").is_truthy(),
     };
     InPage::get().env.set(Some(env.clone()));

