@@ -229,13 +229,7 @@ impl SessionRecord {
     /// What the session holds, in a phrase: "8 trajectories in 2 files, 5 done" (and ", 3
     /// reviewed" when review decided some).
     pub fn summary(&self) -> String {
-        let plural = |n: usize, one: &str, many: &str| {
-            format!(
-                "{} {}",
-                crate::progress::format_count(n),
-                if n == 1 { one } else { many }
-            )
-        };
+        use crate::progress::plural;
         let mut text = format!(
             "{} in {}, {} done",
             plural(self.trajectories, "trajectory", "trajectories"),

@@ -173,6 +173,11 @@ pub fn format_count(n: usize) -> String {
     out
 }
 
+/// A count and its noun: `1 file`, `2 files`, `12,345 files`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", format_count(n), if n == 1 { one } else { many })
+}
+
 /// A duration for people: `0:07`, `12:30`, `1:02:03` (whole seconds, rounded down).
 pub fn format_duration(ms: f64) -> String {
     let secs = if ms.is_finite() && ms > 0.0 {
@@ -275,6 +280,16 @@ mod tests {
         assert_eq!(
             stages,
             [("detect", 0), ("extract", 0), ("relabel", 2), ("judge", 1)]
+        );
+    }
+
+    #[test]
+    fn counts_take_their_noun_in_the_singular_only_for_one() {
+        assert_eq!(plural(1, "success", "successes"), "1 success");
+        assert_eq!(plural(0, "file", "files"), "0 files");
+        assert_eq!(
+            plural(12_345, "trajectory", "trajectories"),
+            "12,345 trajectories"
         );
     }
 

@@ -2,7 +2,7 @@
 //! where the user stands and what to do next, and the endpoint presets that fill the base
 //! URL. Plain data, tested on the host; the UI only shows it.
 
-use crate::progress::format_count;
+use crate::progress::{format_count, plural};
 
 /// One step of the workspace, in the order a user goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,10 +172,6 @@ impl Facts {
             "Review the accepted relabels, then download the training files under Export.".into(),
         )
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{} {}", format_count(n), if n == 1 { one } else { many })
 }
 
 /// A kind of server the base URL can be filled in for.

@@ -5,7 +5,7 @@ use super::charts::{apply, is_applied, Choice};
 use super::drop::DropZone;
 use super::state::AppState;
 use crate::import::SourceFormat;
-use crate::progress::format_count;
+use crate::progress::{format_count, plural};
 use crate::reader::{FileSummary, InputFormat};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -77,14 +77,14 @@ pub fn LoadSection() -> impl IntoView {
                     let successes = (sum.successes > 0).then(|| {
                         view! {
                             <span data-testid="file-successes">
-                                {format!("{} successes kept apart", format_count(sum.successes))}
+                                {format!("{} kept apart", plural(sum.successes, "success", "successes"))}
                             </span>
                         }
                     });
                     view! {
                         <li class="file-row" data-testid="file-row">
                             <span class="file-name">{sum.file.clone()}</span>
-                            <span>{format!("{} trajectories", format_count(sum.records))}</span>
+                            <span>{plural(sum.records, "trajectory", "trajectories")}</span>
                             {successes}
                             <span class={if sum.rejected > 0 { "bad" } else { "" }}>
                                 {format!("{} rejected", format_count(sum.rejected))}
@@ -210,14 +210,13 @@ pub fn LoadSection() -> impl IntoView {
                             .with(|s| {
                                 let successes = match s.success_count() {
                                     0 => String::new(),
-                                    n => format!(" ({} successes kept apart)", format_count(n)),
+                                    n => format!(" ({} kept apart)", plural(n, "success", "successes")),
                                 };
                                 format!(
-                                    "{} trajectories{} in {} file{}; failures by rule-based type:",
-                                    format_count(s.len()),
+                                    "{}{} in {}; failures by rule-based type:",
+                                    plural(s.len(), "trajectory", "trajectories"),
                                     successes,
-                                    s.files.len(),
-                                    if s.files.len() == 1 { "" } else { "s" },
+                                    plural(s.files.len(), "file", "files"),
                                 )
                             })
                     }}

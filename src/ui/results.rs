@@ -12,7 +12,7 @@ use crate::duplicates::{Clusters, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD};
 use crate::grounding::Grounding;
 use crate::llm::CallRecord;
 use crate::model::{ExtractedOutcome, FailureAnalysis};
-use crate::progress::{format_count, format_unit};
+use crate::progress::{format_count, format_unit, plural};
 use crate::review::Decision;
 use crate::session::{Entry, Facets, Filter, Row, Session, SortKey};
 use crate::stages::relabel::{JudgeVerdict, Judges, RelabelAttempt};
@@ -429,7 +429,7 @@ pub fn ResultsSection() -> impl IntoView {
                     let n = rows.with(Vec::len);
                     let total = session.with(Session::len);
                     if n == total {
-                        format!("{} trajectories", format_count(total))
+                        plural(total, "trajectory", "trajectories")
                     } else {
                         format!("{} of {} trajectories match", format_count(n), format_count(total))
                     }

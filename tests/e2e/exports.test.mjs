@@ -689,14 +689,14 @@ test('a tau-bench file and a ReAct log, relabeled, download in every training la
     assert.match(await tauRow.textContent(), /tau-results\.json/);
     assert.match(await tauRow.textContent(), /(?<!\d)3 trajectories/);
     assert.match(await tauRow.textContent(), /(?<!\d)0 rejected/);
-    assert.equal((await tauRow.getByTestId('file-successes').textContent()).trim(), '1 successes kept apart');
+    assert.equal((await tauRow.getByTestId('file-successes').textContent()).trim(), '1 success kept apart');
     assert.match(await tauRow.getByTestId('file-format').textContent(), /^tau-bench results \(detected\), JSON array, /);
     assert.match(await reactRow.textContent(), /react-log\.txt/);
     assert.match(await reactRow.textContent(), /(?<!\d)2 trajectories/);
     assert.match(await reactRow.textContent(), /(?<!\d)0 rejected/);
     assert.equal(await reactRow.getByTestId('file-successes').count(), 0);
     assert.match(await reactRow.getByTestId('file-format').textContent(), /^ReAct text log \(detected\), text, /);
-    assert.match(await page.locator('.summary').textContent(), /^5 trajectories \(1 successes kept apart\) in 2 files/);
+    assert.match(await page.locator('.summary').textContent(), /^5 trajectories \(1 success kept apart\) in 2 files/);
     assert.equal(await page.getByTestId('rejected-item').count(), 0);
 
     // The success is kept apart; every failure waits for the run.

@@ -23,7 +23,7 @@ test('files in import formats are detected, successes kept apart, the format can
     const texts = await fileRows.allTextContents();
     assert.match(texts[0], /openai_messages\.jsonl/);
     assert.match(texts[0], /(?<!\d)4 trajectories/);
-    assert.match(texts[0], /(?<!\d)1 successes kept apart/);
+    assert.match(texts[0], /(?<!\d)1 success kept apart/);
     assert.match(texts[0], /OpenAI chat messages \(detected\), JSONL/);
     assert.match(texts[1], /ReAct text log \(detected\), text/);
     assert.match(texts[1], /(?<!\d)4 trajectories/);
