@@ -292,14 +292,7 @@ pub fn estimate_run(
     basis: Basis<'_>,
     pace: Option<Pace>,
 ) -> Estimate {
-    let done: Vec<usize> = session
-        .entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.result.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let done = sample(&done, SAMPLE);
+    let done = sample(&session.with_results(), SAMPLE);
     sizes.ensure(session, &done);
     let mut calibration = Calibration::default();
     for &i in &done {

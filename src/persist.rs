@@ -356,23 +356,24 @@ fn trajectory_from_json(text: &str) -> Result<StoredTrajectory, PersistError> {
             (Some(_), Some(_)) => return Err(bad("an exact value of a step and a tool".into())),
         };
         let value = crate::json::parse(&exact.json).map_err(|e| bad(e.to_string()))?;
+        let object = |value: Json| match value {
+            Json::Object(o) => Ok(o),
+            other => Err(bad(format!("expected an object, found {}", other.kind()))),
+        };
         let t = &mut stored.trajectory;
-        if let ExactPart::Tool(i) = part {
-            match t.origin.as_mut().and_then(|o| o.tools.get_mut(i)) {
+        match part {
+            ExactPart::Metadata => t.metadata = object(value)?,
+            ExactPart::Step(i) => {
+                let object = object(value)?;
+                match t.steps.get_mut(i) {
+                    Some(step) => step.action_input = object,
+                    None => return Err(bad(format!("no step {i}"))),
+                }
+            }
+            ExactPart::Tool(i) => match t.origin.as_mut().and_then(|o| o.tools.get_mut(i)) {
                 Some(tool) => *tool = value,
                 None => return Err(bad(format!("no tool {i}"))),
-            }
-            continue;
-        }
-        let Json::Object(object) = value else {
-            return Err(bad(format!("expected an object, found {}", value.kind())));
-        };
-        match part {
-            ExactPart::Step(i) => match t.steps.get_mut(i) {
-                Some(step) => step.action_input = object,
-                None => return Err(bad(format!("no step {i}"))),
             },
-            _ => t.metadata = object,
         }
     }
     Ok(stored)
