@@ -187,6 +187,50 @@ pub fn error_text(error: &TemplateError) -> String {
     }
 }
 
+/// Whether edited templates render: the first error's file and text ([`error_file`],
+/// [`error_text`]), or `None`.
+pub type TemplateProblem = Option<(String, String)>;
+
+/// Compiles every template of `sources` (no trajectory needed): the first error, if any.
+pub fn check(sources: &TemplateSources) -> TemplateProblem {
+    Templates::new(sources.clone())
+        .err()
+        .map(|e| (error_file(&e), error_text(&e)))
+}
+
+/// What is known of the edited templates' check, which the page runs in the background
+/// ([`check`] needs the template engine, which the page loads when first needed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateStatus {
+    /// The fingerprint ([`TemplateSources::fingerprint`]) of the sources last checked, and
+    /// what the check found.
+    checked: Option<(String, TemplateProblem)>,
+}
+
+impl TemplateStatus {
+    /// Records the check of the sources with this fingerprint.
+    pub fn record(&mut self, fingerprint: String, problem: TemplateProblem) {
+        self.checked = Some((fingerprint, problem));
+    }
+
+    /// Whether the templates with this fingerprint were checked.
+    pub fn knows(&self, fingerprint: &str) -> bool {
+        matches!(&self.checked, Some((f, _)) if f == fingerprint)
+    }
+
+    /// What stops a run with `edited` templates (`None`: the built-in ones, which render):
+    /// an error, or a check not done yet for these texts.
+    pub fn blocker(&self, edited: Option<&TemplateSources>) -> Option<String> {
+        let sources = edited?;
+        match &self.checked {
+            Some((fingerprint, problem)) if *fingerprint == sources.fingerprint() => problem
+                .as_ref()
+                .map(|(_, text)| format!("the prompt template {text} does not render")),
+            _ => Some("the edited prompt templates are still being checked".into()),
+        }
+    }
+}
+
 /// The messages the template in file `name` gives for `trajectory`, as the endpoint would
 /// receive them, or the first error of any template. The relabel preview uses the rule-based
 /// outcome; the judge preview judges `goal` (the trajectory's accepted goal when there is one,
@@ -245,6 +289,36 @@ pub fn describe(templates: &TemplateSources, lexicon: &Lexicon) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_run_waits_for_the_check_of_edited_templates_and_stops_at_an_error() {
+        let mut status = TemplateStatus::default();
+        // The built-in templates need no check.
+        assert_eq!(status.blocker(None), None);
+        let mut edited = TemplateSources::defaults();
+        *edited.file_mut("judge_user.j2").unwrap() = "{{ goal ".into();
+        let waiting = status.blocker(Some(&edited)).unwrap();
+        assert!(waiting.contains("still being checked"), "{waiting}");
+        let problem = check(&edited);
+        let (file, text) = problem.clone().expect("an unclosed tag does not compile");
+        assert_eq!(file, "judge_user.j2");
+        status.record(edited.fingerprint(), problem);
+        assert!(status.knows(&edited.fingerprint()));
+        assert_eq!(
+            status.blocker(Some(&edited)),
+            Some(format!("the prompt template {text} does not render"))
+        );
+        // Fixed: checked again, it renders; a check of other texts does not count.
+        let fixed = TemplateSources::defaults();
+        assert!(!status.knows(&fixed.fingerprint()));
+        assert!(status.blocker(Some(&fixed)).is_some());
+        status.record(fixed.fingerprint(), check(&fixed));
+        assert_eq!(status.blocker(Some(&fixed)), None);
+        assert_eq!(
+            status.blocker(Some(&edited)).as_deref(),
+            Some("the edited prompt templates are still being checked")
+        );
+    }
+
     use super::*;
 
     #[test]

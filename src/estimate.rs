@@ -223,12 +223,18 @@ impl PromptSizes {
         Self::default()
     }
 
-    /// Renders the prompts of the entries at `items` not measured yet.
-    pub fn ensure(&mut self, session: &Session, items: &[usize]) {
+    /// Forgets the sizes measured on another session (entries are only ever added at the end,
+    /// so a shorter session is another one).
+    pub fn forget_other(&mut self, session: &Session) {
         if session.entries.len() < self.measured_len {
             self.sizes.clear();
         }
         self.measured_len = session.entries.len();
+    }
+
+    /// Renders the prompts of the entries at `items` not measured yet.
+    pub fn ensure(&mut self, session: &Session, items: &[usize]) {
+        self.forget_other(session);
         let templates = self.templates.get_or_insert_with(Templates::defaults);
         for &i in items {
             if self.sizes.contains_key(&i) {
@@ -282,6 +288,14 @@ pub fn sample(items: &[usize], n: usize) -> Vec<usize> {
     (0..n).map(|k| items[k * items.len() / n]).collect()
 }
 
+/// The trajectories whose prompts an estimate of `items` measures: a sample of the results
+/// (for the calibration) and a sample of `items`.
+pub fn to_measure(session: &Session, items: &[usize]) -> Vec<usize> {
+    let mut all = sample(&session.with_results(), SAMPLE);
+    all.extend(sample(items, SAMPLE));
+    all
+}
+
 /// The estimate for running `items` of `session`: renders (a sample of) their prompts and of
 /// the results' prompts as needed, calibrates with the results, and scales a sample up to
 /// all of `items`. `pace` is how fast the last run went, if one did.
@@ -292,8 +306,21 @@ pub fn estimate_run(
     basis: Basis<'_>,
     pace: Option<Pace>,
 ) -> Estimate {
+    sizes.ensure(session, &to_measure(session, items));
+    estimate_measured(session, sizes, items, basis, pace)
+}
+
+/// As [`estimate_run`], with the prompts [`to_measure`] names already measured in `sizes`
+/// (the page renders them in the background, with the templates loaded when first needed). A
+/// trajectory not measured is left out.
+pub fn estimate_measured(
+    session: &Session,
+    sizes: &PromptSizes,
+    items: &[usize],
+    basis: Basis<'_>,
+    pace: Option<Pace>,
+) -> Estimate {
     let done = sample(&session.with_results(), SAMPLE);
-    sizes.ensure(session, &done);
     let mut calibration = Calibration::default();
     for &i in &done {
         if let (Some(result), Some(size)) = (&session.entries[i].result, sizes.get(i)) {
@@ -302,7 +329,6 @@ pub fn estimate_run(
     }
     calibration.pace = pace;
     let picked = sample(items, SAMPLE);
-    sizes.ensure(session, &picked);
     let mut estimate = Estimate::new(session, sizes, &calibration, &picked, basis);
     if picked.len() < items.len() {
         let scale = items.len() as f64 / picked.len() as f64;
@@ -1169,6 +1195,26 @@ mod tests {
         let g = t.begin(5000.0);
         t.end(g, 5600.0, true);
         assert_eq!(t.single_ms(), Some(500.0));
+    }
+
+    #[test]
+    fn an_estimate_from_sizes_measured_beforehand_is_the_same_and_renders_nothing() {
+        let s = session();
+        let settings = settings();
+        let items = [0, 1, 2, 3];
+        let mut rendered = PromptSizes::new();
+        let direct = estimate_run(&s, &mut rendered, &items, basis(&settings), None);
+        // The page measures what `to_measure` names first (in the background), then estimates.
+        let mut sizes = PromptSizes::new();
+        sizes.ensure(&s, &to_measure(&s, &items));
+        let measured_len = sizes.len();
+        let later = estimate_measured(&s, &sizes, &items, basis(&settings), None);
+        assert_eq!(later, direct);
+        assert_eq!(sizes.len(), measured_len);
+        // What was not measured is left out, which is why the page measures first.
+        let bare = estimate_measured(&s, &PromptSizes::new(), &items, basis(&settings), None);
+        assert_eq!(bare.calls(), 0.0);
+        assert!(direct.calls() > 0.0);
     }
 
     #[test]

@@ -304,16 +304,24 @@ impl Prefs {
         self.timeout_secs.saturating_mul(1000)
     }
 
-    /// What stops a run with these preferences, if anything (ranges, then a missing model).
+    /// What stops a run with these preferences, if anything (ranges, templates that do not
+    /// render, then a missing model).
     pub fn run_blocker(&self) -> Option<String> {
+        let mut status = crate::custom::TemplateStatus::default();
+        if let Some(sources) = &self.templates {
+            status.record(sources.fingerprint(), crate::custom::check(sources));
+        }
+        self.settings_blocker(&status)
+    }
+
+    /// As [`Prefs::run_blocker`], with the templates' check as `templates` knows it (the page
+    /// checks edited templates in the background).
+    pub fn settings_blocker(&self, templates: &crate::custom::TemplateStatus) -> Option<String> {
         if self.timeout_secs == 0 {
             return Some("the request timeout must be at least 1 second".into());
         }
-        if let Err(e) = self.templates() {
-            return Some(format!(
-                "the prompt template {} does not render",
-                crate::custom::error_text(&e)
-            ));
+        if let Some(reason) = templates.blocker(self.templates.as_ref()) {
+            return Some(reason);
         }
         self.to_pipeline_settings().validate().err()
     }
