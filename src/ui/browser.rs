@@ -158,3 +158,31 @@ pub fn focus_soon(selector: String) {
         }
     });
 }
+
+/// Calls `f` once, the first time `element` comes into the viewport (at once when it is in
+/// it already). For work the page should not do before the user looks at its result: the
+/// template preview loads the template engine, which is not part of the first load.
+pub fn when_visible(element: &web_sys::Element, f: impl FnOnce() + 'static) {
+    let mut f = Some(f);
+    let on_change = wasm_bindgen::closure::Closure::<
+        dyn FnMut(js_sys::Array, web_sys::IntersectionObserver),
+    >::new(
+        move |entries: js_sys::Array, observer: web_sys::IntersectionObserver| {
+            let seen = entries.iter().any(|e| {
+                e.dyn_into::<web_sys::IntersectionObserverEntry>()
+                    .is_ok_and(|e| e.is_intersecting())
+            });
+            if seen {
+                observer.disconnect();
+                if let Some(f) = f.take() {
+                    f();
+                }
+            }
+        },
+    );
+    if let Ok(observer) = web_sys::IntersectionObserver::new(on_change.as_ref().unchecked_ref()) {
+        observer.observe(element);
+        // Kept for the page's life: one small closure per element watched.
+        on_change.forget();
+    }
+}

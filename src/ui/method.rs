@@ -242,17 +242,30 @@ fn TemplateEditor() -> impl IntoView {
     // for every other change of the settings or the session.
     let sources = Memo::new(move |_| state.draft.with(|d| d.templates.clone()));
     let entry = Memo::new(move |_| preview_entry(state));
-    let rendered = Memo::new(move |_| {
+    // Rendered in the background (the template engine is loaded when first needed); only the
+    // latest rendering is shown.
+    let rendered = RwSignal::new(None::<Result<String, (String, String)>>);
+    // Not before the editor is in view: the preview is what loads the template engine.
+    let editor = NodeRef::<leptos::html::Div>::new();
+    let in_view = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(element) = editor.get() {
+            super::browser::when_visible(&element, move || in_view.set(true));
+        }
+    });
+    Effect::new(move |_| {
+        if !in_view.get() {
+            return;
+        }
         renders.update_value(|n| *n += 1);
-        let name = file.get();
-        sources.with(|sources| {
-            entry.with(|entry| match entry {
-                Some((t, goal)) => custom::preview(sources, &name, t, goal.as_deref())
-                    .map_err(|e| (custom::error_file(&e), custom::error_text(&e))),
-                None => check_templates(sources)
-                    .map(|()| "Load a trajectory to see this template rendered on it.".to_string()),
-            })
-        })
+        let ticket = renders.get_value();
+        let job = render_preview(sources.get(), file.get(), entry.get());
+        leptos::task::spawn_local(async move {
+            let shown = job.await;
+            if renders.get_value() == ticket {
+                rendered.set(Some(shown));
+            }
+        });
     });
     let edited = move || {
         state
@@ -265,7 +278,7 @@ fn TemplateEditor() -> impl IntoView {
             "minijinja templates; a field the template uses that its prompt does not have is an error. "
             "A template that does not render blocks Run with its error."
         </p>
-        <div class="template-editor">
+        <div class="template-editor" node_ref=editor>
             <label class="field">
                 <span class="label">"Template"</span>
                 <select
@@ -329,7 +342,8 @@ fn TemplateEditor() -> impl IntoView {
                 </span>
             </div>
             {move || match rendered.get() {
-                Ok(text) => {
+                None => ().into_any(),
+                Some(Ok(text)) => {
                     view! {
                         <pre
                             class="raw preview"
@@ -343,7 +357,7 @@ fn TemplateEditor() -> impl IntoView {
                     }
                         .into_any()
                 }
-                Err((file, message)) => {
+                Some(Err((file, message))) => {
                     view! {
                         <p
                             class="error"
@@ -362,11 +376,24 @@ fn TemplateEditor() -> impl IntoView {
     }
 }
 
-/// Compiles and checks every template (no trajectory needed).
-fn check_templates(sources: &TemplateSources) -> Result<(), (String, String)> {
-    crate::llm::Templates::new(sources.clone())
-        .map(|_| ())
-        .map_err(|e| (custom::error_file(&e), custom::error_text(&e)))
+/// The template in file `name` rendered on the previewed trajectory, or, with no trajectory,
+/// whether every template compiles; the error is the first template's that does not, with its
+/// file. In the page's split build the template engine comes with this function's module,
+/// loaded when first needed.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn render_preview(
+    sources: TemplateSources,
+    name: String,
+    entry: Option<(crate::model::Trajectory, Option<String>)>,
+) -> Result<String, (String, String)> {
+    match entry {
+        Some((t, goal)) => custom::preview(&sources, &name, &t, goal.as_deref())
+            .map_err(|e| (custom::error_file(&e), custom::error_text(&e))),
+        None => match custom::check(&sources) {
+            None => Ok("Load a trajectory to see this template rendered on it.".to_string()),
+            Some(problem) => Err(problem),
+        },
+    }
 }
 
 #[component]

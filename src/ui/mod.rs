@@ -33,6 +33,7 @@ pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into tra
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     state.persist();
+    state.check_templates_when_edited();
     state.open_storage();
     provide_context(state);
     provide_context(state.running);

@@ -42,6 +42,37 @@ async fn judge_once(
     }
 }
 
+/// The second judge's verdict on `goal` for `trajectory`: one call to the endpoint at `url`
+/// with `key` (or to the model in this page), with the templates of `prefs`. In the page's
+/// split build this comes with the pipeline's module, loaded when first needed.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn ask_judge(
+    prefs: crate::prefs::Prefs,
+    trajectory: crate::model::Trajectory,
+    goal: String,
+    (url, key): (String, String),
+) -> crate::stages::relabel::JudgeVerdict {
+    let settings = prefs.to_pipeline_settings();
+    let relabel = settings.relabel_settings();
+    let templates = prefs.templates().unwrap_or_default();
+    let adaptive = prefs.structured.adaptive().then_some(settings.structured);
+    let ask = (&templates, &relabel, &trajectory, goal.as_str());
+    // The model in this page when the relabeler is that and the judge has no endpoint of its
+    // own (the engine takes it after the request it is working on).
+    let call = if crate::inpage::model_of(&url).is_some() {
+        let page = crate::inpage::engine::InPageClient::new(
+            &url,
+            prefs.timeout_ms(),
+            crate::client::CancelToken::new(),
+        );
+        judge_once(crate::llm::AnyClient::new(page), adaptive, ask).await
+    } else {
+        let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
+        judge_once(crate::llm::AnyClient::new(http), adaptive, ask).await
+    };
+    call.verdict
+}
+
 /// Items of the queue's list shown around the current one.
 const LIST_WINDOW: usize = 50;
 
@@ -228,7 +259,7 @@ impl ReviewQueue {
             Ok(p) => p,
             Err(_) => return self.error.set(Some("Fix the settings first.".into())),
         };
-        if let Some(reason) = prefs.run_blocker() {
+        if let Some(reason) = state.blocker(&prefs) {
             return self
                 .error
                 .set(Some(format!("The judge cannot be asked: {reason}.")));
@@ -248,28 +279,11 @@ impl ReviewQueue {
         queue.judging.set(Some(index));
         queue.error.set(None);
         leptos::task::spawn_local(async move {
-            let settings = prefs.to_pipeline_settings();
-            let relabel = settings.relabel_settings();
-            let templates = prefs.templates().unwrap_or_default();
-            let adaptive = prefs.structured.adaptive().then_some(settings.structured);
-            let ask = (&templates, &relabel, &trajectory, goal.as_str());
-            // The model in this page when the relabeler is that and the judge has no endpoint
-            // of its own (the engine takes it after the request it is working on).
-            let call = if crate::inpage::model_of(&url).is_some() {
-                let page = crate::inpage::engine::InPageClient::new(
-                    &url,
-                    prefs.timeout_ms(),
-                    crate::client::CancelToken::new(),
-                );
-                judge_once(crate::llm::AnyClient::new(page), adaptive, ask).await
-            } else {
-                let http = crate::client::HttpClient::new(&url, &key, prefs.timeout_ms());
-                judge_once(crate::llm::AnyClient::new(http), adaptive, ask).await
-            };
+            let verdict = ask_judge(prefs, trajectory, goal.clone(), (url, key)).await;
             let mut changed = false;
             state
                 .session
-                .update(|s| changed = s.review.set_judged(index, &goal, call.verdict));
+                .update(|s| changed = s.review.set_judged(index, &goal, verdict));
             if changed {
                 state.decisions_changed(&[index]);
             }

@@ -31,17 +31,41 @@ const SLICE_MS: f64 = 40.0;
 const MEASURE_MS: f64 = 12.0;
 const MEASURE_BATCH: usize = 8;
 
-/// The trajectories among those an estimate of `items` renders (a sample of `items` and of
-/// the results, as [`estimate::estimate_run`] picks them) whose prompts `sizes` has not
-/// measured yet.
+/// The trajectories among those an estimate of `items` renders ([`estimate::to_measure`])
+/// whose prompts `sizes` has not measured yet.
 fn unmeasured(session: &Session, sizes: &mut PromptSizes, items: &[usize]) -> Vec<usize> {
     // Forgets the sizes of a session that shrank, as measuring would.
-    sizes.ensure(session, &[]);
-    estimate::sample(&session.with_results(), estimate::SAMPLE)
+    sizes.forget_other(session);
+    estimate::to_measure(session, items)
         .into_iter()
-        .chain(estimate::sample(items, estimate::SAMPLE))
         .filter(|&i| i < session.len() && sizes.get(i).is_none())
         .collect()
+}
+
+/// Measures the prompts of `items` for the estimate, a few milliseconds at a time. Rendering
+/// them takes the templates (minijinja): in the page's split build this is loaded with its
+/// first use.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn measure_prompts(run: RunState, app: AppState, items: Vec<usize>) {
+    let mut rest = items.as_slice();
+    while !rest.is_empty() {
+        browser::sleep(0).await;
+        let started = browser::now_ms();
+        while !rest.is_empty() && browser::now_ms() - started < MEASURE_MS {
+            let (some, more) = rest.split_at(rest.len().min(MEASURE_BATCH));
+            app.session.with_untracked(|s| {
+                run.sizes.update_value(|sizes| sizes.ensure(s, some));
+            });
+            rest = more;
+        }
+    }
+}
+
+/// Runs `control` with a client chain built from `prefs` (see [`RunState::launch`]): the
+/// pipeline, its clients and the templates, loaded with the first run in the split build.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn launch_engine(run: RunState, app: AppState, prefs: Prefs, control: RunControl) {
+    run.launch_now(app, prefs, control)
 }
 
 /// How often a paused run asks the endpoint whether it answers again, in milliseconds.
@@ -348,7 +372,7 @@ impl RunState {
             Ok(p) => p,
             Err(_) => return Some("Fix the settings above first.".into()),
         };
-        if let Some(reason) = prefs.run_blocker() {
+        if let Some(reason) = app.blocker(&prefs) {
             return Some(format!("Cannot run: {reason}."));
         }
         if app.loading.with(Option::is_some) {
@@ -394,7 +418,7 @@ impl RunState {
     }
 
     /// The estimate for running `items` with the settings as typed (`None` while they are
-    /// invalid or files are loading).
+    /// invalid or files are loading), from the prompts measured so far ([`RunState::measured`]).
     pub fn estimate(&self, app: AppState, items: &[usize]) -> Option<Estimate> {
         let prefs = app.prefs().ok()?;
         if app.loading.with(Option::is_some) {
@@ -408,8 +432,10 @@ impl RunState {
         };
         let pace = self.pace.get_value();
         app.session.with(|s| {
-            self.sizes
-                .try_update_value(|sizes| estimate::estimate_run(s, sizes, items, basis, pace))
+            self.sizes.try_update_value(|sizes| {
+                sizes.forget_other(s);
+                estimate::estimate_measured(s, sizes, items, basis, pace)
+            })
         })
     }
 
@@ -443,27 +469,40 @@ impl RunState {
         self.measuring.set_value(true);
         let this = *self;
         spawn_local(async move {
-            let mut rest = items.as_slice();
-            while !rest.is_empty() {
-                browser::sleep(0).await;
-                let started = browser::now_ms();
-                while !rest.is_empty() && browser::now_ms() - started < MEASURE_MS {
-                    let (some, more) = rest.split_at(rest.len().min(MEASURE_BATCH));
-                    app.session.with_untracked(|s| {
-                        this.sizes.update_value(|sizes| sizes.ensure(s, some));
-                    });
-                    rest = more;
-                }
-            }
+            measure_prompts(this, app, items).await;
             this.measuring.set_value(false);
             this.measured.update(|n| *n += 1);
         });
     }
 
+    /// Measures what an estimate of `items` needs and has not measured yet.
+    async fn measured(&self, app: AppState, items: &[usize]) {
+        let missing = app.session.with_untracked(|s| {
+            self.sizes
+                .try_update_value(|sizes| unmeasured(s, sizes, items))
+                .unwrap_or_default()
+        });
+        if !missing.is_empty() {
+            measure_prompts(*self, app, missing).await;
+        }
+    }
+
     /// "Run", "Run the first N", "Run the filtered rows": starts `items`, or asks first when
     /// the run is large and costs money.
     pub fn request(&self, app: AppState, items: Vec<usize>, label: String) {
+        let this = *self;
+        spawn_local(async move {
+            this.request_measured(app, items, label).await;
+        });
+    }
+
+    /// As [`RunState::request`], once the prompts its estimate needs are measured.
+    async fn request_measured(&self, app: AppState, items: Vec<usize>, label: String) {
         if self.is_busy() || self.run_blocker(app).is_some() || items.is_empty() {
+            return;
+        }
+        self.measured(app, &items).await;
+        if self.is_busy() || self.run_blocker(app).is_some() {
             return;
         }
         let Ok(prefs) = app.prefs() else { return };
@@ -490,9 +529,10 @@ impl RunState {
 
     /// Goes on with everything not done (a run a reload interrupted), asking first as Run does
     /// when what remains is large and costs money. Returns whether it waits for that answer.
-    pub fn start_run(&self, app: AppState) -> bool {
+    pub async fn start_run(&self, app: AppState) -> bool {
         let items = self.all_items(app);
-        self.request(app, items, "Run, resumed after the reload".into());
+        self.request_measured(app, items, "Run, resumed after the reload".into())
+            .await;
         self.pending.with_untracked(Option::is_some)
     }
 
@@ -504,14 +544,24 @@ impl RunState {
     /// "Retry failed": runs again only the trajectories whose result ended in an error of the
     /// endpoint or of the way to it.
     pub fn retry_failed(&self, app: AppState) {
-        if self.is_busy() || app.prefs().map_or(true, |p| p.run_blocker().is_some()) {
+        let blocked = move |this: &Self| {
+            this.is_busy() || app.prefs().map_or(true, |p| app.blocker(&p).is_some())
+        };
+        if blocked(self) {
             return;
         }
         let items = app.session.with_untracked(Session::retry_failed);
-        if !items.is_empty() {
-            let estimate = self.estimate(app, &items);
-            self.start(app, items, "Retry failed".into(), estimate);
+        if items.is_empty() {
+            return;
         }
+        let this = *self;
+        spawn_local(async move {
+            this.measured(app, &items).await;
+            if !blocked(&this) {
+                let estimate = this.estimate(app, &items);
+                this.start(app, items, "Retry failed".into(), estimate);
+            }
+        });
     }
 
     /// A fresh run over `items` (session indexes).
@@ -581,6 +631,11 @@ impl RunState {
     /// structured-mode fallback. The queue is over the base URL and its replicas, or over the
     /// model loaded in this page, which answers one request at a time.
     fn launch(&self, app: AppState, prefs: Prefs, control: RunControl) {
+        spawn_local(launch_engine(*self, app, prefs, control));
+    }
+
+    /// What [`RunState::launch`] does, once the pipeline's module is loaded.
+    fn launch_now(&self, app: AppState, prefs: Prefs, control: RunControl) {
         let token = CancelToken::new();
         self.cancel.set_value(Some(token.clone()));
         if crate::inpage::model_of(&prefs.base_url).is_some() {

@@ -6,8 +6,10 @@ use super::filters::Filters;
 use super::pool::{self, Pool};
 pub use super::running::{Phase, RunState, RunView};
 use crate::client::HttpClient;
+use crate::custom::{TemplateProblem, TemplateStatus};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::ExchangeLog;
+use crate::llm::TemplateSources;
 use crate::persist::{self, Journal, Restored, SessionRecord};
 use crate::pipeline::Totals;
 use crate::prefs::{self, Draft, Prefs};
@@ -147,14 +149,17 @@ impl Connection {
     }
 }
 
-/// What `{url}/models` says of the endpoint and of `model`.
-async fn probe_endpoint(url: &str, key: &str, prefs: &Prefs, model: &str) -> Diagnosis {
+/// What `{url}/models` says of the endpoint and of `model`, asked with `key` and a timeout of
+/// `timeout_ms`. In the page's split build this comes with the endpoint client's module, loaded
+/// with the first check.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn probe_endpoint(url: String, key: String, timeout_ms: u32, model: String) -> Diagnosis {
     let origin = browser::origin();
-    match pre_check(url, &origin) {
+    match pre_check(&url, &origin) {
         Some(d) => d,
         None => {
-            let probe = HttpClient::new(url, key, prefs.timeout_ms()).probe().await;
-            diagnose(&probe, &origin, model)
+            let probe = HttpClient::new(&url, &key, timeout_ms).probe().await;
+            diagnose(&probe, &origin, &model)
         }
     }
 }
@@ -205,6 +210,10 @@ pub struct AppState {
     /// How many times the rule-based analysis was recomputed for an edited lexicon (shown on
     /// the page for the tests of the lexicon editor).
     pub lexicon_applied: RwSignal<u32>,
+    /// Whether the edited prompt templates render, checked in the background.
+    pub templates: RwSignal<TemplateStatus>,
+    /// The fingerprint of the templates being checked.
+    checking: StoredValue<Option<String>>,
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
@@ -252,6 +261,8 @@ impl AppState {
             storage: RwSignal::new(Storage::Opening),
             offer: RwSignal::new(None),
             lexicon_applied: RwSignal::new(0),
+            templates: RwSignal::new(TemplateStatus::default()),
+            checking: StoredValue::new(None),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
             pool: StoredValue::new_local(Workers::NotStarted),
@@ -493,14 +504,26 @@ impl AppState {
             format!(
                 "{restored} Enter the second judge's API key, then Run to finish the interrupted run."
             )
-        } else if let Some(blocker) = self.running.run_blocker(self) {
-            format!("{restored} The interrupted run cannot go on yet: {blocker}")
-        } else if self.running.start_run(self) {
-            format!(
-                "{restored} What remains of the interrupted run costs money: see its estimate under Run and start it there."
-            )
         } else {
-            format!("{restored} The interrupted run goes on.")
+            // Edited templates are checked, and the estimate's prompts measured, first.
+            let edited = record.prefs.templates.clone();
+            self.notice.set(Some(restored.clone()));
+            spawn_local(async move {
+                if let Some(sources) = edited {
+                    self.templates_checked(sources).await;
+                }
+                let message = if let Some(blocker) = self.running.run_blocker(self) {
+                    format!("{restored} The interrupted run cannot go on yet: {blocker}")
+                } else if self.running.start_run(self).await {
+                    format!(
+                        "{restored} What remains of the interrupted run costs money: see its estimate under Run and start it there."
+                    )
+                } else {
+                    format!("{restored} The interrupted run goes on.")
+                };
+                self.notice.set(Some(message));
+            });
+            return;
         };
         self.notice.set(Some(message));
     }
@@ -561,6 +584,37 @@ impl AppState {
         self.draft.with(Draft::parse)
     }
 
+    /// What stops a run with `prefs`, the edited templates' check included (tracked).
+    pub fn blocker(&self, prefs: &Prefs) -> Option<String> {
+        self.templates.with(|t| prefs.settings_blocker(t))
+    }
+
+    /// Checks edited templates whenever they change, so that Run and the editor know whether
+    /// they render. Called once by the app.
+    pub fn check_templates_when_edited(self) {
+        Effect::new(move |_| {
+            let edited = self.draft.with(|d| {
+                (d.templates != TemplateSources::defaults()).then(|| d.templates.clone())
+            });
+            if let Some(sources) = edited {
+                spawn_local(self.templates_checked(sources));
+            }
+        });
+    }
+
+    /// Checks `sources` unless their check is known or under way.
+    pub async fn templates_checked(self, sources: TemplateSources) {
+        let fingerprint = sources.fingerprint();
+        let known = self.templates.with_untracked(|t| t.knows(&fingerprint));
+        if known || self.checking.get_value().as_deref() == Some(fingerprint.as_str()) {
+            return;
+        }
+        self.checking.set_value(Some(fingerprint.clone()));
+        let problem = check_templates(sources).await;
+        self.templates.update(|t| t.record(fingerprint, problem));
+        self.checking.set_value(None);
+    }
+
     /// Keeps the preferences (never the key) and the session's δ in step with the form, and
     /// the key in storage only while the user asks for it. Called once by the app.
     pub fn persist(self) {
@@ -618,11 +672,13 @@ impl AppState {
 
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
-        self.loaded_ms.set_value(browser::now_ms());
-        let report = crate::example::load();
-        self.begin_saving();
-        self.session.update(|s| s.add_report(report));
-        self.save_session();
+        spawn_local(async move {
+            let report = read_example().await;
+            self.loaded_ms.set_value(browser::now_ms());
+            self.begin_saving();
+            self.session.update(|s| s.add_report(report));
+            self.save_session();
+        });
     }
 
     /// Empties the session.
@@ -651,7 +707,7 @@ impl AppState {
         for file in files {
             match self.pool().await {
                 Some(pool) => self.load_in_background(&pool, file, format).await,
-                None => self.load_on_page(file, format).await,
+                None => read_on_page(self, file, format).await,
             }
         }
         self.loading.set(None);
@@ -837,7 +893,13 @@ impl AppState {
         self.connection.set(Some(Connection::Checking));
         let key = self.api_key.get_untracked();
         let asked = browser::now_ms();
-        let diagnosis = probe_endpoint(&prefs.base_url, &key, &prefs, &prefs.model).await;
+        let diagnosis = probe_endpoint(
+            prefs.base_url.clone(),
+            key,
+            prefs.timeout_ms(),
+            prefs.model.clone(),
+        )
+        .await;
         if diagnosis.is_ok() {
             self.latency_ms.set(Some(browser::now_ms() - asked));
         }
@@ -867,7 +929,7 @@ impl AppState {
         let model = prefs.to_pipeline_settings().judge_model_name().to_owned();
         self.judge_connection.set(Some(Connection::Checking));
         let key = self.judge_api_key.get_untracked();
-        let diagnosis = probe_endpoint(&url, &key, &prefs, &model).await;
+        let diagnosis = probe_endpoint(url, key, prefs.timeout_ms(), model.clone()).await;
         if let Some(models) = listed_models(&diagnosis) {
             self.judge_models.set(models.to_vec());
         }
@@ -898,4 +960,30 @@ impl Default for AppState {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Compiles edited templates ([`crate::custom::check`]). In the page's split build the template
+/// engine comes with this function's module, loaded when first needed.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn check_templates(sources: TemplateSources) -> TemplateProblem {
+    crate::custom::check(&sources)
+}
+
+/// Reads a file on the page itself ([`AppState::load_on_page`]), when the background readers
+/// cannot start. In the page's split build the readers and importers come with this
+/// function's module, loaded only then.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn read_on_page(
+    state: AppState,
+    file: web_sys::File,
+    format: Option<crate::import::SourceFormat>,
+) {
+    state.load_on_page(file, format).await
+}
+
+/// The example, read as if the user had dropped it. In the page's split build the reader and
+/// importers come with this function's module, loaded when first needed.
+#[cfg_attr(feature = "split", leptos::lazy)]
+async fn read_example() -> crate::reader::ReadReport {
+    crate::example::load()
 }
