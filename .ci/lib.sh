@@ -96,6 +96,18 @@ ensure_wasm_bindgen() {
   [ "$have" = "wasm-bindgen $want" ] || die "wasm-bindgen on PATH is '$have', want $want"
 }
 
+# The splitter of the page's wasm (.ci/page.sh): crate wasm_split_cli_support, whose version
+# must read what the wasm_split_helpers crate in Cargo.lock (through Leptos) writes.
+WASM_SPLIT_VERSION="0.2.4"
+ensure_wasm_split() {
+  ensure_rust
+  if ! cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; then
+    say "installing wasm_split_cli_support $WASM_SPLIT_VERSION (wasm-split-cli); this takes a few minutes"
+    cargo install --locked wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary
+  fi
+  command -v wasm-split-cli >/dev/null || die "wasm-split-cli not found on PATH"
+}
+
 ensure_browser() {
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     apt_install chromium chromium-driver
@@ -154,6 +166,7 @@ ensure_build_tools() {
   ensure_wasm_target
   ensure_trunk
   ensure_wasm_bindgen
+  ensure_wasm_split
   ensure_node_tools
   ensure_engine
   ensure_crates

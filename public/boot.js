@@ -1,7 +1,7 @@
 // Starts the app. Trunk's default loader is an inline <script>, which a strict
 // Content-Security-Policy (script-src 'self') refuses; this file does the same work from
-// the app's own origin. Trunk.toml's `pattern_script` emits the <script> tag that loads it,
-// with the hashed names of the wasm-bindgen module and the wasm file as data attributes.
+// the app's own origin. index.html's <script> tag that loads it names the wasm-bindgen module
+// and the wasm file in data attributes (.ci/page.sh points them at the build's folder).
 // The placeholder index.html paints (#boot) goes once the app has mounted; if the app cannot
 // start, the placeholder says so instead.
 const tag = document.querySelector("script[data-agenther-js][data-agenther-wasm]");
