@@ -4,12 +4,14 @@
 //   node tests/e2e/bench/size.mjs [--json]
 //
 // Needs `twiggy` on PATH (`cargo install twiggy --locked`) and a web build of this tree
-// (`trunk build --release`, which leaves the linked wasm under target/ and the shipped one
-// in dist/). It reads the function names of the linked wasm (before wasm-bindgen and
-// wasm-opt, which drop them), sums the code per part (this crate's modules, the UI's
-// components, each dependency) and scales each part's share of the code to the gzipped
-// size of the shipped wasm. The shares are of code before wasm-opt, so each part's gzipped
-// figure is an estimate; the total is measured.
+// (`trunk build --release`: .ci/page.sh leaves the split main module, with its function
+// names, in target/page/split/ and the shipped files in dist/). It measures the first load
+// (index.html, boot.js, the CSS, the page's JavaScript glue and main wasm, each gzipped), the
+// modules loaded when first used and the background reader. Then it reads the function names
+// of the main module (before wasm-bindgen and wasm-opt, which drop them), sums the code per
+// part (this crate's modules, the UI's components, each dependency) and scales each part's
+// share of the code to the gzipped size of the shipped main wasm. The shares are of code
+// before wasm-opt, so each part's gzipped figure is an estimate; the totals are measured.
 
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,14 +20,43 @@ import { gzipSync } from 'node:zlib';
 import { REPO } from './corpus.mjs';
 
 const asJson = process.argv.includes('--json');
-const linked = join(REPO, 'target', 'wasm32-unknown-unknown', 'web', 'agenther.wasm');
-const shipped = readdirSync(join(REPO, 'dist')).find((f) => f.endsWith('_bg.wasm'));
-if (!shipped) {
-  console.error('no dist/*_bg.wasm: run `trunk build --release` first');
+const DIST = join(REPO, 'dist');
+const linked = join(REPO, 'target', 'page', 'split', 'agenther.wasm');
+const gz = (bytes) => gzipSync(bytes, { level: 9 }).length;
+const fromDist = (path) => readFileSync(join(DIST, path.replace(/^\//, '')));
+
+let html;
+try {
+  html = readFileSync(join(DIST, 'index.html'), 'utf8');
+} catch {
+  console.error('no dist/index.html: run `trunk build --release` first');
   process.exit(2);
 }
-const wasm = readFileSync(join(REPO, 'dist', shipped));
-const gzipped = gzipSync(wasm, { level: 9 }).length;
+const tag = html.match(/data-agenther-js="([^"]+)" data-agenther-wasm="([^"]+)"/);
+const css = html.match(/href="([^"]+\.css)"/);
+if (!tag || !css) {
+  console.error("dist/index.html names no page loader or stylesheet: is it this tree's build?");
+  process.exit(2);
+}
+const [, jsPath, wasmPath] = tag;
+const wasm = fromDist(wasmPath);
+const gzipped = gz(wasm);
+const first = [
+  ['index.html', gz(Buffer.from(html))],
+  ['boot.js', gz(fromDist('boot.js'))],
+  [css[1].replace(/^\//, ''), gz(fromDist(css[1]))],
+  [jsPath.replace(/^\//, ''), gz(fromDist(jsPath))],
+  [wasmPath.replace(/^\//, ''), gzipped],
+];
+const firstLoad = first.reduce((sum, [, bytes]) => sum + bytes, 0);
+const folder = wasmPath.replace(/^\//, '').split('/')[0];
+const later = readdirSync(join(DIST, folder))
+  .filter((f) => f.endsWith('.wasm') && f !== 'agenther_bg.wasm')
+  .map((f) => [f, gz(readFileSync(join(DIST, folder, f)))])
+  .sort((a, b) => b[1] - a[1]);
+const laterTotal = later.reduce((sum, [, bytes]) => sum + bytes, 0);
+const reader = readdirSync(DIST).find((f) => /^agenther-worker-.*_bg\.wasm$/.test(f));
+const readerGz = reader ? gz(readFileSync(join(DIST, reader))) : null;
 
 let csv;
 try {
@@ -98,9 +129,12 @@ const parts = [...sizes.entries()]
   .sort((a, b) => b.share - a.share);
 
 if (asJson) {
-  console.log(JSON.stringify({ wasm: wasm.length, gzipped, parts }));
+  console.log(JSON.stringify({ wasm: wasm.length, gzipped, firstLoad, first, later, laterTotal, reader: readerGz, parts }));
 } else {
-  console.log(`wasm ${wasm.length} B, ${gzipped} B gzipped (gzip -9)`);
+  console.log(`first load ${firstLoad} B gzipped (gzip -9): ${first.map(([f, b]) => `${f} ${b}`).join(', ')}`);
+  console.log(`loaded when first used: ${laterTotal} B in ${later.length} modules (${later.map(([f, b]) => `${f} ${b}`).join(', ')})`);
+  if (readerGz !== null) console.log(`background reader (with the first file): ${reader} ${readerGz} B`);
+  console.log(`main wasm ${wasm.length} B, ${gzipped} B gzipped`);
   console.log('| part | share of the code | gzipped (est.) |');
   console.log('|---|---:|---:|');
   for (const p of parts) {
