@@ -261,7 +261,9 @@ fn TemplateEditor() -> impl IntoView {
         let ticket = renders.get_value();
         let job = render_preview(sources.get(), file.get(), entry.get());
         leptos::task::spawn_local(async move {
-            let shown = job.await;
+            let shown = job
+                .await
+                .unwrap_or_else(|e| Err((String::new(), format!("Not rendered: {e}."))));
             if renders.get_value() == ticket {
                 rendered.set(Some(shown));
             }
@@ -376,11 +378,10 @@ fn TemplateEditor() -> impl IntoView {
     }
 }
 
+super::demand::on_demand! {
 /// The template in file `name` rendered on the previewed trajectory, or, with no trajectory,
 /// whether every template compiles; the error is the first template's that does not, with its
-/// file. In the page's split build the template engine comes with this function's module,
-/// loaded when first needed.
-#[cfg_attr(feature = "split", leptos::lazy)]
+/// file. The template engine is loaded on demand.
 async fn render_preview(
     sources: TemplateSources,
     name: String,
@@ -394,6 +395,7 @@ async fn render_preview(
             Some(problem) => Err(problem),
         },
     }
+}
 }
 
 #[component]

@@ -4,6 +4,7 @@
 mod bound;
 pub mod browser;
 mod charts;
+pub(crate) mod demand;
 mod downloads;
 mod drop;
 mod filters;

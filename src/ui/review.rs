@@ -42,15 +42,16 @@ async fn judge_once(
     }
 }
 
+super::demand::on_demand! {
 /// The second judge's verdict on `goal` for `trajectory`: one call to the endpoint at `url`
-/// with `key` (or to the model in this page), with the templates of `prefs`. In the page's
-/// split build this comes with the pipeline's module, loaded when first needed.
-#[cfg_attr(feature = "split", leptos::lazy)]
+/// with `key` (or to the model in this page), with the templates of `prefs`; the pipeline's
+/// module is loaded on demand.
 async fn ask_judge(
     prefs: crate::prefs::Prefs,
     trajectory: crate::model::Trajectory,
     goal: String,
-    (url, key): (String, String),
+    url: String,
+    key: String,
 ) -> crate::stages::relabel::JudgeVerdict {
     let settings = prefs.to_pipeline_settings();
     let relabel = settings.relabel_settings();
@@ -71,6 +72,7 @@ async fn ask_judge(
         judge_once(crate::llm::AnyClient::new(http), adaptive, ask).await
     };
     call.verdict
+}
 }
 
 /// Items of the queue's list shown around the current one.
@@ -279,7 +281,16 @@ impl ReviewQueue {
         queue.judging.set(Some(index));
         queue.error.set(None);
         leptos::task::spawn_local(async move {
-            let verdict = ask_judge(prefs, trajectory, goal.clone(), (url, key)).await;
+            let verdict = match ask_judge(prefs, trajectory, goal.clone(), url, key).await {
+                Ok(verdict) => verdict,
+                Err(e) => {
+                    queue
+                        .error
+                        .set(Some(format!("The judge was not asked: {e}.")));
+                    queue.judging.set(None);
+                    return;
+                }
+            };
             let mut changed = false;
             state
                 .session

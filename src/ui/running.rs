@@ -3,6 +3,7 @@
 //! settings it works on are the page's ([`AppState`], passed in).
 
 use super::browser;
+use super::demand::{on_demand, Unloaded};
 use super::state::AppState;
 use crate::charts::{Sample, Series};
 use crate::client::{self, CancelToken, HttpClient};
@@ -42,11 +43,10 @@ fn unmeasured(session: &Session, sizes: &mut PromptSizes, items: &[usize]) -> Ve
         .collect()
 }
 
+on_demand! {
 /// Measures the prompts of `items` for the estimate, a few milliseconds at a time. Rendering
-/// them takes the templates (minijinja): in the page's split build this is loaded with its
-/// first use.
-#[cfg_attr(feature = "split", leptos::lazy)]
-async fn measure_prompts(run: RunState, app: AppState, items: Vec<usize>) {
+/// them takes the templates (minijinja), loaded on demand.
+async fn measure_prompts(run: RunState, app: AppState, items: Vec<usize>) -> () {
     let mut rest = items.as_slice();
     while !rest.is_empty() {
         browser::sleep(0).await;
@@ -60,12 +60,14 @@ async fn measure_prompts(run: RunState, app: AppState, items: Vec<usize>) {
         }
     }
 }
+}
 
+on_demand! {
 /// Runs `control` with a client chain built from `prefs` (see [`RunState::launch`]): the
-/// pipeline, its clients and the templates, loaded with the first run in the split build.
-#[cfg_attr(feature = "split", leptos::lazy)]
-async fn launch_engine(run: RunState, app: AppState, prefs: Prefs, control: RunControl) {
+/// pipeline, its clients and the templates, loaded on demand.
+async fn launch_engine(run: RunState, app: AppState, prefs: Prefs, control: RunControl) -> () {
     run.launch_now(app, prefs, control)
+}
 }
 
 /// How often a paused run asks the endpoint whether it answers again, in milliseconds.
@@ -469,22 +471,32 @@ impl RunState {
         self.measuring.set_value(true);
         let this = *self;
         spawn_local(async move {
-            measure_prompts(this, app, items).await;
+            let done = measure_prompts(this, app, items).await;
             this.measuring.set_value(false);
-            this.measured.update(|n| *n += 1);
+            match done {
+                Ok(()) => this.measured.update(|n| *n += 1),
+                // The estimate waits; the next look at it tries again.
+                Err(e) => app.notice.set(Some(format!("No estimate: {e}."))),
+            }
         });
     }
 
-    /// Measures what an estimate of `items` needs and has not measured yet.
-    async fn measured(&self, app: AppState, items: &[usize]) {
+    /// Measures what an estimate of `items` needs and has not measured yet; `false` (said on
+    /// the page) when the module that measures could not be loaded.
+    async fn measured(&self, app: AppState, items: &[usize]) -> bool {
         let missing = app.session.with_untracked(|s| {
             self.sizes
                 .try_update_value(|sizes| unmeasured(s, sizes, items))
                 .unwrap_or_default()
         });
-        if !missing.is_empty() {
-            measure_prompts(*self, app, missing).await;
+        if missing.is_empty() {
+            return true;
         }
+        let done = measure_prompts(*self, app, missing).await;
+        if let Err(e) = done {
+            app.notice.set(Some(format!("Nothing was started: {e}.")));
+        }
+        done.is_ok()
     }
 
     /// "Run", "Run the first N", "Run the filtered rows": starts `items`, or asks first when
@@ -501,8 +513,7 @@ impl RunState {
         if self.is_busy() || self.run_blocker(app).is_some() || items.is_empty() {
             return;
         }
-        self.measured(app, &items).await;
-        if self.is_busy() || self.run_blocker(app).is_some() {
+        if !self.measured(app, &items).await || self.is_busy() || self.run_blocker(app).is_some() {
             return;
         }
         let Ok(prefs) = app.prefs() else { return };
@@ -556,8 +567,7 @@ impl RunState {
         }
         let this = *self;
         spawn_local(async move {
-            this.measured(app, &items).await;
-            if !blocked(&this) {
+            if this.measured(app, &items).await && !blocked(&this) {
                 let estimate = this.estimate(app, &items);
                 this.start(app, items, "Retry failed".into(), estimate);
             }
@@ -631,7 +641,27 @@ impl RunState {
     /// structured-mode fallback. The queue is over the base URL and its replicas, or over the
     /// model loaded in this page, which answers one request at a time.
     fn launch(&self, app: AppState, prefs: Prefs, control: RunControl) {
-        spawn_local(launch_engine(*self, app, prefs, control));
+        let this = *self;
+        spawn_local(async move {
+            if let Err(e) = launch_engine(this, app, prefs, control).await {
+                this.not_launched(app, e);
+            }
+        });
+    }
+
+    /// The run could not start: its module could not be loaded. Nothing was sent, and every
+    /// trajectory it was to run is still to run.
+    fn not_launched(&self, app: AppState, e: Unloaded) {
+        self.paused_run.set_value(None);
+        self.run.update(|r| {
+            r.phase = Phase::Stopped;
+            r.pause = None;
+            r.not_started = r.total.saturating_sub(r.done);
+            r.now_ms = browser::now_ms();
+        });
+        app.with_journal(|j| j.set_running(false));
+        app.save_session();
+        app.notice.set(Some(format!("The run did not start: {e}.")));
     }
 
     /// What [`RunState::launch`] does, once the pipeline's module is loaded.

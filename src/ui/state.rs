@@ -2,6 +2,7 @@
 //! write these; the work itself is done by the core (session, reader, pipeline, export).
 
 use super::browser;
+use super::demand::{on_demand, Unloaded};
 use super::filters::Filters;
 use super::pool::{self, Pool};
 pub use super::running::{Phase, RunState, RunView};
@@ -149,10 +150,9 @@ impl Connection {
     }
 }
 
+on_demand! {
 /// What `{url}/models` says of the endpoint and of `model`, asked with `key` and a timeout of
-/// `timeout_ms`. In the page's split build this comes with the endpoint client's module, loaded
-/// with the first check.
-#[cfg_attr(feature = "split", leptos::lazy)]
+/// `timeout_ms`, with the endpoint client loaded on demand.
 async fn probe_endpoint(url: String, key: String, timeout_ms: u32, model: String) -> Diagnosis {
     let origin = browser::origin();
     match pre_check(&url, &origin) {
@@ -161,6 +161,20 @@ async fn probe_endpoint(url: String, key: String, timeout_ms: u32, model: String
             let probe = HttpClient::new(&url, &key, timeout_ms).probe().await;
             diagnose(&probe, &origin, &model)
         }
+    }
+}
+}
+
+/// What a connection check says when the client could not be loaded.
+fn unchecked(e: Unloaded) -> Connection {
+    Connection::Done {
+        ok: false,
+        title: "Not checked".into(),
+        advice: format!(
+            "{}{}.",
+            e.to_string()[..1].to_uppercase(),
+            &e.to_string()[1..]
+        ),
     }
 }
 
@@ -610,8 +624,13 @@ impl AppState {
             return;
         }
         self.checking.set_value(Some(fingerprint.clone()));
-        let problem = check_templates(sources).await;
-        self.templates.update(|t| t.record(fingerprint, problem));
+        match check_templates(sources).await {
+            Ok(problem) => self.templates.update(|t| t.record(fingerprint, problem)),
+            // Not known: Run waits, and the next edit checks again.
+            Err(e) => self
+                .notice
+                .set(Some(format!("The edited templates were not checked: {e}."))),
+        }
         self.checking.set_value(None);
     }
 
@@ -673,7 +692,14 @@ impl AppState {
     /// Adds the built-in example dataset.
     pub fn load_example(self) {
         spawn_local(async move {
-            let report = read_example().await;
+            let report = match read_example().await {
+                Ok(report) => report,
+                Err(e) => {
+                    return self
+                        .notice
+                        .set(Some(format!("The example was not loaded: {e}.")))
+                }
+            };
             self.loaded_ms.set_value(browser::now_ms());
             self.begin_saving();
             self.session.update(|s| s.add_report(report));
@@ -707,7 +733,12 @@ impl AppState {
         for file in files {
             match self.pool().await {
                 Some(pool) => self.load_in_background(&pool, file, format).await,
-                None => read_on_page(self, file, format).await,
+                None => {
+                    let name = file.name();
+                    if let Err(e) = read_on_page(self, file, format).await {
+                        self.load_error.set(Some(format!("{name}: not read: {e}.")));
+                    }
+                }
             }
         }
         self.loading.set(None);
@@ -893,13 +924,17 @@ impl AppState {
         self.connection.set(Some(Connection::Checking));
         let key = self.api_key.get_untracked();
         let asked = browser::now_ms();
-        let diagnosis = probe_endpoint(
+        let diagnosis = match probe_endpoint(
             prefs.base_url.clone(),
             key,
             prefs.timeout_ms(),
             prefs.model.clone(),
         )
-        .await;
+        .await
+        {
+            Ok(d) => d,
+            Err(e) => return self.connection.set(Some(unchecked(e))),
+        };
         if diagnosis.is_ok() {
             self.latency_ms.set(Some(browser::now_ms() - asked));
         }
@@ -929,7 +964,10 @@ impl AppState {
         let model = prefs.to_pipeline_settings().judge_model_name().to_owned();
         self.judge_connection.set(Some(Connection::Checking));
         let key = self.judge_api_key.get_untracked();
-        let diagnosis = probe_endpoint(url, key, prefs.timeout_ms(), model.clone()).await;
+        let diagnosis = match probe_endpoint(url, key, prefs.timeout_ms(), model.clone()).await {
+            Ok(d) => d,
+            Err(e) => return self.judge_connection.set(Some(unchecked(e))),
+        };
         if let Some(models) = listed_models(&diagnosis) {
             self.judge_models.set(models.to_vec());
         }
@@ -962,28 +1000,30 @@ impl Default for AppState {
     }
 }
 
-/// Compiles edited templates ([`crate::custom::check`]). In the page's split build the template
-/// engine comes with this function's module, loaded when first needed.
-#[cfg_attr(feature = "split", leptos::lazy)]
+on_demand! {
+/// Compiles edited templates ([`crate::custom::check`]), with the template engine loaded on
+/// demand.
 async fn check_templates(sources: TemplateSources) -> TemplateProblem {
     crate::custom::check(&sources)
 }
+}
 
+on_demand! {
 /// Reads a file on the page itself ([`AppState::load_on_page`]), when the background readers
-/// cannot start. In the page's split build the readers and importers come with this
-/// function's module, loaded only then.
-#[cfg_attr(feature = "split", leptos::lazy)]
+/// cannot start, with the readers and importers loaded on demand.
 async fn read_on_page(
     state: AppState,
     file: web_sys::File,
     format: Option<crate::import::SourceFormat>,
-) {
+) -> () {
     state.load_on_page(file, format).await
 }
+}
 
-/// The example, read as if the user had dropped it. In the page's split build the reader and
-/// importers come with this function's module, loaded when first needed.
-#[cfg_attr(feature = "split", leptos::lazy)]
+on_demand! {
+/// The example, read as if the user had dropped it, with the reader and importers loaded on
+/// demand.
 async fn read_example() -> crate::reader::ReadReport {
     crate::example::load()
+}
 }
