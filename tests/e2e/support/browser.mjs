@@ -23,10 +23,10 @@ export const DIST = join(REPO, 'dist');
 export const DATA = join(E2E_DIR, 'data');
 /** Browser profiles and Chromium's temporary files go here (git-ignored). */
 export const SCRATCH = resolve(process.env.E2E_SCRATCH ?? join(REPO, 'target', 'e2e'));
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 // Playwright adds --headless and --no-sandbox itself.
-const CHROMIUM_FLAGS = [
+export const CHROMIUM_FLAGS = [
   '--disable-gpu',
   '--disable-dev-shm-usage',
   '--disable-background-networking',
