@@ -11,7 +11,8 @@
 //    (replay.mjs: 3 runs of 10,000 trajectories);
 // 3. the LLM stage against latency endpoints at concurrency 1, 4, 6 and 16 over one and three
 //    endpoints (llm.mjs: 3 runs; --quick: 1 run);
-// 4. what each part of the web build weighs (size.mjs; skipped without twiggy).
+// 4. what each part of the web build weighs (size.mjs; skipped without twiggy);
+// 5. the page's start-up, and its first use of the example (startup.mjs: 3 rounds).
 // Each script prints its own table; a failing one is reported and the others still run. The
 // exit status is the number of scripts that failed.
 
@@ -27,6 +28,7 @@ const steps = [
   ['replay against serde_json', 'replay.mjs', ['--runs', '3']],
   ['the LLM stage past six connections', 'llm.mjs', ['--runs', quick ? '1' : '3']],
   ['the web build, part by part', 'size.mjs', []],
+  ['start-up of the page', 'startup.mjs', ['--rounds', quick ? '1' : '3']],
 ];
 
 const hasTwiggy = spawnSync('twiggy', ['--version']).status === 0;
