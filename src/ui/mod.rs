@@ -20,6 +20,7 @@ mod saved;
 mod settings;
 pub mod state;
 mod stepper;
+mod templates;
 
 use leptos::prelude::*;
 pub use state::AppState;
@@ -34,7 +35,7 @@ pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into tra
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     state.persist();
-    state.check_templates_when_edited();
+    state.templates.follow(state.draft, state.notice);
     state.open_storage();
     provide_context(state);
     provide_context(state.running);

@@ -261,7 +261,7 @@ impl ReviewQueue {
             Ok(p) => p,
             Err(_) => return self.error.set(Some("Fix the settings first.".into())),
         };
-        if let Some(reason) = state.blocker(&prefs) {
+        if let Some(reason) = state.templates.blocker(&prefs) {
             return self
                 .error
                 .set(Some(format!("The judge cannot be asked: {reason}.")));

@@ -374,7 +374,7 @@ impl RunState {
             Ok(p) => p,
             Err(_) => return Some("Fix the settings above first.".into()),
         };
-        if let Some(reason) = app.blocker(&prefs) {
+        if let Some(reason) = app.templates.blocker(&prefs) {
             return Some(format!("Cannot run: {reason}."));
         }
         if app.loading.with(Option::is_some) {
@@ -556,7 +556,10 @@ impl RunState {
     /// endpoint or of the way to it.
     pub fn retry_failed(&self, app: AppState) {
         let blocked = move |this: &Self| {
-            this.is_busy() || app.prefs().map_or(true, |p| app.blocker(&p).is_some())
+            this.is_busy()
+                || app
+                    .prefs()
+                    .map_or(true, |p| app.templates.blocker(&p).is_some())
         };
         if blocked(self) {
             return;

@@ -6,11 +6,10 @@ use super::demand::{on_demand, Unloaded};
 use super::filters::Filters;
 use super::pool::{self, Pool};
 pub use super::running::{Phase, RunState, RunView};
+use super::templates::TemplateCheck;
 use crate::client::HttpClient;
-use crate::custom::{TemplateProblem, TemplateStatus};
 use crate::llm::diagnose::{diagnose, pre_check, Diagnosis};
 use crate::llm::ExchangeLog;
-use crate::llm::TemplateSources;
 use crate::persist::{self, Journal, Restored, SessionRecord};
 use crate::pipeline::Totals;
 use crate::prefs::{self, Draft, Prefs};
@@ -224,10 +223,9 @@ pub struct AppState {
     /// How many times the rule-based analysis was recomputed for an edited lexicon (shown on
     /// the page for the tests of the lexicon editor).
     pub lexicon_applied: RwSignal<u32>,
-    /// Whether the edited prompt templates render, checked in the background.
-    pub templates: RwSignal<TemplateStatus>,
-    /// The fingerprint of the templates being checked.
-    checking: StoredValue<Option<String>>,
+    /// Whether the edited prompt templates render, checked in the background (a state of its
+    /// own).
+    pub templates: TemplateCheck,
     db: StoredValue<Option<Rc<Db>>, LocalStorage>,
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
@@ -275,8 +273,7 @@ impl AppState {
             storage: RwSignal::new(Storage::Opening),
             offer: RwSignal::new(None),
             lexicon_applied: RwSignal::new(0),
-            templates: RwSignal::new(TemplateStatus::default()),
-            checking: StoredValue::new(None),
+            templates: TemplateCheck::new(),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
             pool: StoredValue::new_local(Workers::NotStarted),
@@ -524,7 +521,11 @@ impl AppState {
             self.notice.set(Some(restored.clone()));
             spawn_local(async move {
                 if let Some(sources) = edited {
-                    self.templates_checked(sources).await;
+                    // A check that could not run leaves Run waiting, which the notice says.
+                    if let Err(e) = self.templates.check(sources).await {
+                        self.notice
+                            .set(Some(format!("The edited templates were not checked: {e}.")));
+                    }
                 }
                 let message = if let Some(blocker) = self.running.run_blocker(self) {
                     format!("{restored} The interrupted run cannot go on yet: {blocker}")
@@ -596,42 +597,6 @@ impl AppState {
     /// The preferences as typed, when they are valid.
     pub fn prefs(&self) -> Result<Prefs, Vec<String>> {
         self.draft.with(Draft::parse)
-    }
-
-    /// What stops a run with `prefs`, the edited templates' check included (tracked).
-    pub fn blocker(&self, prefs: &Prefs) -> Option<String> {
-        self.templates.with(|t| prefs.settings_blocker(t))
-    }
-
-    /// Checks edited templates whenever they change, so that Run and the editor know whether
-    /// they render. Called once by the app.
-    pub fn check_templates_when_edited(self) {
-        Effect::new(move |_| {
-            let edited = self.draft.with(|d| {
-                (d.templates != TemplateSources::defaults()).then(|| d.templates.clone())
-            });
-            if let Some(sources) = edited {
-                spawn_local(self.templates_checked(sources));
-            }
-        });
-    }
-
-    /// Checks `sources` unless their check is known or under way.
-    pub async fn templates_checked(self, sources: TemplateSources) {
-        let fingerprint = sources.fingerprint();
-        let known = self.templates.with_untracked(|t| t.knows(&fingerprint));
-        if known || self.checking.get_value().as_deref() == Some(fingerprint.as_str()) {
-            return;
-        }
-        self.checking.set_value(Some(fingerprint.clone()));
-        match check_templates(sources).await {
-            Ok(problem) => self.templates.update(|t| t.record(fingerprint, problem)),
-            // Not known: Run waits, and the next edit checks again.
-            Err(e) => self
-                .notice
-                .set(Some(format!("The edited templates were not checked: {e}."))),
-        }
-        self.checking.set_value(None);
     }
 
     /// Keeps the preferences (never the key) and the session's δ in step with the form, and
@@ -998,14 +963,6 @@ impl Default for AppState {
     fn default() -> Self {
         Self::new()
     }
-}
-
-on_demand! {
-/// Compiles edited templates ([`crate::custom::check`]), with the template engine loaded on
-/// demand.
-async fn check_templates(sources: TemplateSources) -> TemplateProblem {
-    crate::custom::check(&sources)
-}
 }
 
 on_demand! {
