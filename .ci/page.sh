@@ -3,9 +3,10 @@
 # used, and puts it into Trunk's staging folder. Run by Trunk as a post-build hook
 # (Trunk.toml); Trunk itself builds the background reader (index.html).
 #
-# Functions marked `#[lazy]` (Leptos, through the wasm_split_helpers crate) are split points:
-# what only they reach goes into a module of its own that the page fetches the first time one
-# of them is called. The steps, which Trunk's own Rust pipeline cannot do:
+# Functions declared with `on_demand!` (src/ui/demand.rs, through the wasm_split_helpers
+# crate that Leptos re-exports) are split points: what only they reach goes into a module of
+# its own that the page fetches the first time one of them is called. The steps, which
+# Trunk's own Rust pipeline cannot do:
 # 1. cargo links the page with its relocations kept (`--emit-relocs`), which the splitter
 #    needs to follow every reference between functions and data;
 # 2. `wasm-split-cli` (crate wasm_split_cli_support) writes the main module, one module per
