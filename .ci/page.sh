@@ -60,6 +60,9 @@ if [ "$profile" = web ]; then
 fi
 
 folder="app-$hash"
+# Which build target/page/ holds (tests/e2e/bench/size.mjs reads its names only if it is the
+# one in dist/).
+echo "$folder" >"$work/folder"
 rm -rf "${staging:?}/$folder"
 cp -r "$work/out" "$staging/$folder"
 # The loader tag of index.html names the folder's glue and wasm (see public/boot.js).

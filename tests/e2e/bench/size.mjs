@@ -50,6 +50,16 @@ const first = [
 ];
 const firstLoad = first.reduce((sum, [, bytes]) => sum + bytes, 0);
 const folder = wasmPath.replace(/^\//, '').split('/')[0];
+let linkedFolder = null;
+try {
+  linkedFolder = readFileSync(join(REPO, 'target', 'page', 'folder'), 'utf8').trim();
+} catch {}
+if (linkedFolder !== folder) {
+  console.error(
+    `target/page/ holds build ${linkedFolder ?? '(none)'}, dist/ holds ${folder}: run \`trunk build --release\` again`,
+  );
+  process.exit(2);
+}
 const later = readdirSync(join(DIST, folder))
   .filter((f) => f.endsWith('.wasm') && f !== 'agenther_bg.wasm')
   .map((f) => [f, gz(readFileSync(join(DIST, folder, f)))])
