@@ -35,7 +35,7 @@ pub const TAGLINE: &str = "AgentHER turns failed LLM-agent trajectories into tra
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     state.persist();
-    state.templates.follow(state.draft, state.notice);
+    state.templates.follow(state.draft);
     state.open_storage();
     provide_context(state);
     provide_context(state.running);

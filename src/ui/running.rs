@@ -451,16 +451,19 @@ impl RunState {
         if app.loading.with(Option::is_some) {
             return None;
         }
-        let missing = app.session.with(|s| {
-            self.sizes
-                .try_update_value(|sizes| unmeasured(s, sizes, items))
-                .unwrap_or_default()
-        });
+        let missing = app.session.with(|s| self.unmeasured(s, items));
         if missing.is_empty() {
             return self.estimate(app, items);
         }
         self.measure(app, missing);
         None
+    }
+
+    /// What of `session` an estimate of `items` needs measured and is not ([`unmeasured`]).
+    fn unmeasured(&self, session: &Session, items: &[usize]) -> Vec<usize> {
+        self.sizes
+            .try_update_value(|sizes| unmeasured(session, sizes, items))
+            .unwrap_or_default()
     }
 
     /// Measures the prompts of `items` in the background, then tells the estimate.
@@ -484,11 +487,7 @@ impl RunState {
     /// Measures what an estimate of `items` needs and has not measured yet; `false` (said on
     /// the page) when the module that measures could not be loaded.
     async fn measured(&self, app: AppState, items: &[usize]) -> bool {
-        let missing = app.session.with_untracked(|s| {
-            self.sizes
-                .try_update_value(|sizes| unmeasured(s, sizes, items))
-                .unwrap_or_default()
-        });
+        let missing = app.session.with_untracked(|s| self.unmeasured(s, items));
         if missing.is_empty() {
             return true;
         }

@@ -169,11 +169,7 @@ fn unchecked(e: Unloaded) -> Connection {
     Connection::Done {
         ok: false,
         title: "Not checked".into(),
-        advice: format!(
-            "{}{}.",
-            e.to_string()[..1].to_uppercase(),
-            &e.to_string()[1..]
-        ),
+        advice: format!("The check did not run: {e}."),
     }
 }
 
@@ -251,6 +247,7 @@ impl AppState {
             .unwrap_or_default();
         let stored_key = browser::load(prefs::KEY_STORAGE_KEY);
         let stored_judge_key = browser::load(prefs::JUDGE_KEY_STORAGE_KEY);
+        let notice = RwSignal::new(None);
         AppState {
             session: RwSignal::new(Session::new(prefs.lexicon(), prefs.delta)),
             loading: RwSignal::new(None),
@@ -269,11 +266,11 @@ impl AppState {
             loaded_ms: StoredValue::new(0.0),
             table: Filters::new("filter"),
             selected: RwSignal::new(None),
-            notice: RwSignal::new(None),
+            notice,
             storage: RwSignal::new(Storage::Opening),
             offer: RwSignal::new(None),
             lexicon_applied: RwSignal::new(0),
-            templates: TemplateCheck::new(),
+            templates: TemplateCheck::new(notice),
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
             pool: StoredValue::new_local(Workers::NotStarted),
@@ -521,11 +518,7 @@ impl AppState {
             self.notice.set(Some(restored.clone()));
             spawn_local(async move {
                 if let Some(sources) = edited {
-                    // A check that could not run leaves Run waiting, which the notice says.
-                    if let Err(e) = self.templates.check(sources).await {
-                        self.notice
-                            .set(Some(format!("The edited templates were not checked: {e}.")));
-                    }
+                    self.templates.check(sources).await;
                 }
                 let message = if let Some(blocker) = self.running.run_blocker(self) {
                     format!("{restored} The interrupted run cannot go on yet: {blocker}")

@@ -2,7 +2,7 @@
 //! because the template engine is loaded on demand. Run and the review queue's judge read it
 //! ([`TemplateCheck::blocker`]); the decision itself is [`TemplateStatus`], a core type.
 
-use super::demand::{on_demand, Unloaded};
+use super::demand::on_demand;
 use crate::custom::{TemplateProblem, TemplateStatus};
 use crate::llm::TemplateSources;
 use crate::prefs::{Draft, Prefs};
@@ -20,15 +20,15 @@ async fn compile(sources: TemplateSources) -> TemplateProblem {
 #[derive(Clone, Copy)]
 pub struct TemplateCheck {
     status: RwSignal<TemplateStatus>,
-    /// The fingerprint of the templates being checked.
-    checking: StoredValue<Option<String>>,
+    /// Where a check that could not run is said.
+    notice: RwSignal<Option<String>>,
 }
 
 impl TemplateCheck {
-    pub fn new() -> Self {
+    pub fn new(notice: RwSignal<Option<String>>) -> Self {
         TemplateCheck {
             status: RwSignal::new(TemplateStatus::default()),
-            checking: StoredValue::new(None),
+            notice,
         }
     }
 
@@ -38,43 +38,32 @@ impl TemplateCheck {
         self.status.with(|t| prefs.settings_blocker(t))
     }
 
-    /// Checks the templates of `draft` whenever they are edited; a check that could not run
-    /// is said in `notice`.
-    pub fn follow(self, draft: RwSignal<Draft>, notice: RwSignal<Option<String>>) {
+    /// Checks the templates of `draft` whenever they are edited.
+    pub fn follow(self, draft: RwSignal<Draft>) {
         Effect::new(move |_| {
             let edited = draft.with(|d| {
                 (d.templates != TemplateSources::defaults()).then(|| d.templates.clone())
             });
             if let Some(sources) = edited {
-                spawn_local(async move {
-                    if let Err(e) = self.check(sources).await {
-                        notice.set(Some(format!("The edited templates were not checked: {e}.")));
-                    }
-                });
+                spawn_local(self.check(sources));
             }
         });
     }
 
-    /// Checks `sources` unless their check is known or under way. Not known afterwards only
-    /// when the template engine could not be loaded (Run then waits, and the next edit or
-    /// call checks again).
-    pub async fn check(self, sources: TemplateSources) -> Result<(), Unloaded> {
+    /// Checks `sources` unless their check is known. Afterwards it is known, unless the
+    /// template engine could not be loaded: that is said in the notice, Run waits, and the
+    /// next edit or call checks again. Two calls for the same texts may both compile them;
+    /// each ends with the check known.
+    pub async fn check(self, sources: TemplateSources) {
         let fingerprint = sources.fingerprint();
-        let known = self.status.with_untracked(|t| t.knows(&fingerprint));
-        if known || self.checking.get_value().as_deref() == Some(fingerprint.as_str()) {
-            return Ok(());
+        if self.status.with_untracked(|t| t.knows(&fingerprint)) {
+            return;
         }
-        self.checking.set_value(Some(fingerprint.clone()));
-        let problem = compile(sources).await;
-        self.checking.set_value(None);
-        let problem = problem?;
-        self.status.update(|t| t.record(fingerprint, problem));
-        Ok(())
-    }
-}
-
-impl Default for TemplateCheck {
-    fn default() -> Self {
-        Self::new()
+        match compile(sources).await {
+            Ok(problem) => self.status.update(|t| t.record(fingerprint, problem)),
+            Err(e) => self
+                .notice
+                .set(Some(format!("The edited templates were not checked: {e}."))),
+        }
     }
 }
