@@ -3,21 +3,25 @@
 //!
 //! # Layout
 //!
-//! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with six object stores. Every key
-//! is an array that starts with the session's id, so each session's records sit together and a
-//! key range over `[id]` … `[id, []]` selects (or deletes) all of them. Every value is JSON text.
+//! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with seven object stores. Every
+//! key is an array that starts with the session's id, so each session's records sit together
+//! and a key range over `[id]` … `[id, []]` selects (or deletes) all of them. Every value is
+//! JSON text but those of `rows`, which are bytes.
 //!
 //! | store          | key                      | value                                          |
 //! |----------------|--------------------------|------------------------------------------------|
 //! | `sessions`     | `[id]`                   | [`SessionRecord`]: settings (no API key), counts, times |
 //! | `files`        | `[id, file]`             | a loaded file's summary and rejected records   |
 //! | `trajectories` | `[id, index]`            | a trajectory as read, its source position and which duplicate of its id it is |
+//! | `rows`         | `[id, index]`            | the trajectories from `index` on that a background reader sent, as it sent them ([`ReadRows`]) |
 //! | `results`      | `[id, index]`            | the pipeline's [`TrajectoryResult`]            |
 //! | `exchanges`    | `[id, seq]`              | a completed chat [`Exchange`] of the exchange log, in the order saved |
 //! | `reviews`      | `[id, index]`            | a reviewer's [`Decision`] on that trajectory     |
 //!
 //! Records are written in small batches as the session grows ([`Journal::batch`]): the
-//! trajectories of each chunk of a file as it is read, the results of each slice of a run, and
+//! trajectories of each chunk of a file as it is read (those a background reader sent go in
+//! `rows` as the bytes it sent, one record per slice of the file, so the page neither encodes
+//! nor writes them one by one; the others in `trajectories`), the results of each slice of a run, and
 //! the exchanges the exchange log took in as soon as they complete ([`Journal::exchanges`]), and
 //! each review decision as it is made (an undone one is deleted). The rule-based views are not
 //! stored: they are recomputed from the trajectories. Review's undo history is not stored: after
@@ -32,6 +36,8 @@
 //! - 1: the first five stores.
 //! - 2: `reviews` added; the session record counts the decisions (`reviewed`, 0 when absent).
 //!   A session saved at format 1 opens with no decisions and is saved at 2 from then on.
+//! - 3: `rows` added. A session saved at format 1 or 2 has its trajectories in `trajectories`
+//!   only; later ones may go into either, and reading takes both in index order.
 
 use crate::json::{Json, JsonObject};
 use crate::llm::exchange::Exchange;
@@ -50,7 +56,7 @@ pub const DB_NAME: &str = "agenther";
 
 /// The version of the layout: the database's IndexedDB version and every session record's
 /// `format`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The session formats this version reads: its own, and those it only adds stores to.
 pub const READABLE_FORMATS: std::ops::RangeInclusive<u32> = 1..=SCHEMA_VERSION;
@@ -67,16 +73,18 @@ pub enum Store {
     Results,
     Exchanges,
     Reviews,
+    Rows,
 }
 
 impl Store {
-    pub const ALL: [Store; 6] = [
+    pub const ALL: [Store; 7] = [
         Store::Sessions,
         Store::Files,
         Store::Trajectories,
         Store::Results,
         Store::Exchanges,
         Store::Reviews,
+        Store::Rows,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +95,7 @@ impl Store {
             Store::Results => "results",
             Store::Exchanges => "exchanges",
             Store::Reviews => "reviews",
+            Store::Rows => "rows",
         }
     }
 }
@@ -112,7 +121,80 @@ impl Key {
 pub struct Put {
     pub store: Store,
     pub key: Key,
-    pub value: String,
+    pub value: Value,
+}
+
+/// A record's value: JSON text, or bytes (the `rows` store).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The text of a JSON value.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Value::Text(text) => Some(text),
+            Value::Bytes(_) => None,
+        }
+    }
+}
+
+/// Trajectories a background reader sent, as it sent them: the binary encoding of
+/// [`crate::wire::encode_events`] (trajectories with their rule-based views, and rejections),
+/// read from `file`. The session took its `count` trajectories in as entries `first` on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRows {
+    pub first: usize,
+    pub count: usize,
+    pub file: String,
+    pub events: Vec<u8>,
+}
+
+/// The version of the layout of a `rows` value.
+const ROWS_LAYOUT: u8 = 1;
+
+impl ReadRows {
+    /// The `rows` value: the layout, the file's name, the number of trajectories and the
+    /// events.
+    fn value(&self) -> Vec<u8> {
+        let mut w = crate::wire::Writer::new();
+        w.u8(ROWS_LAYOUT);
+        w.str(&self.file);
+        w.usize(self.count);
+        w.bytes(&self.events);
+        w.into_bytes()
+    }
+
+    /// The trajectories of a `rows` value, with their source positions, in order.
+    fn read(value: &[u8]) -> Result<Vec<crate::reader::Record>, PersistError> {
+        let bad = |e: &dyn fmt::Display| corrupt(Store::Rows, e);
+        let mut r = crate::wire::Reader::new(value);
+        let layout = r.u8().map_err(|e| bad(&e))?;
+        if layout != ROWS_LAYOUT {
+            return Err(bad(&format!("an unknown layout ({layout})")));
+        }
+        let file = r.str().map_err(|e| bad(&e))?;
+        let count = r.usize().map_err(|e| bad(&e))?;
+        let events = r.bytes().map_err(|e| bad(&e))?;
+        r.end().map_err(|e| bad(&e))?;
+        let records: Vec<_> = crate::wire::decode_events(events, &file)
+            .map_err(|e| bad(&e))?
+            .into_iter()
+            .filter_map(|item| match item {
+                crate::wire::Item::Record(record, _) => Some(record),
+                crate::wire::Item::Rejected(_) => None,
+            })
+            .collect();
+        if records.len() != count {
+            return Err(bad(&format!(
+                "{} trajectories where {count} were written",
+                records.len()
+            )));
+        }
+        Ok(records)
+    }
 }
 
 /// Every record of `store` whose key starts with `key` (`[session, ...path]`): the key range
@@ -406,6 +488,8 @@ pub struct Journal {
     cleared: bool,
     /// The `seq` of the next exchange saved.
     next_exchange: u32,
+    /// Trajectories a background reader sent that are not written yet, in order.
+    rows: std::collections::VecDeque<ReadRows>,
 }
 
 impl Journal {
@@ -432,6 +516,7 @@ impl Journal {
             reviews: BTreeSet::new(),
             cleared: false,
             next_exchange: 0,
+            rows: Default::default(),
         }
     }
 
@@ -468,6 +553,14 @@ impl Journal {
         self.reviews.insert(index);
     }
 
+    /// The session took in the trajectories of `rows`, as a background reader sent them: the
+    /// next batches write them as sent, in one record, instead of one record each.
+    pub fn read_rows(&mut self, rows: ReadRows) {
+        if rows.count > 0 && rows.first >= self.trajectories {
+            self.rows.push_back(rows);
+        }
+    }
+
     /// Every result was dropped, and the exchange log emptied: the next batch deletes the
     /// stored results and exchanges.
     pub fn results_cleared(&mut self) {
@@ -499,23 +592,51 @@ impl Journal {
             }
         }
         let mut budget = BATCH_RECORDS;
-        // A file's record goes with its last trajectories: files are recorded once read.
-        let end = session.len().min(self.trajectories + budget);
-        for (i, entry) in session.entries[self.trajectories..end].iter().enumerate() {
-            batch.puts.push(Put {
-                store: Store::Trajectories,
-                key: Key::new(&id, vec![index_key(self.trajectories + i)]),
-                value: trajectory_json(entry),
-            });
+        while budget > 0 && self.trajectories < session.len() {
+            // Rows of trajectories already written, or not all in the session, are not.
+            while let Some(rows) = self.rows.front() {
+                if rows.first >= self.trajectories && rows.first + rows.count <= session.len() {
+                    break;
+                }
+                self.rows.pop_front();
+            }
+            match self.rows.front() {
+                Some(rows) if rows.first == self.trajectories => {
+                    let rows = self.rows.pop_front().expect("just seen");
+                    batch.puts.push(Put {
+                        store: Store::Rows,
+                        key: Key::new(&id, vec![index_key(rows.first)]),
+                        value: Value::Bytes(rows.value()),
+                    });
+                    budget = budget.saturating_sub(rows.count);
+                    self.trajectories += rows.count;
+                }
+                next => {
+                    let end = session
+                        .len()
+                        .min(self.trajectories + budget)
+                        .min(next.map_or(usize::MAX, |rows| rows.first));
+                    for (i, entry) in session.entries[self.trajectories..end].iter().enumerate() {
+                        batch.puts.push(Put {
+                            store: Store::Trajectories,
+                            key: Key::new(&id, vec![index_key(self.trajectories + i)]),
+                            value: Value::Text(trajectory_json(entry)),
+                        });
+                    }
+                    budget -= end - self.trajectories;
+                    self.trajectories = end;
+                }
+            }
         }
-        budget -= end - self.trajectories;
-        self.trajectories = end;
+        // A file's record goes with its last trajectories: files are recorded once read.
         if self.trajectories == session.len() {
             for (i, file) in session.files.iter().enumerate().skip(self.files) {
                 batch.puts.push(Put {
                     store: Store::Files,
                     key: Key::new(&id, vec![index_key(i)]),
-                    value: serde_json::to_string(file).expect("a file summary serializes"),
+                    value: Value::Text(
+                        serde_json::to_string(file).expect("a file summary serializes"),
+                    ),
                 });
             }
             self.files = session.files.len();
@@ -559,7 +680,7 @@ impl Journal {
         batch.puts.push(Put {
             store: Store::Sessions,
             key: Key::new(&id, Vec::new()),
-            value: self.record.to_json(),
+            value: Value::Text(self.record.to_json()),
         });
         batch
     }
@@ -571,7 +692,9 @@ impl Journal {
             batch.puts.push(Put {
                 store: Store::Exchanges,
                 key: Key::new(&self.record.id, vec![self.next_exchange]),
-                value: serde_json::to_string(exchange).expect("an exchange serializes"),
+                value: Value::Text(
+                    serde_json::to_string(exchange).expect("an exchange serializes"),
+                ),
             });
             self.next_exchange += 1;
         }
@@ -600,7 +723,11 @@ fn drain(
         };
         let key = Key::new(id, vec![index_key(i)]);
         match value(i) {
-            Some(value) => batch.puts.push(Put { store, key, value }),
+            Some(value) => batch.puts.push(Put {
+                store,
+                key,
+                value: Value::Text(value),
+            }),
             None => batch.deletes.push(Prefix { store, key }),
         }
         budget -= 1;
@@ -632,6 +759,7 @@ pub struct StoredParts {
     pub results: Vec<(Vec<u32>, String)>,
     pub exchanges: Vec<(Vec<u32>, String)>,
     pub reviews: Vec<(Vec<u32>, String)>,
+    pub rows: Vec<(Vec<u32>, Vec<u8>)>,
 }
 
 /// A session rebuilt from storage.
@@ -669,17 +797,32 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
         let result = serde_json::from_str(&text).map_err(|e| corrupt(Store::Results, e))?;
         results.insert(i, result);
     }
-    for (expected, (path, text)) in sorted(parts.trajectories).into_iter().enumerate() {
-        if first(&path, Store::Trajectories)? != expected {
+    let mut texts = BTreeMap::new();
+    for (path, text) in parts.trajectories {
+        texts.insert(first(&path, Store::Trajectories)?, text);
+    }
+    let mut rows = BTreeMap::new();
+    for (path, bytes) in parts.rows {
+        rows.insert(first(&path, Store::Rows)?, bytes);
+    }
+    loop {
+        let expected = session.len();
+        if let Some(text) = texts.remove(&expected) {
+            let stored = trajectory_from_json(&text)?;
+            session.restore_entry(
+                stored.trajectory,
+                stored.source,
+                stored.occurrence,
+                results.remove(&expected),
+            );
+        } else if let Some(bytes) = rows.remove(&expected) {
+            for record in ReadRows::read(&bytes)? {
+                let result = results.remove(&session.len());
+                session.restore_read(record.trajectory, record.source, result);
+            }
+        } else {
             break;
         }
-        let stored = trajectory_from_json(&text)?;
-        session.restore_entry(
-            stored.trajectory,
-            stored.source,
-            stored.occurrence,
-            results.remove(&expected),
-        );
     }
     for (path, text) in parts.reviews {
         let i = first(&path, Store::Reviews)?;
@@ -717,6 +860,7 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
         reviews: BTreeSet::new(),
         cleared: false,
         next_exchange,
+        rows: Default::default(),
     };
     Ok(Restored {
         record,
@@ -771,7 +915,7 @@ mod tests {
     /// IndexedDB as far as this layout uses it: ordered keys, prefix deletions, transactions
     /// applied whole.
     #[derive(Default)]
-    struct MemoryDb(BTreeMap<(Store, Key), String>);
+    struct MemoryDb(BTreeMap<(Store, Key), Value>);
 
     impl MemoryDb {
         fn apply(&mut self, batch: &Batch) {
@@ -791,7 +935,18 @@ mod tests {
             self.0
                 .iter()
                 .filter(|((s, k), _)| *s == store && k.session == id)
-                .map(|((_, k), v)| (k.path.clone(), v.clone()))
+                .filter_map(|((_, k), v)| Some((k.path.clone(), v.text()?.to_owned())))
+                .collect()
+        }
+
+        fn rows(&self, id: &str) -> Vec<(Vec<u32>, Vec<u8>)> {
+            self.0
+                .iter()
+                .filter(|((s, k), _)| *s == Store::Rows && k.session == id)
+                .filter_map(|((_, k), v)| match v {
+                    Value::Bytes(b) => Some((k.path.clone(), b.clone())),
+                    Value::Text(_) => None,
+                })
                 .collect()
         }
 
@@ -803,6 +958,7 @@ mod tests {
                 results: self.records(Store::Results, id),
                 exchanges: self.records(Store::Exchanges, id),
                 reviews: self.records(Store::Reviews, id),
+                rows: self.rows(id),
             }
         }
 
@@ -963,12 +1119,177 @@ mod tests {
         assert!(crate::json::python_dumps(&tools[1]).contains("123456789012345678901234567890"));
     }
 
+    /// Takes `report`'s events into `session` in pieces of `piece` events, as the page takes in
+    /// what a background reader sends (with the bytes it sent), telling `journal`; returns
+    /// the bytes sent.
+    fn take_as_sent(
+        session: &mut Session,
+        journal: &mut Journal,
+        report: crate::reader::ReadReport,
+        piece: usize,
+    ) -> usize {
+        let file = report.summary.file.clone();
+        let (lexicon, delta) = (session.lexicon().clone(), session.delta());
+        let mut events: Vec<crate::reader::ReadEvent> = report
+            .records
+            .into_iter()
+            .map(crate::reader::ReadEvent::Record)
+            .collect();
+        events.extend(
+            report
+                .rejected
+                .into_iter()
+                .map(crate::reader::ReadEvent::Rejected),
+        );
+        let mut rejected = Vec::new();
+        let mut sent_bytes = 0;
+        for part in events.chunks(piece) {
+            let sent = crate::wire::encode_events(part, |t| {
+                crate::pipeline::rule_view(t, &lexicon, delta)
+            });
+            sent_bytes += sent.len();
+            let items = crate::wire::decode_events(&sent, &file).unwrap();
+            let count = items
+                .iter()
+                .filter(|i| matches!(i, crate::wire::Item::Record(..)))
+                .count();
+            let first = session.len();
+            session.add_items(items, &lexicon, delta, &mut rejected);
+            journal.read_rows(ReadRows {
+                first,
+                count,
+                file: file.clone(),
+                events: sent,
+            });
+        }
+        session.add_file(report.summary, rejected);
+        sent_bytes
+    }
+
+    #[test]
+    fn trajectories_a_background_reader_sent_are_saved_as_sent_and_read_back_the_same() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        // The example read on the page, then a file from a background reader whose first
+        // trajectory has an id the example has too, sent an event at a time.
+        session.add_report(crate::example::load());
+        let example = session.len();
+        take_as_sent(
+            &mut session,
+            &mut journal,
+            read_all("other.jsonl", OTHER.as_bytes()),
+            1,
+        );
+        assert!(session
+            .entries
+            .iter()
+            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#2"));
+        let settings = Settings {
+            extraction: Mode::Rules,
+            ..prefs().to_pipeline_settings()
+        };
+        session.run_all(&endpoint(), &settings);
+        for i in 0..session.len() {
+            journal.result_changed(i);
+        }
+
+        let mut db = MemoryDb::default();
+        db.sync(&mut journal, &session);
+        // The page's own trajectories one record each, the reader's one record per piece.
+        assert_eq!(db.records(Store::Trajectories, "s1").len(), example);
+        let rows = db.rows("s1");
+        assert_eq!(rows.len(), 2, "the pieces with trajectories");
+        assert_eq!(rows[0].0, vec![example as u32]);
+        let restored = rebuild(db.parts("s1")).unwrap();
+        assert_eq!(restored.session, session);
+        assert_eq!(restored.record.trajectories, session.len());
+        assert_eq!(restored.journal, journal);
+
+        // More from a reader after a reload: saved after what was restored, read back in order.
+        let mut session = restored.session;
+        let mut journal = restored.journal;
+        take_as_sent(
+            &mut session,
+            &mut journal,
+            read_all("again.jsonl", OTHER.as_bytes()),
+            10,
+        );
+        assert!(session
+            .entries
+            .iter()
+            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#3"));
+        db.sync(&mut journal, &session);
+        assert_eq!(db.rows("s1").len(), 3);
+        assert_eq!(rebuild(db.parts("s1")).unwrap().session, session);
+    }
+
+    #[test]
+    fn rows_not_taken_in_whole_are_saved_one_by_one() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        take_as_sent(
+            &mut session,
+            &mut journal,
+            read_all("other.jsonl", OTHER.as_bytes()),
+            10,
+        );
+        // Rows claiming more trajectories than the session took in are not written.
+        journal.read_rows(ReadRows {
+            first: session.len() - 1,
+            count: 5,
+            file: "other.jsonl".into(),
+            events: Vec::new(),
+        });
+        let mut db = MemoryDb::default();
+        db.sync(&mut journal, &session);
+        assert_eq!(db.rows("s1").len(), 1);
+        assert_eq!(rebuild(db.parts("s1")).unwrap().session, session);
+    }
+
+    #[test]
+    fn damaged_rows_are_said_to_be_damaged() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        take_as_sent(
+            &mut session,
+            &mut journal,
+            read_all("other.jsonl", OTHER.as_bytes()),
+            10,
+        );
+        let mut db = MemoryDb::default();
+        db.sync(&mut journal, &session);
+        let good = db.parts("s1");
+        let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut parts = good.clone();
+            f(&mut parts.rows[0].1);
+            match rebuild(parts) {
+                Err(PersistError::Corrupt { store, reason }) => {
+                    assert_eq!(store, Store::Rows);
+                    reason
+                }
+                other => panic!("expected a damaged record, got {other:?}"),
+            }
+        };
+        assert!(damaged(&|b| b[0] = 9).contains("unknown layout"));
+        assert!(damaged(&|b| b.truncate(b.len() / 2)).contains("damaged"));
+        let count_at = 2 + "other.jsonl".len();
+        assert!(damaged(&|b| b[count_at] += 1).contains("were written"));
+        let message = damaged(&|b| b.clear());
+        assert!(PersistError::Corrupt {
+            store: Store::Rows,
+            reason: message
+        }
+        .to_string()
+        .starts_with("a record of rows cannot be read"));
+    }
+
     #[test]
     fn no_api_key_is_ever_stored() {
         let mut journal = Journal::new("s1", 5.0, prefs(), true);
         let batch = journal.batch(&ran(), 6.0);
         for put in &batch.puts {
-            assert!(!put.value.contains("api_key"), "{}", put.value);
+            let text = put.value.text().unwrap();
+            assert!(!text.contains("api_key"), "{text}");
         }
     }
 
@@ -1230,7 +1551,9 @@ mod tests {
         db.sync(&mut journal, &session);
 
         let mut parts = db.parts("s");
-        parts.record = parts.record.replace("\"format\":2", "\"format\":99");
+        parts.record = parts
+            .record
+            .replace(&format!("\"format\":{SCHEMA_VERSION}"), "\"format\":99");
         assert_eq!(
             rebuild(parts).unwrap_err(),
             PersistError::Version { found: 99 }
@@ -1263,7 +1586,10 @@ mod tests {
                 .puts
                 .pop()
                 .unwrap()
-                .value;
+                .value
+                .text()
+                .unwrap()
+                .to_owned();
             if format != SCHEMA_VERSION {
                 r = r.replace(
                     &format!("\"format\":{SCHEMA_VERSION}"),
@@ -1403,7 +1729,8 @@ mod tests {
         assert_eq!(restored.session, session);
         let mut journal = restored.journal;
         let batch = journal.batch(&restored.session, 9.0);
-        let written = SessionRecord::from_json(&batch.puts.last().unwrap().value).unwrap();
+        let written =
+            SessionRecord::from_json(batch.puts.last().unwrap().value.text().unwrap()).unwrap();
         assert_eq!((written.format, written.reviewed), (SCHEMA_VERSION, 0));
     }
 }

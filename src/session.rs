@@ -357,6 +357,18 @@ impl Session {
         self.push_entry(trajectory, source, occurrence, result);
     }
 
+    /// Puts back a trajectory saved as it was read (its id not renamed yet), with its result if
+    /// it had one: named as [`Session::add_trajectory`] names it.
+    pub fn restore_read(
+        &mut self,
+        trajectory: Trajectory,
+        source: SourcePos,
+        result: Option<TrajectoryResult>,
+    ) {
+        let (trajectory, occurrence) = self.name(trajectory);
+        self.push_entry(trajectory, source, occurrence, result);
+    }
+
     fn push_entry(
         &mut self,
         trajectory: Trajectory,

@@ -4,7 +4,7 @@
 //! Every IndexedDB request and transaction is turned into a future by handing the `resolve` and
 //! `reject` functions of a JS promise to its event handlers.
 
-use crate::persist::{Batch, Key, Prefix, Store, StoredParts, DB_NAME, SCHEMA_VERSION};
+use crate::persist::{Batch, Key, Prefix, Store, StoredParts, Value, DB_NAME, SCHEMA_VERSION};
 use js_sys::{Array, Function, Promise};
 use std::fmt;
 use wasm_bindgen::closure::Closure;
@@ -256,8 +256,12 @@ impl Db {
                     .map_err(|e| StoreError::from_js(&e))?;
             }
             for put in &batch.puts {
+                let value = match &put.value {
+                    Value::Text(text) => JsValue::from_str(text),
+                    Value::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                };
                 Db::object_store(&tx, put.store)?
-                    .put_with_key(&JsValue::from_str(&put.value), &key_value(&put.key))
+                    .put_with_key(&value, &key_value(&put.key))
                     .map_err(|e| StoreError::from_js(&e))?;
             }
             Ok(())
@@ -308,6 +312,20 @@ impl Db {
         for (store, keys, values) in requests {
             let keys = Array::from(&finished(&keys).await?);
             let values = Array::from(&finished(&values).await?);
+            if store == Store::Rows {
+                parts.rows = keys
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(k, v)| {
+                        let bytes = v
+                            .dyn_ref::<js_sys::Uint8Array>()
+                            .map(js_sys::Uint8Array::to_vec)
+                            .unwrap_or_default();
+                        (path_of(&k), bytes)
+                    })
+                    .collect();
+                continue;
+            }
             let records: Vec<(Vec<u32>, String)> = keys
                 .iter()
                 .zip(values.iter())
@@ -322,6 +340,7 @@ impl Db {
                 Store::Results => parts.results = records,
                 Store::Exchanges => parts.exchanges = records,
                 Store::Reviews => parts.reviews = records,
+                Store::Rows => {}
             }
         }
         Ok(parts)

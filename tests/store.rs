@@ -131,6 +131,50 @@ async fn results_written_later_replace_and_clearing_removes_them() {
     db.close();
 }
 
+#[wasm_bindgen_test]
+async fn trajectories_sent_by_a_background_reader_are_stored_as_bytes_and_read_back() {
+    use agenther::persist::ReadRows;
+    use agenther::reader::ReadEvent;
+    use agenther::wire::{decode_events, encode_events, Item};
+    let db = fresh("agenther-test-rows").await;
+    let mut s = Session::new(Lexicon::default(), Prefs::default().delta);
+    let mut journal = Journal::new("r", 1.0, Prefs::default(), false);
+    // The example read on the page, then a file as a background reader sends it.
+    s.add_report(agenther::example::load());
+    let report = read_all("sent.jsonl", agenther::example::EXAMPLE_JSONL.as_bytes());
+    let events: Vec<ReadEvent> = report.records.into_iter().map(ReadEvent::Record).collect();
+    let (lexicon, delta) = (s.lexicon().clone(), s.delta());
+    let mut rejected = Vec::new();
+    for part in events.chunks(3) {
+        let sent = encode_events(part, |t| agenther::pipeline::rule_view(t, &lexicon, delta));
+        let items = decode_events(&sent, "sent.jsonl").unwrap();
+        let count = items
+            .iter()
+            .filter(|i| matches!(i, Item::Record(..)))
+            .count();
+        let first = s.len();
+        s.add_items(items, &lexicon, delta, &mut rejected);
+        journal.read_rows(ReadRows {
+            first,
+            count,
+            file: "sent.jsonl".into(),
+            events: sent,
+        });
+    }
+    s.add_file(report.summary, rejected);
+    save(&db, &mut journal, &s).await;
+    let parts = db.read_session("r").await.unwrap();
+    let example = agenther::example::load().records.len();
+    assert_eq!(parts.trajectories.len(), example);
+    assert_eq!(parts.rows.len(), example.div_ceil(3));
+    assert!(parts.rows.iter().all(|(_, bytes)| !bytes.is_empty()));
+    let restored = rebuild(parts).unwrap();
+    assert_eq!(restored.session, s);
+    db.write(&delete_session("r")).await.unwrap();
+    assert!(db.read_session("r").await.unwrap().rows.is_empty());
+    db.close();
+}
+
 /// Runs `f` while `window.indexedDB` reads as undefined, as in a browser that offers none.
 async fn without_indexed_db<F: std::future::Future>(f: F) -> F::Output {
     let window: js_sys::Object = JsValue::from(web_sys::window().unwrap()).into();

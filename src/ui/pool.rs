@@ -205,9 +205,10 @@ impl Pace {
     }
 }
 
-/// What [`load`] reports as it goes: the items read, in file order, and the bytes read so far.
+/// What [`load`] reports as it goes: the items read, in file order, as decoded and as the
+/// reader sent them, and the bytes read so far.
 pub trait Sink {
-    fn take(&mut self, items: Vec<Item>, read: u64);
+    fn take(&mut self, items: Vec<Item>, sent: Vec<u8>, read: u64);
     /// Whether the page's views should be redrawn with what was taken so far.
     fn due(&self) -> bool;
     /// Redraws them (called in a task of its own, see [`show`]).
@@ -263,7 +264,7 @@ pub async fn load(
         match next(inbox).await? {
             (_, Reply::Events { read, events }) => {
                 pace.before_take().await;
-                sink.take(decode_items(&events)?, read);
+                sink.take(decode_items(&events)?, events, read);
                 pace.taken();
                 show(sink, &mut pace).await;
             }
@@ -361,7 +362,7 @@ pub async fn load(
                     let read = bounds[taken].1;
                     taken += 1;
                     pace.before_take().await;
-                    sink.take(decode_items(&events)?, read);
+                    sink.take(decode_items(&events)?, events, read);
                     pace.taken();
                     show(sink, &mut pace).await;
                 }

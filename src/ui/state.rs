@@ -63,10 +63,24 @@ struct Taker {
 }
 
 impl pool::Sink for Taker {
-    fn take(&mut self, items: Vec<crate::wire::Item>, read: u64) {
+    fn take(&mut self, items: Vec<crate::wire::Item>, sent: Vec<u8>, read: u64) {
         let state = self.state;
+        let count = items
+            .iter()
+            .filter(|i| matches!(i, crate::wire::Item::Record(..)))
+            .count();
+        let first = state.session.with_untracked(Session::len);
         state.session.update_untracked(|s| {
             s.add_items(items, &self.lexicon, self.delta, &mut self.rejected)
+        });
+        // Saved as the reader sent them, not encoded again one by one.
+        state.with_journal(|j| {
+            j.read_rows(persist::ReadRows {
+                first,
+                count,
+                file: self.file.clone(),
+                events: sent,
+            })
         });
         self.read = read;
         state.save_session();

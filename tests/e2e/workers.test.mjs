@@ -1,8 +1,10 @@
 // Loading in the background readers (Web Workers). Every import sample, the real-log excerpts
 // and the reference's corpus and bad-input files, loaded together, give in the background
-// exactly what reading on the page gives: the same saved trajectories (ids, lines, indexes,
-// rule-based views, in order), the same file summaries and rejections at the same lines, the
-// same file rows. Also with tiny slices on three workers, so that lines cross slices and
+// exactly what reading on the page gives: the same trajectories in the run report (ids, files,
+// lines, import formats, verdicts, rule-based views, in order), the same saved file summaries
+// and rejections at the same lines, the same file rows. (The page saves what the readers send
+// as the bytes they sent, one record per slice; tests/slices.rs and src/persist.rs show those
+// bytes carry every trajectory exactly.) Also with tiny slices on three workers, so that lines cross slices and
 // results come back out of order; a reload restores what was loaded; and when the readers
 // cannot start, the page says so and reads the files itself.
 
@@ -10,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO, openApp, pickFiles, tableRows } from './support/browser.mjs';
+import { REPO, download, openApp, pickFiles, tableRows } from './support/browser.mjs';
 
 const FIXTURES = join(REPO, 'tests', 'fixtures');
 
@@ -44,7 +46,8 @@ async function useReaders(page, { workers, slice }) {
   );
 }
 
-/** The saved session once it holds `files` files: its trajectories and files, in key order. */
+/** The saved session once it holds `files` files: how many trajectories it holds, and its
+ * files in key order. */
 async function savedSession(page, files) {
   return page.evaluate(async (files) => {
     const request = (r) =>
@@ -62,8 +65,8 @@ async function savedSession(page, files) {
         if (done) {
           const all = async (store) =>
             (await request(db.transaction(store).objectStore(store).getAll())).map((v) => JSON.parse(v));
-          const trajectories = await all('trajectories');
-          if (trajectories.length === done.trajectories) return { trajectories, files: await all('files') };
+          const stored = await all('files');
+          if (stored.length === files) return { trajectories: done.trajectories, files: stored };
         }
         await new Promise((ok) => setTimeout(ok, 100));
       }
@@ -83,6 +86,9 @@ async function loadWith(paths, readers) {
     await pickFiles(page, paths);
     await page.getByTestId('file-row').nth(paths.length - 1).waitFor({ timeout: 120_000 });
     const saved = await savedSession(page, paths.length);
+    // The report lists every trajectory the page holds, with where it came from.
+    const report = JSON.parse((await download(page, 'download-report')).text);
+    saved.report = { files: report.files, trajectories: report.trajectories };
     const shown = {
       rows: await page.getByTestId('file-row').allTextContents(),
       rejected: await page.getByTestId('rejected-item').allTextContents(),
@@ -108,10 +114,11 @@ test('the background readers give what reading on the page gives, however the fi
   const onPage = await loadWith(paths, { workers: 0 });
   await onPage.app.close();
   const { saved, shown } = onPage;
-  assert.ok(saved.trajectories.length > 500, `${saved.trajectories.length} trajectories`);
+  assert.ok(saved.trajectories > 500, `${saved.trajectories} trajectories`);
+  assert.equal(saved.report.trajectories.length, saved.trajectories);
   assert.ok(shown.rejected.some((r) => /bad\.jsonl:34: .*UTF-8/.test(r)), 'rejections at their lines');
   // Every import format was read.
-  const formats = new Set(saved.trajectories.map((t) => t.trajectory.origin?.format ?? 'native'));
+  const formats = new Set(saved.report.trajectories.map((t) => t.import_format ?? 'native'));
   for (const f of ['native', 'openai_messages', 'tau_bench', 'sharegpt', 'react', 'toolbench', 'atif']) {
     assert.ok(formats.has(f), `no ${f} run among ${[...formats]}`);
   }
@@ -134,10 +141,10 @@ test('tiny slices on three workers keep every line, order and rejection, and a r
     assert.deepEqual(tiny.saved, onPage.saved);
     assert.deepEqual(tiny.shown, onPage.shown);
     // Lines and indexes in file order, file after file.
-    const sources = tiny.saved.trajectories.map((t) => t.source);
+    const sources = tiny.saved.report.trajectories.map((t) => ({ file: t.file, line: t.line }));
     for (let i = 1; i < sources.length; i++) {
       if (sources[i].file === sources[i - 1].file) {
-        assert.ok(sources[i].index > sources[i - 1].index && sources[i].line >= sources[i - 1].line, JSON.stringify(sources.slice(i - 1, i + 1)));
+        assert.ok(sources[i].line >= sources[i - 1].line, JSON.stringify(sources.slice(i - 1, i + 1)));
       }
     }
 
