@@ -4,8 +4,13 @@
 // (self time from the trace's CPU samples), then the same over the whole load. Not a test.
 //
 //   trunk build --release
-//   node tests/e2e/bench/load-profile.mjs [--top K] [--trace out.json] [--names app.wasm] [multiplier]
-//                                                                         (default ×25)
+//   node tests/e2e/bench/load-profile.mjs [--top K] [--trace out.json] [--names app.wasm]
+//        [--worker-names reader.wasm] [--slice bytes] [multiplier]      (default ×25)
+//
+// The background reader's threads are listed too (how busy, and their functions);
+// `--worker-names` names its functions as `--names` does the page's, e.g. from
+//   tests/e2e/node_modules/.bin/wasm-opt -O3 -g target/wasm-bindgen/release/agenther-worker_bg.wasm -o target/reader.wasm
+// `--slice` sets the size of the slices the readers are handed (the page's own setting).
 //
 // The built app's WebAssembly has no function names (wasm-opt drops them), so functions read
 // `wasm-function[n]`. `--names` takes the names from a copy optimized the same way with its
@@ -23,9 +28,13 @@ let top = 8;
 let traceOut = null;
 let n = 25;
 let wasmNames = null;
+let workerNames = null;
+let sliceBytes = null;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--top') top = Number(args[++i]);
   else if (args[i] === '--names') wasmNames = functionNames(await readFile(args[++i]));
+  else if (args[i] === '--slice') sliceBytes = Number(args[++i]);
+  else if (args[i] === '--worker-names') workerNames = functionNames(await readFile(args[++i]));
   else if (args[i] === '--trace') traceOut = args[++i];
   else n = Number(args[i]);
 }
@@ -84,6 +93,7 @@ const app = await openApp();
 let events = [];
 try {
   const { page } = app;
+  if (sliceBytes) await page.evaluate((n) => localStorage.setItem('agenther-slice-bytes', String(n)), sliceBytes);
   await page.evaluate((count) => {
     window.__loaded = null;
     const text = `${count.toLocaleString('en-US')} trajectories`;
@@ -144,36 +154,41 @@ const tasks = events
   .filter((e) => e.pid === pid && e.tid === tid && e.name === 'RunTask' && e.ph === 'X')
   .sort((a, b) => a.ts - b.ts);
 
-// The CPU profile of the main thread: nodes and (time, node) samples.
-const nodes = new Map();
-const samples = [];
-let profileId = null;
-for (const e of events) {
-  if (e.name === 'Profile' && e.pid === pid && e.tid === tid) profileId = e.id;
-}
-let clock = null;
-for (const e of events.filter((e) => e.name === 'ProfileChunk' && e.pid === pid && e.id === profileId)) {
-  const data = e.args.data;
-  for (const node of data.cpuProfile?.nodes ?? []) nodes.set(node.id, node);
-  const ids = data.cpuProfile?.samples ?? [];
-  const deltas = data.timeDeltas ?? [];
-  for (let i = 0; i < ids.length; i++) {
-    clock = (clock ?? (events.find((x) => x.name === 'Profile' && x.id === profileId)?.args?.data?.startTime ?? 0)) + deltas[i];
-    samples.push([clock, ids[i]]);
+// A thread's CPU profile: its nodes, (time, node) samples and each node's parent.
+const profileOf = (pid, tid) => {
+  const nodes = new Map();
+  const samples = [];
+  let profileId = null;
+  for (const e of events) {
+    if (e.name === 'Profile' && e.pid === pid && e.tid === tid) profileId = e.id;
   }
-}
-const label = (id) => {
-  const f = nodes.get(id)?.callFrame;
+  let clock = null;
+  for (const e of events.filter((e) => e.name === 'ProfileChunk' && e.pid === pid && e.id === profileId)) {
+    const data = e.args.data;
+    for (const node of data.cpuProfile?.nodes ?? []) nodes.set(node.id, node);
+    const ids = data.cpuProfile?.samples ?? [];
+    const deltas = data.timeDeltas ?? [];
+    for (let i = 0; i < ids.length; i++) {
+      clock = (clock ?? (events.find((x) => x.name === 'Profile' && x.id === profileId)?.args?.data?.startTime ?? 0)) + deltas[i];
+      samples.push([clock, ids[i]]);
+    }
+  }
+  const parent = new Map();
+  for (const node of nodes.values()) {
+    if (node.parent !== undefined) parent.set(node.id, node.parent);
+    for (const c of node.children ?? []) parent.set(c, node.id);
+  }
+  return { nodes, samples, parent };
+};
+const mainProfile = profileOf(pid, tid);
+const label = (profile, id) => {
+  const f = profile.nodes.get(id)?.callFrame;
   if (!f) return `node ${id}`;
   return f.functionName || `(anonymous ${f.url?.split('/').pop() ?? ''}:${f.lineNumber})`;
 };
-const parent = new Map();
-for (const node of nodes.values()) {
-  if (node.parent !== undefined) parent.set(node.id, node.parent);
-  for (const c of node.children ?? []) parent.set(c, node.id);
-}
 // Self time (the sampled function) and total time (every function on the sampled stack).
-const times = (from, to, total) => {
+const times = (profile, from, to, total) => {
+  const { samples, parent } = profile;
   const out = new Map();
   for (let i = 0; i + 1 < samples.length; i++) {
     const [t, id] = samples[i];
@@ -181,7 +196,7 @@ const times = (from, to, total) => {
     const dt = samples[i + 1][0] - t;
     const seen = new Set();
     for (let n = id; n !== undefined; n = total ? parent.get(n) : undefined) {
-      const name = label(n);
+      const name = label(profile, n);
       if (seen.has(name)) continue;
       seen.add(name);
       out.set(name, (out.get(name) ?? 0) + dt);
@@ -189,16 +204,29 @@ const times = (from, to, total) => {
   }
   return [...out.entries()].sort((a, b) => b[1] - a[1]);
 };
-const rename = wasmNames ? (s) => s.replace(/wasm-function\[(\d+)\]/, (m, i) => wasmNames[i] ?? m) : (s) => s;
-const print = (title, from, to) => {
+const renamer = (table) => (table ? (s) => s.replace(/wasm-function\[(\d+)\]/, (m, i) => table[i] ?? m) : (s) => s);
+const print = (title, from, to, profile = mainProfile, rename = renamer(wasmNames)) => {
   console.log(title);
   for (const total of [false, true]) {
     console.log(total ? '   total time:' : '   self time:');
-    for (const [name, us] of times(from, to, total).slice(0, top)) {
+    for (const [name, us] of times(profile, from, to, total).slice(0, top)) {
       console.log(`    ${(us / 1000).toFixed(1).padStart(8)} ms  ${rename(name).slice(0, 140)}`);
     }
   }
 };
+
+// The background readers' threads: how busy each was, and where their time went.
+const workerBusy = new Map();
+for (const e of events) {
+  const key = `${e.pid}:${e.tid}`;
+  if (e.name === 'RunTask' && e.ph === 'X' && /Worker/.test(names.get(key) ?? '')) {
+    workerBusy.set(key, (workerBusy.get(key) ?? 0) + e.dur);
+  }
+}
+for (const [key, us] of workerBusy) {
+  const [wpid, wtid] = key.split(':').map(Number);
+  print(`background reader ${key}: busy ${(us / 1000).toFixed(0)} ms`, 0, Infinity, profileOf(wpid, wtid), renamer(workerNames));
+}
 
 const long = tasks.filter((t) => t.dur >= LONG_MS * 1000);
 const first = tasks[0]?.ts ?? 0;
