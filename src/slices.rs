@@ -170,6 +170,61 @@ pub fn owned_lines<E>(
     })
 }
 
+/// How many bytes a background reader reads from the file at a time: a read costs the browser
+/// about as much for a few hundred kilobytes as for a few megabytes, so slices are read a
+/// block at a time ([`Blocks`]), and the slices of one block go to the same reader ([`owner`]).
+pub const READ_BLOCK: u64 = 4 * 1024 * 1024;
+
+/// The reader (of `workers`) that slice `k` goes to when slices are `slice_bytes` long: runs
+/// of slices that fill a [`READ_BLOCK`] go to one reader, the runs to each reader in turn.
+pub fn owner(k: usize, slice_bytes: u64, workers: usize) -> usize {
+    (k / slices_per_block(slice_bytes)) % workers.max(1)
+}
+
+/// How many slices of `slice_bytes` fill a [`READ_BLOCK`] (at least one).
+pub fn slices_per_block(slice_bytes: u64) -> usize {
+    (READ_BLOCK / slice_bytes.max(1)).max(1) as usize
+}
+
+/// The last block read from a file, which serves the reads that fall inside it.
+#[derive(Debug, Default)]
+pub struct Blocks {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Blocks {
+    /// Forgets the block (another file is being read).
+    pub fn clear(&mut self) {
+        *self = Blocks::default();
+    }
+
+    /// Bytes `[a, b)` of a file of `size` bytes, from the block when it holds them, else from
+    /// `read` (which is asked for a whole [`READ_BLOCK`] from `a` when `[a, b)` is shorter).
+    /// Fewer bytes when the file is shorter than it said.
+    pub fn read<E>(
+        &mut self,
+        a: u64,
+        b: u64,
+        size: u64,
+        read: impl FnOnce(u64, u64) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        let b = b.min(size);
+        if a >= b {
+            return Ok(Vec::new());
+        }
+        let held = self.start + self.bytes.len() as u64;
+        if a < self.start || b > held {
+            let to = b.max(a.saturating_add(READ_BLOCK)).min(size);
+            self.bytes = read(a, to)?;
+            self.start = a;
+        }
+        let from = ((a - self.start) as usize).min(self.bytes.len());
+        let to = ((b - self.start) as usize).min(self.bytes.len());
+        Ok(self.bytes[from..to].to_vec())
+    }
+}
+
 /// What a slice holds, for the slices after it: its line breaks and its records (non-blank
 /// lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,11 +4,12 @@
 //!
 //! A message from the page is a two-element array: the `File` (a handle, not its bytes) and the
 //! encoded [`Request`]. A reply is the encoded [`Reply`] as a `Uint8Array` whose buffer is
-//! transferred, not copied. The worker reads with `FileReaderSync`, one slice at a time, and
-//! keeps a counted slice's bytes until the page asks for it to be parsed.
+//! transferred, not copied. The worker reads with `FileReaderSync`, a block of several slices
+//! at a time ([`crate::slices::Blocks`]), and keeps a counted slice's bytes until the page asks
+//! for it to be parsed.
 
 use crate::pipeline::rule_view;
-use crate::slices::{count, owned_lines, parse_slice, Head};
+use crate::slices::{count, owned_lines, parse_slice, Blocks, Head};
 use crate::stages::detect::rules::Lexicon;
 use crate::wire::{encode_events, encode_summary, Reply, Request, RuleSetup};
 use std::cell::RefCell;
@@ -22,6 +23,8 @@ use web_sys::{DedicatedWorkerGlobalScope, File, FileReaderSync, MessageEvent};
 struct State {
     /// Counted slices' lines, by slice.
     kept: HashMap<usize, Vec<u8>>,
+    /// The block of the file read last.
+    blocks: Blocks,
     /// The lexicon last used, as sent and as read.
     lexicon: Option<(String, Lexicon)>,
 }
@@ -104,6 +107,7 @@ fn handle(
             rules,
         } => {
             state.kept.clear();
+            state.blocks.clear();
             let delta = rules.delta;
             let lexicon = state.lexicon(&rules)?;
             let encode = |events: &[_]| encode_events(events, |t| rule_view(t, lexicon, delta));
@@ -143,7 +147,10 @@ fn handle(
             end,
             size,
         } => {
-            let owned = owned_lines(from, start, end, size, |a, b| read(&file, a, b))?;
+            let blocks = &mut state.blocks;
+            let owned = owned_lines(from, start, end, size, |a, b| {
+                blocks.read(a, b, size, |a, b| read(&file, a, b))
+            })?;
             let count = count(&owned.bytes);
             post(Reply::Counted {
                 slice,
@@ -164,7 +171,12 @@ fn handle(
         } => {
             let bytes = match state.kept.remove(&slice) {
                 Some(bytes) => bytes,
-                None => read(&file, start, end)?,
+                None => {
+                    let size = file.size() as u64;
+                    state
+                        .blocks
+                        .read(start, end, size, |a, b| read(&file, a, b))?
+                }
             };
             let parsed = parse_slice(&name, forced, at, &bytes);
             drop(bytes);

@@ -287,3 +287,82 @@ mod wire {
         }
     }
 }
+
+mod blocks {
+    use agenther::slices::{
+        owned_lines, owner, plan, slices_per_block, Blocks, READ_BLOCK, SLICE_BYTES,
+    };
+    use proptest::prelude::*;
+    use std::cell::Cell;
+
+    proptest! {
+        #[test]
+        fn reads_through_the_block_give_the_file_s_bytes(
+            file in proptest::collection::vec(any::<u8>(), 0..20_000),
+            reads in proptest::collection::vec((0u64..22_000, 0u64..9_000), 1..40),
+        ) {
+            let size = file.len() as u64;
+            let mut blocks = Blocks::default();
+            for (a, len) in reads {
+                let b = a + len;
+                let got = blocks
+                    .read(a, b, size, |x, y| -> Result<_, ()> {
+                        Ok(file[x as usize..y as usize].to_vec())
+                    })
+                    .unwrap();
+                let want = if a >= size { &[][..] } else { &file[a as usize..b.min(size) as usize] };
+                prop_assert_eq!(&got[..], want);
+            }
+        }
+    }
+
+    #[test]
+    fn slices_read_in_a_row_cost_a_read_per_block_and_own_the_same_lines() {
+        let line = b"{\"trajectory_id\": \"x\", \"observation\": \"0123456789\"}\n";
+        let file: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(3 * READ_BLOCK as usize + 777)
+            .collect();
+        let size = file.len() as u64;
+        let reads = Cell::new(0);
+        let plain = |a: u64, b: u64| -> Result<Vec<u8>, ()> {
+            Ok(file[a as usize..b.min(size) as usize].to_vec())
+        };
+        let mut blocks = Blocks::default();
+        for (start, end) in plan(0, size, SLICE_BYTES) {
+            let through = owned_lines(0, start, end, size, |a, b| {
+                blocks.read(a, b, size, |x, y| {
+                    reads.set(reads.get() + 1);
+                    plain(x, y)
+                })
+            })
+            .unwrap();
+            assert_eq!(through, owned_lines(0, start, end, size, plain).unwrap());
+        }
+        // One read per block, and one more where a slice's last line runs into the next block.
+        let blocks_in_file = size.div_ceil(READ_BLOCK) as usize;
+        assert!(reads.get() <= 2 * blocks_in_file, "{} reads", reads.get());
+        assert!(reads.get() >= blocks_in_file);
+    }
+
+    #[test]
+    fn a_block_s_slices_go_to_one_reader_and_blocks_to_each_in_turn() {
+        let run = slices_per_block(SLICE_BYTES);
+        assert_eq!(run as u64, READ_BLOCK / SLICE_BYTES);
+        let owners: Vec<usize> = (0..3 * run).map(|k| owner(k, SLICE_BYTES, 2)).collect();
+        assert!(owners[..run].iter().all(|&w| w == 0));
+        assert!(owners[run..2 * run].iter().all(|&w| w == 1));
+        assert!(owners[2 * run..].iter().all(|&w| w == 0));
+        // Slices larger than a block: each its own run; no workers still gives one.
+        assert_eq!(slices_per_block(2 * READ_BLOCK), 1);
+        assert_eq!(
+            (0..4)
+                .map(|k| owner(k, 2 * READ_BLOCK, 3))
+                .collect::<Vec<_>>(),
+            vec![0, 1, 2, 0]
+        );
+        assert_eq!(owner(5, 7, 0), 0);
+    }
+}

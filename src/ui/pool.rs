@@ -5,7 +5,7 @@
 //! ([`crate::wire`]); it never parses the file.
 
 use super::browser;
-use crate::slices::{plan, Assembly, Parsed, Split};
+use crate::slices::{owner, plan, slices_per_block, Assembly, Parsed, Split};
 use crate::wire::{decode_events, decode_summary, Item, Reply, Request, RuleSetup};
 use crate::worker::describe;
 use futures::channel::mpsc;
@@ -29,8 +29,10 @@ const MAX_WORKERS: usize = 8;
 pub const WORKERS_KEY: &str = "agenther-workers";
 pub const SLICE_KEY: &str = "agenther-slice-bytes";
 
-/// Slices handed out beyond the last one taken, per worker: enough to keep every worker busy
-/// while the page takes results in, few enough that the workers hold little.
+/// Slices handed out beyond the last one taken, per worker, at least: enough to keep every
+/// worker busy while the page takes results in, few enough that the workers hold little. A
+/// worker is handed the slices of a read block in a row ([`crate::slices::owner`]), so this
+/// is at least a block's slices and one more.
 const AHEAD_PER_WORKER: usize = 3;
 
 /// A message from a worker: which one, and its reply (`Err`: the worker failed).
@@ -284,8 +286,8 @@ pub async fn load(
     let ranges = plan(split.offset, size, slice);
     let mut assembly: Assembly<Vec<u8>> = Assembly::new(summary, split, ranges.len());
     let mut bounds = vec![(0, 0); ranges.len()];
-    let owner = |k: usize| k % pool.len();
-    let ahead = AHEAD_PER_WORKER * pool.len();
+    let owner = |k: usize| owner(k, slice, pool.len());
+    let ahead = AHEAD_PER_WORKER.max(slices_per_block(slice) + 1) * pool.len();
     let mut handed = 0;
     let mut taken = 0;
     let parse = |task: crate::slices::Task, bounds: &[(u64, u64)]| {
