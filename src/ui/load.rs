@@ -188,12 +188,13 @@ pub fn LoadSection() -> impl IntoView {
                         .get()
                         .map(|l| {
                             view! {
-                                <p class="loading" role="status">
+                                <p class="loading" role="status" data-testid="loading">
                                     {format!(
-                                        "Reading {}: {} of {} bytes",
+                                        "Reading {}: {} of {} bytes, {} so far",
                                         l.file,
                                         format_count(l.read as usize),
                                         format_count(l.size as usize),
+                                        plural(l.found, "trajectory", "trajectories"),
                                     )}
                                 </p>
                             }

@@ -25,15 +25,20 @@ use std::rc::Rc;
 /// Rows of the results table per page.
 pub const PAGE_SIZE: usize = 50;
 
-/// How often the page redraws the session's views while a file loads, in milliseconds.
+/// How often the page says how far a file has been read, in milliseconds.
 const LOAD_PUBLISH_MS: f64 = 250.0;
 
-/// A file being read.
+/// A file being read. While it is, the page says how far it got, and the session's views
+/// (counts, table, charts, checks: each a pass over every trajectory) wait until it is read:
+/// redrawing them as the session grows would make the page's work grow with the square of
+/// the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loading {
     pub file: String,
     pub read: u64,
     pub size: u64,
+    /// Trajectories read from it so far.
+    pub found: usize,
 }
 
 /// The background readers, as far as the page knows.
@@ -60,6 +65,8 @@ struct Taker {
     drawing_ms: f64,
     /// The bytes read so far.
     read: u64,
+    /// Trajectories taken in so far.
+    found: usize,
 }
 
 impl pool::Sink for Taker {
@@ -83,6 +90,7 @@ impl pool::Sink for Taker {
             })
         });
         self.read = read;
+        self.found += count;
         state.save_session();
     }
 
@@ -91,12 +99,11 @@ impl pool::Sink for Taker {
     }
 
     fn show(&mut self) {
-        let state = self.state;
-        state.session.notify();
-        state.loading.set(Some(Loading {
+        self.state.loading.set(Some(Loading {
             file: self.file.clone(),
             read: self.read,
             size: self.size,
+            found: self.found,
         }));
     }
 
@@ -759,6 +766,7 @@ impl AppState {
             file: name.clone(),
             read: 0,
             size,
+            found: 0,
         }));
         let (lexicon, delta) = self
             .session
@@ -777,6 +785,7 @@ impl AppState {
             shown: browser::now_ms(),
             drawing_ms: 0.0,
             read: 0,
+            found: 0,
         };
         let result = pool::load(pool, &file, format, &rules, pool::slice_bytes(), &mut sink).await;
         let rejected = std::mem::take(&mut sink.rejected);
@@ -806,10 +815,12 @@ impl AppState {
         let mut rejected = Vec::new();
         let mut offset = 0.0;
         let mut shown = browser::now_ms();
+        let before = self.session.with_untracked(Session::len);
         self.loading.set(Some(Loading {
             file: name.clone(),
             read: 0,
             size: size as u64,
+            found: 0,
         }));
         while offset < size {
             let end = (offset + browser::CHUNK_BYTES).min(size);
@@ -821,39 +832,33 @@ impl AppState {
                 }
             }
             offset = end;
-            self.absorb(&mut events, &mut rejected, &mut shown);
-            self.loading.set(Some(Loading {
-                file: name.clone(),
-                read: offset as u64,
-                size: size as u64,
-            }));
+            self.absorb(&mut events, &mut rejected);
+            let now = browser::now_ms();
+            if now - shown >= LOAD_PUBLISH_MS {
+                shown = now;
+                self.loading.set(Some(Loading {
+                    file: name.clone(),
+                    read: offset as u64,
+                    size: size as u64,
+                    found: self.session.with_untracked(Session::len) - before,
+                }));
+            }
             browser::sleep(0).await;
         }
         let summary = reader.finish(&mut events);
-        self.absorb(&mut events, &mut rejected, &mut shown);
+        self.absorb(&mut events, &mut rejected);
         self.session.update(|s| s.add_file(summary, rejected));
         self.save_session();
     }
 
-    /// Adds what the reader found to the session, telling the page at most every
-    /// [`LOAD_PUBLISH_MS`] (`shown` is when it last did): with hundreds of thousands of
-    /// trajectories, redrawing the views after every chunk would cost more than reading.
-    fn absorb(
-        &self,
-        events: &mut Vec<ReadEvent>,
-        rejected: &mut Vec<crate::reader::Rejected>,
-        shown: &mut f64,
-    ) {
+    /// Adds what the reader found to the session, without redrawing its views (see
+    /// [`Loading`]), and saves it.
+    fn absorb(&self, events: &mut Vec<ReadEvent>, rejected: &mut Vec<crate::reader::Rejected>) {
         if events.is_empty() {
             return;
         }
         self.session
             .update_untracked(|s| s.add_events(events.drain(..), rejected));
-        let now = browser::now_ms();
-        if now - *shown >= LOAD_PUBLISH_MS {
-            *shown = now;
-            self.session.notify();
-        }
         self.save_session();
     }
 
