@@ -490,6 +490,9 @@ pub struct Journal {
     next_exchange: u32,
     /// Trajectories a background reader sent that are not written yet, in order.
     rows: std::collections::VecDeque<ReadRows>,
+    /// The trajectories the session record's `done` counts (the first ones), so that a batch
+    /// with no results counts only those written since.
+    counted: usize,
 }
 
 impl Journal {
@@ -517,6 +520,7 @@ impl Journal {
             cleared: false,
             next_exchange: 0,
             rows: Default::default(),
+            counted: 0,
         }
     }
 
@@ -583,6 +587,7 @@ impl Journal {
     pub fn batch(&mut self, session: &Session, now_ms: f64) -> Batch {
         let id = self.record.id.clone();
         let mut batch = Batch::default();
+        let results_changed = self.cleared || !self.results.is_empty();
         if std::mem::take(&mut self.cleared) {
             for store in [Store::Results, Store::Exchanges] {
                 batch.deletes.push(Prefix {
@@ -673,10 +678,18 @@ impl Journal {
         self.record.reviewed = session.review.len();
         self.record.files = self.files;
         self.record.trajectories = self.trajectories;
-        self.record.done = session.entries[..self.trajectories]
-            .iter()
-            .filter(|e| e.result.as_ref().is_some_and(settled))
-            .count();
+        let kept = |entries: &[Entry]| {
+            entries
+                .iter()
+                .filter(|e| e.result.as_ref().is_some_and(settled))
+                .count()
+        };
+        if results_changed || self.counted > self.trajectories {
+            self.record.done = kept(&session.entries[..self.trajectories]);
+        } else {
+            self.record.done += kept(&session.entries[self.counted..self.trajectories]);
+        }
+        self.counted = self.trajectories;
         batch.puts.push(Put {
             store: Store::Sessions,
             key: Key::new(&id, Vec::new()),
@@ -852,6 +865,11 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
             files: session.files.len(),
             trajectories: session.len(),
             reviewed: session.review.len(),
+            done: session
+                .entries
+                .iter()
+                .filter(|e| e.result.as_ref().is_some_and(settled))
+                .count(),
             ..record.clone()
         },
         files: session.files.len(),
@@ -861,6 +879,7 @@ pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
         cleared: false,
         next_exchange,
         rows: Default::default(),
+        counted: session.len(),
     };
     Ok(Restored {
         record,
