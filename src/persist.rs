@@ -6,22 +6,23 @@
 //! One database, [`DB_NAME`], at version [`SCHEMA_VERSION`], with seven object stores. Every
 //! key is an array that starts with the session's id, so each session's records sit together
 //! and a key range over `[id]` … `[id, []]` selects (or deletes) all of them. Every value is
-//! JSON text but those of `rows`, which are bytes.
+//! JSON text but those of `sources`, which hold the file itself.
 //!
 //! | store          | key                      | value                                          |
 //! |----------------|--------------------------|------------------------------------------------|
 //! | `sessions`     | `[id]`                   | [`SessionRecord`]: settings (no API key), counts, times |
 //! | `files`        | `[id, file]`             | a loaded file's summary and rejected records   |
 //! | `trajectories` | `[id, index]`            | a trajectory as read, its source position and which duplicate of its id it is |
-//! | `rows`         | `[id, index]`            | the trajectories from `index` on that a background reader sent, as it sent them ([`ReadRows`]) |
+//! | `sources`      | `[id, index]`            | a loaded file (a `File`, kept whole by the browser), the name and format it was read in ([`Source`]): the trajectories from `index` on were read from it |
 //! | `results`      | `[id, index]`            | the pipeline's [`TrajectoryResult`]            |
 //! | `exchanges`    | `[id, seq]`              | a completed chat [`Exchange`] of the exchange log, in the order saved |
 //! | `reviews`      | `[id, index]`            | a reviewer's [`Decision`] on that trajectory     |
 //!
-//! Records are written in small batches as the session grows ([`Journal::batch`]): the
-//! trajectories of each chunk of a file as it is read (those a background reader sent go in
-//! `rows` as the bytes it sent, one record per slice of the file, so the page neither encodes
-//! nor writes them one by one; the others in `trajectories`), the results of each slice of a run, and
+//! Records are written in small batches as the session grows ([`Journal::batch`]): each loaded
+//! file once, as it starts to be read, into `sources` (the browser keeps a copy of the file:
+//! the page neither encodes nor writes its trajectories one by one, and a session is restored
+//! by reading its files again, with the same reader, [`Saved`]); trajectories that came from
+//! no saved file one record each into `trajectories`, the results of each slice of a run, and
 //! the exchanges the exchange log took in as soon as they complete ([`Journal::exchanges`]), and
 //! each review decision as it is made (an undone one is deleted). The rule-based views are not
 //! stored: they are recomputed from the trajectories. Review's undo history is not stored: after
@@ -36,8 +37,9 @@
 //! - 1: the first five stores.
 //! - 2: `reviews` added; the session record counts the decisions (`reviewed`, 0 when absent).
 //!   A session saved at format 1 opens with no decisions and is saved at 2 from then on.
-//! - 3: `rows` added. A session saved at format 1 or 2 has its trajectories in `trajectories`
-//!   only; later ones may go into either, and reading takes both in index order.
+//! - 3: `sources` added. A session saved at format 1 or 2 has its trajectories in
+//!   `trajectories` only; files loaded into it later are saved in `sources`, and restoring
+//!   takes both in index order.
 
 use crate::json::{Json, JsonObject};
 use crate::llm::exchange::Exchange;
@@ -73,7 +75,7 @@ pub enum Store {
     Results,
     Exchanges,
     Reviews,
-    Rows,
+    Sources,
 }
 
 impl Store {
@@ -84,7 +86,7 @@ impl Store {
         Store::Results,
         Store::Exchanges,
         Store::Reviews,
-        Store::Rows,
+        Store::Sources,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,7 +97,7 @@ impl Store {
             Store::Results => "results",
             Store::Exchanges => "exchanges",
             Store::Reviews => "reviews",
-            Store::Rows => "rows",
+            Store::Sources => "sources",
         }
     }
 }
@@ -124,11 +126,11 @@ pub struct Put {
     pub value: Value,
 }
 
-/// A record's value: JSON text, or bytes (the `rows` store).
+/// A record's value: JSON text, or a loaded file (the `sources` store), which the page holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
-    Bytes(Vec<u8>),
+    Source(Source),
 }
 
 impl Value {
@@ -136,65 +138,19 @@ impl Value {
     pub fn text(&self) -> Option<&str> {
         match self {
             Value::Text(text) => Some(text),
-            Value::Bytes(_) => None,
+            Value::Source(_) => None,
         }
     }
 }
 
-/// Trajectories a background reader sent, as it sent them: the binary encoding of
-/// [`crate::wire::encode_events`] (trajectories with their rule-based views, and rejections),
-/// read from `file`. The session took its `count` trajectories in as entries `first` on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadRows {
+/// A loaded file kept in the session (a `sources` record, with the file beside it): the
+/// session's trajectories from `first` on were read from it, named `name`, in `format`
+/// (`None`: detected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
     pub first: usize,
-    pub count: usize,
-    pub file: String,
-    pub events: Vec<u8>,
-}
-
-/// The version of the layout of a `rows` value.
-const ROWS_LAYOUT: u8 = 1;
-
-impl ReadRows {
-    /// The `rows` value: the layout, the file's name, the number of trajectories and the
-    /// events.
-    fn value(&self) -> Vec<u8> {
-        let mut w = crate::wire::Writer::new();
-        w.u8(ROWS_LAYOUT);
-        w.str(&self.file);
-        w.usize(self.count);
-        w.bytes(&self.events);
-        w.into_bytes()
-    }
-
-    /// The trajectories of a `rows` value, with their source positions, in order.
-    fn read(value: &[u8]) -> Result<Vec<crate::reader::Record>, PersistError> {
-        let bad = |e: &dyn fmt::Display| corrupt(Store::Rows, e);
-        let mut r = crate::wire::Reader::new(value);
-        let layout = r.u8().map_err(|e| bad(&e))?;
-        if layout != ROWS_LAYOUT {
-            return Err(bad(&format!("an unknown layout ({layout})")));
-        }
-        let file = r.str().map_err(|e| bad(&e))?;
-        let count = r.usize().map_err(|e| bad(&e))?;
-        let events = r.bytes().map_err(|e| bad(&e))?;
-        r.end().map_err(|e| bad(&e))?;
-        let records: Vec<_> = crate::wire::decode_events(events, &file)
-            .map_err(|e| bad(&e))?
-            .into_iter()
-            .filter_map(|item| match item {
-                crate::wire::Item::Record(record, _) => Some(record),
-                crate::wire::Item::Rejected(_) => None,
-            })
-            .collect();
-        if records.len() != count {
-            return Err(bad(&format!(
-                "{} trajectories where {count} were written",
-                records.len()
-            )));
-        }
-        Ok(records)
-    }
+    pub name: String,
+    pub format: Option<crate::import::SourceFormat>,
 }
 
 /// Every record of `store` whose key starts with `key` (`[session, ...path]`): the key range
@@ -488,11 +444,20 @@ pub struct Journal {
     cleared: bool,
     /// The `seq` of the next exchange saved.
     next_exchange: u32,
-    /// Trajectories a background reader sent that are not written yet, in order.
-    rows: std::collections::VecDeque<ReadRows>,
+    /// The loaded files kept whole, in order (see [`Journal::source`]).
+    sources: Vec<Kept>,
     /// The trajectories the session record's `done` counts (the first ones), so that a batch
     /// with no results counts only those written since.
     counted: usize,
+}
+
+/// A loaded file kept whole, as the journal knows it.
+#[derive(Debug, Clone, PartialEq)]
+struct Kept {
+    source: Source,
+    /// Where its trajectories end (`None`: it is still being read).
+    end: Option<usize>,
+    written: bool,
 }
 
 impl Journal {
@@ -519,7 +484,7 @@ impl Journal {
             reviews: BTreeSet::new(),
             cleared: false,
             next_exchange: 0,
-            rows: Default::default(),
+            sources: Vec::new(),
             counted: 0,
         }
     }
@@ -557,12 +522,40 @@ impl Journal {
         self.reviews.insert(index);
     }
 
-    /// The session took in the trajectories of `rows`, as a background reader sent them: the
-    /// next batches write them as sent, in one record, instead of one record each.
-    pub fn read_rows(&mut self, rows: ReadRows) {
-        if rows.count > 0 && rows.first >= self.trajectories {
-            self.rows.push_back(rows);
+    /// A file starts to be read into the session, its first trajectory to be entry
+    /// `source.first`: the next batch keeps the file (the page hands it to the write), and its
+    /// trajectories are not written one by one. They end where [`Journal::source_read`] says,
+    /// or where the next file starts.
+    pub fn source(&mut self, source: Source) {
+        if source.first < self.trajectories {
+            return;
         }
+        self.source_read(source.first);
+        self.sources.push(Kept {
+            source,
+            end: None,
+            written: false,
+        });
+    }
+
+    /// The file being read ended: the session's trajectories from `end` on came from no kept
+    /// file (until the next one).
+    pub fn source_read(&mut self, end: usize) {
+        if let Some(last) = self.sources.last_mut() {
+            if last.end.is_none() {
+                last.end = Some(end.max(last.source.first));
+            }
+        }
+    }
+
+    /// Where the trajectories of the written kept file holding entry `i` end, if one does,
+    /// in a session of `len` entries.
+    fn kept_until(&self, i: usize, len: usize) -> Option<usize> {
+        self.sources
+            .iter()
+            .filter(|k| k.written && k.source.first <= i)
+            .map(|k| k.end.unwrap_or(len))
+            .find(|&end| i < end)
     }
 
     /// Every result was dropped, and the exchange log emptied: the next batch deletes the
@@ -579,6 +572,7 @@ impl Journal {
             || !self.reviews.is_empty()
             || self.files < session.files.len()
             || self.trajectories < session.len()
+            || self.sources.iter().any(|k| !k.written)
     }
 
     /// The next write that brings storage up to date with `session`, with the session record:
@@ -596,42 +590,42 @@ impl Journal {
                 });
             }
         }
+        let len = session.len();
+        // Files are kept as they start to be read, in the transaction that first counts
+        // their trajectories as saved.
+        for kept in self.sources.iter_mut().filter(|k| !k.written) {
+            if kept.source.first <= len {
+                batch.puts.push(Put {
+                    store: Store::Sources,
+                    key: Key::new(&id, vec![index_key(kept.source.first)]),
+                    value: Value::Source(kept.source.clone()),
+                });
+                kept.written = true;
+            }
+        }
         let mut budget = BATCH_RECORDS;
-        while budget > 0 && self.trajectories < session.len() {
-            // Rows of trajectories already written, or not all in the session, are not.
-            while let Some(rows) = self.rows.front() {
-                if rows.first >= self.trajectories && rows.first + rows.count <= session.len() {
-                    break;
-                }
-                self.rows.pop_front();
+        while budget > 0 && self.trajectories < len {
+            if let Some(end) = self.kept_until(self.trajectories, len) {
+                self.trajectories = end.min(len);
+                continue;
             }
-            match self.rows.front() {
-                Some(rows) if rows.first == self.trajectories => {
-                    let rows = self.rows.pop_front().expect("just seen");
-                    batch.puts.push(Put {
-                        store: Store::Rows,
-                        key: Key::new(&id, vec![index_key(rows.first)]),
-                        value: Value::Bytes(rows.value()),
-                    });
-                    budget = budget.saturating_sub(rows.count);
-                    self.trajectories += rows.count;
-                }
-                next => {
-                    let end = session
-                        .len()
-                        .min(self.trajectories + budget)
-                        .min(next.map_or(usize::MAX, |rows| rows.first));
-                    for (i, entry) in session.entries[self.trajectories..end].iter().enumerate() {
-                        batch.puts.push(Put {
-                            store: Store::Trajectories,
-                            key: Key::new(&id, vec![index_key(self.trajectories + i)]),
-                            value: Value::Text(trajectory_json(entry)),
-                        });
-                    }
-                    budget -= end - self.trajectories;
-                    self.trajectories = end;
-                }
+            let next_kept = self
+                .sources
+                .iter()
+                .map(|k| k.source.first)
+                .filter(|&first| first > self.trajectories)
+                .min()
+                .unwrap_or(usize::MAX);
+            let end = len.min(self.trajectories + budget).min(next_kept);
+            for (i, entry) in session.entries[self.trajectories..end].iter().enumerate() {
+                batch.puts.push(Put {
+                    store: Store::Trajectories,
+                    key: Key::new(&id, vec![index_key(self.trajectories + i)]),
+                    value: Value::Text(trajectory_json(entry)),
+                });
             }
+            budget -= end - self.trajectories;
+            self.trajectories = end;
         }
         // A file's record goes with its last trajectories: files are recorded once read.
         if self.trajectories == session.len() {
@@ -763,7 +757,7 @@ pub fn delete_session(id: &str) -> Batch {
 }
 
 /// A stored session's records as read: each key's path (the key without the session id) and
-/// value.
+/// value. The kept files' records without the files themselves, which the page holds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoredParts {
     pub record: String,
@@ -772,7 +766,7 @@ pub struct StoredParts {
     pub results: Vec<(Vec<u32>, String)>,
     pub exchanges: Vec<(Vec<u32>, String)>,
     pub reviews: Vec<(Vec<u32>, String)>,
-    pub rows: Vec<(Vec<u32>, Vec<u8>)>,
+    pub sources: Vec<Source>,
 }
 
 /// A session rebuilt from storage.
@@ -797,96 +791,229 @@ fn first(path: &[u32], store: Store) -> Result<usize, PersistError> {
         .ok_or_else(|| corrupt(store, "a key without an index"))
 }
 
-/// Rebuilds the saved session. Trajectories are taken up to the first missing index (a
-/// session saved while a batch failed); results and exchanges of trajectories not taken are
-/// left out.
-pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
-    let record = SessionRecord::from_json(&parts.record)?;
-    let mut session = Session::new(record.prefs.lexicon(), record.prefs.delta);
+/// A saved session being read back. What was stored one trajectory at a time is put back as
+/// it was; a kept file is read again, with the same reader and format, which gives the same
+/// trajectories in the same order ([`Saved::next_file`]); then results, review decisions, file
+/// summaries and exchanges go back on top ([`Saved::finish`]). Trajectories are taken up to
+/// the first one missing (a session saved while a batch failed, or a kept file that now gives
+/// fewer): results, decisions and exchanges of trajectories not taken are left out.
+#[derive(Debug)]
+pub struct Saved {
+    record: SessionRecord,
+    session: Session,
+    texts: BTreeMap<usize, String>,
+    sources: BTreeMap<usize, Source>,
+    /// The kept files handed out by [`Saved::next_file`], in order, with where their trajectories
+    /// ended (`None`: the last one, being read).
+    read: Vec<(Source, Option<usize>)>,
+    results: BTreeMap<usize, TrajectoryResult>,
+    reviews: Vec<(usize, Decision)>,
+    files: Vec<LoadedFile>,
+    exchanges: Vec<Exchange>,
+    next_exchange: u32,
+}
 
-    let mut results: BTreeMap<usize, TrajectoryResult> = BTreeMap::new();
-    for (path, text) in parts.results {
-        let i = first(&path, Store::Results)?;
-        let result = serde_json::from_str(&text).map_err(|e| corrupt(Store::Results, e))?;
-        results.insert(i, result);
+impl Saved {
+    /// Reads everything but the kept files' contents.
+    pub fn open(parts: StoredParts) -> Result<Saved, PersistError> {
+        let record = SessionRecord::from_json(&parts.record)?;
+        let session = Session::new(record.prefs.lexicon(), record.prefs.delta);
+        let mut results = BTreeMap::new();
+        for (path, text) in parts.results {
+            let i = first(&path, Store::Results)?;
+            let result = serde_json::from_str(&text).map_err(|e| corrupt(Store::Results, e))?;
+            results.insert(i, result);
+        }
+        let mut texts = BTreeMap::new();
+        for (path, text) in parts.trajectories {
+            texts.insert(first(&path, Store::Trajectories)?, text);
+        }
+        let sources = parts.sources.into_iter().map(|s| (s.first, s)).collect();
+        let mut reviews = Vec::new();
+        for (path, text) in parts.reviews {
+            let i = first(&path, Store::Reviews)?;
+            let decision: Decision =
+                serde_json::from_str(&text).map_err(|e| corrupt(Store::Reviews, e))?;
+            reviews.push((i, decision));
+        }
+        let mut files = Vec::new();
+        for (_, text) in sorted(parts.files) {
+            files.push(serde_json::from_str(&text).map_err(|e| corrupt(Store::Files, e))?);
+        }
+        let mut exchanges = Vec::new();
+        let mut next_exchange = 0;
+        for (path, text) in sorted(parts.exchanges) {
+            next_exchange = next_exchange.max(first(&path, Store::Exchanges)? as u32 + 1);
+            exchanges.push(serde_json::from_str(&text).map_err(|e| corrupt(Store::Exchanges, e))?);
+        }
+        Ok(Saved {
+            record,
+            session,
+            texts,
+            sources,
+            read: Vec::new(),
+            results,
+            reviews,
+            files,
+            exchanges,
+            next_exchange,
+        })
     }
-    let mut texts = BTreeMap::new();
-    for (path, text) in parts.trajectories {
-        texts.insert(first(&path, Store::Trajectories)?, text);
+
+    /// The session record.
+    pub fn record(&self) -> &SessionRecord {
+        &self.record
     }
-    let mut rows = BTreeMap::new();
-    for (path, bytes) in parts.rows {
-        rows.insert(first(&path, Store::Rows)?, bytes);
+
+    /// The session put back so far: the trajectories of the kept file [`Saved::next_file`] handed
+    /// out are added to it as read, with [`Session::restore_read`].
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
     }
-    loop {
-        let expected = session.len();
-        if let Some(text) = texts.remove(&expected) {
-            let stored = trajectory_from_json(&text)?;
-            session.restore_entry(
-                stored.trajectory,
-                stored.source,
-                stored.occurrence,
-                results.remove(&expected),
-            );
-        } else if let Some(bytes) = rows.remove(&expected) {
-            for record in ReadRows::read(&bytes)? {
-                let result = results.remove(&session.len());
-                session.restore_read(record.trajectory, record.source, result);
+
+    /// Puts back the trajectories stored one by one from where the session stands, up to the
+    /// next kept file; returns that file and how many of its trajectories to take, or `None`
+    /// when everything there is has been put back.
+    pub fn next_file(&mut self) -> Result<Option<(Source, usize)>, PersistError> {
+        self.ended();
+        loop {
+            let at = self.session.len();
+            if let Some(text) = self.texts.remove(&at) {
+                let stored = trajectory_from_json(&text)?;
+                self.session.restore_entry(
+                    stored.trajectory,
+                    stored.source,
+                    stored.occurrence,
+                    None,
+                );
+                continue;
             }
-        } else {
-            break;
+            let Some(source) = self.sources.remove(&at) else {
+                return Ok(None);
+            };
+            // Its trajectories end where the next stored ones start, or with the session.
+            let next = [
+                self.texts.range(at + 1..).next().map(|(&i, _)| i),
+                self.sources.range(at + 1..).next().map(|(&i, _)| i),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(usize::MAX);
+            let end = next.min(self.record.trajectories.max(at));
+            self.read.push((source.clone(), None));
+            return Ok(Some((source, end - at)));
         }
     }
-    for (path, text) in parts.reviews {
-        let i = first(&path, Store::Reviews)?;
-        let decision: Decision =
-            serde_json::from_str(&text).map_err(|e| corrupt(Store::Reviews, e))?;
-        if i < session.len() {
-            session.review.restore(i, decision);
+
+    /// Notes where the kept file read last ended.
+    fn ended(&mut self) {
+        let len = self.session.len();
+        if let Some((_, end @ None)) = self.read.last_mut() {
+            *end = Some(len);
         }
     }
-    for (_, text) in sorted(parts.files) {
-        let file: LoadedFile = serde_json::from_str(&text).map_err(|e| corrupt(Store::Files, e))?;
-        session.files.push(file);
-    }
 
-    let mut exchanges = Vec::new();
-    let mut next_exchange = 0;
-    for (path, text) in sorted(parts.exchanges) {
-        next_exchange = next_exchange.max(first(&path, Store::Exchanges)? as u32 + 1);
-        let exchange: Exchange =
-            serde_json::from_str(&text).map_err(|e| corrupt(Store::Exchanges, e))?;
-        exchanges.push(exchange);
-    }
-
-    let journal = Journal {
-        record: SessionRecord {
-            format: SCHEMA_VERSION,
+    /// The session with its results, review decisions, file summaries and exchanges, and the
+    /// journal that goes on saving it. A result saved for another trajectory than the one read
+    /// back at its place (a kept file that reads differently) is refused.
+    pub fn finish(mut self) -> Result<Restored, PersistError> {
+        self.ended();
+        let Saved {
+            record,
+            mut session,
+            results,
+            reviews,
+            files,
+            exchanges,
+            next_exchange,
+            read,
+            ..
+        } = self;
+        for (i, result) in results {
+            let Some(entry) = session.entries.get(i) else {
+                continue;
+            };
+            if entry.trajectory.trajectory_id != result.trajectory_id {
+                return Err(corrupt(
+                    Store::Results,
+                    format!(
+                        "the result of trajectory {} is for {}, but {} was read there",
+                        i + 1,
+                        result.trajectory_id,
+                        entry.trajectory.trajectory_id
+                    ),
+                ));
+            }
+            session.set_result(i, result);
+        }
+        for (i, decision) in reviews {
+            if i < session.len() {
+                session.review.restore(i, decision);
+            }
+        }
+        session.files = files;
+        let len = session.len();
+        let journal = Journal {
+            record: SessionRecord {
+                format: SCHEMA_VERSION,
+                files: session.files.len(),
+                trajectories: len,
+                reviewed: session.review.len(),
+                done: session
+                    .entries
+                    .iter()
+                    .filter(|e| e.result.as_ref().is_some_and(settled))
+                    .count(),
+                ..record.clone()
+            },
             files: session.files.len(),
-            trajectories: session.len(),
-            reviewed: session.review.len(),
-            done: session
-                .entries
-                .iter()
-                .filter(|e| e.result.as_ref().is_some_and(settled))
-                .count(),
-            ..record.clone()
-        },
-        files: session.files.len(),
-        trajectories: session.len(),
-        results: BTreeSet::new(),
-        reviews: BTreeSet::new(),
-        cleared: false,
-        next_exchange,
-        rows: Default::default(),
-        counted: session.len(),
-    };
-    Ok(Restored {
-        record,
-        session,
-        exchanges,
-        journal,
-    })
+            trajectories: len,
+            results: BTreeSet::new(),
+            reviews: BTreeSet::new(),
+            cleared: false,
+            next_exchange,
+            sources: read
+                .into_iter()
+                .map(|(source, end)| Kept {
+                    source,
+                    end: Some(end.unwrap_or(len)),
+                    written: true,
+                })
+                .collect(),
+            counted: len,
+        };
+        Ok(Restored {
+            record,
+            session,
+            exchanges,
+            journal,
+        })
+    }
+}
+
+/// Rebuilds a saved session, reading its kept files with `read` (the file and how many
+/// trajectories to take; it may give more, which are left out).
+pub fn rebuild_with(
+    parts: StoredParts,
+    mut read: impl FnMut(&Source, usize) -> Result<Vec<crate::reader::Record>, String>,
+) -> Result<Restored, PersistError> {
+    let mut saved = Saved::open(parts)?;
+    while let Some((source, count)) = saved.next_file()? {
+        let records = read(&source, count)
+            .map_err(|e| corrupt(Store::Sources, format!("{}: {e}", source.name)))?;
+        for record in records.into_iter().take(count) {
+            saved
+                .session_mut()
+                .restore_read(record.trajectory, record.source, None);
+        }
+    }
+    saved.finish()
+}
+
+/// Rebuilds a saved session that keeps no file (its trajectories stored one by one).
+pub fn rebuild(parts: StoredParts) -> Result<Restored, PersistError> {
+    rebuild_with(parts, |_, _| Err("the file is not at hand".into()))
 }
 
 /// The saved session to offer when the page opens: the most recently saved one that this
@@ -958,12 +1085,15 @@ mod tests {
                 .collect()
         }
 
-        fn rows(&self, id: &str) -> Vec<(Vec<u32>, Vec<u8>)> {
+        fn sources(&self, id: &str) -> Vec<Source> {
             self.0
                 .iter()
-                .filter(|((s, k), _)| *s == Store::Rows && k.session == id)
+                .filter(|((s, k), _)| *s == Store::Sources && k.session == id)
                 .filter_map(|((_, k), v)| match v {
-                    Value::Bytes(b) => Some((k.path.clone(), b.clone())),
+                    Value::Source(source) => {
+                        assert_eq!(k.path, vec![source.first as u32]);
+                        Some(source.clone())
+                    }
                     Value::Text(_) => None,
                 })
                 .collect()
@@ -977,7 +1107,7 @@ mod tests {
                 results: self.records(Store::Results, id),
                 exchanges: self.records(Store::Exchanges, id),
                 reviews: self.records(Store::Reviews, id),
-                rows: self.rows(id),
+                sources: self.sources(id),
             }
         }
 
@@ -1138,66 +1268,64 @@ mod tests {
         assert!(crate::json::python_dumps(&tools[1]).contains("123456789012345678901234567890"));
     }
 
-    /// Takes `report`'s events into `session` in pieces of `piece` events, as the page takes in
-    /// what a background reader sends (with the bytes it sent), telling `journal`; returns
-    /// the bytes sent.
-    fn take_as_sent(
+    /// Files kept whole, by name, as the browser keeps them.
+    type Files = BTreeMap<String, String>;
+
+    /// Reads `text` into `session` as the page reads a file it keeps, telling `journal`;
+    /// `stop` after that many trajectories (a page closed while the file was read).
+    fn load_kept(
         session: &mut Session,
         journal: &mut Journal,
-        report: crate::reader::ReadReport,
-        piece: usize,
-    ) -> usize {
-        let file = report.summary.file.clone();
-        let (lexicon, delta) = (session.lexicon().clone(), session.delta());
-        let mut events: Vec<crate::reader::ReadEvent> = report
-            .records
-            .into_iter()
-            .map(crate::reader::ReadEvent::Record)
-            .collect();
-        events.extend(
-            report
-                .rejected
-                .into_iter()
-                .map(crate::reader::ReadEvent::Rejected),
-        );
-        let mut rejected = Vec::new();
-        let mut sent_bytes = 0;
-        for part in events.chunks(piece) {
-            let sent = crate::wire::encode_events(part, |t| {
-                crate::pipeline::rule_view(t, &lexicon, delta)
-            });
-            sent_bytes += sent.len();
-            let items = crate::wire::decode_events(&sent, &file).unwrap();
-            let count = items
-                .iter()
-                .filter(|i| matches!(i, crate::wire::Item::Record(..)))
-                .count();
-            let first = session.len();
-            session.add_items(items, &lexicon, delta, &mut rejected);
-            journal.read_rows(ReadRows {
-                first,
-                count,
-                file: file.clone(),
-                events: sent,
-            });
+        files: &mut Files,
+        name: &str,
+        text: &str,
+        stop: Option<usize>,
+    ) {
+        files.insert(name.into(), text.into());
+        journal.source(Source {
+            first: session.len(),
+            name: name.into(),
+            format: None,
+        });
+        let report = read_all(name, text.as_bytes());
+        match stop {
+            None => session.add_report(report),
+            Some(n) => {
+                for record in report.records.into_iter().take(n) {
+                    session.add_trajectory(record.trajectory, record.source);
+                }
+                return;
+            }
         }
-        session.add_file(report.summary, rejected);
-        sent_bytes
+        journal.source_read(session.len());
+    }
+
+    /// Reads the kept files back, as the page does.
+    fn reading(
+        files: &Files,
+    ) -> impl FnMut(&Source, usize) -> Result<Vec<crate::reader::Record>, String> + '_ {
+        |source, _| {
+            let text = files.get(&source.name).ok_or("no such file")?;
+            Ok(crate::reader::read_all_as(&source.name, text.as_bytes(), source.format).records)
+        }
     }
 
     #[test]
-    fn trajectories_a_background_reader_sent_are_saved_as_sent_and_read_back_the_same() {
+    fn a_kept_file_is_read_again_to_restore_the_session() {
         let mut session = Session::new(Lexicon::default(), prefs().delta);
         let mut journal = Journal::new("s1", 5.0, prefs(), true);
-        // The example read on the page, then a file from a background reader whose first
-        // trajectory has an id the example has too, sent an event at a time.
+        let mut files = Files::new();
+        // The example stored one trajectory at a time, then a kept file whose first
+        // trajectory has an id the example has too.
         session.add_report(crate::example::load());
         let example = session.len();
-        take_as_sent(
+        load_kept(
             &mut session,
             &mut journal,
-            read_all("other.jsonl", OTHER.as_bytes()),
-            1,
+            &mut files,
+            "other.jsonl",
+            OTHER,
+            None,
         );
         assert!(session
             .entries
@@ -1211,95 +1339,133 @@ mod tests {
         for i in 0..session.len() {
             journal.result_changed(i);
         }
+        journal.review_changed(example);
 
         let mut db = MemoryDb::default();
         db.sync(&mut journal, &session);
-        // The page's own trajectories one record each, the reader's one record per piece.
         assert_eq!(db.records(Store::Trajectories, "s1").len(), example);
-        let rows = db.rows("s1");
-        assert_eq!(rows.len(), 2, "the pieces with trajectories");
-        assert_eq!(rows[0].0, vec![example as u32]);
-        let restored = rebuild(db.parts("s1")).unwrap();
+        assert_eq!(
+            db.sources("s1"),
+            vec![Source {
+                first: example,
+                name: "other.jsonl".into(),
+                format: None
+            }]
+        );
+        let restored = rebuild_with(db.parts("s1"), reading(&files)).unwrap();
         assert_eq!(restored.session, session);
         assert_eq!(restored.record.trajectories, session.len());
         assert_eq!(restored.journal, journal);
 
-        // More from a reader after a reload: saved after what was restored, read back in order.
+        // Another kept file after a reload: kept after what was restored, read back in order.
         let mut session = restored.session;
         let mut journal = restored.journal;
-        take_as_sent(
+        load_kept(
             &mut session,
             &mut journal,
-            read_all("again.jsonl", OTHER.as_bytes()),
-            10,
+            &mut files,
+            "again.jsonl",
+            OTHER,
+            None,
         );
         assert!(session
             .entries
             .iter()
             .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#3"));
         db.sync(&mut journal, &session);
-        assert_eq!(db.rows("s1").len(), 3);
-        assert_eq!(rebuild(db.parts("s1")).unwrap().session, session);
-    }
+        assert_eq!(db.sources("s1").len(), 2);
+        assert_eq!(db.records(Store::Trajectories, "s1").len(), example);
+        let again = rebuild_with(db.parts("s1"), reading(&files)).unwrap();
+        assert_eq!(again.session, session);
+        assert_eq!(again.journal, journal);
 
-    #[test]
-    fn rows_not_taken_in_whole_are_saved_one_by_one() {
-        let mut session = Session::new(Lexicon::default(), prefs().delta);
-        let mut journal = Journal::new("s1", 5.0, prefs(), true);
-        take_as_sent(
-            &mut session,
-            &mut journal,
-            read_all("other.jsonl", OTHER.as_bytes()),
-            10,
-        );
-        // Rows claiming more trajectories than the session took in are not written.
-        journal.read_rows(ReadRows {
-            first: session.len() - 1,
-            count: 5,
-            file: "other.jsonl".into(),
-            events: Vec::new(),
-        });
-        let mut db = MemoryDb::default();
-        db.sync(&mut journal, &session);
-        assert_eq!(db.rows("s1").len(), 1);
-        assert_eq!(rebuild(db.parts("s1")).unwrap().session, session);
-    }
-
-    #[test]
-    fn damaged_rows_are_said_to_be_damaged() {
-        let mut session = Session::new(Lexicon::default(), prefs().delta);
-        let mut journal = Journal::new("s1", 5.0, prefs(), true);
-        take_as_sent(
-            &mut session,
-            &mut journal,
-            read_all("other.jsonl", OTHER.as_bytes()),
-            10,
-        );
-        let mut db = MemoryDb::default();
-        db.sync(&mut journal, &session);
-        let good = db.parts("s1");
-        let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
-            let mut parts = good.clone();
-            f(&mut parts.rows[0].1);
-            match rebuild(parts) {
-                Err(PersistError::Corrupt { store, reason }) => {
-                    assert_eq!(store, Store::Rows);
-                    reason
-                }
-                other => panic!("expected a damaged record, got {other:?}"),
+        // Without the files at hand, the session cannot be rebuilt, and says which file.
+        let err = rebuild(db.parts("s1")).unwrap_err();
+        assert!(matches!(
+            err,
+            PersistError::Corrupt {
+                store: Store::Sources,
+                ..
             }
+        ));
+        assert!(err.to_string().contains("other.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn a_file_read_only_in_part_is_restored_as_far_as_it_was_read() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        let mut files = Files::new();
+        let text = crate::example::EXAMPLE_JSONL;
+        load_kept(
+            &mut session,
+            &mut journal,
+            &mut files,
+            "big.jsonl",
+            text,
+            Some(3),
+        );
+        let mut db = MemoryDb::default();
+        db.sync(&mut journal, &session);
+        // The page was closed here: the whole file is kept, three trajectories were counted.
+        let restored = rebuild_with(db.parts("s1"), reading(&files)).unwrap();
+        assert_eq!(restored.session.len(), 3);
+        assert_eq!(restored.session, session);
+    }
+
+    #[test]
+    fn a_kept_file_that_reads_differently_is_refused_or_cut_short() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        let mut files = Files::new();
+        load_kept(
+            &mut session,
+            &mut journal,
+            &mut files,
+            "other.jsonl",
+            OTHER,
+            None,
+        );
+        session.add_report(read_all("page.jsonl", OTHER.as_bytes()));
+        let settings = Settings {
+            extraction: Mode::Rules,
+            ..prefs().to_pipeline_settings()
         };
-        assert!(damaged(&|b| b[0] = 9).contains("unknown layout"));
-        assert!(damaged(&|b| b.truncate(b.len() / 2)).contains("damaged"));
-        let count_at = 2 + "other.jsonl".len();
-        assert!(damaged(&|b| b[count_at] += 1).contains("were written"));
-        let message = damaged(&|b| b.clear());
-        assert!(PersistError::Corrupt {
-            store: Store::Rows,
-            reason: message
+        session.run_all(&endpoint(), &settings);
+        for i in 0..session.len() {
+            journal.result_changed(i);
         }
-        .to_string()
-        .starts_with("a record of rows cannot be read"));
+        let mut db = MemoryDb::default();
+        db.sync(&mut journal, &session);
+        assert_eq!(db.records(Store::Trajectories, "s1").len(), 2);
+
+        // Other trajectories at the same places: their results are not put on them.
+        let mut swapped = files.clone();
+        let lines: Vec<&str> = OTHER.lines().collect();
+        swapped.insert(
+            "other.jsonl".into(),
+            format!("{}\n{}\n", lines[2], lines[0]),
+        );
+        let err = rebuild_with(db.parts("s1"), reading(&swapped)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PersistError::Corrupt {
+                    store: Store::Results,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        // Fewer: the session ends where the file does, and nothing after it is put back.
+        let mut shorter = files.clone();
+        shorter.insert("other.jsonl".into(), format!("{}\n", lines[0]));
+        let restored = rebuild_with(db.parts("s1"), reading(&shorter)).unwrap();
+        assert_eq!(restored.session.len(), 1);
+        assert_eq!(restored.session.entries[..], session.entries[..1]);
+        assert_eq!(restored.record.trajectories, session.len());
+        assert_eq!(restored.journal.record().trajectories, 1);
     }
 
     #[test]

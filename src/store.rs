@@ -4,7 +4,9 @@
 //! Every IndexedDB request and transaction is turned into a future by handing the `resolve` and
 //! `reject` functions of a JS promise to its event handlers.
 
-use crate::persist::{Batch, Key, Prefix, Store, StoredParts, Value, DB_NAME, SCHEMA_VERSION};
+use crate::persist::{
+    Batch, Key, Prefix, Source, Store, StoredParts, Value, DB_NAME, SCHEMA_VERSION,
+};
 use js_sys::{Array, Function, Promise};
 use std::fmt;
 use wasm_bindgen::closure::Closure;
@@ -223,15 +225,26 @@ impl Db {
     }
 
     /// Applies `batch` in one transaction: all of it or, on failure, nothing. The transaction
-    /// is started before this returns, so batches apply in the order this is called.
+    /// is started before this returns, so batches apply in the order this is called. A batch
+    /// that keeps a file fails: see [`Db::write_keeping`].
     pub fn write(
         &self,
         batch: &Batch,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> {
+        self.write_keeping(batch, &|_| None)
+    }
+
+    /// [`Db::write`], taking the files the batch keeps from `files` (by the index of their
+    /// first trajectory).
+    pub fn write_keeping(
+        &self,
+        batch: &Batch,
+        files: &dyn Fn(usize) -> Option<web_sys::File>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> {
         let started = if batch.is_empty() {
             Ok(None)
         } else {
-            self.start_write(batch).map(Some)
+            self.start_write(batch, files).map(Some)
         };
         async move {
             match started {
@@ -245,6 +258,7 @@ impl Db {
     fn start_write(
         &self,
         batch: &Batch,
+        files: &dyn Fn(usize) -> Option<web_sys::File>,
     ) -> Result<impl std::future::Future<Output = Result<(), StoreError>>, StoreError> {
         let tx = self.transaction(&batch.stores(), IdbTransactionMode::Readwrite)?;
         let done = committed(&tx);
@@ -258,7 +272,12 @@ impl Db {
             for put in &batch.puts {
                 let value = match &put.value {
                     Value::Text(text) => JsValue::from_str(text),
-                    Value::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                    Value::Source(source) => {
+                        let file = files(source.first).ok_or_else(|| {
+                            StoreError::Failed(format!("{} is not at hand to keep", source.name))
+                        })?;
+                        source_value(source, &file)?
+                    }
                 };
                 Db::object_store(&tx, put.store)?
                     .put_with_key(&value, &key_value(&put.key))
@@ -312,18 +331,12 @@ impl Db {
         for (store, keys, values) in requests {
             let keys = Array::from(&finished(&keys).await?);
             let values = Array::from(&finished(&values).await?);
-            if store == Store::Rows {
-                parts.rows = keys
+            if store == Store::Sources {
+                parts.sources = keys
                     .iter()
                     .zip(values.iter())
-                    .map(|(k, v)| {
-                        let bytes = v
-                            .dyn_ref::<js_sys::Uint8Array>()
-                            .map(js_sys::Uint8Array::to_vec)
-                            .unwrap_or_default();
-                        (path_of(&k), bytes)
-                    })
-                    .collect();
+                    .map(|(k, v)| source_of(&path_of(&k), &v).map(|(source, _)| source))
+                    .collect::<Result<_, _>>()?;
                 continue;
             }
             let records: Vec<(Vec<u32>, String)> = keys
@@ -340,10 +353,35 @@ impl Db {
                 Store::Results => parts.results = records,
                 Store::Exchanges => parts.exchanges = records,
                 Store::Reviews => parts.reviews = records,
-                Store::Rows => {}
+                Store::Sources => {}
             }
         }
         Ok(parts)
+    }
+
+    /// The files session `id` keeps, by the index of their first trajectory.
+    pub async fn kept_files(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::HashMap<usize, web_sys::File>, StoreError> {
+        let tx = self.transaction(&[Store::Sources], IdbTransactionMode::Readonly)?;
+        let whole = prefix_range(&Key {
+            session: id.to_owned(),
+            path: Vec::new(),
+        })?;
+        let os = Db::object_store(&tx, Store::Sources)?;
+        let keys = os
+            .get_all_keys_with_key(&whole)
+            .map_err(|e| StoreError::from_js(&e))?;
+        let values = os
+            .get_all_with_key(&whole)
+            .map_err(|e| StoreError::from_js(&e))?;
+        let keys = Array::from(&finished(&keys).await?);
+        let values = Array::from(&finished(&values).await?);
+        keys.iter()
+            .zip(values.iter())
+            .map(|(k, v)| source_of(&path_of(&k), &v).map(|(source, file)| (source.first, file)))
+            .collect()
     }
 
     /// Deletes every stored session.
@@ -375,4 +413,54 @@ pub async fn delete_database(name: &str) -> Result<(), StoreError> {
         .delete_database(name)
         .map_err(|e| StoreError::from_js(&e))?;
     finished(&request).await.map(|_| ())
+}
+
+/// The `sources` value of a kept file: `{name, format, file}` (format: a format id, or null
+/// when it was detected).
+fn source_value(source: &Source, file: &web_sys::File) -> Result<JsValue, StoreError> {
+    let value = js_sys::Object::new();
+    let set = |key: &str, v: &JsValue| {
+        js_sys::Reflect::set(&value, &JsValue::from_str(key), v)
+            .map(|_| ())
+            .map_err(|e| StoreError::from_js(&e))
+    };
+    set("name", &JsValue::from_str(&source.name))?;
+    set(
+        "format",
+        &source
+            .format
+            .map_or(JsValue::NULL, |f| JsValue::from_str(f.id())),
+    )?;
+    set("file", file)?;
+    Ok(value.into())
+}
+
+/// A kept file's record as read: what it is, and the file.
+fn source_of(path: &[u32], value: &JsValue) -> Result<(Source, web_sys::File), StoreError> {
+    let damaged = |why: &str| StoreError::Failed(format!("a record of sources is damaged: {why}"));
+    let get = |key: &str| js_sys::Reflect::get(value, &JsValue::from_str(key)).ok();
+    let first = *path
+        .first()
+        .ok_or_else(|| damaged("a key without an index"))? as usize;
+    let name = get("name")
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| damaged("no name"))?;
+    let format = match get("format").and_then(|v| v.as_string()) {
+        None => None,
+        Some(id) => Some(
+            crate::import::SourceFormat::parse(&id)
+                .ok_or_else(|| damaged(&format!("an unknown format {id}")))?,
+        ),
+    };
+    let file = get("file")
+        .and_then(|v| v.dyn_into::<web_sys::File>().ok())
+        .ok_or_else(|| damaged("no file"))?;
+    Ok((
+        Source {
+            first,
+            name,
+            format,
+        },
+        file,
+    ))
 }

@@ -132,46 +132,60 @@ async fn results_written_later_replace_and_clearing_removes_them() {
 }
 
 #[wasm_bindgen_test]
-async fn trajectories_sent_by_a_background_reader_are_stored_as_bytes_and_read_back() {
-    use agenther::persist::ReadRows;
-    use agenther::reader::ReadEvent;
-    use agenther::wire::{decode_events, encode_events, Item};
-    let db = fresh("agenther-test-rows").await;
-    let mut s = Session::new(Lexicon::default(), Prefs::default().delta);
-    let mut journal = Journal::new("r", 1.0, Prefs::default(), false);
-    // The example read on the page, then a file as a background reader sends it.
-    s.add_report(agenther::example::load());
-    let report = read_all("sent.jsonl", agenther::example::EXAMPLE_JSONL.as_bytes());
-    let events: Vec<ReadEvent> = report.records.into_iter().map(ReadEvent::Record).collect();
-    let (lexicon, delta) = (s.lexicon().clone(), s.delta());
-    let mut rejected = Vec::new();
-    for part in events.chunks(3) {
-        let sent = encode_events(part, |t| agenther::pipeline::rule_view(t, &lexicon, delta));
-        let items = decode_events(&sent, "sent.jsonl").unwrap();
-        let count = items
-            .iter()
-            .filter(|i| matches!(i, Item::Record(..)))
-            .count();
-        let first = s.len();
-        s.add_items(items, &lexicon, delta, &mut rejected);
-        journal.read_rows(ReadRows {
-            first,
-            count,
-            file: "sent.jsonl".into(),
-            events: sent,
-        });
+async fn a_kept_file_is_stored_whole_and_read_back() {
+    use agenther::persist::{rebuild_with, Source};
+    let db = fresh("agenther-test-kept").await;
+    let text = agenther::example::EXAMPLE_JSONL;
+    let file = web_sys::File::new_with_str_sequence(
+        &js_sys::Array::of1(&JsValue::from_str(text)),
+        "kept.jsonl",
+    )
+    .unwrap();
+    let mut s = session();
+    let mut journal = Journal::new("k", 1.0, Prefs::default(), false);
+    let first = s.len();
+    journal.source(Source {
+        first,
+        name: "kept.jsonl".into(),
+        format: Some(agenther::import::SourceFormat::Native),
+    });
+    s.add_report(agenther::reader::read_all_as(
+        "kept.jsonl",
+        text.as_bytes(),
+        Some(agenther::import::SourceFormat::Native),
+    ));
+    journal.source_read(s.len());
+    // Without the file at hand the write fails, whole.
+    let err = db.write(&journal.clone().batch(&s, 1.0)).await.unwrap_err();
+    assert!(err.to_string().contains("kept.jsonl"), "{err}");
+    assert!(db.session_records().await.unwrap().is_empty());
+    loop {
+        let batch = journal.batch(&s, 1.0);
+        db.write_keeping(&batch, &|i| (i == first).then(|| file.clone()))
+            .await
+            .expect("the batch is written");
+        if !journal.behind(&s) {
+            break;
+        }
     }
-    s.add_file(report.summary, rejected);
-    save(&db, &mut journal, &s).await;
-    let parts = db.read_session("r").await.unwrap();
-    let example = agenther::example::load().records.len();
-    assert_eq!(parts.trajectories.len(), example);
-    assert_eq!(parts.rows.len(), example.div_ceil(3));
-    assert!(parts.rows.iter().all(|(_, bytes)| !bytes.is_empty()));
-    let restored = rebuild(parts).unwrap();
+    let parts = db.read_session("k").await.unwrap();
+    assert_eq!(parts.trajectories.len(), first);
+    assert_eq!(parts.sources.len(), 1);
+    assert_eq!(parts.sources[0].first, first);
+    let files = db.kept_files("k").await.unwrap();
+    let kept = files.get(&first).expect("the file is kept");
+    assert_eq!(kept.name(), "kept.jsonl");
+    let bytes = wasm_bindgen_futures::JsFuture::from(kept.text())
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_string().unwrap(), text);
+    let restored = rebuild_with(parts, |source, _| {
+        Ok(agenther::reader::read_all_as(&source.name, text.as_bytes(), source.format).records)
+    })
+    .unwrap();
     assert_eq!(restored.session, s);
-    db.write(&delete_session("r")).await.unwrap();
-    assert!(db.read_session("r").await.unwrap().rows.is_empty());
+    db.write(&delete_session("k")).await.unwrap();
+    assert!(db.kept_files("k").await.unwrap().is_empty());
     db.close();
 }
 

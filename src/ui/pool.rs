@@ -207,33 +207,26 @@ impl Pace {
     }
 }
 
-/// What [`load`] reports as it goes: the items read, in file order, as decoded and as the
-/// reader sent them, and the bytes read so far.
+/// What [`load`] reports as it goes: the items read, in file order, and the bytes read so far.
 pub trait Sink {
-    fn take(&mut self, items: Vec<Item>, sent: Vec<u8>, read: u64);
-    /// Whether the page's views should be redrawn with what was taken so far.
+    fn take(&mut self, items: Vec<Item>, read: u64);
+    /// Whether the page should say how far the file has got.
     fn due(&self) -> bool;
-    /// Redraws them (called in a task of its own, see [`show`]).
+    /// Says it (called in a task of its own, see [`show`]).
     fn show(&mut self);
-    /// Drawing them took `ms` milliseconds.
-    fn drawn(&mut self, ms: f64);
 }
 
-/// Has `sink` redraw the page's views when it is due, in a task of its own: drawing the views
-/// of a large session is work enough for one task, not to be added to the taking in of
-/// results. Returns when the page last let the browser draw.
+/// Has `sink` say how far the file has got when it is due, in a task of its own rather than
+/// added to the taking in of results.
 async fn show(sink: &mut dyn Sink, pace: &mut Pace) {
     if !sink.due() {
         return;
     }
     browser::sleep(0).await;
-    let started = browser::now_ms();
     sink.show();
-    // The views are drawn when the task that changed the session ends.
+    // The page is drawn when the task that changed it ends.
     browser::sleep(0).await;
-    let now = browser::now_ms();
-    sink.drawn(now - started);
-    pace.since = now;
+    pace.since = browser::now_ms();
 }
 
 /// Reads `file` through the pool: the head on the first worker, then the slices of a JSONL
@@ -266,7 +259,7 @@ pub async fn load(
         match next(inbox).await? {
             (_, Reply::Events { read, events }) => {
                 pace.before_take().await;
-                sink.take(decode_items(&events)?, events, read);
+                sink.take(decode_items(&events)?, read);
                 pace.taken();
                 show(sink, &mut pace).await;
             }
@@ -364,7 +357,7 @@ pub async fn load(
                     let read = bounds[taken].1;
                     taken += 1;
                     pace.before_take().await;
-                    sink.take(decode_items(&events)?, events, read);
+                    sink.take(decode_items(&events)?, read);
                     pace.taken();
                     show(sink, &mut pace).await;
                 }

@@ -54,48 +54,58 @@ pub enum Workers {
 /// Takes what the background readers send into the session, as it comes.
 struct Taker {
     state: AppState,
-    file: String,
-    size: u64,
     /// What the readers computed the rule-based views with.
     lexicon: crate::stages::detect::rules::Lexicon,
     delta: f64,
     rejected: Vec<crate::reader::Rejected>,
-    /// When the page last redrew the session's views, and how long that took.
-    shown: f64,
-    drawing_ms: f64,
-    /// The bytes read so far.
-    read: u64,
-    /// Trajectories taken in so far.
-    found: usize,
+    progress: Progress,
 }
 
 impl pool::Sink for Taker {
-    fn take(&mut self, items: Vec<crate::wire::Item>, sent: Vec<u8>, read: u64) {
+    fn take(&mut self, items: Vec<crate::wire::Item>, read: u64) {
         let state = self.state;
-        let count = items
-            .iter()
-            .filter(|i| matches!(i, crate::wire::Item::Record(..)))
-            .count();
-        let first = state.session.with_untracked(Session::len);
+        let before = state.session.with_untracked(Session::len);
         state.session.update_untracked(|s| {
             s.add_items(items, &self.lexicon, self.delta, &mut self.rejected)
         });
-        // Saved as the reader sent them, not encoded again one by one.
-        state.with_journal(|j| {
-            j.read_rows(persist::ReadRows {
-                first,
-                count,
-                file: self.file.clone(),
-                events: sent,
-            })
-        });
-        self.read = read;
-        self.found += count;
+        self.progress.read = read;
+        self.progress.found += state.session.with_untracked(Session::len) - before;
         state.save_session();
     }
 
     fn due(&self) -> bool {
-        browser::now_ms() - self.shown >= redraw_interval(self.drawing_ms)
+        self.progress.due()
+    }
+
+    fn show(&mut self) {
+        self.progress.show();
+    }
+}
+
+/// How far a file being read has got, said on the page at most every [`LOAD_PUBLISH_MS`].
+struct Progress {
+    state: AppState,
+    file: String,
+    size: u64,
+    read: u64,
+    found: usize,
+    shown: f64,
+}
+
+impl Progress {
+    fn new(state: AppState, file: &str, size: u64) -> Self {
+        Progress {
+            state,
+            file: file.to_owned(),
+            size,
+            read: 0,
+            found: 0,
+            shown: browser::now_ms(),
+        }
+    }
+
+    fn due(&self) -> bool {
+        browser::now_ms() - self.shown >= LOAD_PUBLISH_MS
     }
 
     fn show(&mut self) {
@@ -105,19 +115,43 @@ impl pool::Sink for Taker {
             size: self.size,
             found: self.found,
         }));
-    }
-
-    fn drawn(&mut self, ms: f64) {
         self.shown = browser::now_ms();
-        self.drawing_ms = ms;
     }
 }
 
-/// How long to wait before redrawing the session's views while a file loads, when drawing them
-/// last took `drawing_ms`: [`LOAD_PUBLISH_MS`], or longer when the session has grown so large
-/// that drawing it would take more than a tenth of the page's time.
-fn redraw_interval(drawing_ms: f64) -> f64 {
-    LOAD_PUBLISH_MS.max(drawing_ms * 10.0)
+/// Takes the trajectories of a saved session's kept file, read again, into the session being
+/// restored: the first `left` of them.
+struct Restorer<'a> {
+    saved: &'a mut persist::Saved,
+    left: usize,
+    lexicon: &'a crate::stages::detect::rules::Lexicon,
+    delta: f64,
+    progress: Progress,
+}
+
+impl pool::Sink for Restorer<'_> {
+    fn take(&mut self, items: Vec<crate::wire::Item>, read: u64) {
+        let records: Vec<_> = items
+            .into_iter()
+            .filter(|i| matches!(i, crate::wire::Item::Record(..)))
+            .take(self.left)
+            .collect();
+        self.left -= records.len();
+        self.progress.found += records.len();
+        self.progress.read = read;
+        // Rejections are in the saved file summaries already.
+        self.saved
+            .session_mut()
+            .add_items(records, self.lexicon, self.delta, &mut Vec::new());
+    }
+
+    fn due(&self) -> bool {
+        self.progress.due()
+    }
+
+    fn show(&mut self) {
+        self.progress.show();
+    }
 }
 
 /// What "Check connection" found.
@@ -247,6 +281,9 @@ pub struct AppState {
     /// What of the session is saved; `None` until the user loads something or runs.
     journal: StoredValue<Option<Journal>, LocalStorage>,
     pool: StoredValue<Workers, LocalStorage>,
+    /// Loaded files the saved session keeps, by the index of their first trajectory, until
+    /// the write that keeps them has started.
+    kept: StoredValue<std::collections::HashMap<usize, web_sys::File>, LocalStorage>,
 }
 
 impl AppState {
@@ -295,6 +332,7 @@ impl AppState {
             db: StoredValue::new_local(None),
             journal: StoredValue::new_local(None),
             pool: StoredValue::new_local(Workers::NotStarted),
+            kept: StoredValue::new_local(Default::default()),
         }
     }
 
@@ -330,6 +368,7 @@ impl AppState {
     /// Stops saving, and tells the user why; the session goes on in memory.
     pub(super) fn storage_failed(self, error: StoreError) {
         self.journal.set_value(None);
+        self.kept.update_value(|kept| kept.clear());
         self.offer.set(None);
         if matches!(self.storage.get_untracked(), Storage::Off(_)) {
             return;
@@ -416,7 +455,20 @@ impl AppState {
                 })
             })
             .unwrap_or_default();
-        let writes = batches.iter().map(|b| db.write(b)).collect::<Vec<_>>();
+        // A kept file is handed to the write that keeps it, and needed no more.
+        let writes = self.kept.try_update_value(|kept| {
+            let writes = batches
+                .iter()
+                .map(|b| db.write_keeping(b, &|first| kept.get(&first).cloned()))
+                .collect::<Vec<_>>();
+            for put in batches.iter().flat_map(|b| &b.puts) {
+                if let persist::Value::Source(source) = &put.value {
+                    kept.remove(&source.first);
+                }
+            }
+            writes
+        });
+        let writes = writes.unwrap_or_default();
         let exchanges = self.save_exchanges();
         spawn_local(async move {
             for write in writes {
@@ -453,6 +505,31 @@ impl AppState {
         Some(db.write(&batch))
     }
 
+    /// `file` starts to be read into the session, in `format` (`None`: detected): the saved
+    /// session keeps it, and reads it again when restored, rather than storing its
+    /// trajectories one by one.
+    fn keep(&self, file: &web_sys::File, format: Option<crate::import::SourceFormat>) {
+        if self.journal.with_value(Option::is_none) {
+            return;
+        }
+        let first = self.session.with_untracked(Session::len);
+        self.kept
+            .update_value(|kept| _ = kept.insert(first, file.clone()));
+        self.with_journal(|j| {
+            j.source(persist::Source {
+                first,
+                name: file.name(),
+                format,
+            })
+        });
+    }
+
+    /// The file being read has ended (read whole, or stopped by an error).
+    fn kept_read(&self) {
+        let end = self.session.with_untracked(Session::len);
+        self.with_journal(|j| j.source_read(end));
+    }
+
     /// Deletes the saved copy of the page's session; later changes are not saved until the
     /// user loads or runs again.
     fn forget_saved(self) {
@@ -464,6 +541,7 @@ impl AppState {
             });
         }
         self.journal.set_value(None);
+        self.kept.update_value(|kept| kept.clear());
         self.exchanges.with_value(ExchangeLog::clear);
     }
 
@@ -485,11 +563,23 @@ impl AppState {
             }
         });
         spawn_local(async move {
-            let parts = match db.read_session(&offer.record.id).await {
+            let id = &offer.record.id;
+            let parts = match db.read_session(id).await {
                 Ok(parts) => parts,
                 Err(e) => return self.storage_failed(e),
             };
-            match persist::rebuild(parts) {
+            let files = if parts.sources.is_empty() {
+                Ok(Default::default())
+            } else {
+                db.kept_files(id).await
+            };
+            let files = match files {
+                Ok(files) => files,
+                Err(e) => return self.storage_failed(e),
+            };
+            let restored = self.read_back(parts, files).await;
+            self.loading.set(None);
+            match restored {
                 Ok(restored) => self.restore(restored),
                 Err(e) => {
                     self.offer.set(None);
@@ -499,6 +589,61 @@ impl AppState {
                 }
             }
         });
+    }
+
+    /// Rebuilds a saved session, reading the files it keeps again as files are read: in the
+    /// background readers, or on the page when they cannot start.
+    async fn read_back(
+        self,
+        parts: persist::StoredParts,
+        files: std::collections::HashMap<usize, web_sys::File>,
+    ) -> Result<Restored, String> {
+        let mut saved = persist::Saved::open(parts).map_err(|e| e.to_string())?;
+        let prefs = &saved.record().prefs;
+        let (lexicon, delta) = (prefs.lexicon(), prefs.delta);
+        while let Some((source, count)) = saved.next_file().map_err(|e| e.to_string())? {
+            let file = files
+                .get(&source.first)
+                .ok_or_else(|| format!("the saved copy of {} is missing", source.name))?;
+            let size = file.size() as u64;
+            self.loading.set(Some(Loading {
+                file: source.name.clone(),
+                read: 0,
+                size,
+                found: 0,
+            }));
+            match self.pool().await {
+                Some(pool) => {
+                    let rules = RuleSetup {
+                        lexicon: serde_json::to_string(&lexicon).expect("a lexicon serializes"),
+                        delta,
+                    };
+                    let mut sink = Restorer {
+                        saved: &mut saved,
+                        left: count,
+                        lexicon: &lexicon,
+                        delta,
+                        progress: Progress::new(self, &source.name, size),
+                    };
+                    let format = source.format;
+                    pool::load(&pool, file, format, &rules, pool::slice_bytes(), &mut sink)
+                        .await
+                        .map_err(|e| format!("{}: {e}", source.name))?;
+                }
+                None => {
+                    let records = read_kept_on_page(file.clone(), source.format)
+                        .await
+                        .map_err(|e| format!("{}: {e}", source.name))?
+                        .map_err(|e| format!("{}: {e}", source.name))?;
+                    for record in records.into_iter().take(count) {
+                        saved
+                            .session_mut()
+                            .restore_read(record.trajectory, record.source, None);
+                    }
+                }
+            }
+        }
+        saved.finish().map_err(|e| e.to_string())
     }
 
     fn restore(self, restored: Restored) {
@@ -681,7 +826,14 @@ impl AppState {
             };
             self.loaded_ms.set_value(browser::now_ms());
             self.begin_saving();
+            // Kept as the file it would have been, so that the saved session reads it back
+            // like any other.
+            match example_file() {
+                Ok(file) => self.keep(&file, None),
+                Err(e) => web_sys::console::warn_1(&e),
+            }
             self.session.update(|s| s.add_report(report));
+            self.kept_read();
             self.save_session();
         });
     }
@@ -710,6 +862,7 @@ impl AppState {
             self.begin_saving();
         }
         for file in files {
+            self.keep(&file, format);
             match self.pool().await {
                 Some(pool) => self.load_in_background(&pool, file, format).await,
                 None => {
@@ -719,6 +872,7 @@ impl AppState {
                     }
                 }
             }
+            self.kept_read();
         }
         self.loading.set(None);
     }
@@ -777,15 +931,10 @@ impl AppState {
         };
         let mut sink = Taker {
             state: *self,
-            file: name.clone(),
-            size,
             lexicon,
             delta,
             rejected: Vec::new(),
-            shown: browser::now_ms(),
-            drawing_ms: 0.0,
-            read: 0,
-            found: 0,
+            progress: Progress::new(*self, &name, size),
         };
         let result = pool::load(pool, &file, format, &rules, pool::slice_bytes(), &mut sink).await;
         let rejected = std::mem::take(&mut sink.rejected);
@@ -986,6 +1135,24 @@ async fn read_on_page(
     format: Option<crate::import::SourceFormat>,
 ) -> () {
     state.load_on_page(file, format).await
+}
+}
+
+/// The example as a file.
+fn example_file() -> Result<web_sys::File, wasm_bindgen::JsValue> {
+    let parts = js_sys::Array::of1(&crate::example::EXAMPLE_JSONL.into());
+    web_sys::File::new_with_str_sequence(&parts, crate::example::EXAMPLE_FILE_NAME)
+}
+
+on_demand! {
+/// The trajectories of a saved session's kept file, read on the page (when the background
+/// readers cannot start), with the reader and importers loaded on demand.
+async fn read_kept_on_page(
+    file: web_sys::File,
+    format: Option<crate::import::SourceFormat>,
+) -> Result<Vec<crate::reader::Record>, String> {
+    let bytes = browser::read_slice(&file, 0.0, file.size()).await?;
+    Ok(crate::reader::read_all_as(&file.name(), &bytes, format).records)
 }
 }
 

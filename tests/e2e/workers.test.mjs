@@ -2,9 +2,8 @@
 // and the reference's corpus and bad-input files, loaded together, give in the background
 // exactly what reading on the page gives: the same trajectories in the run report (ids, files,
 // lines, import formats, verdicts, rule-based views, in order), the same saved file summaries
-// and rejections at the same lines, the same file rows. (The page saves what the readers send
-// as the bytes they sent, one record per slice; tests/slices.rs and src/persist.rs show those
-// bytes carry every trajectory exactly.) Also with tiny slices on three workers, so that lines cross slices and
+// and rejections at the same lines, the same file rows. (The saved session keeps the files
+// themselves and reads them again when restored, as the second test shows.) Also with tiny slices on three workers, so that lines cross slices and
 // results come back out of order; a reload restores what was loaded; and when the readers
 // cannot start, the page says so and reads the files itself.
 
@@ -151,7 +150,8 @@ test('tiny slices on three workers keep every line, order and rejection, and a r
     const { app } = tiny;
     await app.reload();
     await app.page.getByTestId('resume-session').click();
-    await app.page.getByTestId('file-row').nth(paths.length - 1).waitFor();
+    // The saved files are read again, in the same tiny slices.
+    await app.page.getByTestId('file-row').nth(paths.length - 1).waitFor({ timeout: 120_000 });
     assert.deepEqual(await app.page.getByTestId('file-row').allTextContents(), onPage.shown.rows);
     assert.deepEqual(await app.page.getByTestId('rejected-item').allTextContents(), onPage.shown.rejected);
     assert.deepEqual(
