@@ -78,7 +78,9 @@ impl Pool {
             let sender = tx.clone();
             let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
                 let ev: MessageEvent = ev.unchecked_into();
-                let bytes = js_sys::Uint8Array::new(&ev.data()).to_vec();
+                // The worker sends a Uint8Array (its buffer transferred): read it in place, as
+                // `new Uint8Array(array)` would copy it first.
+                let bytes = ev.data().unchecked_into::<js_sys::Uint8Array>().to_vec();
                 let reply = Reply::decode(&bytes).map_err(|e| e.to_string());
                 let _ = sender.unbounded_send((id, reply));
             });

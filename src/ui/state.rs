@@ -70,15 +70,17 @@ impl pool::Sink for Taker {
         });
         self.progress.read = read;
         self.progress.found += state.session.with_untracked(Session::len) - before;
-        state.save_session();
     }
 
     fn due(&self) -> bool {
         self.progress.due()
     }
 
+    /// Says how far the file got, and saves the session: a write per slice would cost the
+    /// page a transaction each, for a session record that only counts more trajectories.
     fn show(&mut self) {
         self.progress.show();
+        self.state.save_session();
     }
 }
 
@@ -874,6 +876,7 @@ impl AppState {
             }
             self.kept_read();
         }
+        self.save_session();
         self.loading.set(None);
     }
 
