@@ -240,6 +240,10 @@ pub struct Session {
     lexicon: Lexicon,
     delta: f64,
     id_counts: HashMap<String, usize>,
+    /// The source files of the entries, in the order they first appear, and each entry's
+    /// among them: the views count by file without comparing a file name per entry.
+    file_names: Vec<String>,
+    entry_files: Vec<usize>,
 }
 
 impl Session {
@@ -388,6 +392,17 @@ impl Session {
         rules: Option<RuleView>,
     ) {
         let rules = rules.unwrap_or_else(|| rule_view(&trajectory, &self.lexicon, self.delta));
+        let file = match self.file_names.last() {
+            Some(last) if *last == source.file => self.file_names.len() - 1,
+            _ => match self.file_names.iter().position(|f| *f == source.file) {
+                Some(k) => k,
+                None => {
+                    self.file_names.push(source.file.clone());
+                    self.file_names.len() - 1
+                }
+            },
+        };
+        self.entry_files.push(file);
         self.entries.push(Entry {
             trajectory,
             source,
@@ -702,18 +717,25 @@ impl Session {
         let mut status = [0usize; Status::ALL.len()];
         let mut types = [0usize; FailureType::ALL.len() + 1];
         let mut files: Vec<(String, usize)> = Vec::new();
-        let mut slot = 0;
+        // The entries' files in the order they first appear (as `file_names` has them).
+        let mut slots = vec![usize::MAX; self.file_names.len()];
         for (i, e) in self.entries.iter().enumerate() {
-            // Consecutive entries mostly come from the same file.
-            if files.get(slot).is_none_or(|(f, _)| *f != e.source.file) {
-                slot = match files.iter().position(|(f, _)| *f == e.source.file) {
-                    Some(k) => k,
+            let named = self.entry_files.get(i).copied();
+            let slot = match named.and_then(|k| slots.get(k).map(|&slot| (k, slot))) {
+                Some((_, slot)) if slot != usize::MAX => slot,
+                Some((k, _)) => {
+                    files.push((self.file_names[k].clone(), 0));
+                    slots[k] = files.len() - 1;
+                    files.len() - 1
+                }
+                None => match files.iter().position(|(f, _)| *f == e.source.file) {
+                    Some(slot) => slot,
                     None => {
                         files.push((e.source.file.clone(), 0));
                         files.len() - 1
                     }
-                };
-            }
+                },
+            };
             let [s, t, f] = self.parts(i, filter);
             // Each facet counts the entries that pass every other part.
             if u8::from(s) + u8::from(t) + u8::from(f) < 2
@@ -871,6 +893,29 @@ mod tests {
             .map(|e| e.trajectory.trajectory_id.as_str())
             .collect();
         assert_eq!(ids, ["a", "b", "a#2"]);
+    }
+
+    #[test]
+    fn the_file_facet_counts_each_file_once_in_the_order_files_first_appear() {
+        let mut s = Session::new(Lexicon::default(), 0.3);
+        s.add_report(read_all("b.jsonl", FILE.as_bytes()));
+        s.add_report(read_all("a.jsonl", FILE.as_bytes()));
+        // The same name again (a file loaded twice) counts with the first.
+        s.add_report(read_all("b.jsonl", FILE.as_bytes()));
+        let files = s.facets(&Filter::default(), |_| true).file;
+        assert_eq!(files, vec![("b.jsonl".into(), 6), ("a.jsonl".into(), 3)]);
+        // With another file chosen, each file still counts what it would show.
+        let filter = Filter {
+            file: Some("a.jsonl".into()),
+            ..Filter::default()
+        };
+        assert_eq!(s.facets(&filter, |_| true).file, files);
+        assert_eq!(Facets::total(&s.facets(&filter, |_| true).status), 3);
+        // Only what `keep` lets through is counted; a file with nothing kept still shows.
+        let kept = s.facets(&Filter::default(), |i| i < 3).file;
+        assert_eq!(kept, vec![("b.jsonl".into(), 3), ("a.jsonl".into(), 0)]);
+        s.clear();
+        assert!(s.facets(&Filter::default(), |_| true).file.is_empty());
     }
 
     /// What a background reader sends for FILE: its records with rule views computed with
