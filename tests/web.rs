@@ -48,3 +48,39 @@ fn says_what_it_does() {
     assert!(tagline.contains("training data"), "{tagline}");
     assert_eq!(tagline, agenther::ui::TAGLINE);
 }
+
+#[wasm_bindgen_test]
+async fn a_later_part_shows_a_task_after_its_condition_and_hides_at_once() {
+    use leptos::prelude::*;
+    let owner = Owner::new();
+    owner.set();
+    let wanted = RwSignal::new(false);
+    let shown = agenther::ui::browser::later(move || wanted.get());
+    // Effects run once the current task's microtasks are done.
+    let settle = || async {
+        wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(
+            &wasm_bindgen::JsValue::from(0),
+        ))
+        .await
+        .unwrap();
+    };
+    settle().await;
+    assert!(!shown.get_untracked());
+    wanted.set(true);
+    settle().await;
+    assert!(!shown.get_untracked(), "not in the task that asked for it");
+    agenther::ui::browser::sleep(0).await;
+    settle().await;
+    assert!(shown.get_untracked(), "in the next one");
+    wanted.set(false);
+    settle().await;
+    assert!(!shown.get_untracked(), "hidden at once");
+    // Asked for and taken back before the next task: it stays hidden.
+    wanted.set(true);
+    settle().await;
+    wanted.set(false);
+    settle().await;
+    agenther::ui::browser::sleep(0).await;
+    settle().await;
+    assert!(!shown.get_untracked());
+}

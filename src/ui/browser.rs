@@ -186,3 +186,27 @@ pub fn when_visible(element: &web_sys::Element, f: impl FnOnce() + 'static) {
         on_change.forget();
     }
 }
+
+/// Follows `when`, but turns true a task after it does (and false at once): a part of the page
+/// it shows is then built in a task of its own, not in the one that made it appear. Loading a
+/// file makes the file's row, the counts, the run panel, the results, the charts and the
+/// review appear together; with a large session, building all of them at once would hold the
+/// page for longer than a frame should take.
+pub fn later(when: impl Fn() -> bool + Copy + 'static) -> leptos::prelude::Signal<bool> {
+    use leptos::prelude::*;
+    let shown = RwSignal::new(false);
+    Effect::new(move |_| {
+        if !when() {
+            shown.set(false);
+        } else if !shown.get_untracked() {
+            leptos::task::spawn_local(async move {
+                sleep(0).await;
+                // Still wanted (it may have turned false meanwhile).
+                if untrack(when) {
+                    shown.set(true);
+                }
+            });
+        }
+    });
+    shown.into()
+}

@@ -631,8 +631,10 @@ fn time_charts() -> impl IntoView {
 #[component]
 pub fn ChartsSection() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // Built a task after the session fills: the file's row and counts show first.
+    let shown = super::browser::later(move || state.session.with(|s| !s.is_empty()));
     view! {
-        <Show when=move || state.session.with(|s| !s.is_empty())>
+        <Show when=move || shown.get()>
             <section class="card" aria-labelledby="charts-title" data-testid="charts">
                 <h2 id="charts-title">"Charts"</h2>
                 <p class="chart-hint">
