@@ -579,11 +579,22 @@ impl AppState {
                 Ok(files) => files,
                 Err(e) => return self.storage_failed(e),
             };
-            let restored = self.read_back(parts, files).await;
+            let restored = read_back(self, parts, files).await;
             self.loading.set(None);
             match restored {
-                Ok(restored) => self.restore(restored),
+                Ok(Ok(restored)) => self.restore(restored),
+                // The part of the page that reads it back could not be fetched: the offer
+                // stays, to try again.
                 Err(e) => {
+                    self.offer.update(|o| {
+                        if let Some(o) = o {
+                            o.restoring = false;
+                        }
+                    });
+                    self.notice
+                        .set(Some(format!("The saved session was not restored: {e}.")));
+                }
+                Ok(Err(e)) => {
                     self.offer.set(None);
                     self.notice.set(Some(format!(
                         "The saved session could not be restored: {e}. Start fresh, or delete the saved sessions."
@@ -595,7 +606,7 @@ impl AppState {
 
     /// Rebuilds a saved session, reading the files it keeps again as files are read: in the
     /// background readers, or on the page when they cannot start.
-    async fn read_back(
+    async fn read_back_now(
         self,
         parts: persist::StoredParts,
         files: std::collections::HashMap<usize, web_sys::File>,
@@ -1145,6 +1156,18 @@ async fn read_on_page(
 fn example_file() -> Result<web_sys::File, wasm_bindgen::JsValue> {
     let parts = js_sys::Array::of1(&crate::example::EXAMPLE_JSONL.into());
     web_sys::File::new_with_str_sequence(&parts, crate::example::EXAMPLE_FILE_NAME)
+}
+
+on_demand! {
+/// Rebuilds a saved session ([`AppState::read_back_now`]), with the code that reads it back
+/// loaded on demand: only a resume needs it.
+async fn read_back(
+    state: AppState,
+    parts: persist::StoredParts,
+    files: std::collections::HashMap<usize, web_sys::File>,
+) -> Result<Restored, String> {
+    state.read_back_now(parts, files).await
+}
 }
 
 on_demand! {

@@ -50,3 +50,37 @@ test('parts of the app are fetched when first used; a failed fetch is said, and 
     await app.close();
   }
 });
+
+test('a resume whose part cannot be fetched says so and can be tried again', async () => {
+  const app = await openApp();
+  try {
+    const { page } = app;
+    await page.getByTestId('load-example').click();
+    await page.getByTestId('file-row').waitFor();
+    // Saved: the session record counts the example's file.
+    await page.waitForFunction(async () => {
+      const open = indexedDB.open('agenther');
+      const db = await new Promise((ok, fail) => {
+        open.onsuccess = () => ok(open.result);
+        open.onerror = () => fail(open.error);
+      });
+      const get = db.transaction('sessions').objectStore('sessions').getAll();
+      const records = await new Promise((ok) => (get.onsuccess = () => ok(get.result)));
+      db.close();
+      return records.some((r) => JSON.parse(r).files === 1);
+    });
+    await app.reload();
+    await page.route(PARTS, (route) => route.abort());
+    await page.getByTestId('resume-session').click();
+    const notice = page.locator('.notice', { hasText: 'The saved session was not restored' });
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /could not be loaded from the server the page came from/);
+    // The offer stays: the same button restores it once the server answers again.
+    await page.unroute(PARTS);
+    await page.getByTestId('resume-session').click();
+    await page.getByTestId('file-row').filter({ hasText: 'agenther-example.jsonl' }).waitFor();
+    await app.checkConsole([/Failed to fetch|ERR_FAILED|net::|TypeError/]);
+  } finally {
+    await app.close();
+  }
+});
