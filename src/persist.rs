@@ -446,6 +446,8 @@ pub struct Journal {
     next_exchange: u32,
     /// The loaded files kept whole, in order (see [`Journal::source`]).
     sources: Vec<Kept>,
+    /// Kept files that gave no trajectory, to delete (by their first index).
+    forget: Vec<usize>,
     /// The trajectories the session record's `done` counts (the first ones), so that a batch
     /// with no results counts only those written since.
     counted: usize,
@@ -485,6 +487,7 @@ impl Journal {
             cleared: false,
             next_exchange: 0,
             sources: Vec::new(),
+            forget: Vec::new(),
             counted: 0,
         }
     }
@@ -539,12 +542,23 @@ impl Journal {
     }
 
     /// The file being read ended: the session's trajectories from `end` on came from no kept
-    /// file (until the next one).
+    /// file (until the next one). A file that gave no trajectory is not kept (a file of
+    /// another kind dropped by mistake would fill the storage for nothing); its summary and
+    /// rejections are saved as any file's.
     pub fn source_read(&mut self, end: usize) {
-        if let Some(last) = self.sources.last_mut() {
-            if last.end.is_none() {
-                last.end = Some(end.max(last.source.first));
-            }
+        let Some(last) = self.sources.last_mut() else {
+            return;
+        };
+        if last.end.is_some() {
+            return;
+        }
+        if end > last.source.first {
+            last.end = Some(end);
+            return;
+        }
+        let empty = self.sources.pop().expect("just seen");
+        if empty.written {
+            self.forget.push(empty.source.first);
         }
     }
 
@@ -573,6 +587,7 @@ impl Journal {
             || self.files < session.files.len()
             || self.trajectories < session.len()
             || self.sources.iter().any(|k| !k.written)
+            || !self.forget.is_empty()
     }
 
     /// The next write that brings storage up to date with `session`, with the session record:
@@ -591,6 +606,13 @@ impl Journal {
             }
         }
         let len = session.len();
+        // Deletions go before the puts: a file kept after an empty one has its first index.
+        for first in self.forget.drain(..) {
+            batch.deletes.push(Prefix {
+                store: Store::Sources,
+                key: Key::new(&id, vec![index_key(first)]),
+            });
+        }
         // Files are kept as they start to be read, in the transaction that first counts
         // their trajectories as saved.
         for kept in self.sources.iter_mut().filter(|k| !k.written) {
@@ -981,6 +1003,7 @@ impl Saved {
                     written: true,
                 })
                 .collect(),
+            forget: Vec::new(),
             counted: len,
         };
         Ok(Restored {
@@ -1411,6 +1434,61 @@ mod tests {
         let restored = rebuild_with(db.parts("s1"), reading(&files)).unwrap();
         assert_eq!(restored.session.len(), 3);
         assert_eq!(restored.session, session);
+    }
+
+    #[test]
+    fn a_file_that_gave_no_trajectory_is_not_kept() {
+        let mut session = Session::new(Lexicon::default(), prefs().delta);
+        let mut journal = Journal::new("s1", 5.0, prefs(), true);
+        let mut files = Files::new();
+        let mut db = MemoryDb::default();
+        load_kept(
+            &mut session,
+            &mut journal,
+            &mut files,
+            "one.jsonl",
+            OTHER,
+            None,
+        );
+        // Not records at all; saved while it was read, so its copy was written first.
+        let first = session.len();
+        journal.source(Source {
+            first,
+            name: "photo.jpg".into(),
+            format: None,
+        });
+        db.sync(&mut journal, &session);
+        assert_eq!(db.sources("s1").len(), 2);
+        session.add_report(read_all("photo.jpg", b"\xff\xd8\xff\xe0 not text"));
+        journal.source_read(session.len());
+        // Another file that starts where it did, and one that gives nothing, never written.
+        load_kept(
+            &mut session,
+            &mut journal,
+            &mut files,
+            "two.jsonl",
+            OTHER,
+            None,
+        );
+        load_kept(
+            &mut session,
+            &mut journal,
+            &mut files,
+            "empty.jsonl",
+            "\n\n",
+            None,
+        );
+        db.sync(&mut journal, &session);
+        let kept: Vec<String> = db.sources("s1").into_iter().map(|s| s.name).collect();
+        assert_eq!(kept, ["one.jsonl", "two.jsonl"]);
+        assert_eq!(
+            db.records(Store::Files, "s1").len(),
+            4,
+            "every file's summary"
+        );
+        let restored = rebuild_with(db.parts("s1"), reading(&files)).unwrap();
+        assert_eq!(restored.session, session);
+        assert_eq!(restored.journal, journal);
     }
 
     #[test]

@@ -530,6 +530,9 @@ impl AppState {
     fn kept_read(&self) {
         let end = self.session.with_untracked(Session::len);
         self.with_journal(|j| j.source_read(end));
+        // A file that gave no trajectory is not kept (it started at `end`); a file that gave
+        // some is not under that index.
+        self.kept.update_value(|kept| _ = kept.remove(&end));
     }
 
     /// Deletes the saved copy of the page's session; later changes are not saved until the
