@@ -310,6 +310,15 @@ impl Db {
     /// Every record of session `id`, read in one transaction. `record` is empty when there is
     /// no such session.
     pub async fn read_session(&self, id: &str) -> Result<StoredParts, StoreError> {
+        self.read_session_kept(id).await.map(|(parts, _)| parts)
+    }
+
+    /// [`Db::read_session`], with the files the session keeps, by the index of their first
+    /// trajectory.
+    pub async fn read_session_kept(
+        &self,
+        id: &str,
+    ) -> Result<(StoredParts, std::collections::HashMap<usize, web_sys::File>), StoreError> {
         let tx = self.transaction(&Store::ALL, IdbTransactionMode::Readonly)?;
         let whole = prefix_range(&Key {
             session: id.to_owned(),
@@ -328,15 +337,16 @@ impl Db {
             requests.push((store, keys, values));
         }
         let mut parts = StoredParts::default();
+        let mut files = std::collections::HashMap::new();
         for (store, keys, values) in requests {
             let keys = Array::from(&finished(&keys).await?);
             let values = Array::from(&finished(&values).await?);
             if store == Store::Sources {
-                parts.sources = keys
-                    .iter()
-                    .zip(values.iter())
-                    .map(|(k, v)| source_of(&path_of(&k), &v).map(|(source, _)| source))
-                    .collect::<Result<_, _>>()?;
+                for (k, v) in keys.iter().zip(values.iter()) {
+                    let (source, file) = source_of(&path_of(&k), &v)?;
+                    files.insert(source.first, file);
+                    parts.sources.push(source);
+                }
                 continue;
             }
             let records: Vec<(Vec<u32>, String)> = keys
@@ -356,32 +366,7 @@ impl Db {
                 Store::Sources => {}
             }
         }
-        Ok(parts)
-    }
-
-    /// The files session `id` keeps, by the index of their first trajectory.
-    pub async fn kept_files(
-        &self,
-        id: &str,
-    ) -> Result<std::collections::HashMap<usize, web_sys::File>, StoreError> {
-        let tx = self.transaction(&[Store::Sources], IdbTransactionMode::Readonly)?;
-        let whole = prefix_range(&Key {
-            session: id.to_owned(),
-            path: Vec::new(),
-        })?;
-        let os = Db::object_store(&tx, Store::Sources)?;
-        let keys = os
-            .get_all_keys_with_key(&whole)
-            .map_err(|e| StoreError::from_js(&e))?;
-        let values = os
-            .get_all_with_key(&whole)
-            .map_err(|e| StoreError::from_js(&e))?;
-        let keys = Array::from(&finished(&keys).await?);
-        let values = Array::from(&finished(&values).await?);
-        keys.iter()
-            .zip(values.iter())
-            .map(|(k, v)| source_of(&path_of(&k), &v).map(|(source, file)| (source.first, file)))
-            .collect()
+        Ok((parts, files))
     }
 
     /// Deletes every stored session.

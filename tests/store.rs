@@ -168,11 +168,10 @@ async fn a_kept_file_is_stored_whole_and_read_back() {
             break;
         }
     }
-    let parts = db.read_session("k").await.unwrap();
+    let (parts, files) = db.read_session_kept("k").await.unwrap();
     assert_eq!(parts.trajectories.len(), first);
     assert_eq!(parts.sources.len(), 1);
     assert_eq!(parts.sources[0].first, first);
-    let files = db.kept_files("k").await.unwrap();
     let kept = files.get(&first).expect("the file is kept");
     assert_eq!(kept.name(), "kept.jsonl");
     let bytes = wasm_bindgen_futures::JsFuture::from(kept.text())
@@ -185,7 +184,8 @@ async fn a_kept_file_is_stored_whole_and_read_back() {
     .unwrap();
     assert_eq!(restored.session, s);
     db.write(&delete_session("k")).await.unwrap();
-    assert!(db.kept_files("k").await.unwrap().is_empty());
+    let (gone, files) = db.read_session_kept("k").await.unwrap();
+    assert!(gone.sources.is_empty() && files.is_empty());
     db.close();
 }
 

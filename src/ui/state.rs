@@ -568,18 +568,8 @@ impl AppState {
             }
         });
         spawn_local(async move {
-            let id = &offer.record.id;
-            let parts = match db.read_session(id).await {
-                Ok(parts) => parts,
-                Err(e) => return self.storage_failed(e),
-            };
-            let files = if parts.sources.is_empty() {
-                Ok(Default::default())
-            } else {
-                db.kept_files(id).await
-            };
-            let files = match files {
-                Ok(files) => files,
+            let (parts, files) = match db.read_session_kept(&offer.record.id).await {
+                Ok(read) => read,
                 Err(e) => return self.storage_failed(e),
             };
             let restored = read_back(self, parts, files).await;
