@@ -79,10 +79,10 @@ impl Step {
         let outcome = e.result.as_ref().map(|r| &r.outcome);
         match self {
             Step::Loaded => true,
-            Step::Failures => !e.trajectory.succeeded(),
+            Step::Failures => !e.succeeded(),
             Step::PassedGates => match outcome {
                 Some(o) => !matches!(o, Outcome::Skipped { .. }),
-                None => e.rules.skip_reason.is_none(),
+                None => e.skip_reason().is_none(),
             },
             Step::Relabeled => attempts(e).iter().any(|a| {
                 a.reply
@@ -203,7 +203,7 @@ fn analysis(e: &Entry) -> &FailureAnalysis {
     e.result
         .as_ref()
         .and_then(|r| r.analysis.as_ref())
-        .unwrap_or(&e.rules.analysis)
+        .unwrap_or(e.rule_analysis())
 }
 
 fn attempts(e: &Entry) -> &[RelabelAttempt] {
@@ -614,10 +614,14 @@ mod tests {
     fn the_funnel_narrows_step_by_step_and_its_filters_count_the_same() {
         let mut s = example();
         // The source marks the last run a success: kept apart, out of the failures.
-        s.entries.last_mut().unwrap().trajectory.origin = Some(
-            serde_json::from_value(serde_json::json!({"format": "sharegpt", "succeeded": true}))
+        s.edit_trajectory(s.len() - 1, |t| {
+            t.origin = Some(
+                serde_json::from_value(
+                    serde_json::json!({"format": "sharegpt", "succeeded": true}),
+                )
                 .unwrap(),
-        );
+            );
+        });
         let open = through(&s);
         assert!(open.len() >= 4, "{open:?}");
         // One accepted by both judges, one by the fallback, one whose candidate the judge
@@ -651,11 +655,7 @@ mod tests {
         assert_eq!(count(Step::JudgedValid), 2);
         assert_eq!(count(Step::Accepted), 2);
         assert!(f.windows(2).all(|w| w[0].1 >= w[1].1), "{f:?}");
-        let successes = s
-            .entries
-            .iter()
-            .filter(|e| e.trajectory.succeeded())
-            .count();
+        let successes = s.entries.iter().filter(|e| e.succeeded()).count();
         assert_eq!(successes, 1);
         assert_eq!(count(Step::Failures), count(Step::Loaded) - 1);
         // The filter of each step shows as many rows as the step counts.

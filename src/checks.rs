@@ -220,8 +220,7 @@ impl Session {
             .map(|r| r.hindsight_prompt.as_str());
         GoalChecks {
             grounding: report.and_then(|r| r.grounding.clone()),
-            restates: goal
-                .is_some_and(|g| restates(&e.trajectory.original_prompt, g, restate_threshold)),
+            restates: goal.is_some_and(|g| restates(e.goal(), g, restate_threshold)),
             cluster: clusters.and_then(|c| c.membership(index)),
         }
     }
@@ -230,7 +229,7 @@ impl Session {
     /// goal).
     pub fn cluster_summary(&self, index: usize, clusters: &Clusters) -> Option<ClusterSummary> {
         let m = clusters.membership(index)?;
-        let id = |i: usize| self.entries[i].trajectory.trajectory_id.clone();
+        let id = |i: usize| self.entries[i].id().to_owned();
         Some(ClusterSummary {
             number: m.cluster,
             size: m.size,

@@ -243,14 +243,14 @@ impl PromptSizes {
             let Some(entry) = session.entries.get(i) else {
                 continue;
             };
-            let t = &entry.trajectory;
+            let t = &entry.trajectory();
             let size = |m: Result<Vec<crate::llm::ChatMessage>, _>| m.map_or(0, |m| chars(&m));
             self.sizes.insert(
                 i,
                 [
                     size(templates.render_detect(t)),
                     size(templates.render_extract(t)),
-                    size(templates.render_relabel(t, &entry.rules.extracted)),
+                    size(templates.render_relabel(t, &entry.rules().extracted)),
                     size(templates.render_judge(t, &t.original_prompt)),
                 ],
             );
@@ -540,7 +540,7 @@ impl Estimate {
             };
             let pass = match s.detection {
                 Mode::Rules => {
-                    if entry.rules.skip_reason.is_some() {
+                    if entry.skip_reason().is_some() {
                         skipped_by_rules += 1;
                         continue;
                     }
@@ -841,7 +841,7 @@ mod tests {
 
     fn run_all(session: &mut Session, client: &ScriptedClient, s: &Settings, items: &[usize]) {
         for &i in items {
-            let t = session.entries[i].trajectory.clone();
+            let t = session.entries[i].trajectory();
             let r = block_on(process(
                 client,
                 &Templates::defaults(),

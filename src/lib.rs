@@ -18,6 +18,7 @@ pub mod inpage;
 pub mod json;
 pub mod llm;
 pub mod model;
+pub mod packed;
 pub mod persist;
 pub mod pipeline;
 pub mod prefs;

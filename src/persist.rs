@@ -347,7 +347,7 @@ enum ExactPart {
 }
 
 fn trajectory_json(entry: &Entry) -> String {
-    let t = &entry.trajectory;
+    let t = &entry.trajectory();
     let mut exact = Vec::new();
     if !object_exact(&t.metadata) {
         exact.push(ExactObject {
@@ -956,14 +956,14 @@ impl Saved {
             let Some(entry) = session.entries.get(i) else {
                 continue;
             };
-            if entry.trajectory.trajectory_id != result.trajectory_id {
+            if entry.id() != result.trajectory_id {
                 return Err(corrupt(
                     Store::Results,
                     format!(
                         "the result of trajectory {} is for {}, but {} was read there",
                         i + 1,
                         result.trajectory_id,
-                        entry.trajectory.trajectory_id
+                        entry.id()
                     ),
                 ));
             }
@@ -1217,7 +1217,7 @@ mod tests {
         assert!(session
             .entries
             .iter()
-            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#2"));
+            .any(|e| e.id() == "ex-shop-headphones#2"));
 
         let mut db = MemoryDb::default();
         let mut journal = Journal::new("s1", 5.0, prefs(), true);
@@ -1248,7 +1248,7 @@ mod tests {
         assert!(!SessionRecord::from_json(&older).unwrap().used_judge_key);
 
         // The odd numbers survived exactly.
-        let t = &restored.session.entries[session.len() - 2].trajectory;
+        let t = &restored.session.entries[session.len() - 2].trajectory();
         assert!(Json::Object(t.metadata.clone()).to_string().contains("NaN"));
         let Json::Number(n) = t.steps[0].action_input.get("n").unwrap() else {
             panic!("a number")
@@ -1268,22 +1268,20 @@ mod tests {
         .unwrap();
         let plain =
             crate::json::parse(r#"{"type": "function", "function": {"name": "look"}}"#).unwrap();
-        session.entries[0].trajectory.origin = Some(crate::model::Origin {
-            format: "sharegpt".into(),
-            tools: vec![plain, tool.clone()],
-            ..Default::default()
+        session.edit_trajectory(0, |t| {
+            t.origin = Some(crate::model::Origin {
+                format: "sharegpt".into(),
+                tools: vec![plain, tool.clone()],
+                ..Default::default()
+            });
         });
         let mut db = MemoryDb::default();
         let mut journal = Journal::new("s1", 5.0, prefs(), true);
         db.sync(&mut journal, &session);
         let restored = rebuild(db.parts("s1")).unwrap().session;
-        assert!(restored.entries[0].trajectory == session.entries[0].trajectory);
-        let tools = &restored.entries[0]
-            .trajectory
-            .origin
-            .as_ref()
-            .unwrap()
-            .tools;
+        assert!(restored.entries[0].trajectory() == session.entries[0].trajectory());
+        let t = restored.entries[0].trajectory();
+        let tools = &t.origin.as_ref().unwrap().tools;
         assert_eq!(
             crate::json::python_dumps(&tools[1]),
             crate::json::python_dumps(&tool)
@@ -1353,7 +1351,7 @@ mod tests {
         assert!(session
             .entries
             .iter()
-            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#2"));
+            .any(|e| e.id() == "ex-shop-headphones#2"));
         let settings = Settings {
             extraction: Mode::Rules,
             ..prefs().to_pipeline_settings()
@@ -1394,7 +1392,7 @@ mod tests {
         assert!(session
             .entries
             .iter()
-            .any(|e| e.trajectory.trajectory_id == "ex-shop-headphones#3"));
+            .any(|e| e.id() == "ex-shop-headphones#3"));
         db.sync(&mut journal, &session);
         assert_eq!(db.sources("s1").len(), 2);
         assert_eq!(db.records(Store::Trajectories, "s1").len(), example);
@@ -1577,13 +1575,7 @@ mod tests {
         let restored = rebuild(db.parts("s")).unwrap();
         assert_eq!(restored.session, s);
         assert_eq!(
-            restored
-                .session
-                .entries
-                .last()
-                .unwrap()
-                .trajectory
-                .trajectory_id,
+            restored.session.entries.last().unwrap().id(),
             format!("t#{}", BATCH_RECORDS * 2 + 10)
         );
         // Nothing new: only the record.
@@ -1682,7 +1674,7 @@ mod tests {
         };
         let trajectories: Vec<_> = indexes
             .iter()
-            .map(|i| session.entries[*i].trajectory.clone())
+            .map(|i| session.entries[*i].trajectory())
             .collect();
         let mut results = Vec::new();
         block_on(run(
@@ -1782,7 +1774,7 @@ mod tests {
                     a.result.as_ref().map(sent_or_not),
                     b.result.as_ref().map(sent_or_not),
                     "cut after {cut}: {}",
-                    a.trajectory.trajectory_id
+                    a.id()
                 );
             }
             assert_eq!(

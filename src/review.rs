@@ -312,7 +312,7 @@ impl Session {
     /// The accepted relabeling of entry `index`, when a run accepted it: what review looks at.
     pub fn accepted(&self, index: usize) -> Option<Accepted<'_>> {
         let e = self.entries.get(index)?;
-        if e.trajectory.succeeded() {
+        if e.succeeded() {
             return None;
         }
         let r = e.result.as_ref()?;
@@ -669,7 +669,7 @@ pub(crate) mod tests {
             &client,
             &Templates::defaults(),
             &settings,
-            &s.entries[0].trajectory,
+            &s.entries[0].trajectory(),
             goal,
         ));
         let sent: String = client.requests()[0]

@@ -3,6 +3,7 @@
 //! only displays it; everything here is plain data, testable on the host.
 
 use crate::model::{FailureType, Trajectory};
+use crate::packed::{pack, Packed, Packer};
 use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
 use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
 use crate::review::{DecisionKind, Review, ReviewState};
@@ -18,19 +19,59 @@ pub struct LoadedFile {
     pub rejected: Vec<Rejected>,
 }
 
-/// One trajectory of the session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One trajectory of the session, kept packed ([`crate::packed`]): its id, goal, verdicts and
+/// rule-based analysis at hand, the rest opened when asked for.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub trajectory: Trajectory,
+    pub packed: Packed,
     pub source: SourcePos,
-    /// Rule-based Stages 1 and 2 and the gates, computed when the trajectory was loaded.
-    pub rules: RuleView,
     /// The pipeline's result, once the trajectory has been run.
     pub result: Option<TrajectoryResult>,
     /// Which trajectory with the same id as read this is: 1 for the first, n for the one
     /// renamed `id#n`.
-    #[serde(skip)]
     pub occurrence: usize,
+}
+
+impl Entry {
+    /// The trajectory's id in the session (`id#n` for the n-th with the same id).
+    pub fn id(&self) -> &str {
+        &self.packed.id
+    }
+
+    /// The original goal.
+    pub fn goal(&self) -> &str {
+        &self.packed.goal
+    }
+
+    /// Whether the source marked the run as a success.
+    pub fn succeeded(&self) -> bool {
+        self.packed.succeeded
+    }
+
+    /// The source gave no verdict.
+    pub fn verdict_unknown(&self) -> bool {
+        self.packed.verdict_unknown
+    }
+
+    /// The rule-based Stage 1 analysis (computed when the trajectory was loaded).
+    pub fn rule_analysis(&self) -> &crate::model::FailureAnalysis {
+        &self.packed.analysis
+    }
+
+    /// Why the gates would drop it under rule-based detection, if they would.
+    pub fn skip_reason(&self) -> Option<&str> {
+        self.packed.skip_reason.as_deref()
+    }
+
+    /// The whole trajectory, opened from its block.
+    pub fn trajectory(&self) -> Trajectory {
+        self.packed.trajectory()
+    }
+
+    /// The whole rule-based view: Stages 1 and 2 and the gates.
+    pub fn rules(&self) -> RuleView {
+        self.packed.rules()
+    }
 }
 
 /// Where a trajectory stands, for filtering and display.
@@ -278,11 +319,21 @@ impl Session {
         events: impl IntoIterator<Item = ReadEvent>,
         rejected: &mut Vec<Rejected>,
     ) {
+        let mut packer = Packer::new();
+        let mut records = Vec::new();
         for event in events {
             match event {
-                ReadEvent::Record(record) => self.add_trajectory(record.trajectory, record.source),
+                ReadEvent::Record(record) => {
+                    let (trajectory, occurrence) = self.name(record.trajectory);
+                    let rules = rule_view(&trajectory, &self.lexicon, self.delta);
+                    packer.push(&trajectory, rules);
+                    records.push((record.source, occurrence));
+                }
                 ReadEvent::Rejected(r) => rejected.push(r),
             }
+        }
+        for (packed, (source, occurrence)) in packer.finish().into_iter().zip(records) {
+            self.push_packed(packed, source, occurrence, None);
         }
     }
 
@@ -299,14 +350,35 @@ impl Session {
         let current = *lexicon == self.lexicon && delta.to_bits() == self.delta.to_bits();
         for item in items {
             match item {
-                Item::Record(record, rules) => {
-                    let rules = current.then_some(*rules);
-                    let (trajectory, occurrence) = self.name(record.trajectory);
-                    self.push_entry_with(trajectory, record.source, occurrence, None, rules);
+                Item::Record(packed, source) => {
+                    self.restore_item(*packed, source, None, current);
                 }
                 Item::Rejected(r) => rejected.push(r),
             }
         }
+    }
+
+    /// Puts back a trajectory a background reader packed, as it was read (its id not renamed
+    /// yet), with its result if it had one: named as [`Session::add_trajectory`] names it, its
+    /// rule view kept when `current` (computed with the session's lexicon and δ).
+    pub fn restore_item(
+        &mut self,
+        mut packed: Packed,
+        source: SourcePos,
+        result: Option<TrajectoryResult>,
+        current: bool,
+    ) -> usize {
+        let occurrence = self.count_id(&packed.id);
+        if occurrence > 1 {
+            packed.id = format!("{}#{}", packed.id, occurrence);
+        }
+        if !current {
+            let trajectory = packed.trajectory();
+            let rules = rule_view(&trajectory, &self.lexicon, self.delta);
+            packed = pack(&trajectory, rules);
+        }
+        self.push_packed(packed, source, occurrence, result);
+        occurrence
     }
 
     /// Records a file that has been read: its summary and its rejected records (listed in line
@@ -326,16 +398,21 @@ impl Session {
     /// Counts the trajectory's id and renames it when it is taken: the trajectory and which
     /// occurrence of its id it is.
     fn name(&mut self, mut trajectory: Trajectory) -> (Trajectory, usize) {
-        let count = self
-            .id_counts
-            .entry(trajectory.trajectory_id.clone())
-            .or_insert(0);
-        *count += 1;
-        let occurrence = *count;
+        let occurrence = self.count_id(&trajectory.trajectory_id);
         if occurrence > 1 {
             trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, occurrence);
         }
         (trajectory, occurrence)
+    }
+
+    /// Counts one more trajectory read with the id `id`: which occurrence of it this is.
+    fn count_id(&mut self, id: &str) -> usize {
+        let count = match self.id_counts.get_mut(id) {
+            Some(count) => count,
+            None => self.id_counts.entry(id.to_owned()).or_insert(0),
+        };
+        *count += 1;
+        *count
     }
 
     /// Puts back a trajectory saved from a session: its id already renamed as
@@ -392,6 +469,16 @@ impl Session {
         rules: Option<RuleView>,
     ) {
         let rules = rules.unwrap_or_else(|| rule_view(&trajectory, &self.lexicon, self.delta));
+        self.push_packed(pack(&trajectory, rules), source, occurrence, result);
+    }
+
+    fn push_packed(
+        &mut self,
+        packed: Packed,
+        source: SourcePos,
+        occurrence: usize,
+        result: Option<TrajectoryResult>,
+    ) {
         let file = match self.file_names.last() {
             Some(last) if *last == source.file => self.file_names.len() - 1,
             _ => match self.file_names.iter().position(|f| *f == source.file) {
@@ -404,12 +491,24 @@ impl Session {
         };
         self.entry_files.push(file);
         self.entries.push(Entry {
-            trajectory,
+            packed,
             source,
-            rules,
             result,
             occurrence,
         });
+    }
+
+    /// Changes the trajectory of the entry at `index` with `edit` (its id stays the session's)
+    /// and computes its rule view again.
+    pub fn edit_trajectory(&mut self, index: usize, edit: impl FnOnce(&mut Trajectory)) {
+        let Some(e) = self.entries.get_mut(index) else {
+            return;
+        };
+        let mut trajectory = e.trajectory();
+        edit(&mut trajectory);
+        trajectory.trajectory_id = e.packed.id.clone();
+        let rules = rule_view(&trajectory, &self.lexicon, self.delta);
+        e.packed = pack(&trajectory, rules);
     }
 
     /// δ, the gate the rule views use.
@@ -434,8 +533,16 @@ impl Session {
             return;
         }
         self.lexicon = lexicon;
-        for e in &mut self.entries {
-            e.rules = rule_view(&e.trajectory, &self.lexicon, self.delta);
+        let mut packer = Packer::new();
+        for e in &self.entries {
+            let trajectory = e.trajectory();
+            packer.push(
+                &trajectory,
+                rule_view(&trajectory, &self.lexicon, self.delta),
+            );
+        }
+        for (e, packed) in self.entries.iter_mut().zip(packer.finish()) {
+            e.packed = packed;
         }
     }
 
@@ -446,7 +553,7 @@ impl Session {
         }
         self.delta = delta;
         for e in &mut self.entries {
-            e.rules.skip_reason = crate::pipeline::gate(&e.rules.analysis, delta);
+            e.packed.skip_reason = crate::pipeline::gate(&e.packed.analysis, delta);
         }
     }
 
@@ -464,7 +571,7 @@ impl Session {
     }
 
     pub fn trajectories(&self) -> Vec<Trajectory> {
-        self.entries.iter().map(|e| e.trajectory.clone()).collect()
+        self.entries.iter().map(Entry::trajectory).collect()
     }
 
     /// Records a result for the entry at `index`.
@@ -491,7 +598,7 @@ impl Session {
     /// The runs the sources mark as successful, in load order: never run, not counted among
     /// the failures, available to exports as they are.
     pub fn successes(&self) -> impl Iterator<Item = &Entry> + '_ {
-        self.entries.iter().filter(|e| e.trajectory.succeeded())
+        self.entries.iter().filter(|e| e.succeeded())
     }
 
     /// How many runs the sources mark as successful.
@@ -501,7 +608,7 @@ impl Session {
 
     /// The failed runs (everything but the successes), in load order.
     pub fn failures(&self) -> impl Iterator<Item = &Entry> + '_ {
-        self.entries.iter().filter(|e| !e.trajectory.succeeded())
+        self.entries.iter().filter(|e| !e.succeeded())
     }
 
     /// How many failed runs were loaded.
@@ -515,7 +622,7 @@ impl Session {
         self.entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.trajectory.succeeded())
+            .filter(|(_, e)| !e.succeeded())
             .filter(|(_, e)| match &e.result {
                 None => true,
                 Some(r) => matches!(
@@ -581,7 +688,7 @@ impl Session {
         e.result
             .as_ref()
             .and_then(|r| r.analysis.as_ref())
-            .unwrap_or(&e.rules.analysis)
+            .unwrap_or(e.rule_analysis())
     }
 
     /// The table row of the entry at `index`.
@@ -589,10 +696,10 @@ impl Session {
         let e = self.entries.get(index)?;
         let analysis = self.analysis(e);
         let (status, reason) = match &e.result {
-            _ if e.trajectory.succeeded() => (Status::Success, SUCCESS_REASON.to_owned()),
+            _ if e.succeeded() => (Status::Success, SUCCESS_REASON.to_owned()),
             Some(r) => (Status::of(&r.outcome), r.outcome.reason()),
-            None => match &e.rules.skip_reason {
-                Some(reason) => (Status::WillSkip, reason.clone()),
+            None => match e.skip_reason() {
+                Some(reason) => (Status::WillSkip, reason.to_owned()),
                 None => (Status::Pending, String::new()),
             },
         };
@@ -620,7 +727,7 @@ impl Session {
             };
         Some(Row {
             index,
-            trajectory_id: e.trajectory.trajectory_id.clone(),
+            trajectory_id: e.id().to_owned(),
             file: e.source.file.clone(),
             line: e.source.line,
             failure_type: analysis.failure_type,
@@ -634,13 +741,13 @@ impl Session {
             relabel_confidence,
             judge_confidence,
             judges,
-            original_prompt: e.trajectory.original_prompt.clone(),
+            original_prompt: e.goal().to_owned(),
             review: self.decision(index).map(|d| d.kind()),
             edited_goal: self
                 .decision(index)
                 .and_then(|d| d.goal())
                 .map(str::to_owned),
-            verdict_unknown: e.trajectory.verdict_unknown(),
+            verdict_unknown: e.verdict_unknown(),
         })
     }
 
@@ -657,9 +764,9 @@ impl Session {
     pub fn status(&self, index: usize) -> Option<Status> {
         let e = self.entries.get(index)?;
         Some(match &e.result {
-            _ if e.trajectory.succeeded() => Status::Success,
+            _ if e.succeeded() => Status::Success,
             Some(r) => Status::of(&r.outcome),
-            None if e.rules.skip_reason.is_some() => Status::WillSkip,
+            None if e.skip_reason().is_some() => Status::WillSkip,
             None => Status::Pending,
         })
     }
@@ -696,8 +803,8 @@ impl Session {
         filter.pick.is_none_or(|p| p.holds(self, i))
             && (!filter.needs_acceptance() || self.accepted_matches(i, filter))
             && (needle.is_empty()
-                || contains(&e.trajectory.trajectory_id)
-                || contains(&e.trajectory.original_prompt)
+                || contains(e.id())
+                || contains(e.goal())
                 || e.result
                     .as_ref()
                     .and_then(|r| r.relabel.as_ref())
@@ -792,11 +899,11 @@ impl Session {
         let text = |i: usize| -> Option<String> {
             let e = &self.entries[i];
             Some(match sort.key {
-                SortKey::Id => e.trajectory.trajectory_id.clone(),
+                SortKey::Id => e.id().to_owned(),
                 SortKey::File => format!("{}\0{:012}", e.source.file, e.source.line),
                 SortKey::FailureType => self.analysis(e).failure_type?.as_str().to_owned(),
                 SortKey::Status => self.status(i)?.as_str().to_owned(),
-                SortKey::OriginalGoal => e.trajectory.original_prompt.to_lowercase(),
+                SortKey::OriginalGoal => e.goal().to_lowercase(),
                 SortKey::HindsightGoal => self.goal(i)?.to_lowercase(),
                 SortKey::Review => match self.decision(i) {
                     Some(d) => d.kind().as_str().to_owned(),
@@ -887,11 +994,7 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(s.rejected_count(), 1);
         assert_eq!(s.files[0].rejected[0].line, 4);
-        let ids: Vec<_> = s
-            .entries
-            .iter()
-            .map(|e| e.trajectory.trajectory_id.as_str())
-            .collect();
+        let ids: Vec<_> = s.entries.iter().map(|e| e.id()).collect();
         assert_eq!(ids, ["a", "b", "a#2"]);
     }
 
@@ -927,7 +1030,7 @@ mod tests {
             .into_iter()
             .map(|r| {
                 let rules = rule_view(&r.trajectory, lexicon, 0.3);
-                Item::Record(r, Box::new(rules))
+                Item::Record(Box::new(pack(&r.trajectory, rules)), r.source)
             })
             .collect();
         items.extend(report.rejected.into_iter().map(Item::Rejected));
@@ -942,7 +1045,7 @@ mod tests {
         s.add_items(items, &Lexicon::default(), 0.3, &mut rejected);
         s.add_file(summary, rejected);
         assert_eq!(s, session());
-        assert_eq!(s.entries[2].trajectory.trajectory_id, "a#2");
+        assert_eq!(s.entries[2].id(), "a#2");
     }
 
     #[test]
@@ -1019,7 +1122,7 @@ mod tests {
         assert_eq!(occurrences, [1, 1, 2, 3, 2, 4]);
         let mut back = Session::new(Lexicon::default(), 0.3);
         for e in &s.entries {
-            back.restore_entry(e.trajectory.clone(), e.source.clone(), e.occurrence, None);
+            back.restore_entry(e.trajectory(), e.source.clone(), e.occurrence, None);
         }
         back.files = s.files.clone();
         assert_eq!(back, s);
@@ -1028,7 +1131,7 @@ mod tests {
             x.add_report(read_all("h.jsonl", FILE.as_bytes()));
         }
         assert_eq!(back, s);
-        assert_eq!(s.entries[6].trajectory.trajectory_id, "a#5");
+        assert_eq!(s.entries[6].id(), "a#5");
     }
 
     #[test]
@@ -1051,7 +1154,7 @@ mod tests {
         assert_eq!(s.lexicon(), &lexicon);
         // "exceeds" and "budget": two hits at 0.3 each over the 0.3 base.
         assert!((s.row(0).unwrap().severity - 0.9).abs() < 1e-12);
-        assert_eq!(s.entries[0].rules.hits[3].keywords, ["exceeds", "budget"]);
+        assert_eq!(s.entries[0].rules().hits[3].keywords, ["exceeds", "budget"]);
     }
 
     #[test]
@@ -1067,10 +1170,7 @@ mod tests {
         assert_eq!(s.len(), 5);
         assert_eq!(s.success_count(), 1);
         assert_eq!(s.failure_count(), 4);
-        let ids: Vec<_> = s
-            .successes()
-            .map(|e| e.trajectory.trajectory_id.as_str())
-            .collect();
+        let ids: Vec<_> = s.successes().map(|e| e.id()).collect();
         assert_eq!(ids, ["ok"]);
         assert_eq!(s.failures().count(), 4);
         // Never run, shown and filterable as a success.
@@ -1203,11 +1303,7 @@ mod tests {
                             let t = text.to_lowercase();
                             t.is_empty()
                                 || r.trajectory_id.to_lowercase().contains(&t)
-                                || s.entries[r.index]
-                                    .trajectory
-                                    .original_prompt
-                                    .to_lowercase()
-                                    .contains(&t)
+                                || s.entries[r.index].goal().to_lowercase().contains(&t)
                         })
                         .map(|r| r.index)
                         .collect();

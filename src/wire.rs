@@ -11,13 +11,15 @@ use crate::json::{Json, JsonObject, Number};
 use crate::model::{
     ExtractedOutcome, FailureAnalysis, FailureType, Origin, Step, StepKind, ToolCall, Trajectory,
 };
+use crate::packed::{Chunk, Packed, Packer};
 use crate::pipeline::RuleView;
 use crate::reader::{
-    FileSummary, InputFormat, ReadEvent, Record, Rejected, Resume, SourceFormat, SourcePos,
+    FileSummary, InputFormat, ReadEvent, Rejected, Resume, SourceFormat, SourcePos,
 };
 use crate::slices::{Count, Split};
 use crate::stages::detect::rules::TypeHits;
 use std::fmt;
+use std::sync::Arc;
 
 /// Bytes that are not what [`Writer`] writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +47,13 @@ pub struct Writer {
     buf: Vec<u8>,
 }
 
+/// A writer that goes on after `buf`'s bytes.
+impl From<Vec<u8>> for Writer {
+    fn from(buf: Vec<u8>) -> Self {
+        Writer { buf }
+    }
+}
+
 impl Writer {
     pub fn new() -> Self {
         Self::default()
@@ -52,6 +61,11 @@ impl Writer {
 
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
+    }
+
+    /// Bytes as they are (no length before them).
+    pub fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
     }
 
     pub fn u8(&mut self, v: u8) {
@@ -189,22 +203,31 @@ impl Writer {
     }
 
     pub fn rules(&mut self, r: &RuleView) {
-        let a = &r.analysis;
+        self.analysis(&r.analysis);
+        self.details(&r.hits, &r.extracted);
+        self.opt_str(r.skip_reason.as_deref());
+    }
+
+    pub fn analysis(&mut self, a: &FailureAnalysis) {
         self.bool(a.is_failure);
         self.failure_type(a.failure_type);
         self.f64(a.severity);
         self.f64(a.weight);
         self.bool(a.recoverable);
         self.str(&a.explanation);
-        self.usize(r.hits.len());
-        for h in &r.hits {
+    }
+
+    /// The parts of a rule view only a detailed view needs: the keywords that hit and the
+    /// extracted outcome.
+    pub fn details(&mut self, hits: &[TypeHits], extracted: &ExtractedOutcome) {
+        self.usize(hits.len());
+        for h in hits {
             self.failure_type(Some(h.failure_type));
             self.strings(&h.keywords);
         }
-        self.strings(&r.extracted.actual_achievements);
-        self.strings(&r.extracted.key_observations);
-        self.str(&r.extracted.limitations);
-        self.opt_str(r.skip_reason.as_deref());
+        self.strings(&extracted.actual_achievements);
+        self.strings(&extracted.key_observations);
+        self.str(&extracted.limitations);
     }
 
     /// A rejection, without its file (the page knows which file it reads).
@@ -217,17 +240,38 @@ impl Writer {
         self.str(&r.excerpt);
     }
 
-    /// Events in order, each record with its rule-based view (`rules` computes it).
+    /// Events in order, each record with its rule-based view (`rules` computes it), packed
+    /// ([`crate::packed`]): the blocks first, then the events.
     pub fn events(&mut self, events: &[ReadEvent], mut rules: impl FnMut(&Trajectory) -> RuleView) {
+        let mut packer = Packer::new();
+        for event in events {
+            if let ReadEvent::Record(r) = event {
+                packer.push(&r.trajectory, rules(&r.trajectory));
+            }
+        }
+        let packed = packer.finish();
+        let mut chunks: Vec<&Arc<Chunk>> = Vec::new();
+        let mut chunk_of = Vec::with_capacity(packed.len());
+        for p in &packed {
+            if !chunks.last().is_some_and(|c| Arc::ptr_eq(c, p.chunk())) {
+                chunks.push(p.chunk());
+            }
+            chunk_of.push(chunks.len() - 1);
+        }
+        self.usize(chunks.len());
+        for c in chunks {
+            self.bytes(c.packed());
+        }
         self.usize(events.len());
+        let mut records = packed.iter().zip(chunk_of);
         for event in events {
             match event {
                 ReadEvent::Record(r) => {
                     self.u8(0);
                     self.usize(r.source.line);
                     self.usize(r.source.index);
-                    self.trajectory(&r.trajectory);
-                    self.rules(&rules(&r.trajectory));
+                    let (p, chunk) = records.next().expect("a packed trajectory per record");
+                    p.write(self, chunk);
                 }
                 ReadEvent::Rejected(r) => {
                     self.u8(1);
@@ -347,6 +391,15 @@ impl<'a> Reader<'a> {
         let mut bytes = [0; 8];
         bytes.copy_from_slice(head);
         Ok(f64::from_bits(u64::from_le_bytes(bytes)))
+    }
+
+    /// Passes over `n` bytes.
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        if n > self.buf.len() {
+            return bad("a length past the end");
+        }
+        self.buf = &self.buf[n..];
+        Ok(())
     }
 
     pub fn bytes(&mut self) -> Result<&'a [u8]> {
@@ -470,14 +523,29 @@ impl<'a> Reader<'a> {
     }
 
     pub fn rules(&mut self) -> Result<RuleView> {
-        let analysis = FailureAnalysis {
+        let analysis = self.analysis()?;
+        let (hits, extracted) = self.details()?;
+        Ok(RuleView {
+            analysis,
+            hits,
+            extracted,
+            skip_reason: self.opt_str()?,
+        })
+    }
+
+    pub fn analysis(&mut self) -> Result<FailureAnalysis> {
+        Ok(FailureAnalysis {
             is_failure: self.bool()?,
             failure_type: self.failure_type()?,
             severity: self.f64()?,
             weight: self.f64()?,
             recoverable: self.bool()?,
             explanation: self.str()?,
-        };
+        })
+    }
+
+    /// What [`Writer::details`] wrote.
+    pub fn details(&mut self) -> Result<(Vec<TypeHits>, ExtractedOutcome)> {
         let n = self.len()?;
         let mut hits = Vec::with_capacity(n);
         for _ in 0..n {
@@ -489,16 +557,14 @@ impl<'a> Reader<'a> {
                 keywords: self.strings()?,
             });
         }
-        Ok(RuleView {
-            analysis,
+        Ok((
             hits,
-            extracted: ExtractedOutcome {
+            ExtractedOutcome {
                 actual_achievements: self.strings()?,
                 key_observations: self.strings()?,
                 limitations: self.str()?,
             },
-            skip_reason: self.opt_str()?,
-        })
+        ))
     }
 
     pub fn rejected(&mut self, file: &str) -> Result<Rejected> {
@@ -516,24 +582,25 @@ impl<'a> Reader<'a> {
     /// What [`Writer::events`] wrote, for the file called `file`.
     pub fn events(&mut self, file: &str) -> Result<Vec<Item>> {
         let n = self.len()?;
+        let mut chunks = Vec::with_capacity(n);
+        for _ in 0..n {
+            chunks.push(Arc::new(Chunk::from_packed(self.bytes()?.to_vec())?));
+        }
+        let n = self.len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(match self.u8()? {
                 0 => {
                     let line = self.usize()?;
                     let index = self.usize()?;
-                    let trajectory = self.trajectory()?;
-                    let rules = Box::new(self.rules()?);
+                    let packed = Box::new(Packed::read(self, &chunks)?);
                     Item::Record(
-                        Record {
-                            trajectory,
-                            source: SourcePos {
-                                file: file.to_owned(),
-                                line,
-                                index,
-                            },
+                        packed,
+                        SourcePos {
+                            file: file.to_owned(),
+                            line,
+                            index,
                         },
-                        rules,
                     )
                 }
                 1 => Item::Rejected(self.rejected(file)?),
@@ -588,10 +655,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A record with its rule-based view, or a rejection, as the page takes them in.
+/// A record with its rule-based view (packed), or a rejection, as the page takes them in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Record(Record, Box<RuleView>),
+    Record(Box<Packed>, SourcePos),
     Rejected(Rejected),
 }
 

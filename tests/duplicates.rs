@@ -309,7 +309,7 @@ mod export {
                 )),
                 Ok(r#"{"is_valid":true,"confidence":0.8,"rejection_reason":""}"#.to_owned()),
             ]);
-            let t = session.entries[i].trajectory.clone();
+            let t = session.entries[i].trajectory();
             let r = block_on(process(
                 &client,
                 &Templates::defaults(),

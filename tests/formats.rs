@@ -1020,11 +1020,11 @@ fn session() -> Session {
     let mut rejected = native_run();
     rejected.trajectory_id = "no".into();
     s.add_trajectory(rejected, pos(4));
-    let r = accepted(&s.entries[0].trajectory, NATIVE_GOAL);
+    let r = accepted(&s.entries[0].trajectory(), NATIVE_GOAL);
     s.set_result(0, r);
-    let r = accepted(&s.entries[2].trajectory, NATIVE_GOAL);
+    let r = accepted(&s.entries[2].trajectory(), NATIVE_GOAL);
     s.set_result(2, r);
-    let mut r = accepted(&s.entries[3].trajectory, NATIVE_GOAL);
+    let mut r = accepted(&s.entries[3].trajectory(), NATIVE_GOAL);
     r.relabel = None;
     r.outcome = Outcome::Rejected {
         stage: agenther::pipeline::Stage::Relabeling,

@@ -1006,12 +1006,10 @@ fn successes_are_kept_apart_in_a_session() {
     assert_eq!(session.failure_count(), runs - successes);
     let to_run = session.to_run();
     assert_eq!(to_run.len(), runs - successes);
-    assert!(to_run
-        .iter()
-        .all(|&i| !session.entries[i].trajectory.succeeded()));
+    assert!(to_run.iter().all(|&i| !session.entries[i].succeeded()));
     for e in session.successes() {
-        assert!(e.trajectory.succeeded());
-        assert_eq!(e.trajectory.failure_reason, "");
+        assert!(e.succeeded());
+        assert_eq!(e.trajectory().failure_reason, "");
     }
     let counted: usize = session.failure_type_counts().iter().map(|(_, n)| n).sum();
     assert_eq!(counted, runs - successes);

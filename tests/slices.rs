@@ -144,6 +144,7 @@ proptest! {
 
 mod wire {
     use super::fixtures;
+    use agenther::packed::pack;
     use agenther::pipeline::rule_view;
     use agenther::reader::{read_all, ReadEvent, Resume, SourceFormat};
     use agenther::slices::{Count, Split};
@@ -174,12 +175,28 @@ mod wire {
                 .map(|e| match e {
                     ReadEvent::Record(r) => {
                         let rules = rule_view(&r.trajectory, &lexicon, 0.3);
-                        Item::Record(r, Box::new(rules))
+                        Item::Record(Box::new(pack(&r.trajectory, rules)), r.source)
                     }
                     ReadEvent::Rejected(r) => Item::Rejected(r),
                 })
                 .collect();
             assert_eq!(decoded, expected, "{name}");
+            // Opened again, each record is the trajectory and rule view that was read.
+            for (item, r) in decoded
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Record(p, _) => Some(p),
+                    Item::Rejected(_) => None,
+                })
+                .zip(&report.records)
+            {
+                assert_eq!(item.trajectory(), r.trajectory, "{name}");
+                assert_eq!(
+                    item.rules(),
+                    rule_view(&r.trajectory, &lexicon, 0.3),
+                    "{name}"
+                );
+            }
             let summary = encode_summary(&report.summary);
             assert_eq!(decode_summary(&summary, &name).unwrap(), report.summary);
             records += report.records.len();

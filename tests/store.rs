@@ -105,8 +105,8 @@ async fn results_written_later_replace_and_clearing_removes_them() {
     let mut journal = Journal::new("s", 1.0, Prefs::default(), false);
     save(&db, &mut journal, &s).await;
     let result = agenther::pipeline::TrajectoryResult {
-        trajectory_id: s.entries[2].trajectory.trajectory_id.clone(),
-        analysis: Some(s.entries[2].rules.analysis.clone()),
+        trajectory_id: s.entries[2].id().to_owned(),
+        analysis: Some(s.entries[2].rule_analysis().clone()),
         extracted: None,
         relabel: None,
         stage_calls: Vec::new(),

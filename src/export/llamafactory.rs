@@ -41,7 +41,7 @@ fn turn(from: &str, value: impl Into<String>) -> Json {
 /// The row of one sample. Every value of the source is inside a JSON string here (the calls,
 /// `tools`), so no number is ever rewritten.
 pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
-    let dialogue = Dialogue::of(item.trajectory);
+    let dialogue = Dialogue::of(&item.trajectory);
     let mut conversations = vec![turn("human", item.goal)];
     let think = |thought: &str, value: &mut String| {
         if options.thoughts && !thought.is_empty() {
@@ -87,7 +87,7 @@ pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
     closing.push_str(&dialogue.closing.text);
     conversations.push(turn("gpt", closing));
 
-    let functions: Vec<Json> = tools::functions(item.trajectory)
+    let functions: Vec<Json> = tools::functions(&item.trajectory)
         .into_iter()
         .map(|f| Json::Object(with_properties(f)))
         .collect();

@@ -27,12 +27,13 @@ use crate::llm::TemplateSources;
 use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
 use crate::review::{Decision, DecisionKind, ReviewCounts};
-use crate::session::Session;
+use crate::session::{Entry, Session};
 use crate::stages::detect::rules::Lexicon;
 use crate::stages::package::{json_to_line, sample_to_json_line};
 use crate::stages::relabel::Judges;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// What a download holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -229,7 +230,8 @@ impl Provenance {
 /// where it comes from.
 #[derive(Debug, Clone)]
 pub struct ExportItem<'a> {
-    pub trajectory: &'a Trajectory,
+    /// Borrowed, or opened from a session for this row.
+    pub trajectory: Cow<'a, Trajectory>,
     /// The user message the row opens with: the hindsight goal, or a success's own prompt.
     pub goal: &'a str,
     /// Stage 1's severity weight for a relabeled run; 1 for a success.
@@ -246,7 +248,7 @@ impl<'a> ExportItem<'a> {
         provenance: Provenance,
     ) -> Self {
         ExportItem {
-            trajectory,
+            trajectory: Cow::Borrowed(trajectory),
             goal: &relabel.hindsight_prompt,
             weight,
             provenance,
@@ -256,7 +258,7 @@ impl<'a> ExportItem<'a> {
     /// A success, unchanged: its original prompt, weight 1.
     pub fn success(trajectory: &'a Trajectory, provenance: Provenance) -> Self {
         ExportItem {
-            trajectory,
+            trajectory: Cow::Borrowed(trajectory),
             goal: &trajectory.original_prompt,
             weight: 1.0,
             provenance,
@@ -377,65 +379,101 @@ pub struct ExportFile {
 /// `options.include_successes`, each run the source marked as successful with its own prompt
 /// (a success that was also relabeled gives both rows). Samples review rejected are left out,
 /// and so are unreviewed ones when `options.reviewed_only`.
-pub fn items<'a>(session: &'a Session, options: &ExportOptions) -> Vec<ExportItem<'a>> {
-    let mut out = Vec::new();
+pub fn items<'a>(
+    session: &'a Session,
+    options: &'a ExportOptions,
+) -> impl Iterator<Item = ExportItem<'a>> + 'a {
     let kept = options.kept(session);
-    for (i, e) in session.entries.iter().enumerate() {
-        let t = &e.trajectory;
-        let base = |kind| Provenance {
-            kind,
-            source_file: e.source.file.clone(),
-            source_line: e.source.line,
-            trajectory_id: t.trajectory_id.clone(),
-            import_format: t.origin.as_ref().map(|o| o.format.clone()),
-            original_prompt: t.original_prompt.clone(),
-            confidence: None,
-            relabel_confidence: None,
-            judge_confidence: None,
-            judges: None,
-            relabel_model: None,
-            judge_model: None,
-            model_goal: None,
-            review: None,
-            edited_goal: None,
-        };
-        if let (Some(accepted), Some(weight)) = (
-            session.accepted(i),
-            e.result
-                .as_ref()
-                .and_then(|r| r.analysis.as_ref())
-                .map(|a| a.weight),
-        ) {
-            let decision = session.decision(i);
-            if kept[i] && exported(decision, options) {
-                let edited = decision.and_then(Decision::goal);
-                let (relabel_model, judge_model) =
-                    e.result.as_ref().map(accepted_models).unwrap_or_default();
-                let provenance = Provenance {
-                    confidence: Some(accepted.confidence),
-                    relabel_confidence: Some(accepted.relabel_confidence),
-                    judge_confidence: accepted.judge_confidence,
-                    judges: Some(judges_label(accepted.judges).to_owned()),
-                    relabel_model,
-                    judge_model,
-                    model_goal: Some(accepted.model_goal.to_owned()),
-                    review: decision.map(Decision::kind),
-                    edited_goal: edited.map(str::to_owned),
-                    ..base(SampleKind::Relabeled)
-                };
-                out.push(ExportItem {
-                    trajectory: t,
-                    goal: edited.unwrap_or(accepted.model_goal),
-                    weight,
-                    provenance,
-                });
-            }
-        }
-        if options.include_successes && t.succeeded() {
-            out.push(ExportItem::success(t, base(SampleKind::Success)));
+    session
+        .entries
+        .iter()
+        .enumerate()
+        .flat_map(move |(i, e)| entry_items(session, options, kept[i], i, e))
+}
+
+/// The samples of entry `i` ([`items`]): none, one or two. Its trajectory is opened only when
+/// there is one.
+fn entry_items<'a>(
+    session: &'a Session,
+    options: &ExportOptions,
+    kept: bool,
+    i: usize,
+    e: &'a Entry,
+) -> Vec<ExportItem<'a>> {
+    let mut out = Vec::new();
+    let base = |kind| Provenance {
+        kind,
+        source_file: e.source.file.clone(),
+        source_line: e.source.line,
+        trajectory_id: e.id().to_owned(),
+        import_format: None,
+        original_prompt: e.goal().to_owned(),
+        confidence: None,
+        relabel_confidence: None,
+        judge_confidence: None,
+        judges: None,
+        relabel_model: None,
+        judge_model: None,
+        model_goal: None,
+        review: None,
+        edited_goal: None,
+    };
+    if let (Some(accepted), Some(weight)) = (
+        session.accepted(i),
+        e.result
+            .as_ref()
+            .and_then(|r| r.analysis.as_ref())
+            .map(|a| a.weight),
+    ) {
+        let decision = session.decision(i);
+        if kept && exported(decision, options) {
+            let edited = decision.and_then(Decision::goal);
+            let (relabel_model, judge_model) =
+                e.result.as_ref().map(accepted_models).unwrap_or_default();
+            let provenance = Provenance {
+                confidence: Some(accepted.confidence),
+                relabel_confidence: Some(accepted.relabel_confidence),
+                judge_confidence: accepted.judge_confidence,
+                judges: Some(judges_label(accepted.judges).to_owned()),
+                relabel_model,
+                judge_model,
+                model_goal: Some(accepted.model_goal.to_owned()),
+                review: decision.map(Decision::kind),
+                edited_goal: edited.map(str::to_owned),
+                ..base(SampleKind::Relabeled)
+            };
+            out.push((edited.unwrap_or(accepted.model_goal), weight, provenance));
         }
     }
-    out
+    if options.include_successes && e.succeeded() {
+        out.push((e.goal(), 1.0, base(SampleKind::Success)));
+    }
+    if out.is_empty() {
+        return Vec::new();
+    }
+    let t = e.trajectory();
+    let format = t.origin.as_ref().map(|o| o.format.clone());
+    let last = out.len() - 1;
+    let mut t = Some(t);
+    out.into_iter()
+        .enumerate()
+        .map(|(k, (goal, weight, mut provenance))| {
+            provenance.import_format.clone_from(&format);
+            let trajectory = if k == last {
+                t.take()
+                    .expect("the trajectory is there until the last row")
+            } else {
+                t.clone()
+                    .expect("the trajectory is there until the last row")
+            };
+            ExportItem {
+                trajectory: Cow::Owned(trajectory),
+                goal,
+                weight,
+                provenance,
+            }
+        })
+        .collect()
 }
 
 /// The models of the accepted attempt's relabel call and of the judge call that accepted it,
@@ -607,14 +645,14 @@ fn native_lines<'a>(
                     relabel.hindsight_prompt = goal.to_owned();
                     let weight = result.analysis.as_ref()?.weight;
                     let mut sample =
-                        crate::stages::package::package(&e.trajectory, &relabel, weight, format);
+                        crate::stages::package::package(&e.trajectory(), &relabel, weight, format);
                     sample.metadata.insert(
                         "model_hindsight_prompt".to_owned(),
                         Value::from(session.accepted(i)?.model_goal),
                     );
                     sample
                 }
-                None => result.sample(&e.trajectory, format)?,
+                None => result.sample(&e.trajectory(), format)?,
             };
             if let Some(d) = decision {
                 sample
@@ -742,13 +780,10 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             t.insert("recoverable".into(), json!(row.recoverable));
             t.insert(
                 "import_format".into(),
-                json!(e.trajectory.origin.as_ref().map(|o| o.format.as_str())),
+                json!(e.trajectory().origin.as_ref().map(|o| o.format.clone())),
             );
-            t.insert("succeeded".into(), json!(e.trajectory.succeeded()));
-            t.insert(
-                "verdict_unknown".into(),
-                json!(e.trajectory.verdict_unknown()),
-            );
+            t.insert("succeeded".into(), json!(e.succeeded()));
+            t.insert("verdict_unknown".into(), json!(e.verdict_unknown()));
             if let Some(r) = &e.result {
                 t.insert("stage".into(), json!(r.outcome.stage().as_str()));
                 t.insert("reason".into(), json!(r.outcome.reason()));
@@ -770,11 +805,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
                     t.insert("duplicate_cluster".into(), json!(m));
                 }
                 if row.hindsight_prompt.as_deref().is_some_and(|g| {
-                    crate::duplicates::restates(
-                        &e.trajectory.original_prompt,
-                        g,
-                        ctx.settings.restate_threshold,
-                    )
+                    crate::duplicates::restates(e.goal(), g, ctx.settings.restate_threshold)
                 }) {
                     t.insert("not_a_new_goal".into(), json!(true));
                 }
@@ -849,7 +880,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             "verdict_unknown": session
                 .entries
                 .iter()
-                .filter(|e| e.trajectory.verdict_unknown())
+                .filter(|e| e.verdict_unknown())
                 .count(),
         },
         "totals": session.totals(),
@@ -914,7 +945,7 @@ mod tests {
     fn run_all(session: &mut Session, client: &impl ChatClient, settings: &Settings) {
         let templates = Templates::defaults();
         for i in 0..session.len() {
-            let t = session.entries[i].trajectory.clone();
+            let t = session.entries[i].trajectory();
             let r = block_on(process(
                 client,
                 &templates,

@@ -20,13 +20,13 @@ use crate::json::{Json, JsonObject};
 /// The row of one sample.
 pub fn row(item: &ExportItem, options: &ExportOptions) -> Row {
     let messages =
-        Dialogue::of(item.trajectory).chat_messages(item.goal, options, ChatDialect::OpenAi);
+        Dialogue::of(&item.trajectory).chat_messages(item.goal, options, ChatDialect::OpenAi);
     let mut o = JsonObject::new();
     let mut found = Vec::new();
     o.insert("messages", Json::Array(messages));
     o.insert(
         "tools",
-        integers_as_text(&tools::column(item.trajectory), "tools", &mut found),
+        integers_as_text(&tools::column(&item.trajectory), "tools", &mut found),
     );
     Row {
         value: Json::Object(o),

@@ -33,12 +33,12 @@ use crate::json::{python_dumps, Json, JsonObject};
 
 /// The conversation of `item` opening with `goal`.
 pub fn messages(item: &ExportItem, goal: &str, options: &ExportOptions) -> Vec<Json> {
-    Dialogue::of(item.trajectory).chat_messages(goal, options, ChatDialect::Trl)
+    Dialogue::of(&item.trajectory).chat_messages(goal, options, ChatDialect::Trl)
 }
 
 /// The `tools` column: the tool schemas as a JSON string.
 pub fn tools_text(item: &ExportItem) -> Json {
-    Json::from(python_dumps(&tools::column(item.trajectory)))
+    Json::from(python_dumps(&tools::column(&item.trajectory)))
 }
 
 /// Puts `column` into `o` with its wide integers as text, collecting them in `found`.

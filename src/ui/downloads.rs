@@ -231,12 +231,9 @@ pub fn DownloadSection() -> impl IntoView {
     };
     let review = move || state.session.with(crate::session::Session::review_counts);
     let successes = move || {
-        state.session.with(|s| {
-            s.entries
-                .iter()
-                .filter(|e| e.trajectory.succeeded())
-                .count()
-        })
+        state
+            .session
+            .with(|s| s.entries.iter().filter(|e| e.succeeded()).count())
     };
     let has_entries = move || state.session.with(|s| !s.files.is_empty());
     let running = move || state.running.run.with(|r| r.phase == Phase::Running);

@@ -192,7 +192,7 @@ fn preview_entry(state: AppState) -> Option<(crate::model::Trajectory, Option<St
             .and_then(|r| r.relabel.as_ref())
             .and_then(|r| r.relabel())
             .map(|r| r.hindsight_prompt.clone());
-        Some((e.trajectory.clone(), goal))
+        Some((e.trajectory(), goal))
     })
 }
 

@@ -11,7 +11,8 @@ use crate::checks::{CheckFilter, GoalChecks};
 use crate::duplicates::{Clusters, DEFAULT_RESTATE_THRESHOLD, DEFAULT_THRESHOLD};
 use crate::grounding::Grounding;
 use crate::llm::CallRecord;
-use crate::model::{ExtractedOutcome, FailureAnalysis};
+use crate::model::{ExtractedOutcome, FailureAnalysis, Trajectory};
+use crate::pipeline::RuleView;
 use crate::progress::{format_count, format_unit, plural};
 use crate::review::Decision;
 use crate::session::{Entry, Facets, Filter, Row, Session, SortKey};
@@ -506,6 +507,9 @@ pub fn ResultsSection() -> impl IntoView {
 #[derive(Clone)]
 pub struct DetailParts {
     pub entry: Entry,
+    /// The entry's trajectory and rule view, opened for the detail.
+    pub trajectory: Trajectory,
+    pub rules: RuleView,
     pub model_goal: Option<String>,
     pub decision: Option<Decision>,
     /// Who accepted it and with what confidences.
@@ -540,6 +544,8 @@ pub fn detail_parts(s: &Session, index: usize) -> Option<DetailParts> {
             c: a.relabel_confidence,
             c2: a.judge_confidence,
         }),
+        trajectory: entry.trajectory(),
+        rules: entry.rules(),
         entry,
     })
 }
@@ -556,7 +562,7 @@ pub fn goals_view(parts: &DetailParts) -> impl IntoView {
         <div class="goals">
             <div class="goal-box">
                 <p class="label">"Original goal (failed)"</p>
-                <p data-testid="goal-original">{parts.entry.trajectory.original_prompt.clone()}</p>
+                <p data-testid="goal-original">{parts.entry.goal().to_owned()}</p>
             </div>
             <div class="goal-box hindsight">
                 <p class="label">
@@ -611,8 +617,7 @@ pub fn verdict_view(verdict: &Verdict) -> impl IntoView {
 }
 
 /// The steps, folded.
-pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
-    let t = &e.trajectory;
+pub fn steps_view(t: &Trajectory, open: bool) -> impl IntoView {
     let steps = t
         .steps
         .iter()
@@ -671,9 +676,8 @@ pub fn steps_view(e: &Entry, open: bool) -> impl IntoView {
 }
 
 /// The rule-based analysis and the keywords that fired, and the run's when it differs.
-pub fn analysis_section(e: &Entry) -> impl IntoView {
-    let fired: Vec<_> = e
-        .rules
+pub fn analysis_section(e: &Entry, rules: &RuleView) -> impl IntoView {
+    let fired: Vec<_> = rules
         .hits
         .iter()
         .filter(|h| !h.keywords.is_empty())
@@ -699,7 +703,7 @@ pub fn analysis_section(e: &Entry) -> impl IntoView {
         .result
         .as_ref()
         .and_then(|r| r.analysis.as_ref())
-        .filter(|a| **a != e.rules.analysis)
+        .filter(|a| *a != e.rule_analysis())
         .map(|a| {
             view! {
                 <h4>"Stage 1 of the run"</h4>
@@ -709,7 +713,7 @@ pub fn analysis_section(e: &Entry) -> impl IntoView {
     view! {
         <details class="fold" open>
             <summary>"Rule analysis"</summary>
-            {analysis_view(&e.rules.analysis)}
+            {analysis_view(e.rule_analysis())}
             <p class="label">"Keywords that fired"</p>
             {hits}
             {run_analysis}
@@ -718,10 +722,10 @@ pub fn analysis_section(e: &Entry) -> impl IntoView {
 }
 
 /// The extracted outcome: the run's, else the rule-based one.
-pub fn extraction_section(e: &Entry) -> impl IntoView {
+pub fn extraction_section(e: &Entry, rules: &RuleView) -> impl IntoView {
     let (title, outcome) = match e.result.as_ref().and_then(|r| r.extracted.as_ref()) {
         Some(o) => ("Extracted outcome (run)", o.clone()),
-        None => ("Extracted outcome (rules)", e.rules.extracted.clone()),
+        None => ("Extracted outcome (rules)", rules.extracted.clone()),
     };
     view! {
         <details class="fold" open>
@@ -879,7 +883,7 @@ fn attempt_view(a: &RelabelAttempt) -> impl IntoView {
 
 fn detail(state: AppState, parts: DetailParts) -> impl IntoView {
     let e = &parts.entry;
-    let t = &e.trajectory;
+    let t = &parts.trajectory;
     let result = e.result.as_ref();
     let calls = result.map(|r| {
         let stage_calls = r
@@ -920,9 +924,9 @@ fn detail(state: AppState, parts: DetailParts) -> impl IntoView {
             .collect_view()
     });
     let outcome = match result {
-        _ if e.trajectory.succeeded() => format!("success: {}", crate::session::SUCCESS_REASON),
+        _ if e.succeeded() => format!("success: {}", crate::session::SUCCESS_REASON),
         Some(r) => format!("{}: {}", r.outcome.status(), r.outcome.reason()),
-        None => match &e.rules.skip_reason {
+        None => match e.skip_reason() {
             Some(reason) => format!("not run yet; the gates would skip it: {reason}"),
             None => "not run yet".into(),
         },
@@ -968,9 +972,9 @@ fn detail(state: AppState, parts: DetailParts) -> impl IntoView {
             <p class="outcome"><b>"Outcome: "</b>{outcome}</p>
             {review}
             <ul class="flags">{flags}</ul>
-            {steps_view(e, true)}
-            {analysis_section(e)}
-            {extraction_section(e)}
+            {steps_view(t, true)}
+            {analysis_section(e, &parts.rules)}
+            {extraction_section(e, &parts.rules)}
             <details class="fold" open=has_calls>
                 <summary>"LLM calls"</summary>
                 {if has_calls { None } else { Some(view! { <p class="muted">"No calls yet."</p> }) }}

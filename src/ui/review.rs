@@ -268,7 +268,7 @@ impl ReviewQueue {
         }
         let Some(trajectory) = state
             .session
-            .with_untracked(|s| s.entries.get(index).map(|e| e.trajectory.clone()))
+            .with_untracked(|s| s.entries.get(index).map(|e| e.trajectory()))
         else {
             return;
         };
@@ -732,7 +732,7 @@ pub fn ReviewSection() -> impl IntoView {
         let ids: Vec<String> = session.with(|s| {
             shown
                 .iter()
-                .map(|(i, ..)| s.entries[*i].trajectory.trajectory_id.clone())
+                .map(|(i, ..)| s.entries[*i].id().to_owned())
                 .collect()
         });
         shown
@@ -792,7 +792,7 @@ pub fn ReviewSection() -> impl IntoView {
         let at = position().map_or(0, |p| p + 1);
         view! {
             <div class="card-head">
-                <h3 class="mono" data-testid="review-id">{e.trajectory.trajectory_id.clone()}</h3>
+                <h3 class="mono" data-testid="review-id">{e.id().to_owned()}</h3>
                 <span class="muted">{format!("{}:{}", e.source.file, e.source.line)}</span>
                 {decision_badge(parts.decision.as_ref())}
                 <span class="muted position">{format!("{} of {}", format_count(at), format_count(total))}</span>
@@ -836,9 +836,9 @@ pub fn ReviewSection() -> impl IntoView {
             {rejudge_view(queue, state, index, parts.decision.as_ref())}
             {form_view(queue, state)}
             {move || queue.error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-            {steps_view(&e, false)}
-            {analysis_section(&e)}
-            {extraction_section(&e)}
+            {steps_view(&parts.trajectory, false)}
+            {analysis_section(&e, &parts.rules)}
+            {extraction_section(&e, &parts.rules)}
         }
         .into_any()
     };

@@ -851,10 +851,7 @@ impl RunState {
             judge,
             setup,
             control,
-            |i| {
-                app.session
-                    .with_untracked(|s| s.entries[i].trajectory.clone())
-            },
+            |i| app.session.with_untracked(|s| s.entries[i].trajectory()),
             &yield_now,
             |i, verdict, result| {
                 match verdict {
