@@ -626,27 +626,30 @@ mod tests {
         assert!(open.len() >= 4, "{open:?}");
         // One accepted by both judges, one by the fallback, one whose candidate the judge
         // rejected, one the relabeler found no replay for.
-        s.entries[open[0]].result = Some(result(
+        s.entries[open[0]].result = Some(Box::new(result(
             accepted(0.9, Some(0.8)),
             vec![attempt(0.9, Some((true, 0.8)))],
-        ));
-        s.entries[open[1]].result = Some(result(accepted(0.6, None), vec![attempt(0.6, None)]));
-        s.entries[open[2]].result = Some(result(
+        )));
+        s.entries[open[1]].result = Some(Box::new(result(
+            accepted(0.6, None),
+            vec![attempt(0.6, None)],
+        )));
+        s.entries[open[2]].result = Some(Box::new(result(
             Outcome::Rejected {
                 stage: Stage::Relabeling,
                 reason: "judge".into(),
             },
             vec![attempt(0.95, Some((false, 0.2)))],
-        ));
+        )));
         let mut no_replay = attempt(0.1, None);
         no_replay.reply.as_mut().unwrap().is_valid_replay = false;
-        s.entries[open[3]].result = Some(result(
+        s.entries[open[3]].result = Some(Box::new(result(
             Outcome::Rejected {
                 stage: Stage::Relabeling,
                 reason: "none".into(),
             },
             vec![no_replay],
-        ));
+        )));
         let f = funnel(&s);
         let count = |step| f.iter().find(|(s, _)| *s == step).unwrap().1;
         assert_eq!(count(Step::Loaded), s.entries.len());
@@ -745,13 +748,13 @@ mod tests {
         let mut s = example();
         let open = through(&s);
         for &i in &open {
-            s.entries[i].result = Some(result(
+            s.entries[i].result = Some(Box::new(result(
                 Outcome::Rejected {
                     stage: Stage::Relabeling,
                     reason: String::new(),
                 },
                 vec![attempt(f64::NAN, Some((false, f64::NAN)))],
-            ));
+            )));
         }
         for m in [Measure::Relabel, Measure::Judge] {
             let h = Histogram::new(&s, m, 10);
@@ -759,19 +762,19 @@ mod tests {
             assert_eq!(h.missing, Histogram::new(&example(), m, 10).missing);
         }
         // One bin holds every value.
-        s.entries[open[0]].result = Some(result(
+        s.entries[open[0]].result = Some(Box::new(result(
             accepted(1.0, Some(0.0)),
             vec![attempt(1.0, Some((true, 0.0)))],
-        ));
+        )));
         let one = Histogram::new(&s, Measure::Judge, 1);
         assert_eq!(one.counts, vec![1]);
         let zero = Histogram::new(&s, Measure::Relabel, 0);
         assert_eq!(zero.counts, vec![1]);
         // The skipped and the run-but-failed are not decided.
-        s.entries[open[1]].result = Some(TrajectoryResult::bare(Outcome::Failed {
+        s.entries[open[1]].result = Some(Box::new(TrajectoryResult::bare(Outcome::Failed {
             stage: Stage::Extraction,
             reason: "down".into(),
-        }));
+        })));
         let rates = accept_rates(&s);
         assert_eq!(
             rates.iter().map(|r| r.decided).sum::<usize>(),

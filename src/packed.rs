@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// A block is closed once it holds this many bytes before compression.
-pub const CHUNK_BYTES: usize = 64 * 1024;
+pub const CHUNK_BYTES: usize = 128 * 1024;
 
 /// One compressed block.
 pub struct Chunk {
@@ -57,7 +57,9 @@ impl Chunk {
         // LZ4 cannot grow bytes more than 255 times: a larger length is damage, which would
         // otherwise ask for a huge allocation when the block is opened.
         if chunk.raw_len() > (chunk.packed.len() - 4).saturating_mul(255) + 16 {
-            return Err(WireError("a block of trajectories with an impossible length".into()));
+            return Err(WireError(
+                "a block of trajectories with an impossible length".into(),
+            ));
         }
         Ok(chunk)
     }

@@ -697,7 +697,7 @@ impl Journal {
         let kept = |entries: &[Entry]| {
             entries
                 .iter()
-                .filter(|e| e.result.as_ref().is_some_and(settled))
+                .filter(|e| e.result.as_deref().is_some_and(settled))
                 .count()
         };
         if results_changed || self.counted > self.trajectories {
@@ -985,7 +985,7 @@ impl Saved {
                 done: session
                     .entries
                     .iter()
-                    .filter(|e| e.result.as_ref().is_some_and(settled))
+                    .filter(|e| e.result.as_deref().is_some_and(settled))
                     .count(),
                 ..record.clone()
             },
@@ -1771,8 +1771,8 @@ mod tests {
 
             for (a, b) in resumed.entries.iter().zip(&expected.entries) {
                 assert_eq!(
-                    a.result.as_ref().map(sent_or_not),
-                    b.result.as_ref().map(sent_or_not),
+                    a.result.as_deref().map(sent_or_not),
+                    b.result.as_deref().map(sent_or_not),
                     "cut after {cut}: {}",
                     a.id()
                 );

@@ -605,7 +605,7 @@ pub(crate) mod tests {
         assert_eq!(s.decision(0), None, "no effect while not accepted");
         assert_eq!(s.review, before);
         for i in 0..s.len() {
-            s.set_result(i, fresh.entries[i].result.clone().unwrap());
+            s.set_result(i, *fresh.entries[i].result.clone().unwrap());
         }
         assert_eq!(s.review, before);
         assert_eq!(s.decision(0), Some(&edit));

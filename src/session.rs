@@ -25,8 +25,9 @@ pub struct LoadedFile {
 pub struct Entry {
     pub packed: Packed,
     pub source: SourcePos,
-    /// The pipeline's result, once the trajectory has been run.
-    pub result: Option<TrajectoryResult>,
+    /// The pipeline's result, once the trajectory has been run (boxed: most entries have
+    /// none, and the session holds many entries).
+    pub result: Option<Box<TrajectoryResult>>,
     /// Which trajectory with the same id as read this is: 1 for the first, n for the one
     /// renamed `id#n`.
     pub occurrence: usize,
@@ -493,7 +494,7 @@ impl Session {
         self.entries.push(Entry {
             packed,
             source,
-            result,
+            result: result.map(Box::new),
             occurrence,
         });
     }
@@ -577,7 +578,7 @@ impl Session {
     /// Records a result for the entry at `index`.
     pub fn set_result(&mut self, index: usize, result: TrajectoryResult) {
         if let Some(e) = self.entries.get_mut(index) {
-            e.result = Some(result);
+            e.result = Some(Box::new(result));
         }
     }
 

@@ -429,7 +429,7 @@ fn entry_items<'a>(
         if kept && exported(decision, options) {
             let edited = decision.and_then(Decision::goal);
             let (relabel_model, judge_model) =
-                e.result.as_ref().map(accepted_models).unwrap_or_default();
+                e.result.as_deref().map(accepted_models).unwrap_or_default();
             let provenance = Provenance {
                 confidence: Some(accepted.confidence),
                 relabel_confidence: Some(accepted.relabel_confidence),
