@@ -267,5 +267,5 @@ pub struct Sample {
     pub chosen: Vec<Message>,
     pub rejected: Vec<Message>,
     /// Format-specific fields, in the reference's order.
-    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub metadata: JsonObject,
 }

@@ -648,7 +648,7 @@ fn native_lines<'a>(
                         crate::stages::package::package(&e.trajectory(), &relabel, weight, format);
                     sample.metadata.insert(
                         "model_hindsight_prompt".to_owned(),
-                        Value::from(session.accepted(i)?.model_goal),
+                        Json::from(session.accepted(i)?.model_goal),
                     );
                     sample
                 }
@@ -657,7 +657,7 @@ fn native_lines<'a>(
             if let Some(d) = decision {
                 sample
                     .metadata
-                    .insert("review".to_owned(), Value::from(d.kind().as_str()));
+                    .insert("review", Json::from(d.kind().as_str()));
             }
             Some(sample_to_json_line(&sample))
         })

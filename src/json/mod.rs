@@ -14,7 +14,7 @@ pub use number::{python_float, write_python_float, Number};
 pub use parse::{parse, parse_bytes, parse_reusing, parse_with, Limits, ParseBuffers, ParseError};
 pub use write::{
     python_dumps, write_f64, write_python, write_python_str, write_str_contents, write_str_styled,
-    write_styled, write_value, Decimal, Style,
+    write_styled, Decimal, Style,
 };
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};

@@ -5,7 +5,6 @@
 
 use super::number::PyFloat;
 use super::Json;
-use serde_json::Value;
 use std::convert::Infallible;
 
 /// How string literals are written.
@@ -247,44 +246,6 @@ pub(crate) fn next_special(bytes: &[u8], mut i: usize, line_breaks: bool) -> usi
     i
 }
 
-/// Appends a `serde_json` value written in `style` to `out`, as [`write_styled`] writes the
-/// [`Json`] it converts to: integers as they are, floats as Python writes them.
-pub fn write_value(value: &Value, style: Style, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => out.push_str(Decimal::new(u).as_str()),
-            (None, Some(i)) => out.push_str(Decimal::signed(i).as_str()),
-            (None, None) => write_f64(n.as_f64().unwrap_or(f64::NAN), out),
-        },
-        Value::String(s) => write_str_styled(s, style, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_value(item, style, out);
-            }
-            out.push(']');
-        }
-        Value::Object(o) => {
-            out.push('{');
-            for (i, (k, v)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str_styled(k, style, out);
-                out.push_str(": ");
-                write_value(v, style, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
 /// A float as `serde_json` values carry them: Python's form when finite, `null` otherwise
 /// (a `serde_json` value cannot hold `NaN`).
 pub fn write_f64(f: f64, out: &mut String) {
@@ -316,16 +277,6 @@ impl Decimal {
                 return d;
             }
         }
-    }
-
-    /// A negative `n` (the only use): its digits after a `-`.
-    fn signed(n: i64) -> Decimal {
-        let mut d = Decimal::new(n.unsigned_abs());
-        if n < 0 {
-            // 19 digits at most, so there is room; the buffer's filler is `-`.
-            d.at -= 1;
-        }
-        d
     }
 
     pub fn as_str(&self) -> &str {
@@ -406,21 +357,22 @@ mod tests {
     }
 
     #[test]
-    fn serde_values_are_written_as_their_json() {
+    fn values_from_serde_are_written_as_python_writes_them() {
         let value = serde_json::json!({
             "i": -3, "u": u64::MAX, "f": 0.1, "w": 100.0, "e": 1e-7, "s": "x\u{2028}\"",
             "a": [null, true, false, [], {}], "n": {"k": [1.5]}
         });
-        let json: Json = serde_json::from_value(value.clone()).unwrap();
-        for style in [Style::Python, Style::Line] {
-            let (mut from_value, mut from_json) = (String::new(), String::new());
-            write_value(&value, style, &mut from_value);
-            write_styled(&json, style, &mut from_json);
-            assert_eq!(from_value, from_json);
-        }
+        let json: Json = serde_json::from_value(value).unwrap();
         let mut out = String::new();
-        write_value(&value, Style::Line, &mut out);
-        assert!(out.starts_with("{\"i\": -3, \"u\": 18446744073709551615, \"f\": 0.1, \"w\": 100.0, \"e\": 1e-07, \"s\": \"x\\u2028\\\"\""));
+        write_styled(&json, Style::Line, &mut out);
+        assert_eq!(
+            out,
+            "{\"i\": -3, \"u\": 18446744073709551615, \"f\": 0.1, \"w\": 100.0, \"e\": 1e-07, \
+             \"s\": \"x\\u2028\\\"\", \"a\": [null, true, false, [], {}], \"n\": {\"k\": [1.5]}}"
+        );
+        let mut python = String::new();
+        write_styled(&json, Style::Python, &mut python);
+        assert_eq!(python, out.replace("\\u2028", "\u{2028}"));
     }
 
     #[test]

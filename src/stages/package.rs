@@ -3,11 +3,11 @@
 
 use crate::json::{
     write_f64, write_python, write_python_str, write_str_contents, write_str_styled, write_styled,
-    write_value, Decimal, Json, JsonObject, Style,
+    Decimal, Json, JsonObject, Number, Style,
 };
 use crate::model::{Message, Relabel, Sample, SampleFormat, Step, Trajectory};
 use crate::pytext;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Observations are quoted in the rebuilt response up to this many code points.
 pub const RESULT_MAX_CHARS: usize = 300;
@@ -202,17 +202,17 @@ pub fn package(t: &Trajectory, relabel: &Relabel, weight: f64, format: SampleFor
         });
         messages
     };
-    let metadata: Map<String, Value> = envelope
-        .metadata()
-        .map(|(key, value)| {
-            let value = match value {
-                Meta::Text(text) => Value::from(text),
-                Meta::Float(f) => Value::from(f),
-                Meta::Count(n) => Value::from(n),
-            };
-            (key.to_owned(), value)
-        })
-        .collect();
+    let mut metadata = JsonObject::new();
+    for (key, value) in envelope.metadata() {
+        let value = match value {
+            Meta::Text(text) => Json::from(text),
+            // Written as the envelopes always were: a number that is not finite as null.
+            Meta::Float(f) if f.is_finite() => Json::from(f),
+            Meta::Float(_) => Json::Null,
+            Meta::Count(n) => Json::Number(Number::from(n as u64)),
+        };
+        metadata.insert(key, value);
+    }
     Sample {
         source_trajectory_id: t.trajectory_id.clone(),
         format,
@@ -386,25 +386,17 @@ pub fn sample_to_value(s: &Sample) -> Value {
     serde_json::to_value(s).expect("a sample always serializes")
 }
 
-/// A JSON value written as one JSONL line (no newline): Python's
+/// A [`Json`] value written as one JSONL line (no newline): Python's
 /// `json.dumps(value, ensure_ascii=False)`, except that U+0085, U+2028 and U+2029 are written
 /// as `\u` escapes (as the reference fixtures have them), so that no line splitter that knows
 /// Unicode line breaks cuts the line. Floats are written as Python writes them.
-pub fn value_to_json_line(v: &Value) -> String {
-    let mut out = String::new();
-    write_value(v, Style::Line, &mut out);
-    out
-}
-
-/// A [`Json`] value as one JSONL line (no newline), written as [`value_to_json_line`] writes
-/// lines: Python's `json.dumps` style, with U+0085, U+2028 and U+2029 escaped.
 pub fn json_to_line(json: &Json) -> String {
     let mut out = String::new();
     write_styled(json, Style::Line, &mut out);
     out
 }
 
-/// A sample as one JSONL line (no newline); see [`value_to_json_line`].
+/// A sample as one JSONL line (no newline), written as [`json_to_line`] writes lines.
 pub fn sample_to_json_line(s: &Sample) -> String {
     let mut out = String::new();
     write_sample(s, &mut out);
@@ -436,7 +428,7 @@ pub fn write_sample(s: &Sample, out: &mut String) {
         |out| {
             for (i, (key, value)) in s.metadata.iter().enumerate() {
                 write_key(key, i == 0, out);
-                write_value(value, Style::Line, out);
+                write_styled(value, Style::Line, out);
             }
         },
         out,
