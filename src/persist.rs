@@ -888,7 +888,7 @@ impl Saved {
     }
 
     /// The session put back so far: the trajectories of the kept file [`Saved::next_file`] handed
-    /// out are added to it as read, with [`Session::restore_read`].
+    /// out are added to it as read, with [`Session::restore_records`] or [`Session::add_items`].
     pub fn session_mut(&mut self) -> &mut Session {
         &mut self.session
     }
@@ -1025,11 +1025,9 @@ pub fn rebuild_with(
     while let Some((source, count)) = saved.next_file()? {
         let records = read(&source, count)
             .map_err(|e| corrupt(Store::Sources, format!("{}: {e}", source.name)))?;
-        for record in records.into_iter().take(count) {
-            saved
-                .session_mut()
-                .restore_read(record.trajectory, record.source, None);
-        }
+        saved
+            .session_mut()
+            .restore_records(records.into_iter().take(count));
     }
     saved.finish()
 }

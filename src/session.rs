@@ -5,7 +5,7 @@
 use crate::model::{FailureType, Trajectory};
 use crate::packed::{pack, Packed, Packer};
 use crate::pipeline::{rule_view, Outcome, RuleView, Totals, TrajectoryResult};
-use crate::reader::{FileSummary, ReadEvent, ReadReport, Rejected, SourcePos};
+use crate::reader::{FileSummary, ReadEvent, ReadReport, Record, Rejected, SourcePos};
 use crate::review::{DecisionKind, Review, ReviewState};
 use crate::stages::detect::rules::Lexicon;
 use crate::wire::Item;
@@ -439,16 +439,11 @@ impl Session {
         self.push_entry(trajectory, source, occurrence, result);
     }
 
-    /// Puts back a trajectory saved as it was read (its id not renamed yet), with its result if
-    /// it had one: named as [`Session::add_trajectory`] names it.
-    pub fn restore_read(
-        &mut self,
-        trajectory: Trajectory,
-        source: SourcePos,
-        result: Option<TrajectoryResult>,
-    ) {
-        let (trajectory, occurrence) = self.name(trajectory);
-        self.push_entry(trajectory, source, occurrence, result);
+    /// Puts back trajectories read again from a kept file, as they were read (their ids not
+    /// renamed yet): named as [`Session::add_trajectory`] names them, and packed together as a
+    /// file's records are.
+    pub fn restore_records(&mut self, records: impl IntoIterator<Item = Record>) {
+        self.add_events(records.into_iter().map(ReadEvent::Record), &mut Vec::new());
     }
 
     fn push_entry(

@@ -95,15 +95,18 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(state: AppState, file: &str, size: u64) -> Self {
-        Progress {
+    /// Starts saying how far `file` got: nothing read yet.
+    fn start(state: AppState, file: &str, size: u64) -> Self {
+        let mut progress = Progress {
             state,
             file: file.to_owned(),
             size,
             read: 0,
             found: 0,
-            shown: browser::now_ms(),
-        }
+            shown: 0.0,
+        };
+        progress.show();
+        progress
     }
 
     fn due(&self) -> bool {
@@ -607,29 +610,23 @@ impl AppState {
         let mut saved = persist::Saved::open(parts).map_err(|e| e.to_string())?;
         let prefs = &saved.record().prefs;
         let (lexicon, delta) = (prefs.lexicon(), prefs.delta);
+        let rules = RuleSetup {
+            lexicon: serde_json::to_string(&lexicon).expect("a lexicon serializes"),
+            delta,
+        };
         while let Some((source, count)) = saved.next_file().map_err(|e| e.to_string())? {
             let file = files
                 .get(&source.first)
                 .ok_or_else(|| format!("the saved copy of {} is missing", source.name))?;
-            let size = file.size() as u64;
-            self.loading.set(Some(Loading {
-                file: source.name.clone(),
-                read: 0,
-                size,
-                found: 0,
-            }));
+            let progress = Progress::start(self, &source.name, file.size() as u64);
             match self.pool().await {
                 Some(pool) => {
-                    let rules = RuleSetup {
-                        lexicon: serde_json::to_string(&lexicon).expect("a lexicon serializes"),
-                        delta,
-                    };
                     let mut sink = Restorer {
                         saved: &mut saved,
                         left: count,
                         lexicon: &lexicon,
                         delta,
-                        progress: Progress::new(self, &source.name, size),
+                        progress,
                     };
                     let format = source.format;
                     pool::load(&pool, file, format, &rules, pool::slice_bytes(), &mut sink)
@@ -641,11 +638,9 @@ impl AppState {
                         .await
                         .map_err(|e| format!("{}: {e}", source.name))?
                         .map_err(|e| format!("{}: {e}", source.name))?;
-                    for record in records.into_iter().take(count) {
-                        saved
-                            .session_mut()
-                            .restore_read(record.trajectory, record.source, None);
-                    }
+                    saved
+                        .session_mut()
+                        .restore_records(records.into_iter().take(count));
                 }
             }
         }
@@ -922,13 +917,7 @@ impl AppState {
         format: Option<crate::import::SourceFormat>,
     ) {
         let name = file.name();
-        let size = file.size() as u64;
-        self.loading.set(Some(Loading {
-            file: name.clone(),
-            read: 0,
-            size,
-            found: 0,
-        }));
+        let progress = Progress::start(*self, &name, file.size() as u64);
         let (lexicon, delta) = self
             .session
             .with_untracked(|s| (s.lexicon().clone(), s.delta()));
@@ -941,7 +930,7 @@ impl AppState {
             lexicon,
             delta,
             rejected: Vec::new(),
-            progress: Progress::new(*self, &name, size),
+            progress,
         };
         let result = pool::load(pool, &file, format, &rules, pool::slice_bytes(), &mut sink).await;
         let rejected = std::mem::take(&mut sink.rejected);
@@ -970,14 +959,8 @@ impl AppState {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         let mut offset = 0.0;
-        let mut shown = browser::now_ms();
         let before = self.session.with_untracked(Session::len);
-        self.loading.set(Some(Loading {
-            file: name.clone(),
-            read: 0,
-            size: size as u64,
-            found: 0,
-        }));
+        let mut progress = Progress::start(*self, &name, size as u64);
         while offset < size {
             let end = (offset + browser::CHUNK_BYTES).min(size);
             match browser::read_slice(&file, offset, end).await {
@@ -989,15 +972,10 @@ impl AppState {
             }
             offset = end;
             self.absorb(&mut events, &mut rejected);
-            let now = browser::now_ms();
-            if now - shown >= LOAD_PUBLISH_MS {
-                shown = now;
-                self.loading.set(Some(Loading {
-                    file: name.clone(),
-                    read: offset as u64,
-                    size: size as u64,
-                    found: self.session.with_untracked(Session::len) - before,
-                }));
+            progress.read = offset as u64;
+            progress.found = self.session.with_untracked(Session::len) - before;
+            if progress.due() {
+                progress.show();
             }
             browser::sleep(0).await;
         }
