@@ -8,6 +8,7 @@
 //! A block holds each trajectory in the wire encoding: the length of its rule details, the
 //! details ([`Writer::details`]), then the trajectory ([`Writer::trajectory`]).
 
+use crate::import::SourceFormat;
 use crate::model::{FailureAnalysis, Trajectory};
 use crate::pipeline::RuleView;
 use crate::wire::{Reader, WireError, Writer};
@@ -131,7 +132,49 @@ pub struct Packed {
     /// The rule-based Stage 1 analysis and the gates' verdict (which changes with δ).
     pub analysis: FailureAnalysis,
     pub skip_reason: Option<String>,
+    format: Format,
     body: Body,
+}
+
+/// The import format a trajectory names (its `origin.format`), kept in a byte when it is one
+/// of the readers' formats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    None,
+    Known(SourceFormat),
+    /// Another name: read from the trajectory when asked for.
+    Other,
+}
+
+impl Format {
+    fn of(t: &Trajectory) -> Format {
+        match &t.origin {
+            None => Format::None,
+            Some(o) => SourceFormat::parse(&o.format).map_or(Format::Other, Format::Known),
+        }
+    }
+
+    fn write(self, w: &mut Writer) {
+        w.u8(match self {
+            Format::None => 0,
+            Format::Known(f) => {
+                1 + SourceFormat::ALL.iter().position(|x| *x == f).unwrap_or(0) as u8
+            }
+            Format::Other => u8::MAX,
+        });
+    }
+
+    fn read(r: &mut Reader) -> Result<Format, WireError> {
+        Ok(match r.u8()? {
+            0 => Format::None,
+            u8::MAX => Format::Other,
+            n => Format::Known(
+                *SourceFormat::ALL
+                    .get(usize::from(n) - 1)
+                    .ok_or_else(|| WireError("an unknown import format".into()))?,
+            ),
+        })
+    }
 }
 
 /// Equal when what they hold is: the same trajectory (opened) and rule view, wherever kept.
@@ -143,6 +186,7 @@ impl PartialEq for Packed {
             && self.verdict_unknown == other.verdict_unknown
             && self.analysis == other.analysis
             && self.skip_reason == other.skip_reason
+            && self.format == other.format
             && self.try_trajectory().ok() == other.try_trajectory().ok()
             && self.rules() == other.rules()
     }
@@ -169,6 +213,15 @@ impl Packed {
         })??;
         t.trajectory_id.clone_from(&self.id);
         Ok(t)
+    }
+
+    /// The import format the trajectory names (`origin.format`), if any.
+    pub fn import_format(&self) -> Option<String> {
+        match self.format {
+            Format::None => None,
+            Format::Known(f) => Some(f.id().to_owned()),
+            Format::Other => self.trajectory().origin.map(|o| o.format),
+        }
     }
 
     /// The whole rule-based view.
@@ -202,6 +255,7 @@ impl Packed {
         w.bool(self.verdict_unknown);
         w.analysis(&self.analysis);
         w.opt_str(self.skip_reason.as_deref());
+        self.format.write(w);
         w.usize(chunk);
         w.u64(u64::from(self.body.start));
         w.u64(u64::from(self.body.len));
@@ -215,6 +269,7 @@ impl Packed {
         let verdict_unknown = r.bool()?;
         let analysis = r.analysis()?;
         let skip_reason = r.opt_str()?;
+        let format = Format::read(r)?;
         let chunk = chunks
             .get(r.usize()?)
             .ok_or_else(|| WireError("a trajectory in a block that is not there".into()))?;
@@ -230,6 +285,7 @@ impl Packed {
             verdict_unknown,
             analysis,
             skip_reason,
+            format,
             body: Body {
                 chunk: Arc::clone(chunk),
                 start: start as u32,
@@ -254,6 +310,7 @@ pub struct Packer {
 }
 
 struct Head {
+    format: Format,
     id: String,
     goal: String,
     succeeded: bool,
@@ -280,6 +337,7 @@ impl Packer {
         self.raw = w.into_bytes();
         self.open.push((
             Head {
+                format: Format::of(t),
                 id: t.trajectory_id.clone(),
                 goal: t.original_prompt.clone(),
                 succeeded: t.succeeded(),
@@ -309,6 +367,7 @@ impl Packer {
                 verdict_unknown: head.verdict_unknown,
                 analysis: head.analysis,
                 skip_reason: head.skip_reason,
+                format: head.format,
                 body: Body {
                     chunk: Arc::clone(&chunk),
                     start,

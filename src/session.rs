@@ -64,6 +64,11 @@ impl Entry {
         self.packed.skip_reason.as_deref()
     }
 
+    /// The import format the trajectory names (`origin.format`), if any.
+    pub fn import_format(&self) -> Option<String> {
+        self.packed.import_format()
+    }
+
     /// The whole trajectory, opened from its block.
     pub fn trajectory(&self) -> Trajectory {
         self.packed.trajectory()

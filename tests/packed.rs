@@ -184,3 +184,49 @@ fn a_changed_trajectory_is_packed_again_with_its_new_view() {
     let p = pack(&before, rule_view(&before, &Lexicon::default(), 0.3));
     assert_eq!(p.trajectory(), before);
 }
+
+#[test]
+fn the_import_format_is_at_hand_and_an_unknown_one_is_read_back() {
+    let lexicon = Lexicon::default();
+    for name in [
+        "tau_bench_airline_excerpt.json",
+        "lf_reason_tool_use_excerpt.jsonl",
+    ] {
+        let report = read_all(name, &real(name));
+        for r in &report.records {
+            let p = pack(&r.trajectory, rule_view(&r.trajectory, &lexicon, 0.3));
+            let want = r.trajectory.origin.as_ref().map(|o| o.format.clone());
+            assert!(want.is_some(), "{name}");
+            assert_eq!(p.import_format(), want, "{name}");
+        }
+    }
+    let native = read_all("corpus.jsonl", &corpus())
+        .records
+        .remove(0)
+        .trajectory;
+    assert_eq!(
+        pack(&native, rule_view(&native, &lexicon, 0.3)).import_format(),
+        None
+    );
+    let mut other = native;
+    other.origin = Some(agenther::model::Origin {
+        format: "my_own_logs".into(),
+        ..Default::default()
+    });
+    let p = pack(&other, rule_view(&other, &lexicon, 0.3));
+    assert_eq!(p.import_format().as_deref(), Some("my_own_logs"));
+    // Through the wire too.
+    let events = vec![ReadEvent::Record(agenther::reader::Record {
+        trajectory: other,
+        source: agenther::reader::SourcePos {
+            file: "f.jsonl".into(),
+            line: 1,
+            index: 0,
+        },
+    })];
+    let encoded = encode_events(&events, |t| rule_view(t, &lexicon, 0.3));
+    let Item::Record(back, _) = decode_events(&encoded, "f.jsonl").unwrap().remove(0) else {
+        panic!("a record")
+    };
+    assert_eq!(back.import_format().as_deref(), Some("my_own_logs"));
+}

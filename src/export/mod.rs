@@ -778,10 +778,7 @@ pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
             t.insert("severity".into(), json!(row.severity));
             t.insert("weight".into(), json!(row.weight));
             t.insert("recoverable".into(), json!(row.recoverable));
-            t.insert(
-                "import_format".into(),
-                json!(e.trajectory().origin.as_ref().map(|o| o.format.clone())),
-            );
+            t.insert("import_format".into(), json!(e.import_format()));
             t.insert("succeeded".into(), json!(e.succeeded()));
             t.insert("verdict_unknown".into(), json!(e.verdict_unknown()));
             if let Some(r) = &e.result {
