@@ -360,7 +360,8 @@ pub struct ExportFile {
     pub target: Target,
     /// `agenther-{id}-{stamp}.jsonl`.
     pub name: String,
-    /// The rows that passed, one per line, each ending with a newline.
+    /// The rows that passed, one per line, each ending with a newline (empty when they were
+    /// written to an [`Out`] by [`build_into`]).
     pub text: String,
     /// How many rows `text` holds.
     pub rows: usize,
@@ -528,7 +529,9 @@ pub fn build(
     options: &ExportOptions,
     stamp: &str,
 ) -> ExportFile {
-    build_rows(session, target, options, stamp, usize::MAX)
+    let mut text = String::new();
+    let file = build_rows(session, target, options, stamp, usize::MAX, &mut text);
+    ExportFile { text, ..file }
 }
 
 /// The first `rows` rows [`build`] would write for `target`, one line each: what a download
@@ -539,51 +542,68 @@ pub fn preview(
     options: &ExportOptions,
     rows: usize,
 ) -> Vec<String> {
-    build_rows(session, target, options, "preview", rows)
-        .text
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    let mut text = String::new();
+    build_rows(session, target, options, "preview", rows, &mut text);
+    text.lines().map(str::to_owned).collect()
 }
 
-/// [`build`], stopping after `limit` rows written.
+/// Where an export's text goes as it is written: a `String`, or the parts of a download that
+/// leave the page's memory as they fill ([`build_into`]).
+pub trait Out {
+    fn push_str(&mut self, text: &str);
+}
+
+impl Out for String {
+    fn push_str(&mut self, text: &str) {
+        String::push_str(self, text);
+    }
+}
+
+/// An [`Out`] that keeps nothing: for the counts and checks of a file without its text.
+pub struct Discard;
+
+impl Out for Discard {
+    fn push_str(&mut self, _: &str) {}
+}
+
+/// [`build`], the rows written to `out` as they are built instead of kept in the file's
+/// `text` (which stays empty): a large export never sits whole in memory.
+pub fn build_into(
+    session: &Session,
+    target: Target,
+    options: &ExportOptions,
+    stamp: &str,
+    out: &mut dyn Out,
+) -> ExportFile {
+    build_rows(session, target, options, stamp, usize::MAX, out)
+}
+
+/// [`build_into`], stopping after `limit` rows written.
 fn build_rows(
     session: &Session,
     target: Target,
     options: &ExportOptions,
     stamp: &str,
     limit: usize,
+    out: &mut dyn Out,
 ) -> ExportFile {
-    let name = target.file_name(stamp);
-    if let Target::Native(format) = target {
-        let text = native_lines(session, format, options).take(limit).fold(
-            String::new(),
-            |mut text, line| {
-                text.push_str(&line);
-                text.push('\n');
-                text
-            },
-        );
-        let rows = text.lines().count();
-        return ExportFile {
-            target,
-            name,
-            text,
-            rows,
-            violations: Vec::new(),
-            left_out: 0,
-            rewrites: Vec::new(),
-        };
-    }
     let mut file = ExportFile {
         target,
-        name,
+        name: target.file_name(stamp),
         text: String::new(),
         rows: 0,
         violations: Vec::new(),
         left_out: 0,
         rewrites: Vec::new(),
     };
+    if let Target::Native(format) = target {
+        for line in native_lines(session, format, options).take(limit) {
+            out.push_str(&line);
+            out.push_str("\n");
+            file.rows += 1;
+        }
+        return file;
+    }
     let mut built = 0;
     for item in items(session, options) {
         if file.rows >= limit {
@@ -595,8 +615,8 @@ fn build_rows(
         built += 1;
         match checked {
             Ok(line) => {
-                file.text.push_str(&line.text);
-                file.text.push('\n');
+                out.push_str(&line.text);
+                out.push_str("\n");
                 file.rows += 1;
                 file.rewrites.extend(line.rewrites);
             }
@@ -738,156 +758,200 @@ pub struct RunContext<'a> {
 /// trajectory with its outcome and each sample's provenance: source file and line, import
 /// format, severity weight, confidences and judges.
 pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
-    let files: Vec<Value> = session
-        .files
-        .iter()
-        .map(|f| {
-            json!({
-                "file": f.summary.file,
-                "format": f.summary.format,
-                "bytes": f.summary.bytes,
-                "records": f.summary.records,
-                "rejected": f.summary.rejected,
-                "blank_lines": f.summary.blank_lines,
-                "notes": f.summary.notes,
-                "rejected_records": f.rejected.iter().map(|r| json!({
-                    "line": r.line,
-                    "index": r.index,
-                    "field": r.field,
-                    "reason": r.reason,
-                    "trajectory_id": r.trajectory_id,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    serde_json::to_value(RunReport::new(session, ctx)).expect("a report serializes")
+}
 
-    let clusters =
-        crate::duplicates::session_memberships(session, ctx.settings.duplicate_threshold);
-    let trajectories: Vec<Value> = session
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let row = session.row(i).expect("index in range");
-            let mut t = Map::new();
-            t.insert("trajectory_id".into(), json!(row.trajectory_id));
-            t.insert("file".into(), json!(row.file));
-            t.insert("line".into(), json!(row.line));
-            t.insert("status".into(), json!(row.status.as_str()));
-            t.insert("failure_type".into(), json!(row.failure_type));
-            t.insert("severity".into(), json!(row.severity));
-            t.insert("weight".into(), json!(row.weight));
-            t.insert("recoverable".into(), json!(row.recoverable));
-            t.insert("import_format".into(), json!(e.import_format()));
-            t.insert("succeeded".into(), json!(e.succeeded()));
-            t.insert("verdict_unknown".into(), json!(e.verdict_unknown()));
-            if let Some(r) = &e.result {
-                t.insert("stage".into(), json!(r.outcome.stage().as_str()));
-                t.insert("reason".into(), json!(r.outcome.reason()));
-                if let Outcome::Accepted { attempt, .. } = r.outcome {
-                    t.insert("accepted_attempt".into(), json!(attempt));
-                }
-                t.insert("hindsight_prompt".into(), json!(row.hindsight_prompt));
-                t.insert("confidence".into(), json!(row.confidence));
-                t.insert("relabel_confidence".into(), json!(row.relabel_confidence));
-                t.insert("judge_confidence".into(), json!(row.judge_confidence));
-                t.insert("judges".into(), json!(row.judges));
-                let (relabel_model, judge_model) = accepted_models(r);
-                t.insert("relabel_model".into(), json!(relabel_model));
-                t.insert("judge_model".into(), json!(judge_model));
-                if let Some(g) = r.relabel.as_ref().and_then(|rep| rep.grounding.as_ref()) {
-                    t.insert("grounding".into(), json!(g));
-                }
-                if let Some(Some(m)) = clusters.get(i) {
-                    t.insert("duplicate_cluster".into(), json!(m));
-                }
-                if row.hindsight_prompt.as_deref().is_some_and(|g| {
-                    crate::duplicates::restates(e.goal(), g, ctx.settings.restate_threshold)
-                }) {
-                    t.insert("not_a_new_goal".into(), json!(true));
-                }
-                if let Some(d) = session.decision(i) {
-                    let mut review = json!({ "decision": d.kind().as_str() });
-                    match d {
-                        Decision::Accepted => {}
-                        Decision::Rejected { reason } => {
-                            review["reason"] = json!(reason);
-                        }
-                        Decision::Edited {
-                            goal,
-                            model_goal,
-                            judged,
-                        } => {
-                            review["goal"] = json!(goal);
-                            review["model_goal"] = json!(model_goal);
-                            if let Some(verdict) = judged {
-                                review["judged"] = json!(verdict);
-                            }
+/// The run report ([`run_report`]) as it is written: its trajectories made and written one at
+/// a time, so that a large session's report never sits in memory as a tree.
+pub struct RunReport<'a> {
+    session: &'a Session,
+    ctx: &'a RunContext<'a>,
+    clusters: Vec<Option<crate::duplicates::Membership>>,
+}
+
+impl<'a> RunReport<'a> {
+    pub fn new(session: &'a Session, ctx: &'a RunContext<'a>) -> Self {
+        RunReport {
+            session,
+            ctx,
+            clusters: crate::duplicates::session_memberships(
+                session,
+                ctx.settings.duplicate_threshold,
+            ),
+        }
+    }
+
+    fn files(&self) -> Vec<Value> {
+        let session = self.session;
+        session
+            .files
+            .iter()
+            .map(|f| {
+                json!({
+                    "file": f.summary.file,
+                    "format": f.summary.format,
+                    "bytes": f.summary.bytes,
+                    "records": f.summary.records,
+                    "rejected": f.summary.rejected,
+                    "blank_lines": f.summary.blank_lines,
+                    "notes": f.summary.notes,
+                    "rejected_records": f.rejected.iter().map(|r| json!({
+                        "line": r.line,
+                        "index": r.index,
+                        "field": r.field,
+                        "reason": r.reason,
+                        "trajectory_id": r.trajectory_id,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    }
+
+    /// The report's row of entry `i`.
+    fn row(&self, i: usize) -> Value {
+        let (session, ctx, clusters) = (self.session, self.ctx, &self.clusters);
+        let e = &session.entries[i];
+        let row = session.row(i).expect("index in range");
+        let mut t = Map::new();
+        t.insert("trajectory_id".into(), json!(row.trajectory_id));
+        t.insert("file".into(), json!(row.file));
+        t.insert("line".into(), json!(row.line));
+        t.insert("status".into(), json!(row.status.as_str()));
+        t.insert("failure_type".into(), json!(row.failure_type));
+        t.insert("severity".into(), json!(row.severity));
+        t.insert("weight".into(), json!(row.weight));
+        t.insert("recoverable".into(), json!(row.recoverable));
+        t.insert("import_format".into(), json!(e.import_format()));
+        t.insert("succeeded".into(), json!(e.succeeded()));
+        t.insert("verdict_unknown".into(), json!(e.verdict_unknown()));
+        if let Some(r) = &e.result {
+            t.insert("stage".into(), json!(r.outcome.stage().as_str()));
+            t.insert("reason".into(), json!(r.outcome.reason()));
+            if let Outcome::Accepted { attempt, .. } = r.outcome {
+                t.insert("accepted_attempt".into(), json!(attempt));
+            }
+            t.insert("hindsight_prompt".into(), json!(row.hindsight_prompt));
+            t.insert("confidence".into(), json!(row.confidence));
+            t.insert("relabel_confidence".into(), json!(row.relabel_confidence));
+            t.insert("judge_confidence".into(), json!(row.judge_confidence));
+            t.insert("judges".into(), json!(row.judges));
+            let (relabel_model, judge_model) = accepted_models(r);
+            t.insert("relabel_model".into(), json!(relabel_model));
+            t.insert("judge_model".into(), json!(judge_model));
+            if let Some(g) = r.relabel.as_ref().and_then(|rep| rep.grounding.as_ref()) {
+                t.insert("grounding".into(), json!(g));
+            }
+            if let Some(Some(m)) = clusters.get(i) {
+                t.insert("duplicate_cluster".into(), json!(m));
+            }
+            if row.hindsight_prompt.as_deref().is_some_and(|g| {
+                crate::duplicates::restates(e.goal(), g, ctx.settings.restate_threshold)
+            }) {
+                t.insert("not_a_new_goal".into(), json!(true));
+            }
+            if let Some(d) = session.decision(i) {
+                let mut review = json!({ "decision": d.kind().as_str() });
+                match d {
+                    Decision::Accepted => {}
+                    Decision::Rejected { reason } => {
+                        review["reason"] = json!(reason);
+                    }
+                    Decision::Edited {
+                        goal,
+                        model_goal,
+                        judged,
+                    } => {
+                        review["goal"] = json!(goal);
+                        review["model_goal"] = json!(model_goal);
+                        if let Some(verdict) = judged {
+                            review["judged"] = json!(verdict);
                         }
                     }
-                    t.insert("review".into(), review);
-                } else if session.reviewable(i) {
-                    t.insert("review".into(), json!({ "decision": "unreviewed" }));
                 }
-                let usage = r.usage();
-                let total = usage.total();
-                t.insert(
-                    "relabel_attempts".into(),
-                    json!(r.relabel.as_ref().map_or(0, |rep| rep.attempts.len())),
-                );
-                t.insert("calls".into(), json!(total.calls));
-                t.insert("failed_calls".into(), json!(total.failed_calls));
-                t.insert("retries".into(), json!(total.retries));
-                t.insert("calls_from_log".into(), json!(total.from_log));
-                let flags: Vec<Value> = r
-                    .flags()
-                    .iter()
-                    .map(|f| json!({"flag": f.kind, "calls": f.calls, "advice": f.advice}))
-                    .collect();
-                if !flags.is_empty() {
-                    t.insert("flags".into(), json!(flags));
-                }
-                if r.endpoint_unavailable() {
-                    t.insert("endpoint_unavailable".into(), json!(true));
-                }
-                t.insert("prompt_tokens".into(), json!(total.prompt_tokens));
-                t.insert("completion_tokens".into(), json!(total.completion_tokens));
-            } else if !row.reason.is_empty() {
-                t.insert("reason".into(), json!(row.reason));
+                t.insert("review".into(), review);
+            } else if session.reviewable(i) {
+                t.insert("review".into(), json!({ "decision": "unreviewed" }));
             }
-            Value::Object(t)
-        })
-        .collect();
-
-    let method = crate::custom::describe(ctx.templates, ctx.lexicon);
-    json!({
-        "product": "agenther",
-        "version": crate::version(),
-        "created_at": ctx.created_at,
-        "endpoint": ctx.endpoint,
-        "models": models(ctx.settings),
-        "settings": ctx.settings,
-        "templates": method["templates"],
-        "lexicon": method["lexicon"],
-        "elapsed_ms": ctx.elapsed_ms,
-        "loaded": {
-            "files": session.files.len(),
-            "trajectories": session.len(),
-            "rejected_records": session.rejected_count(),
-            "verdict_unknown": session
-                .entries
+            let usage = r.usage();
+            let total = usage.total();
+            t.insert(
+                "relabel_attempts".into(),
+                json!(r.relabel.as_ref().map_or(0, |rep| rep.attempts.len())),
+            );
+            t.insert("calls".into(), json!(total.calls));
+            t.insert("failed_calls".into(), json!(total.failed_calls));
+            t.insert("retries".into(), json!(total.retries));
+            t.insert("calls_from_log".into(), json!(total.from_log));
+            let flags: Vec<Value> = r
+                .flags()
                 .iter()
-                .filter(|e| e.verdict_unknown())
-                .count(),
-        },
-        "totals": session.totals(),
-        "judge_cost": judge_cost(&session.totals(), ctx.settings),
-        "retries": session.totals().retries(),
-        "samples_per_format": sample_count(session, &ExportOptions::default()),
-        "review": review_json(&session.review_counts()),
-        "files": files,
-        "trajectories": trajectories,
-    })
+                .map(|f| json!({"flag": f.kind, "calls": f.calls, "advice": f.advice}))
+                .collect();
+            if !flags.is_empty() {
+                t.insert("flags".into(), json!(flags));
+            }
+            if r.endpoint_unavailable() {
+                t.insert("endpoint_unavailable".into(), json!(true));
+            }
+            t.insert("prompt_tokens".into(), json!(total.prompt_tokens));
+            t.insert("completion_tokens".into(), json!(total.completion_tokens));
+        } else if !row.reason.is_empty() {
+            t.insert("reason".into(), json!(row.reason));
+        }
+        Value::Object(t)
+    }
+}
+
+impl Serialize for RunReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (session, ctx) = (self.session, self.ctx);
+        let method = crate::custom::describe(ctx.templates, ctx.lexicon);
+        let totals = session.totals();
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("product", "agenther")?;
+        m.serialize_entry("version", crate::version())?;
+        m.serialize_entry("created_at", ctx.created_at)?;
+        m.serialize_entry("endpoint", ctx.endpoint)?;
+        m.serialize_entry("models", &models(ctx.settings))?;
+        m.serialize_entry("settings", ctx.settings)?;
+        m.serialize_entry("templates", &method["templates"])?;
+        m.serialize_entry("lexicon", &method["lexicon"])?;
+        m.serialize_entry("elapsed_ms", &ctx.elapsed_ms)?;
+        m.serialize_entry(
+            "loaded",
+            &json!({
+                "files": session.files.len(),
+                "trajectories": session.len(),
+                "rejected_records": session.rejected_count(),
+                "verdict_unknown": session
+                    .entries
+                    .iter()
+                    .filter(|e| e.verdict_unknown())
+                    .count(),
+            }),
+        )?;
+        m.serialize_entry("totals", &totals)?;
+        m.serialize_entry("judge_cost", &judge_cost(&totals, ctx.settings))?;
+        m.serialize_entry("retries", &totals.retries())?;
+        m.serialize_entry(
+            "samples_per_format",
+            &sample_count(session, &ExportOptions::default()),
+        )?;
+        m.serialize_entry("review", &review_json(&session.review_counts()))?;
+        m.serialize_entry("files", &self.files())?;
+        m.serialize_entry("trajectories", &Rows(self))?;
+        m.end()
+    }
+}
+
+/// The report's trajectories, each made as it is written.
+struct Rows<'a, 'b>(&'b RunReport<'a>);
+
+impl Serialize for Rows<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((0..self.0.session.len()).map(|i| self.0.row(i)))
+    }
 }
 
 /// What review decided, as the report and the manifest write it.
@@ -1010,6 +1074,51 @@ mod tests {
         assert_eq!(ts[1]["stage"], "gate");
         assert_eq!(report["settings"]["theta"], 0.5);
         assert!(report["settings"].get("api_key").is_none());
+    }
+
+    #[test]
+    fn a_report_written_as_it_goes_is_the_report() {
+        let (session, settings) = run_session();
+        let templates = Templates::defaults();
+        let ctx = RunContext {
+            endpoint: "http://127.0.0.1:9/v1",
+            settings: &settings,
+            templates: templates.sources(),
+            lexicon: &Lexicon::default(),
+            created_at: "2026-11-22T10:15:00Z",
+            elapsed_ms: Some(1234.0),
+            review: ReviewCounts::default(),
+        };
+        let tree = serde_json::to_string_pretty(&run_report(&session, &ctx)).unwrap();
+        let mut streamed = Vec::new();
+        serde_json::to_writer_pretty(&mut streamed, &RunReport::new(&session, &ctx)).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), tree);
+        assert!(tree.contains("\"trajectories\": ["), "{tree}");
+    }
+
+    #[test]
+    fn an_export_written_out_is_the_file_built_in_memory() {
+        let session = crate::review::tests::reviewed_session();
+        let options = ExportOptions {
+            include_successes: true,
+            ..ExportOptions::default()
+        };
+        for target in Target::ALL {
+            let built = build(&session, target, &options, "s");
+            let mut text = String::new();
+            let written = build_into(&session, target, &options, "s", &mut text);
+            assert_eq!(text, built.text, "{target:?}");
+            assert!(written.text.is_empty());
+            assert_eq!(
+                (written.rows, written.left_out, written.violations.len()),
+                (built.rows, built.left_out, built.violations.len()),
+                "{target:?}"
+            );
+            let counted = build_into(&session, target, &options, "s", &mut Discard);
+            assert_eq!(counted.rows, built.rows, "{target:?}");
+            assert_eq!(built.text.lines().count(), built.rows, "{target:?}");
+        }
+        assert!(build(&session, Target::ALL[0], &options, "s").rows > 0);
     }
 
     #[test]

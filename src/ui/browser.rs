@@ -89,26 +89,100 @@ impl Sleep for RetrySleep {
 
 /// Offers `text` as a file download named `name`.
 pub fn download(name: &str, mime: &str, text: &str) -> Result<(), JsValue> {
-    let parts = js_sys::Array::of1(&JsValue::from_str(text));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-    let document = window().document().expect("a document");
-    let a: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
-    a.set_href(&url);
-    a.set_download(name);
-    a.set_hidden(true);
-    let body = document.body().expect("a body");
-    body.append_child(&a)?;
-    a.click();
-    body.remove_child(&a)?;
-    // Revoke after the browser has started the download.
-    wasm_bindgen_futures::spawn_local(async move {
-        sleep(1000).await;
-        let _ = web_sys::Url::revoke_object_url(&url);
-    });
-    Ok(())
+    let parts = Parts::new();
+    parts.parts.push(&JsValue::from_str(text));
+    parts.download(name, mime)
+}
+
+/// A file being written for a download: its text leaves the wasm memory a part at a time
+/// (JavaScript strings the Blob is made of), so a large export never sits whole in the page's
+/// memory.
+pub struct Parts {
+    parts: js_sys::Array,
+    /// Bytes not handed over yet; always whole characters once [`Parts::flush`] has run.
+    buf: Vec<u8>,
+}
+
+/// A part is handed over once this many bytes are waiting.
+const PART_BYTES: usize = 1 << 20;
+
+impl Parts {
+    pub fn new() -> Self {
+        Parts {
+            parts: js_sys::Array::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Hands the waiting whole characters over as a part.
+    fn flush(&mut self) {
+        let whole = match std::str::from_utf8(&self.buf) {
+            Ok(_) => self.buf.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        if whole == 0 {
+            return;
+        }
+        let text = std::str::from_utf8(&self.buf[..whole]).expect("checked above");
+        self.parts.push(&JsValue::from_str(text));
+        self.buf.drain(..whole);
+    }
+
+    /// Offers what was written as a file download named `name`.
+    pub fn download(mut self, name: &str, mime: &str) -> Result<(), JsValue> {
+        self.flush();
+        let parts = self.parts;
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type(mime);
+        let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob)?;
+        let document = window().document().expect("a document");
+        let a: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
+        a.set_href(&url);
+        a.set_download(name);
+        a.set_hidden(true);
+        let body = document.body().expect("a body");
+        body.append_child(&a)?;
+        a.click();
+        body.remove_child(&a)?;
+        // Revoke after the browser has started the download.
+        wasm_bindgen_futures::spawn_local(async move {
+            sleep(1000).await;
+            let _ = web_sys::Url::revoke_object_url(&url);
+        });
+        Ok(())
+    }
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::export::Out for Parts {
+    fn push_str(&mut self, text: &str) {
+        self.buf.extend_from_slice(text.as_bytes());
+        if self.buf.len() >= PART_BYTES {
+            self.flush();
+        }
+    }
+}
+
+/// For `serde_json` writers (the run report): bytes that may end inside a character wait for
+/// the rest of it.
+impl std::io::Write for Parts {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PART_BYTES {
+            self.flush();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Copies `text` to the clipboard.

@@ -86,17 +86,19 @@ impl Downloads {
         options
     }
 
-    fn build(&self, state: &AppState, target: Target) -> ExportFile {
+    /// Builds `target`, its rows written to `out` as they are made.
+    fn build(&self, state: &AppState, target: Target, out: &mut dyn export::Out) -> ExportFile {
         let options = self.options(state);
         let stamp = Self::stamp(state);
         state
             .session
-            .with_untracked(|s| export::build(s, target, &options, &stamp))
+            .with_untracked(|s| export::build_into(s, target, &options, &stamp, out))
     }
 
     /// Builds `target`, shows what its check found and downloads the rows that passed.
     pub fn download(self, state: AppState, target: Target) {
-        let file = self.build(&state, target);
+        let mut parts = browser::Parts::new();
+        let file = self.build(&state, target, &mut parts);
         self.record(&file);
         if file.left_out > 0 {
             state.notice.set(Some(format!(
@@ -116,16 +118,13 @@ impl Downloads {
             )));
             return;
         }
-        report(
-            &state,
-            browser::download(&file.name, "application/x-ndjson", &file.text),
-        );
+        report(&state, parts.download(&file.name, "application/x-ndjson"));
     }
 
     /// Builds and checks every target without downloading.
     pub fn check_all(self, state: AppState) {
         for target in Target::ALL {
-            let file = self.build(&state, target);
+            let file = self.build(&state, target, &mut export::Discard);
             self.record(&file);
         }
     }
@@ -144,7 +143,7 @@ impl Downloads {
     pub fn download_manifest(self, state: AppState) {
         let files: Vec<ExportFile> = Target::ALL
             .into_iter()
-            .map(|t| self.build(&state, t))
+            .map(|t| self.build(&state, t, &mut export::Discard))
             .collect();
         for f in &files {
             self.record(f);
@@ -159,12 +158,15 @@ impl Downloads {
 
     /// The run report.
     pub fn download_report(self, state: AppState) {
-        let value = with_context(&state, |ctx| {
-            state.session.with_untracked(|s| export::run_report(s, ctx))
-        });
-        let text = serde_json::to_string_pretty(&value).expect("a report serializes");
+        let mut parts = browser::Parts::new();
+        with_context(&state, |ctx| {
+            state.session.with_untracked(|s| {
+                serde_json::to_writer_pretty(&mut parts, &export::RunReport::new(s, ctx))
+            })
+        })
+        .expect("a report serializes");
         let name = export::file_name("report", &Self::stamp(&state), "json");
-        report(&state, browser::download(&name, "application/json", &text));
+        report(&state, parts.download(&name, "application/json"));
     }
 }
 
