@@ -294,7 +294,7 @@ impl Packed {
         })
     }
 
-    /// Whether `self` is kept in `chunk` (for writing blocks once).
+    /// The block that keeps it (blocks shared by several trajectories are written once).
     pub fn chunk(&self) -> &Arc<Chunk> {
         &self.body.chunk
     }

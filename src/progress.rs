@@ -112,8 +112,9 @@ impl Progress {
     /// at `started_ms` and observed at `now_ms`; `totals` counts the whole session.
     pub fn new(done: usize, total: usize, totals: &Totals, started_ms: f64, now_ms: f64) -> Self {
         let elapsed_ms = (now_ms - started_ms).max(0.0);
-        let eta_ms =
-            (done > 0 && done < total).then(|| elapsed_ms / done as f64 * (total - done) as f64);
+        // No estimate before any time has passed (a restored session's view, not a run's).
+        let eta_ms = (done > 0 && done < total && elapsed_ms > 0.0)
+            .then(|| elapsed_ms / done as f64 * (total - done) as f64);
         let all = totals.usage.total();
         Progress {
             done,
@@ -298,6 +299,8 @@ mod tests {
         let t = Totals::default();
         assert_eq!(Progress::new(0, 5, &t, 0.0, 100.0).eta_ms, None);
         assert_eq!(Progress::new(5, 5, &t, 0.0, 100.0).eta_ms, None);
+        // A view with no time behind it (a restored session's) gives no estimate.
+        assert_eq!(Progress::new(2, 5, &t, 0.0, 0.0).eta_ms, None);
         assert_eq!(Progress::new(0, 0, &t, 0.0, 0.0).fraction(), 1.0);
         // A clock going backwards never gives a negative time.
         assert_eq!(Progress::new(0, 5, &t, 100.0, 0.0).elapsed_ms, 0.0);

@@ -358,6 +358,18 @@ impl RunState {
 
     /// Forgets the run (a new session, or one restored), keeping `base` as the session's
     /// totals.
+    /// Shows a restored session as it stands until a run starts: its settled results over the
+    /// trajectories a run can take (what the offer to resume counted as done).
+    pub fn restored_view(&self, session: &crate::session::Session) {
+        let base = progress::settled_totals(session);
+        let done = base.done;
+        self.reset_view(base);
+        self.run.update(|r| {
+            r.done = done;
+            r.total = session.failure_count();
+        });
+    }
+
     pub fn reset_view(&self, base: Totals) {
         self.paused_run.set_value(None);
         self.pending.set(None);

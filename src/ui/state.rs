@@ -13,7 +13,6 @@ use crate::llm::ExchangeLog;
 use crate::persist::{self, Journal, Restored, SessionRecord};
 use crate::pipeline::Totals;
 use crate::prefs::{self, Draft, Prefs};
-use crate::progress;
 use crate::reader::{ReadEvent, Reader};
 use crate::session::Session;
 use crate::store::{Db, StoreError};
@@ -655,7 +654,7 @@ impl AppState {
             journal,
         } = restored;
         self.selected.set(None);
-        self.running.reset_view(progress::settled_totals(&session));
+        self.running.restored_view(&session);
         self.draft.set(Draft::from(&record.prefs));
         self.exchanges.with_value(|log| {
             log.clear();

@@ -165,6 +165,14 @@ test('a run reloaded mid-way resumes without repeating a completed call and ends
       `${TRAJECTORIES} trajectories in 2 files, ${TRAJECTORIES} done`,
     );
     assert.doesNotMatch(await offer.textContent(), /A run was going on/);
+    // Resumed, the run panel shows the session as it stands, as the offer counted it.
+    await page.getByTestId('resume-session').click();
+    await offer.waitFor({ state: 'detached' });
+    assert.equal(
+      (await page.getByTestId('progress-done').textContent()).trim(),
+      `${TRAJECTORIES} / ${TRAJECTORIES}`,
+    );
+    assert.equal((await page.getByTestId('progress-eta').textContent()).trim(), '–');
     await app.checkConsole();
   } finally {
     await app.close();
