@@ -29,11 +29,12 @@
 //!
 //! [`lexicon_json`] writes the built-in lexicon in this format.
 
+use crate::json::{object, to_json, Json};
 use crate::llm::templates::hex;
 use crate::llm::{PromptKind, TemplateError, TemplateSources, Templates};
 use crate::model::{FailureType, Trajectory};
 use crate::stages::detect::rules::{Lexicon, SeverityFormula};
-use serde_json::{json, Value};
+
 use sha2::{Digest, Sha256};
 
 /// The lexicon in the file format, pretty-printed.
@@ -266,25 +267,35 @@ pub fn preview(
 
 /// What the manifest and the run report say of the templates and the lexicon used: version,
 /// fingerprint and every file's full text; the lexicon's fingerprint and content.
-pub fn describe(templates: &TemplateSources, lexicon: &Lexicon) -> Value {
-    let files: serde_json::Map<String, Value> = templates
-        .files()
-        .into_iter()
-        .map(|(name, text)| (name.to_owned(), Value::String(text.to_owned())))
-        .collect();
-    json!({
-        "templates": {
-            "version": templates.version,
-            "fingerprint": templates.fingerprint(),
-            "default": *templates == TemplateSources::defaults(),
-            "files": files,
-        },
-        "lexicon": {
-            "fingerprint": lexicon_fingerprint(lexicon),
-            "default": *lexicon == Lexicon::default(),
-            "content": serde_json::to_value(lexicon).expect("a lexicon always serializes"),
-        },
-    })
+pub fn describe(templates: &TemplateSources, lexicon: &Lexicon) -> Json {
+    let files = object(
+        templates
+            .files()
+            .into_iter()
+            .map(|(name, text)| (name, Json::from(text))),
+    );
+    object([
+        (
+            "templates",
+            object([
+                ("version", Json::from(templates.version.as_str())),
+                ("fingerprint", Json::from(templates.fingerprint())),
+                (
+                    "default",
+                    Json::from(*templates == TemplateSources::defaults()),
+                ),
+                ("files", files),
+            ]),
+        ),
+        (
+            "lexicon",
+            object([
+                ("fingerprint", Json::from(lexicon_fingerprint(lexicon))),
+                ("default", Json::from(*lexicon == Lexicon::default())),
+                ("content", to_json(lexicon)),
+            ]),
+        ),
+    ])
 }
 
 #[cfg(test)]

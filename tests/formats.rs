@@ -1177,7 +1177,7 @@ fn manifest_lists_settings_templates_and_files_without_a_key() {
         review: agenther::review::ReviewCounts::default(),
     };
     let refs: Vec<&export::ExportFile> = files.iter().collect();
-    let m = manifest(&ctx, &options, &refs);
+    let m = serde_json::to_value(manifest(&ctx, &options, &refs)).unwrap();
     assert_eq!(m["product"], "agenther");
     assert_eq!(m["version"], agenther::version());
     assert_eq!(m["created_at"], "2026-11-22T10:15:00Z");

@@ -164,9 +164,8 @@ pub fn dataset_info_entry(file_name: &str) -> Json {
 pub fn dataset_info(dataset_name: &str, file_name: &str) -> String {
     let mut o = JsonObject::new();
     o.insert(dataset_name, dataset_info_entry(file_name));
-    let value: serde_json::Value =
-        serde_json::to_value(Json::Object(o)).expect("a dataset_info entry serializes");
-    let mut text = serde_json::to_string_pretty(&value).expect("a JSON value serializes");
+    let mut text =
+        serde_json::to_string_pretty(&Json::Object(o)).expect("a dataset_info entry serializes");
     text.push('\n');
     text
 }

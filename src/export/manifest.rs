@@ -1,7 +1,7 @@
 //! The manifest that goes with every download set: what produced the files and what they hold.
 
 use super::{file_name, ExportFile, ExportOptions, RunContext};
-use serde_json::{json, Value};
+use crate::json::{object, to_json, Json};
 
 /// The manifest's file name: `agenther-manifest-{stamp}.json`.
 pub fn manifest_file_name(stamp: &str) -> String {
@@ -15,35 +15,42 @@ pub fn manifest_file_name(stamp: &str) -> String {
 /// for each file its name, target, row count, how many rows were left out for breaking a rule
 /// of the target, every value written differently from the source (integers beyond 64 bits
 /// written as strings), and what review accepted, edited and rejected.
-pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Value {
-    let mut formats: Vec<&str> = Vec::new();
+pub fn manifest(ctx: &RunContext, options: &ExportOptions, files: &[&ExportFile]) -> Json {
+    let mut formats: Vec<Json> = Vec::new();
     for f in files {
-        if !formats.contains(&f.target.id()) {
-            formats.push(f.target.id());
+        let id = Json::from(f.target.id());
+        if !formats.contains(&id) {
+            formats.push(id);
         }
     }
     let method = crate::custom::describe(ctx.templates, ctx.lexicon);
-    json!({
-        "product": "agenther",
-        "version": crate::version(),
-        "created_at": ctx.created_at,
-        "endpoint": ctx.endpoint,
-        "model": ctx.settings.model,
-        "judge_model": ctx.settings.judge_model_name(),
-        "models": super::models(ctx.settings),
-        "settings": ctx.settings,
-        "templates": method["templates"],
-        "lexicon": method["lexicon"],
-        "export_options": options,
-        "review": super::review_json(&ctx.review),
-        "formats": formats,
-        "files": files.iter().map(|f| json!({
-            "name": f.name,
-            "format": f.target.id(),
-            "rows": f.rows,
-            "left_out": f.left_out,
-            "violations": f.violations.len(),
-            "rewrites": f.rewrites,
-        })).collect::<Vec<_>>(),
-    })
+    let files: Vec<Json> = files
+        .iter()
+        .map(|f| {
+            object([
+                ("name", Json::from(f.name.as_str())),
+                ("format", Json::from(f.target.id())),
+                ("rows", Json::from(f.rows)),
+                ("left_out", Json::from(f.left_out)),
+                ("violations", Json::from(f.violations.len())),
+                ("rewrites", to_json(&f.rewrites)),
+            ])
+        })
+        .collect();
+    object([
+        ("product", Json::from("agenther")),
+        ("version", Json::from(crate::version())),
+        ("created_at", Json::from(ctx.created_at)),
+        ("endpoint", Json::from(ctx.endpoint)),
+        ("model", Json::from(ctx.settings.model.as_str())),
+        ("judge_model", Json::from(ctx.settings.judge_model_name())),
+        ("models", super::models(ctx.settings)),
+        ("settings", to_json(ctx.settings)),
+        ("templates", method["templates"].clone()),
+        ("lexicon", method["lexicon"].clone()),
+        ("export_options", to_json(options)),
+        ("review", super::review_json(&ctx.review)),
+        ("formats", Json::from(formats)),
+        ("files", Json::from(files)),
+    ])
 }

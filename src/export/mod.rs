@@ -22,7 +22,7 @@ pub use manifest::{manifest, manifest_file_name};
 pub use numbers::IntegerAsText;
 pub use validate::{validate_file, validate_line, Violation};
 
-use crate::json::{Json, JsonObject};
+use crate::json::{object, to_json, Json, JsonObject};
 use crate::llm::TemplateSources;
 use crate::model::{Relabel, SampleFormat, Trajectory};
 use crate::pipeline::{Outcome, Settings};
@@ -32,7 +32,6 @@ use crate::stages::detect::rules::Lexicon;
 use crate::stages::package::{json_to_line, sample_to_json_line};
 use crate::stages::relabel::Judges;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
 /// What a download holds.
@@ -713,26 +712,40 @@ pub fn samples_file_name(format: SampleFormat, stamp: &str) -> String {
 
 /// Which models relabeled and judged, and where: `relabel`, `judge`, `judge_endpoint` (null:
 /// the relabeler's) and `judge_same_model` (the judge is the relabeling model itself).
-pub fn models(settings: &Settings) -> Value {
-    json!({
-        "relabel": settings.model,
-        "judge": settings.judge_model_name(),
-        "judge_endpoint": settings.judge_endpoint,
-        "judge_same_model": settings.judge_is_same_model(),
-    })
+pub fn models(settings: &Settings) -> Json {
+    object([
+        ("relabel", Json::from(settings.model.as_str())),
+        ("judge", Json::from(settings.judge_model_name())),
+        (
+            "judge_endpoint",
+            Json::from(settings.judge_endpoint.as_deref()),
+        ),
+        (
+            "judge_same_model",
+            Json::from(settings.judge_is_same_model()),
+        ),
+    ])
 }
 
 /// The judge's tokens and, when its endpoint has a price, what they cost.
-fn judge_cost(totals: &crate::pipeline::Totals, settings: &Settings) -> Value {
+fn judge_cost(totals: &crate::pipeline::Totals, settings: &Settings) -> Json {
     let judge = totals.usage.stage(crate::llm::CallKind::Judge);
     let tokens = judge.prompt_tokens + judge.completion_tokens;
-    json!({
-        "calls": judge.calls,
-        "tokens": tokens,
-        "price_per_million": settings.judge_price_per_million,
-        "cost": (settings.judge_price_per_million > 0.0)
-            .then(|| tokens as f64 * settings.judge_price_per_million / 1e6),
-    })
+    object([
+        ("calls", Json::from(judge.calls)),
+        ("tokens", Json::from(tokens)),
+        (
+            "price_per_million",
+            Json::from(settings.judge_price_per_million),
+        ),
+        (
+            "cost",
+            Json::from(
+                (settings.judge_price_per_million > 0.0)
+                    .then(|| tokens as f64 * settings.judge_price_per_million / 1e6),
+            ),
+        ),
+    ])
 }
 
 /// What a run report says about the run itself, beside the session.
@@ -757,12 +770,9 @@ pub struct RunContext<'a> {
 /// records they rejected, totals with calls and tokens per stage, and one entry per
 /// trajectory with its outcome and each sample's provenance: source file and line, import
 /// format, severity weight, confidences and judges.
-pub fn run_report(session: &Session, ctx: &RunContext) -> Value {
-    serde_json::to_value(RunReport::new(session, ctx)).expect("a report serializes")
-}
-
-/// The run report ([`run_report`]) as it is written: its trajectories made and written one at
-/// a time, so that a large session's report never sits in memory as a tree.
+///
+/// Serialized, its trajectories are made and written one at a time, so that a large
+/// session's report never sits in memory as a tree.
 pub struct RunReport<'a> {
     session: &'a Session,
     ctx: &'a RunContext<'a>,
@@ -781,124 +791,136 @@ impl<'a> RunReport<'a> {
         }
     }
 
-    fn files(&self) -> Vec<Value> {
-        let session = self.session;
-        session
-            .files
-            .iter()
-            .map(|f| {
-                json!({
-                    "file": f.summary.file,
-                    "format": f.summary.format,
-                    "bytes": f.summary.bytes,
-                    "records": f.summary.records,
-                    "rejected": f.summary.rejected,
-                    "blank_lines": f.summary.blank_lines,
-                    "notes": f.summary.notes,
-                    "rejected_records": f.rejected.iter().map(|r| json!({
-                        "line": r.line,
-                        "index": r.index,
-                        "field": r.field,
-                        "reason": r.reason,
-                        "trajectory_id": r.trajectory_id,
-                    })).collect::<Vec<_>>(),
+    fn files(&self) -> Json {
+        let files = self.session.files.iter().map(|f| {
+            let rejected: Vec<Json> = f
+                .rejected
+                .iter()
+                .map(|r| {
+                    object([
+                        ("line", Json::from(r.line)),
+                        ("index", Json::from(r.index)),
+                        ("field", Json::from(r.field.as_deref())),
+                        ("reason", Json::from(r.reason.as_str())),
+                        ("trajectory_id", Json::from(r.trajectory_id.as_deref())),
+                    ])
                 })
-            })
-            .collect()
+                .collect();
+            object([
+                ("file", Json::from(f.summary.file.as_str())),
+                ("format", to_json(&f.summary.format)),
+                ("bytes", Json::from(f.summary.bytes)),
+                ("records", Json::from(f.summary.records)),
+                ("rejected", Json::from(f.summary.rejected)),
+                ("blank_lines", Json::from(f.summary.blank_lines)),
+                ("notes", to_json(&f.summary.notes)),
+                ("rejected_records", Json::from(rejected)),
+            ])
+        });
+        Json::from(files.collect::<Vec<_>>())
     }
 
     /// The report's row of entry `i`.
-    fn row(&self, i: usize) -> Value {
+    fn row(&self, i: usize) -> Json {
         let (session, ctx, clusters) = (self.session, self.ctx, &self.clusters);
         let e = &session.entries[i];
         let row = session.row(i).expect("index in range");
-        let mut t = Map::new();
-        t.insert("trajectory_id".into(), json!(row.trajectory_id));
-        t.insert("file".into(), json!(row.file));
-        t.insert("line".into(), json!(row.line));
-        t.insert("status".into(), json!(row.status.as_str()));
-        t.insert("failure_type".into(), json!(row.failure_type));
-        t.insert("severity".into(), json!(row.severity));
-        t.insert("weight".into(), json!(row.weight));
-        t.insert("recoverable".into(), json!(row.recoverable));
-        t.insert("import_format".into(), json!(e.import_format()));
-        t.insert("succeeded".into(), json!(e.succeeded()));
-        t.insert("verdict_unknown".into(), json!(e.verdict_unknown()));
+        let mut t = JsonObject::new();
+        t.insert("trajectory_id", Json::from(row.trajectory_id));
+        t.insert("file", Json::from(row.file));
+        t.insert("line", Json::from(row.line));
+        t.insert("status", Json::from(row.status.as_str()));
+        t.insert(
+            "failure_type",
+            Json::from(row.failure_type.map(|t| t.as_str())),
+        );
+        t.insert("severity", Json::from(row.severity));
+        t.insert("weight", Json::from(row.weight));
+        t.insert("recoverable", Json::from(row.recoverable));
+        t.insert("import_format", Json::from(e.import_format()));
+        t.insert("succeeded", Json::from(e.succeeded()));
+        t.insert("verdict_unknown", Json::from(e.verdict_unknown()));
         if let Some(r) = &e.result {
-            t.insert("stage".into(), json!(r.outcome.stage().as_str()));
-            t.insert("reason".into(), json!(r.outcome.reason()));
+            t.insert("stage", Json::from(r.outcome.stage().as_str()));
+            t.insert("reason", Json::from(r.outcome.reason()));
             if let Outcome::Accepted { attempt, .. } = r.outcome {
-                t.insert("accepted_attempt".into(), json!(attempt));
+                t.insert("accepted_attempt", Json::from(attempt));
             }
-            t.insert("hindsight_prompt".into(), json!(row.hindsight_prompt));
-            t.insert("confidence".into(), json!(row.confidence));
-            t.insert("relabel_confidence".into(), json!(row.relabel_confidence));
-            t.insert("judge_confidence".into(), json!(row.judge_confidence));
-            t.insert("judges".into(), json!(row.judges));
+            t.insert("hindsight_prompt", Json::from(row.hindsight_prompt.clone()));
+            t.insert("confidence", Json::from(row.confidence));
+            t.insert("relabel_confidence", Json::from(row.relabel_confidence));
+            t.insert("judge_confidence", Json::from(row.judge_confidence));
+            t.insert("judges", Json::from(row.judges));
             let (relabel_model, judge_model) = accepted_models(r);
-            t.insert("relabel_model".into(), json!(relabel_model));
-            t.insert("judge_model".into(), json!(judge_model));
+            t.insert("relabel_model", Json::from(relabel_model));
+            t.insert("judge_model", Json::from(judge_model));
             if let Some(g) = r.relabel.as_ref().and_then(|rep| rep.grounding.as_ref()) {
-                t.insert("grounding".into(), json!(g));
+                t.insert("grounding", to_json(g));
             }
             if let Some(Some(m)) = clusters.get(i) {
-                t.insert("duplicate_cluster".into(), json!(m));
+                t.insert("duplicate_cluster", to_json(m));
             }
             if row.hindsight_prompt.as_deref().is_some_and(|g| {
                 crate::duplicates::restates(e.goal(), g, ctx.settings.restate_threshold)
             }) {
-                t.insert("not_a_new_goal".into(), json!(true));
+                t.insert("not_a_new_goal", Json::from(true));
             }
             if let Some(d) = session.decision(i) {
-                let mut review = json!({ "decision": d.kind().as_str() });
+                let mut review = JsonObject::new();
+                review.insert("decision", Json::from(d.kind().as_str()));
                 match d {
                     Decision::Accepted => {}
                     Decision::Rejected { reason } => {
-                        review["reason"] = json!(reason);
+                        review.insert("reason", Json::from(reason.as_str()));
                     }
                     Decision::Edited {
                         goal,
                         model_goal,
                         judged,
                     } => {
-                        review["goal"] = json!(goal);
-                        review["model_goal"] = json!(model_goal);
+                        review.insert("goal", Json::from(goal.as_str()));
+                        review.insert("model_goal", Json::from(model_goal.as_str()));
                         if let Some(verdict) = judged {
-                            review["judged"] = json!(verdict);
+                            review.insert("judged", to_json(verdict));
                         }
                     }
                 }
-                t.insert("review".into(), review);
+                t.insert("review", Json::Object(review));
             } else if session.reviewable(i) {
-                t.insert("review".into(), json!({ "decision": "unreviewed" }));
+                t.insert("review", object([("decision", Json::from("unreviewed"))]));
             }
-            let usage = r.usage();
-            let total = usage.total();
+            let total = r.usage().total();
             t.insert(
-                "relabel_attempts".into(),
-                json!(r.relabel.as_ref().map_or(0, |rep| rep.attempts.len())),
+                "relabel_attempts",
+                Json::from(r.relabel.as_ref().map_or(0, |rep| rep.attempts.len())),
             );
-            t.insert("calls".into(), json!(total.calls));
-            t.insert("failed_calls".into(), json!(total.failed_calls));
-            t.insert("retries".into(), json!(total.retries));
-            t.insert("calls_from_log".into(), json!(total.from_log));
-            let flags: Vec<Value> = r
+            t.insert("calls", Json::from(total.calls));
+            t.insert("failed_calls", Json::from(total.failed_calls));
+            t.insert("retries", Json::from(total.retries));
+            t.insert("calls_from_log", Json::from(total.from_log));
+            let flags: Vec<Json> = r
                 .flags()
                 .iter()
-                .map(|f| json!({"flag": f.kind, "calls": f.calls, "advice": f.advice}))
+                .map(|f| {
+                    object([
+                        ("flag", Json::from(f.kind)),
+                        ("calls", Json::from(f.calls)),
+                        ("advice", Json::from(f.advice.as_str())),
+                    ])
+                })
                 .collect();
             if !flags.is_empty() {
-                t.insert("flags".into(), json!(flags));
+                t.insert("flags", Json::from(flags));
             }
             if r.endpoint_unavailable() {
-                t.insert("endpoint_unavailable".into(), json!(true));
+                t.insert("endpoint_unavailable", Json::from(true));
             }
-            t.insert("prompt_tokens".into(), json!(total.prompt_tokens));
-            t.insert("completion_tokens".into(), json!(total.completion_tokens));
+            t.insert("prompt_tokens", Json::from(total.prompt_tokens));
+            t.insert("completion_tokens", Json::from(total.completion_tokens));
         } else if !row.reason.is_empty() {
-            t.insert("reason".into(), json!(row.reason));
+            t.insert("reason", Json::from(row.reason));
         }
-        Value::Object(t)
+        Json::Object(t)
     }
 }
 
@@ -920,16 +942,21 @@ impl Serialize for RunReport<'_> {
         m.serialize_entry("elapsed_ms", &ctx.elapsed_ms)?;
         m.serialize_entry(
             "loaded",
-            &json!({
-                "files": session.files.len(),
-                "trajectories": session.len(),
-                "rejected_records": session.rejected_count(),
-                "verdict_unknown": session
-                    .entries
-                    .iter()
-                    .filter(|e| e.verdict_unknown())
-                    .count(),
-            }),
+            &object([
+                ("files", Json::from(session.files.len())),
+                ("trajectories", Json::from(session.len())),
+                ("rejected_records", Json::from(session.rejected_count())),
+                (
+                    "verdict_unknown",
+                    Json::from(
+                        session
+                            .entries
+                            .iter()
+                            .filter(|e| e.verdict_unknown())
+                            .count(),
+                    ),
+                ),
+            ]),
         )?;
         m.serialize_entry("totals", &totals)?;
         m.serialize_entry("judge_cost", &judge_cost(&totals, ctx.settings))?;
@@ -955,20 +982,26 @@ impl Serialize for Rows<'_, '_> {
 }
 
 /// What review decided, as the report and the manifest write it.
-pub fn review_json(counts: &ReviewCounts) -> Value {
-    json!({
-        "reviewable": counts.reviewable,
-        "reviewed": counts.reviewed(),
-        "accepted": counts.accepted,
-        "edited": counts.edited,
-        "rejected": counts.rejected,
-        "unreviewed": counts.unreviewed(),
-    })
+pub fn review_json(counts: &ReviewCounts) -> Json {
+    object([
+        ("reviewable", Json::from(counts.reviewable)),
+        ("reviewed", Json::from(counts.reviewed())),
+        ("accepted", Json::from(counts.accepted)),
+        ("edited", Json::from(counts.edited)),
+        ("rejected", Json::from(counts.rejected)),
+        ("unreviewed", Json::from(counts.unreviewed())),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    /// The run report as a tree, to look into.
+    fn run_report(session: &Session, ctx: &RunContext) -> Value {
+        serde_json::to_value(RunReport::new(session, ctx)).expect("a report serializes")
+    }
     use crate::llm::testing::ScriptedClient;
     use crate::llm::{ChatClient, Templates};
     use crate::pipeline::{process, Mode};
@@ -1297,7 +1330,8 @@ mod tests {
         assert_eq!(ts[2]["review"], json!({"decision": "unreviewed"}));
         assert!(ts[3].get("review").is_none(), "skipped: nothing to review");
         let files = [build(&session, Target::TrlSft, &all, "s")];
-        let m = manifest(&ctx, &all, &files.iter().collect::<Vec<_>>());
+        let m =
+            serde_json::to_value(manifest(&ctx, &all, &files.iter().collect::<Vec<_>>())).unwrap();
         assert_eq!(m["review"], report["review"]);
         assert_eq!(m["export_options"]["reviewed_only"], false);
     }

@@ -121,6 +121,63 @@ impl From<JsonObject> for Json {
     }
 }
 
+impl From<u64> for Json {
+    fn from(n: u64) -> Self {
+        Json::Number(Number::from(n))
+    }
+}
+
+impl From<usize> for Json {
+    fn from(n: usize) -> Self {
+        Json::Number(Number::from(n as u64))
+    }
+}
+
+impl From<i32> for Json {
+    fn from(n: i32) -> Self {
+        Json::Number(Number::from(i64::from(n)))
+    }
+}
+
+impl From<u32> for Json {
+    fn from(n: u32) -> Self {
+        Json::Number(Number::from(u64::from(n)))
+    }
+}
+
+impl From<Vec<Json>> for Json {
+    fn from(items: Vec<Json>) -> Self {
+        Json::Array(items)
+    }
+}
+
+/// `None` is null.
+impl<T: Into<Json>> From<Option<T>> for Json {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Json::Null, Into::into)
+    }
+}
+
+/// An object of `fields`, in their order (a later field replaces an earlier one of the same
+/// name).
+pub fn object<'a>(fields: impl IntoIterator<Item = (&'a str, Json)>) -> Json {
+    let mut o = JsonObject::new();
+    for (k, v) in fields {
+        o.insert(k, v);
+    }
+    Json::Object(o)
+}
+
+/// A value of the program's own types (settings, totals, verdicts) as [`Json`], as serde
+/// writes it.
+///
+/// # Panics
+/// When `value`'s serialization fails, which the program's own types never do.
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Json {
+    let text = serde_json::to_string(value).expect("the program's own values serialize");
+    parse(&text).expect("serde_json writes JSON")
+}
+
 /// A JSON object: keys in insertion order, each key once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JsonObject {
@@ -295,6 +352,46 @@ impl<'de> Deserialize<'de> for JsonObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_program_s_own_values_become_json_as_serde_writes_them() {
+        #[derive(Serialize)]
+        struct Settings {
+            model: String,
+            theta: f64,
+            whole: f64,
+            attempts: u32,
+            key: Option<String>,
+            tags: Vec<&'static str>,
+        }
+        let s = Settings {
+            model: "m".into(),
+            theta: 0.5,
+            whole: 100.0,
+            attempts: 3,
+            key: None,
+            tags: vec!["a", "b"],
+        };
+        let json = to_json(&s);
+        assert_eq!(
+            serde_json::to_string(&json).unwrap(),
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!(json["theta"], Json::from(0.5));
+        assert_eq!(json["attempts"], Json::from(3u32));
+        assert_eq!(json["key"], Json::Null);
+        // Fields in order; a later one of the same name replaces the earlier.
+        let o = object([
+            ("b", Json::from(1)),
+            ("a", Json::from(None::<&str>)),
+            ("b", Json::from(2)),
+        ]);
+        assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"b":2,"a":null}"#);
+        assert_eq!(
+            Json::from(vec![Json::from(7usize)]),
+            Json::Array(vec![Json::from(7)])
+        );
+    }
 
     #[test]
     fn insert_keeps_first_place_and_last_value() {

@@ -7,7 +7,6 @@ use crate::json::{
 };
 use crate::model::{Message, Relabel, Sample, SampleFormat, Step, Trajectory};
 use crate::pytext;
-use serde_json::Value;
 
 /// Observations are quoted in the rebuilt response up to this many code points.
 pub const RESULT_MAX_CHARS: usize = 300;
@@ -381,11 +380,6 @@ fn write_key(key: &str, first: bool, out: &mut String) {
     out.push_str(": ");
 }
 
-/// A sample as a JSON value, fields in the reference's order.
-pub fn sample_to_value(s: &Sample) -> Value {
-    serde_json::to_value(s).expect("a sample always serializes")
-}
-
 /// A [`Json`] value written as one JSONL line (no newline): Python's
 /// `json.dumps(value, ensure_ascii=False)`, except that U+0085, U+2028 and U+2029 are written
 /// as `\u` escapes (as the reference fixtures have them), so that no line splitter that knows
@@ -445,7 +439,6 @@ pub mod replay {
     use crate::model::{ExtractedOutcome, FailureAnalysis, Relabel, SampleFormat, Trajectory};
     use crate::stages::detect::rules::{CompiledLexicon, RuleScan};
     use crate::stages::{detect, extract};
-    use serde_json::Value;
     use std::rc::Rc;
 
     /// Prefix of the fixed hindsight prompt (followed by the trajectory id).
@@ -465,18 +458,9 @@ pub mod replay {
         }
     }
 
-    /// The replay record of one trajectory: `trajectory_id`, `analysis`, `outcome`, `sft`,
-    /// `dpo`, `sharegpt`, with the sample weight = the Stage 1 severity.
-    pub fn replay_line(t: &Trajectory) -> Value {
-        replay_line_with(t, &detect::rules::Lexicon::reference())
-    }
-
-    /// [`replay_line`] with rule-based detection using `lexicon`.
-    pub fn replay_line_with(t: &Trajectory, lexicon: &detect::rules::Lexicon) -> Value {
-        serde_json::from_str(&replay_line_text_with(t, lexicon)).expect("a replay line is JSON")
-    }
-
-    /// [`replay_line`] written as the fixture writes it (no newline).
+    /// The replay record of one trajectory, written as the fixture writes it (no newline):
+    /// `trajectory_id`, `analysis`, `outcome`, `sft`, `dpo`, `sharegpt`, with the sample
+    /// weight = the Stage 1 severity.
     pub fn replay_line_text(t: &Trajectory) -> String {
         let mut out = String::new();
         Replayer::new().write_line(t, &mut out);
@@ -597,6 +581,17 @@ mod tests {
     use super::*;
     use crate::json::Number;
     use crate::model::Step;
+    use serde_json::Value;
+
+    /// A sample as a tree, to look into.
+    fn sample_to_value(s: &Sample) -> Value {
+        serde_json::to_value(s).expect("a sample always serializes")
+    }
+
+    /// A replay line as a tree, to look into.
+    fn replay_line(t: &Trajectory) -> Value {
+        serde_json::from_str(&replay::replay_line_text(t)).expect("a replay line is JSON")
+    }
 
     fn step(thought: &str, name: &str, input: JsonObject, observation: &str) -> Step {
         Step {
@@ -804,7 +799,7 @@ mod tests {
     fn replay_line_uses_the_fixed_relabeling() {
         let mut t = traj(vec![step("i think", "n", JsonObject::new(), "")], "");
         t.failure_reason = String::new();
-        let v = replay::replay_line(&t);
+        let v = replay_line(&t);
         assert_eq!(v["analysis"]["failure_type"], "hallucination");
         assert_eq!(v["analysis"]["severity"], 0.4);
         assert_eq!(v["sft"]["weight"], 0.4);
@@ -824,9 +819,6 @@ mod tests {
             ]
         );
         let t = traj(vec![step("", "n", JsonObject::new(), "")], "");
-        assert_eq!(
-            replay::replay_line(&t)["analysis"]["failure_type"],
-            Value::Null
-        );
+        assert_eq!(replay_line(&t)["analysis"]["failure_type"], Value::Null);
     }
 }
