@@ -406,7 +406,7 @@ fn entry_items<'a>(
         source_file: e.source.file.clone(),
         source_line: e.source.line,
         trajectory_id: e.id().to_owned(),
-        import_format: None,
+        import_format: e.import_format(),
         original_prompt: e.goal().to_owned(),
         confidence: None,
         relabel_confidence: None,
@@ -451,23 +451,15 @@ fn entry_items<'a>(
     if out.is_empty() {
         return Vec::new();
     }
-    let t = e.trajectory();
-    let format = t.origin.as_ref().map(|o| o.format.clone());
-    let last = out.len() - 1;
-    let mut t = Some(t);
+    // Opened once: cloned for a first row, moved into the last.
+    let mut t = Some(e.trajectory());
+    let rows = out.len();
     out.into_iter()
         .enumerate()
-        .map(|(k, (goal, weight, mut provenance))| {
-            provenance.import_format.clone_from(&format);
-            let trajectory = if k == last {
-                t.take()
-                    .expect("the trajectory is there until the last row")
-            } else {
-                t.clone()
-                    .expect("the trajectory is there until the last row")
-            };
+        .map(|(k, (goal, weight, provenance))| {
+            let trajectory = if k + 1 == rows { t.take() } else { t.clone() };
             ExportItem {
-                trajectory: Cow::Owned(trajectory),
+                trajectory: Cow::Owned(trajectory.expect("opened above")),
                 goal,
                 weight,
                 provenance,
@@ -998,6 +990,24 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// What the tests' reports say of the run: a fixed endpoint and time, no run time, no
+    /// review.
+    fn context<'a>(
+        settings: &'a Settings,
+        templates: &'a Templates,
+        lexicon: &'a Lexicon,
+    ) -> RunContext<'a> {
+        RunContext {
+            endpoint: "http://127.0.0.1:9/v1",
+            settings,
+            templates: templates.sources(),
+            lexicon,
+            created_at: "2026-11-22T10:15:00Z",
+            elapsed_ms: None,
+            review: ReviewCounts::default(),
+        }
+    }
+
     /// The run report as a tree, to look into.
     fn run_report(session: &Session, ctx: &RunContext) -> Value {
         serde_json::to_value(RunReport::new(session, ctx)).expect("a report serializes")
@@ -1075,16 +1085,12 @@ mod tests {
     fn report_accounts_for_every_trajectory_and_record() {
         let (session, settings) = run_session();
         let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
         let report = run_report(
             &session,
             &RunContext {
-                endpoint: "http://127.0.0.1:9/v1",
-                settings: &settings,
-                templates: templates.sources(),
-                lexicon: &Lexicon::default(),
-                created_at: "2026-11-22T10:15:00Z",
                 elapsed_ms: Some(1234.0),
-                review: ReviewCounts::default(),
+                ..context(&settings, &templates, &lexicon)
             },
         );
         assert_eq!(report["loaded"]["trajectories"], 2);
@@ -1113,14 +1119,10 @@ mod tests {
     fn a_report_written_as_it_goes_is_the_report() {
         let (session, settings) = run_session();
         let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
         let ctx = RunContext {
-            endpoint: "http://127.0.0.1:9/v1",
-            settings: &settings,
-            templates: templates.sources(),
-            lexicon: &Lexicon::default(),
-            created_at: "2026-11-22T10:15:00Z",
             elapsed_ms: Some(1234.0),
-            review: ReviewCounts::default(),
+            ..context(&settings, &templates, &lexicon)
         };
         let tree = serde_json::to_string_pretty(&run_report(&session, &ctx)).unwrap();
         let mut streamed = Vec::new();
@@ -1179,19 +1181,9 @@ mod tests {
         let client = RetryingClient::new(&inner, RetryPolicy::default(), FakeClock::new());
         run_all(&mut session, &client, &settings);
         let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
         assert_eq!(inner.remaining(), 0);
-        let report = run_report(
-            &session,
-            &RunContext {
-                endpoint: "http://127.0.0.1:9/v1",
-                settings: &settings,
-                templates: templates.sources(),
-                lexicon: &Lexicon::default(),
-                created_at: "2026-11-22T10:15:00Z",
-                elapsed_ms: None,
-                review: ReviewCounts::default(),
-            },
-        );
+        let report = run_report(&session, &context(&settings, &templates, &lexicon));
         assert_eq!(report["retries"], 3);
         assert_eq!(report["totals"]["usage"]["relabel"]["retries"], 3);
         assert_eq!(report["totals"]["usage"]["relabel"]["flagged_calls"], 1);
@@ -1302,14 +1294,10 @@ mod tests {
         // The report counts review and shows each decision.
         let settings = Settings::default();
         let templates = Templates::defaults();
+        let lexicon = Lexicon::default();
         let ctx = RunContext {
-            endpoint: "http://127.0.0.1:9/v1",
-            settings: &settings,
-            templates: templates.sources(),
-            lexicon: &Lexicon::default(),
-            created_at: "2026-11-22T10:15:00Z",
-            elapsed_ms: None,
             review: session.review_counts(),
+            ..context(&settings, &templates, &lexicon)
         };
         let report = run_report(&session, &ctx);
         assert_eq!(
