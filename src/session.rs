@@ -356,35 +356,23 @@ impl Session {
         let current = *lexicon == self.lexicon && delta.to_bits() == self.delta.to_bits();
         for item in items {
             match item {
-                Item::Record(packed, source) => {
-                    self.restore_item(*packed, source, None, current);
-                }
+                Item::Record(packed, source) => self.add_packed(*packed, source, current),
                 Item::Rejected(r) => rejected.push(r),
             }
         }
     }
 
-    /// Puts back a trajectory a background reader packed, as it was read (its id not renamed
-    /// yet), with its result if it had one: named as [`Session::add_trajectory`] names it, its
-    /// rule view kept when `current` (computed with the session's lexicon and δ).
-    pub fn restore_item(
-        &mut self,
-        mut packed: Packed,
-        source: SourcePos,
-        result: Option<TrajectoryResult>,
-        current: bool,
-    ) -> usize {
-        let occurrence = self.count_id(&packed.id);
-        if occurrence > 1 {
-            packed.id = format!("{}#{}", packed.id, occurrence);
-        }
+    /// Adds a trajectory a background reader packed (its id not renamed yet), named as
+    /// [`Session::add_trajectory`] names it, its rule view kept when `current` (computed with
+    /// the session's lexicon and δ).
+    fn add_packed(&mut self, mut packed: Packed, source: SourcePos, current: bool) {
+        let occurrence = self.name_id(&mut packed.id);
         if !current {
             let trajectory = packed.trajectory();
             let rules = rule_view(&trajectory, &self.lexicon, self.delta);
             packed = pack(&trajectory, rules);
         }
-        self.push_packed(packed, source, occurrence, result);
-        occurrence
+        self.push_packed(packed, source, occurrence, None);
     }
 
     /// Records a file that has been read: its summary and its rejected records (listed in line
@@ -404,21 +392,23 @@ impl Session {
     /// Counts the trajectory's id and renames it when it is taken: the trajectory and which
     /// occurrence of its id it is.
     fn name(&mut self, mut trajectory: Trajectory) -> (Trajectory, usize) {
-        let occurrence = self.count_id(&trajectory.trajectory_id);
-        if occurrence > 1 {
-            trajectory.trajectory_id = format!("{}#{}", trajectory.trajectory_id, occurrence);
-        }
+        let occurrence = self.name_id(&mut trajectory.trajectory_id);
         (trajectory, occurrence)
     }
 
-    /// Counts one more trajectory read with the id `id`: which occurrence of it this is.
-    fn count_id(&mut self, id: &str) -> usize {
-        let count = match self.id_counts.get_mut(id) {
+    /// Counts one more trajectory read with the id `id`, renaming it `id#n` when it is the
+    /// n-th: which occurrence of it this is.
+    fn name_id(&mut self, id: &mut String) -> usize {
+        let count = match self.id_counts.get_mut(id.as_str()) {
             Some(count) => count,
-            None => self.id_counts.entry(id.to_owned()).or_insert(0),
+            None => self.id_counts.entry(id.clone()).or_insert(0),
         };
         *count += 1;
-        *count
+        let occurrence = *count;
+        if occurrence > 1 {
+            *id = format!("{id}#{occurrence}");
+        }
+        occurrence
     }
 
     /// Puts back a trajectory saved from a session: its id already renamed as
@@ -458,18 +448,7 @@ impl Session {
         occurrence: usize,
         result: Option<TrajectoryResult>,
     ) {
-        self.push_entry_with(trajectory, source, occurrence, result, None);
-    }
-
-    fn push_entry_with(
-        &mut self,
-        trajectory: Trajectory,
-        source: SourcePos,
-        occurrence: usize,
-        result: Option<TrajectoryResult>,
-        rules: Option<RuleView>,
-    ) {
-        let rules = rules.unwrap_or_else(|| rule_view(&trajectory, &self.lexicon, self.delta));
+        let rules = rule_view(&trajectory, &self.lexicon, self.delta);
         self.push_packed(pack(&trajectory, rules), source, occurrence, result);
     }
 

@@ -114,6 +114,14 @@ impl Parts {
         }
     }
 
+    /// Adds `bytes`, handing a part over once enough wait.
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PART_BYTES {
+            self.flush();
+        }
+    }
+
     /// Hands the waiting whole characters over as a part.
     fn flush(&mut self) {
         let whole = match std::str::from_utf8(&self.buf) {
@@ -162,10 +170,7 @@ impl Default for Parts {
 
 impl crate::export::Out for Parts {
     fn push_str(&mut self, text: &str) {
-        self.buf.extend_from_slice(text.as_bytes());
-        if self.buf.len() >= PART_BYTES {
-            self.flush();
-        }
+        self.push(text.as_bytes());
     }
 }
 
@@ -173,10 +178,7 @@ impl crate::export::Out for Parts {
 /// the rest of it.
 impl std::io::Write for Parts {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= PART_BYTES {
-            self.flush();
-        }
+        self.push(bytes);
         Ok(bytes.len())
     }
 
